@@ -1,0 +1,221 @@
+//! OAuth 2.0 scopes: an open set, with constants for the four documented ones.
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// One OAuth 2.0 scope, such as [`Scope::AGENTS_READ`].
+///
+/// Any scope string is accepted, because newer servers add scopes.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope(Cow<'static, str>);
+
+impl Scope {
+    /// `agents:read`: read agent records.
+    pub const AGENTS_READ: Scope = Scope(Cow::Borrowed("agents:read"));
+    /// `agents:write`: create, update and decommission agents; all credential operations.
+    pub const AGENTS_WRITE: Scope = Scope(Cow::Borrowed("agents:write"));
+    /// `tokens:read`: token introspection.
+    pub const TOKENS_READ: Scope = Scope(Cow::Borrowed("tokens:read"));
+    /// `audit:read`: audit-log queries.
+    pub const AUDIT_READ: Scope = Scope(Cow::Borrowed("audit:read"));
+
+    /// The four scopes documented for Phase 1, the default a client requests.
+    pub const DOCUMENTED: [Scope; 4] = [
+        Scope::AGENTS_READ,
+        Scope::AGENTS_WRITE,
+        Scope::TOKENS_READ,
+        Scope::AUDIT_READ,
+    ];
+
+    /// A scope from its wire name. Returns `None` for an empty name or one
+    /// containing whitespace, which the space-separated wire form cannot carry.
+    pub fn new(name: impl Into<String>) -> Option<Scope> {
+        let name = name.into();
+        (!name.is_empty() && !name.contains(char::is_whitespace)).then(|| Scope(Cow::Owned(name)))
+    }
+
+    /// The wire name, e.g. `agents:read`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) const fn from_static(name: &'static str) -> Scope {
+        Scope(Cow::Borrowed(name))
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Scope({})", self.0)
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Scope::new(s).ok_or_else(|| crate::Error::invalid_input(format!("`{s}` is not a scope")))
+    }
+}
+
+/// A set of scopes, written on the wire as one space-separated string.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct ScopeSet(BTreeSet<Scope>);
+
+impl ScopeSet {
+    /// The empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The four documented scopes.
+    pub fn documented() -> Self {
+        Scope::DOCUMENTED.into_iter().collect()
+    }
+
+    /// Parses the space-separated wire form; extra whitespace is ignored.
+    pub fn parse(wire: &str) -> Self {
+        wire.split_whitespace().filter_map(Scope::new).collect()
+    }
+
+    /// Whether the set holds `scope`.
+    pub fn contains(&self, scope: &Scope) -> bool {
+        self.0.contains(scope)
+    }
+
+    /// Whether every scope of `other` is in this set.
+    pub fn is_superset(&self, other: &ScopeSet) -> bool {
+        self.0.is_superset(&other.0)
+    }
+
+    /// The scopes of `other` that this set lacks.
+    pub fn missing_from(&self, other: &ScopeSet) -> ScopeSet {
+        ScopeSet(other.0.difference(&self.0).cloned().collect())
+    }
+
+    /// Adds a scope.
+    pub fn insert(&mut self, scope: Scope) {
+        self.0.insert(scope);
+    }
+
+    /// The scopes, in lexical order.
+    pub fn iter(&self) -> impl Iterator<Item = &Scope> {
+        self.0.iter()
+    }
+
+    /// How many scopes the set holds.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The space-separated wire form.
+    pub fn to_wire(&self) -> String {
+        let mut out = String::new();
+        for scope in &self.0 {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(scope.as_str());
+        }
+        out
+    }
+}
+
+impl fmt::Display for ScopeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_wire())
+    }
+}
+
+impl fmt::Debug for ScopeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.iter().map(Scope::as_str)).finish()
+    }
+}
+
+impl FromIterator<Scope> for ScopeSet {
+    fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
+        ScopeSet(iter.into_iter().collect())
+    }
+}
+
+impl<const N: usize> From<[Scope; N]> for ScopeSet {
+    fn from(scopes: [Scope; N]) -> Self {
+        scopes.into_iter().collect()
+    }
+}
+
+impl IntoIterator for ScopeSet {
+    type Item = Scope;
+    type IntoIter = std::collections::btree_set::IntoIter<Scope>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl serde::Serialize for ScopeSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_wire())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ScopeSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = <Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+        Ok(ScopeSet::parse(&wire))
+    }
+}
+
+impl schemars::JsonSchema for ScopeSet {
+    fn schema_name() -> String {
+        "ScopeString".to_owned()
+    }
+
+    fn json_schema(g: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+        String::json_schema(g)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_form_round_trips_and_keeps_unknown_scopes() {
+        let set = ScopeSet::parse("  agents:read webhooks:read  agents:read ");
+        assert_eq!(set.len(), 2);
+        assert!(set.contains(&Scope::AGENTS_READ));
+        assert!(set.contains(&Scope::new("webhooks:read").unwrap()));
+        assert_eq!(set.to_wire(), "agents:read webhooks:read");
+        let json = serde_json::to_string(&set).unwrap();
+        assert_eq!(serde_json::from_str::<ScopeSet>(&json).unwrap(), set);
+    }
+
+    #[test]
+    fn scopes_with_whitespace_are_refused() {
+        assert!(Scope::new("a b").is_none());
+        assert!(Scope::new("").is_none());
+        assert!("agents read".parse::<Scope>().is_err());
+    }
+
+    #[test]
+    fn missing_from_lists_what_is_lacking() {
+        let have = ScopeSet::from([Scope::AGENTS_READ]);
+        let want = ScopeSet::from([Scope::AGENTS_READ, Scope::AUDIT_READ]);
+        assert_eq!(have.missing_from(&want), ScopeSet::from([Scope::AUDIT_READ]));
+        assert!(!have.is_superset(&want));
+    }
+}

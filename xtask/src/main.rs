@@ -1,0 +1,116 @@
+//! Project tasks: `cargo xtask codegen [--check]`.
+
+mod codegen;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask codegen [--check]
+
+  codegen          regenerate generated/ from openapi/agentidp.yaml
+  codegen --check  exit 1 and print a diff if generated/ is out of date";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["codegen"] => codegen_write(),
+        ["codegen", "--check"] => codegen_check(),
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    // xtask lives one level below the workspace root.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn generate() -> Result<codegen::Generated, String> {
+    let spec_path = root().join(codegen::SPEC_PATH);
+    let spec = std::fs::read_to_string(&spec_path)
+        .map_err(|e| format!("cannot read {}: {e}", spec_path.display()))?;
+    codegen::generate(&spec)
+}
+
+fn codegen_write() -> Result<ExitCode, String> {
+    let dir = root().join("generated");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create generated/: {e}"))?;
+    for (name, code) in generate()?.files {
+        std::fs::write(dir.join(name), &code).map_err(|e| format!("cannot write {name}: {e}"))?;
+        println!("wrote generated/{name} ({} lines)", code.lines().count());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn codegen_check() -> Result<ExitCode, String> {
+    let mut stale = 0;
+    for (name, fresh) in generate()?.files {
+        let path = root().join("generated").join(name);
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current != fresh {
+            stale += 1;
+            let diff = similar::TextDiff::from_lines(&current, &fresh);
+            print!(
+                "{}",
+                diff.unified_diff()
+                    .context_radius(3)
+                    .header(&format!("generated/{name}"), &format!("generated/{name} (from spec)"))
+            );
+        }
+    }
+    if stale == 0 {
+        println!("generated/ is up to date with {}", codegen::SPEC_PATH);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: {stale} file(s) in generated/ are out of date relative to {}; run `cargo xtask codegen`",
+            codegen::SPEC_PATH
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_is_deterministic() {
+        let spec = std::fs::read_to_string(root().join(codegen::SPEC_PATH)).unwrap();
+        assert_eq!(codegen::generate(&spec).unwrap(), codegen::generate(&spec).unwrap());
+    }
+
+    #[test]
+    fn a_spec_progenitor_cannot_take_names_the_operation() {
+        let spec = std::fs::read_to_string(root().join(codegen::SPEC_PATH)).unwrap();
+        // Mixing error schemas in one operation makes progenitor panic.
+        let broken = spec.replacen(
+            "        '401':\n          description: '`invalid_client`: unknown client id or wrong secret.'\n          content:\n            application/json:\n              schema:\n                $ref: '#/components/schemas/TokenError'",
+            "        '401':\n          description: '`invalid_client`: unknown client id or wrong secret.'\n          content:\n            application/json:\n              schema:\n                $ref: '#/components/schemas/ApiError'",
+            1,
+        );
+        assert_ne!(broken, spec, "the test's edit must apply");
+        let err = codegen::generate(&broken).unwrap_err();
+        assert!(err.contains("operation `issue_token` (POST /token)"), "{err}");
+    }
+
+    #[test]
+    fn an_operation_without_replay_decision_is_refused() {
+        let spec = std::fs::read_to_string(root().join(codegen::SPEC_PATH)).unwrap();
+        let broken = spec.replacen("      operationId: get_agent\n", "      operationId: get_agent\n      x-removed: 1\n", 1)
+            .replacen("      x-sentryagent-replay: always\n      security:\n        - oauth2: [agents:read]\n      responses:\n        '200':\n          description: The agent.", "      security:\n        - oauth2: [agents:read]\n      responses:\n        '200':\n          description: The agent.", 1);
+        assert_ne!(broken, spec);
+        let err = codegen::generate(&broken).unwrap_err();
+        assert!(err.contains("`get_agent`") && err.contains("x-sentryagent-replay"), "{err}");
+    }
+}
