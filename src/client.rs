@@ -1,6 +1,7 @@
 //! The client and its builder.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,14 +57,14 @@ impl Client {
     /// A builder; `base_url` plus either client credentials or a token source
     /// are required.
     pub fn builder() -> ClientBuilder {
-        ClientBuilder::default()
+        ClientBuilder::new()
     }
 
     /// A client configured from `AGENTIDP_BASE_URL`, `AGENTIDP_CLIENT_ID`,
     /// `AGENTIDP_CLIENT_SECRET` and, optionally, `AGENTIDP_SCOPES`
     /// (space-separated; default: the four documented scopes).
     pub fn from_env() -> Result<Client> {
-        ClientBuilder::from_env()?.build()
+        ClientBuilder::<Async>::from_env()?.build()
     }
 
     /// Agent registry calls.
@@ -199,9 +200,12 @@ impl Client {
 /// assert_eq!(client.api_url(), "http://localhost:3000/api/v1");
 /// # Ok::<(), sentryagent_idp::Error>(())
 /// ```
-#[derive(Default)]
+///
+/// The same builder configures the blocking client: `blocking::Client::builder()`
+/// returns a `ClientBuilder<Blocking>` whose `build()` gives a `blocking::Client`.
 #[must_use]
-pub struct ClientBuilder {
+pub struct ClientBuilder<Flavor = Async> {
+    flavor: PhantomData<Flavor>,
     base_url: Option<String>,
     api_url: Option<String>,
     client_id: Option<String>,
@@ -215,7 +219,11 @@ pub struct ClientBuilder {
     user_agent: Option<String>,
 }
 
-impl fmt::Debug for ClientBuilder {
+/// Marks a [`ClientBuilder`] that builds the async [`Client`].
+#[derive(Debug)]
+pub enum Async {}
+
+impl<F> fmt::Debug for ClientBuilder<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientBuilder")
             .field("base_url", &self.base_url)
@@ -230,20 +238,37 @@ impl fmt::Debug for ClientBuilder {
 /// Reads one configuration variable.
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-impl ClientBuilder {
+impl<F> ClientBuilder<F> {
+    pub(crate) fn new() -> Self {
+        ClientBuilder {
+            flavor: PhantomData,
+            base_url: None,
+            api_url: None,
+            client_id: None,
+            client_secret: None,
+            scopes: None,
+            source: None,
+            connect_timeout: None,
+            timeout: None,
+            refresh_buffer: None,
+            http: None,
+            user_agent: None,
+        }
+    }
+
     /// A builder preset from the `AGENTIDP_*` environment variables (see
     /// [`Client::from_env`]); further settings can be chained.
-    pub fn from_env() -> Result<ClientBuilder> {
+    pub fn from_env() -> Result<Self> {
         Self::from_lookup(&|name| std::env::var(name).ok())
     }
 
-    pub(crate) fn from_lookup(lookup: Lookup<'_>) -> Result<ClientBuilder> {
+    pub(crate) fn from_lookup(lookup: Lookup<'_>) -> Result<Self> {
         let need = |name: &str| {
             lookup(name)
                 .filter(|v| !v.trim().is_empty())
                 .ok_or_else(|| Error::config(format!("environment variable {name} is not set")))
         };
-        let mut builder = Client::builder()
+        let mut builder = Self::new()
             .base_url(need("AGENTIDP_BASE_URL")?)
             .client_id(need("AGENTIDP_CLIENT_ID")?)
             .client_secret(need("AGENTIDP_CLIENT_SECRET")?);
@@ -323,8 +348,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Validates the settings and builds the client.
-    pub fn build(self) -> Result<Client> {
+    /// Validates the settings and builds the async client.
+    pub(crate) fn build_async(self) -> Result<Client> {
         let api_url = self.resolve_api_url()?;
         if self.http.is_some() && (self.connect_timeout.is_some() || self.user_agent.is_some()) {
             return Err(Error::config(
@@ -404,6 +429,13 @@ impl ClientBuilder {
     }
 }
 
+impl ClientBuilder<Async> {
+    /// Validates the settings and builds the client.
+    pub fn build(self) -> Result<Client> {
+        self.build_async()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,7 +447,7 @@ mod tests {
 
     #[test]
     fn from_env_names_the_missing_variable() {
-        let err = ClientBuilder::from_lookup(&lookup(&[("AGENTIDP_BASE_URL", "http://localhost:3000")]))
+        let err = ClientBuilder::<Async>::from_lookup(&lookup(&[("AGENTIDP_BASE_URL", "http://localhost:3000")]))
             .unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::Config);
         assert!(err.message().contains("AGENTIDP_CLIENT_ID"), "{err}");
@@ -423,7 +455,7 @@ mod tests {
 
     #[test]
     fn from_env_reads_scopes() {
-        let client = ClientBuilder::from_lookup(&lookup(&[
+        let client = ClientBuilder::<Async>::from_lookup(&lookup(&[
             ("AGENTIDP_BASE_URL", "http://localhost:3000/"),
             ("AGENTIDP_CLIENT_ID", "id"),
             ("AGENTIDP_CLIENT_SECRET", "sk_live_x"),

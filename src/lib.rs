@@ -58,6 +58,9 @@
 mod agents;
 mod audit;
 pub mod auth;
+#[cfg(feature = "blocking")]
+#[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
+pub mod blocking;
 mod client;
 mod credentials;
 mod error;
@@ -68,12 +71,15 @@ mod raw;
 pub mod scope;
 mod seam;
 mod secret;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 mod tokens;
 
 pub use agents::{Agents, ListAgents};
 pub use audit::{Audit, QueryAudit};
 pub use client::{
-    API_PREFIX, Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REFRESH_BUFFER,
+    API_PREFIX, Async, Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REFRESH_BUFFER,
     DEFAULT_TIMEOUT,
 };
 pub use credentials::{Credentials, IssueSecret};

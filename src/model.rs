@@ -50,6 +50,12 @@ impl<T> IntoIterator for Page<T> {
     }
 }
 
+impl From<&str> for Email {
+    fn from(email: &str) -> Self {
+        Email(email.to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

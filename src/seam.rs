@@ -62,6 +62,8 @@ struct Call {
     seen: Option<Seen>,
     /// The token `pre` put on the request, for the 401 replay.
     token: Option<Arc<AccessToken>>,
+    /// The operation id, for the error.
+    operation: Option<&'static str>,
 }
 
 tokio::task_local! {
@@ -87,18 +89,26 @@ where
 {
     let (result, call) = CALL
         .scope(RefCell::new(Call::default()), async move {
-            let result = fut.await;
+            let result = match fut.await {
+                Ok(value) => Ok(value.into_inner()),
+                // An undocumented status: its body is still unread.
+                Err(raw::Error::UnexpectedResponse(response)) => Err(unexpected(response).await),
+                Err(other) => Err(other),
+            };
             let call = CALL.with(|c| std::mem::take(&mut *c.borrow_mut()));
             (result, call)
         })
         .await;
-    match result {
-        Ok(value) => Ok(value.into_inner()),
-        Err(raw_error) => Err(match call.error {
+    result.map_err(|raw_error| {
+        let error = match call.error {
             Some(error) => error,
             None => Error::from_raw(raw_error, call.seen.as_ref()),
-        }),
-    }
+        };
+        match call.operation {
+            Some(op) => error.with_operation(op),
+            None => error,
+        }
+    })
 }
 
 /// Like [`call`] for operations that answer with no body, also accepting a
@@ -108,23 +118,28 @@ where
     F: Future<Output = std::result::Result<raw::ResponseValue<()>, raw::Error<E>>>,
     E: IntoErrorBody,
 {
-    let accept_other_2xx = async move {
+    call(async move {
         match fut.await {
             Err(raw::Error::UnexpectedResponse(r)) if r.status().is_success() => {
                 Ok(raw::ResponseValue::new((), r.status(), r.headers().clone()))
             }
-            Err(raw::Error::UnexpectedResponse(r)) => {
-                // Keep the body of an undocumented error status for the mapping.
-                let status = r.status();
-                let headers = r.headers().clone();
-                let body = r.bytes().await.unwrap_or_default();
-                report_error(Error::from_response(status, &headers, &body));
-                Err(raw::Error::Custom(String::new()))
-            }
             other => other,
         }
+    })
+    .await
+}
+
+/// Reads the body of a response with an undocumented status into the error.
+async fn unexpected<E>(response: reqwest::Response) -> raw::Error<E> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let error = match response.bytes().await {
+        Ok(body) => Error::from_response(status, &headers, &body),
+        Err(e) => Error::transport(e),
     };
-    call(accept_other_2xx).await
+    let message = error.to_string();
+    report_error(error);
+    raw::Error::Custom(message)
 }
 
 impl ClientHooks<Seam> for raw::Client {
@@ -141,6 +156,7 @@ impl ClientHooks<Seam> for raw::Client {
         let op = OperationSpec::find(info.operation_id).ok_or_else(|| {
             fail(Error::config(format!("operation `{}` is not in the spec", info.operation_id)))
         })?;
+        let _ = CALL.try_with(|c| c.borrow_mut().operation = Some(op.id));
         let state = self.inner.state();
         if let Some(timeout) = state.attempt_timeout {
             *request.timeout_mut() = Some(timeout);
