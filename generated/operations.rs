@@ -11,6 +11,7 @@ pub(crate) static OPERATIONS: [OperationSpec; 14usize] = [
         bearer: true,
         scopes: &["agents:write"],
         replay: Replay::ConflictMeansDone,
+        outcome_check: None,
     },
     OperationSpec {
         id: "generate_credential",
@@ -20,6 +21,9 @@ pub(crate) static OPERATIONS: [OperationSpec; 14usize] = [
         bearer: true,
         scopes: &["agents:write"],
         replay: Replay::UnsentOnly,
+        outcome_check: Some(
+            "list the agent's credentials; a credential created at that time whose secret you never received cannot be used, so revoke it and generate a new one",
+        ),
     },
     OperationSpec {
         id: "get_agent",
@@ -29,6 +33,7 @@ pub(crate) static OPERATIONS: [OperationSpec; 14usize] = [
         bearer: true,
         scopes: &["agents:read"],
         replay: Replay::Always,
+        outcome_check: None,
     },
     OperationSpec {
         id: "get_audit_event",
@@ -38,6 +43,7 @@ pub(crate) static OPERATIONS: [OperationSpec; 14usize] = [
         bearer: true,
         scopes: &["audit:read"],
         replay: Replay::Always,
+        outcome_check: None,
     },
     OperationSpec {
         id: "introspect_token",
@@ -47,6 +53,7 @@ pub(crate) static OPERATIONS: [OperationSpec; 14usize] = [
         bearer: true,
         scopes: &["tokens:read"],
         replay: Replay::Always,
+        outcome_check: None,
     },
     OperationSpec {
         id: "issue_token",
@@ -56,6 +63,7 @@ pub(crate) static OPERATIONS: [OperationSpec; 14usize] = [
         bearer: false,
         scopes: &[],
         replay: Replay::Always,
+        outcome_check: None,
     },
     OperationSpec {
         id: "list_agents",
@@ -65,6 +73,7 @@ pub(crate) static OPERATIONS: [OperationSpec; 14usize] = [
         bearer: true,
         scopes: &["agents:read"],
         replay: Replay::Always,
+        outcome_check: None,
     },
     OperationSpec {
         id: "list_credentials",
@@ -74,6 +83,7 @@ pub(crate) static OPERATIONS: [OperationSpec; 14usize] = [
         bearer: true,
         scopes: &["agents:write"],
         replay: Replay::Always,
+        outcome_check: None,
     },
     OperationSpec {
         id: "query_audit_events",
@@ -83,6 +93,7 @@ pub(crate) static OPERATIONS: [OperationSpec; 14usize] = [
         bearer: true,
         scopes: &["audit:read"],
         replay: Replay::Always,
+        outcome_check: None,
     },
     OperationSpec {
         id: "register_agent",
@@ -92,6 +103,9 @@ pub(crate) static OPERATIONS: [OperationSpec; 14usize] = [
         bearer: true,
         scopes: &["agents:write"],
         replay: Replay::UnsentOnly,
+        outcome_check: Some(
+            "look the agent up by its email (list agents filtered by owner) before registering it again; a second attempt answers 409 AGENT_ALREADY_EXISTS if the first one was applied",
+        ),
     },
     OperationSpec {
         id: "revoke_credential",
@@ -101,6 +115,7 @@ pub(crate) static OPERATIONS: [OperationSpec; 14usize] = [
         bearer: true,
         scopes: &["agents:write"],
         replay: Replay::ConflictMeansDone,
+        outcome_check: None,
     },
     OperationSpec {
         id: "revoke_token",
@@ -110,6 +125,7 @@ pub(crate) static OPERATIONS: [OperationSpec; 14usize] = [
         bearer: true,
         scopes: &[],
         replay: Replay::Always,
+        outcome_check: None,
     },
     OperationSpec {
         id: "rotate_credential",
@@ -119,6 +135,7 @@ pub(crate) static OPERATIONS: [OperationSpec; 14usize] = [
         bearer: true,
         scopes: &["agents:write"],
         replay: Replay::Always,
+        outcome_check: None,
     },
     OperationSpec {
         id: "update_agent",
@@ -128,578 +145,6 @@ pub(crate) static OPERATIONS: [OperationSpec; 14usize] = [
         bearer: true,
         scopes: &["agents:write"],
         replay: Replay::Always,
+        outcome_check: None,
     },
 ];
-/**`active` ↔ `suspended` via PATCH; any state → `decommissioned` (final)
-via DELETE or PATCH.
-*/
-///
-/// Values this SDK does not know yet are kept in [`AgentStatus::Unknown`] instead of failing.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum AgentStatus {
-    ///`active`
-    Active,
-    ///`suspended`
-    Suspended,
-    ///`decommissioned`
-    Decommissioned,
-    /// A value this version of the SDK does not know.
-    Unknown(String),
-}
-impl AgentStatus {
-    /// Every value the spec documents.
-    pub const KNOWN: &'static [AgentStatus] = &[
-        AgentStatus::Active,
-        AgentStatus::Suspended,
-        AgentStatus::Decommissioned,
-    ];
-    /// The wire value.
-    pub fn as_str(&self) -> &str {
-        match self {
-            AgentStatus::Active => "active",
-            AgentStatus::Suspended => "suspended",
-            AgentStatus::Decommissioned => "decommissioned",
-            AgentStatus::Unknown(other) => other.as_str(),
-        }
-    }
-}
-impl From<&str> for AgentStatus {
-    fn from(value: &str) -> Self {
-        match value {
-            "active" => AgentStatus::Active,
-            "suspended" => AgentStatus::Suspended,
-            "decommissioned" => AgentStatus::Decommissioned,
-            other => AgentStatus::Unknown(other.to_owned()),
-        }
-    }
-}
-impl ::std::str::FromStr for AgentStatus {
-    type Err = ::std::convert::Infallible;
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(Self::from(value))
-    }
-}
-impl ::std::fmt::Display for AgentStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for AgentStatus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for AgentStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = <::std::borrow::Cow<
-            'de,
-            str,
-        > as ::serde::Deserialize>::deserialize(d)?;
-        Ok(Self::from(value.as_ref()))
-    }
-}
-impl ::schemars::JsonSchema for AgentStatus {
-    fn schema_name() -> String {
-        "AgentStatus".to_owned()
-    }
-    fn json_schema(
-        _: &mut ::schemars::r#gen::SchemaGenerator,
-    ) -> ::schemars::schema::Schema {
-        ::schemars::schema::SchemaObject {
-            instance_type: Some(::schemars::schema::InstanceType::String.into()),
-            enum_values: Some(
-                vec!["active".into(), "suspended".into(), "decommissioned".into()],
-            ),
-            ..Default::default()
-        }
-            .into()
-    }
-}
-///What kind of work the agent does.
-///
-/// Values this SDK does not know yet are kept in [`AgentType::Unknown`] instead of failing.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum AgentType {
-    ///`screener`
-    Screener,
-    ///`classifier`
-    Classifier,
-    ///`orchestrator`
-    Orchestrator,
-    ///`extractor`
-    Extractor,
-    ///`summarizer`
-    Summarizer,
-    ///`router`
-    Router,
-    ///`monitor`
-    Monitor,
-    ///`custom`
-    Custom,
-    /// A value this version of the SDK does not know.
-    Unknown(String),
-}
-impl AgentType {
-    /// Every value the spec documents.
-    pub const KNOWN: &'static [AgentType] = &[
-        AgentType::Screener,
-        AgentType::Classifier,
-        AgentType::Orchestrator,
-        AgentType::Extractor,
-        AgentType::Summarizer,
-        AgentType::Router,
-        AgentType::Monitor,
-        AgentType::Custom,
-    ];
-    /// The wire value.
-    pub fn as_str(&self) -> &str {
-        match self {
-            AgentType::Screener => "screener",
-            AgentType::Classifier => "classifier",
-            AgentType::Orchestrator => "orchestrator",
-            AgentType::Extractor => "extractor",
-            AgentType::Summarizer => "summarizer",
-            AgentType::Router => "router",
-            AgentType::Monitor => "monitor",
-            AgentType::Custom => "custom",
-            AgentType::Unknown(other) => other.as_str(),
-        }
-    }
-}
-impl From<&str> for AgentType {
-    fn from(value: &str) -> Self {
-        match value {
-            "screener" => AgentType::Screener,
-            "classifier" => AgentType::Classifier,
-            "orchestrator" => AgentType::Orchestrator,
-            "extractor" => AgentType::Extractor,
-            "summarizer" => AgentType::Summarizer,
-            "router" => AgentType::Router,
-            "monitor" => AgentType::Monitor,
-            "custom" => AgentType::Custom,
-            other => AgentType::Unknown(other.to_owned()),
-        }
-    }
-}
-impl ::std::str::FromStr for AgentType {
-    type Err = ::std::convert::Infallible;
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(Self::from(value))
-    }
-}
-impl ::std::fmt::Display for AgentType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for AgentType {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for AgentType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = <::std::borrow::Cow<
-            'de,
-            str,
-        > as ::serde::Deserialize>::deserialize(d)?;
-        Ok(Self::from(value.as_ref()))
-    }
-}
-impl ::schemars::JsonSchema for AgentType {
-    fn schema_name() -> String {
-        "AgentType".to_owned()
-    }
-    fn json_schema(
-        _: &mut ::schemars::r#gen::SchemaGenerator,
-    ) -> ::schemars::schema::Schema {
-        ::schemars::schema::SchemaObject {
-            instance_type: Some(::schemars::schema::InstanceType::String.into()),
-            enum_values: Some(
-                vec![
-                    "screener".into(), "classifier".into(), "orchestrator".into(),
-                    "extractor".into(), "summarizer".into(), "router".into(), "monitor"
-                    .into(), "custom".into()
-                ],
-            ),
-            ..Default::default()
-        }
-            .into()
-    }
-}
-///`AuditAction` of the AgentIdP API.
-///
-/// Values this SDK does not know yet are kept in [`AuditAction::Unknown`] instead of failing.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum AuditAction {
-    ///`agent.created`
-    AgentCreated,
-    ///`agent.updated`
-    AgentUpdated,
-    ///`agent.decommissioned`
-    AgentDecommissioned,
-    ///`agent.suspended`
-    AgentSuspended,
-    ///`agent.reactivated`
-    AgentReactivated,
-    ///`token.issued`
-    TokenIssued,
-    ///`token.revoked`
-    TokenRevoked,
-    ///`token.introspected`
-    TokenIntrospected,
-    ///`credential.generated`
-    CredentialGenerated,
-    ///`credential.rotated`
-    CredentialRotated,
-    ///`credential.revoked`
-    CredentialRevoked,
-    ///`auth.failed`
-    AuthFailed,
-    /// A value this version of the SDK does not know.
-    Unknown(String),
-}
-impl AuditAction {
-    /// Every value the spec documents.
-    pub const KNOWN: &'static [AuditAction] = &[
-        AuditAction::AgentCreated,
-        AuditAction::AgentUpdated,
-        AuditAction::AgentDecommissioned,
-        AuditAction::AgentSuspended,
-        AuditAction::AgentReactivated,
-        AuditAction::TokenIssued,
-        AuditAction::TokenRevoked,
-        AuditAction::TokenIntrospected,
-        AuditAction::CredentialGenerated,
-        AuditAction::CredentialRotated,
-        AuditAction::CredentialRevoked,
-        AuditAction::AuthFailed,
-    ];
-    /// The wire value.
-    pub fn as_str(&self) -> &str {
-        match self {
-            AuditAction::AgentCreated => "agent.created",
-            AuditAction::AgentUpdated => "agent.updated",
-            AuditAction::AgentDecommissioned => "agent.decommissioned",
-            AuditAction::AgentSuspended => "agent.suspended",
-            AuditAction::AgentReactivated => "agent.reactivated",
-            AuditAction::TokenIssued => "token.issued",
-            AuditAction::TokenRevoked => "token.revoked",
-            AuditAction::TokenIntrospected => "token.introspected",
-            AuditAction::CredentialGenerated => "credential.generated",
-            AuditAction::CredentialRotated => "credential.rotated",
-            AuditAction::CredentialRevoked => "credential.revoked",
-            AuditAction::AuthFailed => "auth.failed",
-            AuditAction::Unknown(other) => other.as_str(),
-        }
-    }
-}
-impl From<&str> for AuditAction {
-    fn from(value: &str) -> Self {
-        match value {
-            "agent.created" => AuditAction::AgentCreated,
-            "agent.updated" => AuditAction::AgentUpdated,
-            "agent.decommissioned" => AuditAction::AgentDecommissioned,
-            "agent.suspended" => AuditAction::AgentSuspended,
-            "agent.reactivated" => AuditAction::AgentReactivated,
-            "token.issued" => AuditAction::TokenIssued,
-            "token.revoked" => AuditAction::TokenRevoked,
-            "token.introspected" => AuditAction::TokenIntrospected,
-            "credential.generated" => AuditAction::CredentialGenerated,
-            "credential.rotated" => AuditAction::CredentialRotated,
-            "credential.revoked" => AuditAction::CredentialRevoked,
-            "auth.failed" => AuditAction::AuthFailed,
-            other => AuditAction::Unknown(other.to_owned()),
-        }
-    }
-}
-impl ::std::str::FromStr for AuditAction {
-    type Err = ::std::convert::Infallible;
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(Self::from(value))
-    }
-}
-impl ::std::fmt::Display for AuditAction {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for AuditAction {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for AuditAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = <::std::borrow::Cow<
-            'de,
-            str,
-        > as ::serde::Deserialize>::deserialize(d)?;
-        Ok(Self::from(value.as_ref()))
-    }
-}
-impl ::schemars::JsonSchema for AuditAction {
-    fn schema_name() -> String {
-        "AuditAction".to_owned()
-    }
-    fn json_schema(
-        _: &mut ::schemars::r#gen::SchemaGenerator,
-    ) -> ::schemars::schema::Schema {
-        ::schemars::schema::SchemaObject {
-            instance_type: Some(::schemars::schema::InstanceType::String.into()),
-            enum_values: Some(
-                vec![
-                    "agent.created".into(), "agent.updated".into(),
-                    "agent.decommissioned".into(), "agent.suspended".into(),
-                    "agent.reactivated".into(), "token.issued".into(), "token.revoked"
-                    .into(), "token.introspected".into(), "credential.generated".into(),
-                    "credential.rotated".into(), "credential.revoked".into(),
-                    "auth.failed".into()
-                ],
-            ),
-            ..Default::default()
-        }
-            .into()
-    }
-}
-///Reading: only `success` is confirmed; `failure` is its presumed counterpart (used by `auth.failed`).
-///
-/// Values this SDK does not know yet are kept in [`AuditOutcome::Unknown`] instead of failing.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum AuditOutcome {
-    ///`success`
-    Success,
-    ///`failure`
-    Failure,
-    /// A value this version of the SDK does not know.
-    Unknown(String),
-}
-impl AuditOutcome {
-    /// Every value the spec documents.
-    pub const KNOWN: &'static [AuditOutcome] = &[
-        AuditOutcome::Success,
-        AuditOutcome::Failure,
-    ];
-    /// The wire value.
-    pub fn as_str(&self) -> &str {
-        match self {
-            AuditOutcome::Success => "success",
-            AuditOutcome::Failure => "failure",
-            AuditOutcome::Unknown(other) => other.as_str(),
-        }
-    }
-}
-impl From<&str> for AuditOutcome {
-    fn from(value: &str) -> Self {
-        match value {
-            "success" => AuditOutcome::Success,
-            "failure" => AuditOutcome::Failure,
-            other => AuditOutcome::Unknown(other.to_owned()),
-        }
-    }
-}
-impl ::std::str::FromStr for AuditOutcome {
-    type Err = ::std::convert::Infallible;
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(Self::from(value))
-    }
-}
-impl ::std::fmt::Display for AuditOutcome {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for AuditOutcome {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for AuditOutcome {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = <::std::borrow::Cow<
-            'de,
-            str,
-        > as ::serde::Deserialize>::deserialize(d)?;
-        Ok(Self::from(value.as_ref()))
-    }
-}
-impl ::schemars::JsonSchema for AuditOutcome {
-    fn schema_name() -> String {
-        "AuditOutcome".to_owned()
-    }
-    fn json_schema(
-        _: &mut ::schemars::r#gen::SchemaGenerator,
-    ) -> ::schemars::schema::Schema {
-        ::schemars::schema::SchemaObject {
-            instance_type: Some(::schemars::schema::InstanceType::String.into()),
-            enum_values: Some(vec!["success".into(), "failure".into()]),
-            ..Default::default()
-        }
-            .into()
-    }
-}
-///`revoked` is permanent.
-///
-/// Values this SDK does not know yet are kept in [`CredentialStatus::Unknown`] instead of failing.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum CredentialStatus {
-    ///`active`
-    Active,
-    ///`revoked`
-    Revoked,
-    /// A value this version of the SDK does not know.
-    Unknown(String),
-}
-impl CredentialStatus {
-    /// Every value the spec documents.
-    pub const KNOWN: &'static [CredentialStatus] = &[
-        CredentialStatus::Active,
-        CredentialStatus::Revoked,
-    ];
-    /// The wire value.
-    pub fn as_str(&self) -> &str {
-        match self {
-            CredentialStatus::Active => "active",
-            CredentialStatus::Revoked => "revoked",
-            CredentialStatus::Unknown(other) => other.as_str(),
-        }
-    }
-}
-impl From<&str> for CredentialStatus {
-    fn from(value: &str) -> Self {
-        match value {
-            "active" => CredentialStatus::Active,
-            "revoked" => CredentialStatus::Revoked,
-            other => CredentialStatus::Unknown(other.to_owned()),
-        }
-    }
-}
-impl ::std::str::FromStr for CredentialStatus {
-    type Err = ::std::convert::Infallible;
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(Self::from(value))
-    }
-}
-impl ::std::fmt::Display for CredentialStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for CredentialStatus {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for CredentialStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = <::std::borrow::Cow<
-            'de,
-            str,
-        > as ::serde::Deserialize>::deserialize(d)?;
-        Ok(Self::from(value.as_ref()))
-    }
-}
-impl ::schemars::JsonSchema for CredentialStatus {
-    fn schema_name() -> String {
-        "CredentialStatus".to_owned()
-    }
-    fn json_schema(
-        _: &mut ::schemars::r#gen::SchemaGenerator,
-    ) -> ::schemars::schema::Schema {
-        ::schemars::schema::SchemaObject {
-            instance_type: Some(::schemars::schema::InstanceType::String.into()),
-            enum_values: Some(vec!["active".into(), "revoked".into()]),
-            ..Default::default()
-        }
-            .into()
-    }
-}
-///`DeploymentEnv` of the AgentIdP API.
-///
-/// Values this SDK does not know yet are kept in [`DeploymentEnv::Unknown`] instead of failing.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum DeploymentEnv {
-    ///`development`
-    Development,
-    ///`staging`
-    Staging,
-    ///`production`
-    Production,
-    /// A value this version of the SDK does not know.
-    Unknown(String),
-}
-impl DeploymentEnv {
-    /// Every value the spec documents.
-    pub const KNOWN: &'static [DeploymentEnv] = &[
-        DeploymentEnv::Development,
-        DeploymentEnv::Staging,
-        DeploymentEnv::Production,
-    ];
-    /// The wire value.
-    pub fn as_str(&self) -> &str {
-        match self {
-            DeploymentEnv::Development => "development",
-            DeploymentEnv::Staging => "staging",
-            DeploymentEnv::Production => "production",
-            DeploymentEnv::Unknown(other) => other.as_str(),
-        }
-    }
-}
-impl From<&str> for DeploymentEnv {
-    fn from(value: &str) -> Self {
-        match value {
-            "development" => DeploymentEnv::Development,
-            "staging" => DeploymentEnv::Staging,
-            "production" => DeploymentEnv::Production,
-            other => DeploymentEnv::Unknown(other.to_owned()),
-        }
-    }
-}
-impl ::std::str::FromStr for DeploymentEnv {
-    type Err = ::std::convert::Infallible;
-    fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(Self::from(value))
-    }
-}
-impl ::std::fmt::Display for DeploymentEnv {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for DeploymentEnv {
-    fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for DeploymentEnv {
-    fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = <::std::borrow::Cow<
-            'de,
-            str,
-        > as ::serde::Deserialize>::deserialize(d)?;
-        Ok(Self::from(value.as_ref()))
-    }
-}
-impl ::schemars::JsonSchema for DeploymentEnv {
-    fn schema_name() -> String {
-        "DeploymentEnv".to_owned()
-    }
-    fn json_schema(
-        _: &mut ::schemars::r#gen::SchemaGenerator,
-    ) -> ::schemars::schema::Schema {
-        ::schemars::schema::SchemaObject {
-            instance_type: Some(::schemars::schema::InstanceType::String.into()),
-            enum_values: Some(
-                vec!["development".into(), "staging".into(), "production".into()],
-            ),
-            ..Default::default()
-        }
-            .into()
-    }
-}

@@ -9,7 +9,6 @@ use crate::Client;
 use crate::error::{Error, Result};
 use crate::model::{Agent, AgentStatus, AgentType, AgentUpdate, NewAgent, Page};
 use crate::pagination::{self, DEFAULT_PAGE_SIZE};
-use crate::seam::{call, call_unit};
 
 /// Agent registry calls; from [`Client::agents`].
 #[derive(Clone, Debug)]
@@ -31,7 +30,7 @@ impl Agents {
         A::Error: fmt::Display,
     {
         let agent = agent.try_into().map_err(|e| Error::invalid_input(format!("invalid agent: {e}")))?;
-        call(self.client.raw().register_agent().body(agent).send()).await
+        self.client.call(self.client.raw().register_agent().body(agent).send()).await
     }
 
     /// Lists agents; chain filters, then `.send()` for one page or `.stream()`
@@ -49,7 +48,7 @@ impl Agents {
 
     /// One agent, decommissioned ones included (`agents:read`).
     pub async fn get(&self, agent_id: Uuid) -> Result<Agent> {
-        call(self.client.raw().get_agent().agent_id(agent_id).send()).await
+        self.client.call(self.client.raw().get_agent().agent_id(agent_id).send()).await
     }
 
     /// Changes only the fields set in `update` (`agents:write`).
@@ -64,12 +63,12 @@ impl Agents {
         if empty {
             return Err(Error::invalid_input("an update must set at least one field"));
         }
-        call(self.client.raw().update_agent().agent_id(agent_id).body(update).send()).await
+        self.client.call(self.client.raw().update_agent().agent_id(agent_id).body(update).send()).await
     }
 
     /// Decommissions the agent for good (`agents:write`).
     pub async fn decommission(&self, agent_id: Uuid) -> Result<()> {
-        call_unit(self.client.raw().decommission_agent().agent_id(agent_id).send()).await
+        self.client.call_unit(self.client.raw().decommission_agent().agent_id(agent_id).send()).await
     }
 }
 
@@ -128,7 +127,7 @@ impl ListAgents {
         if let Some(owner) = self.owner {
             request = request.owner(owner);
         }
-        let page = call(request.send()).await?;
+        let page = self.client.call(request.send()).await?;
         Ok(pagination::page(page.data, page.total, self.page, self.limit))
     }
 

@@ -8,7 +8,6 @@ use crate::Client;
 use crate::error::Result;
 use crate::model::{AuditAction, AuditEvent, AuditOutcome, Page};
 use crate::pagination::{self, DEFAULT_PAGE_SIZE};
-use crate::seam::call;
 
 /// Audit-log calls (`audit:read`); from [`Client::audit`].
 #[derive(Clone, Debug)]
@@ -38,7 +37,7 @@ impl Audit {
 
     /// One event.
     pub async fn get(&self, event_id: Uuid) -> Result<AuditEvent> {
-        call(self.client.raw().get_audit_event().event_id(event_id).send()).await
+        self.client.call(self.client.raw().get_audit_event().event_id(event_id).send()).await
     }
 }
 
@@ -117,7 +116,7 @@ impl QueryAudit {
         if let Some(to) = self.to {
             request = request.to_date(to);
         }
-        let page = call(request.send()).await?;
+        let page = self.client.call(request.send()).await?;
         Ok(pagination::page(page.data, page.total, self.page, self.limit))
     }
 

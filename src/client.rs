@@ -9,10 +9,13 @@ use secrecy::SecretString;
 
 use crate::auth::{AccessToken, ClientCredentials, TokenCache, TokenSource};
 use crate::auth::source::{ClientCredentialsSource, DynTokenSource};
-use crate::error::{Error, Result};
+use crate::error::{Error, IntoErrorBody, Result};
 use crate::raw;
+use crate::retry::{RetryBudget, RetryPolicy};
+use crate::seam;
 use crate::scope::{Scope, ScopeSet};
 use crate::seam::{Seam, SeamState};
+use std::future::Future;
 use crate::{Agents, Audit, Credentials, Tokens};
 
 /// The path every AgentIdP endpoint lives under.
@@ -24,6 +27,10 @@ pub const DEFAULT_REFRESH_BUFFER: Duration = Duration::from_secs(60);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default timeout of one HTTP attempt.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default timeout of a whole call, retries and backoff included.
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(90);
+/// Default limit on a response body.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// An AgentIdP client.
 ///
@@ -40,8 +47,31 @@ struct Inner {
     requested: Option<ScopeSet>,
     http: reqwest::Client,
     api_url: String,
-    attempt_timeout: Duration,
-    refresh_buffer: Duration,
+    settings: Settings,
+}
+
+/// What a client and the clients narrowed from it share.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub attempt_timeout: Duration,
+    pub total_timeout: Duration,
+    pub refresh_buffer: Duration,
+    pub retry: RetryPolicy,
+    pub budget: Option<Arc<RetryBudget>>,
+    pub max_body: u64,
+}
+
+impl Settings {
+    pub(crate) fn seam(&self, tokens: Option<Arc<TokenCache>>, requested: Option<ScopeSet>) -> Seam {
+        Seam::new(SeamState {
+            tokens,
+            requested,
+            attempt_timeout: Some(self.attempt_timeout),
+            retry: self.retry.clone(),
+            budget: self.budget.clone(),
+            max_body: self.max_body,
+        })
+    }
 }
 
 impl fmt::Debug for Client {
@@ -142,13 +172,28 @@ impl Client {
             self.inner.api_url.clone(),
             Box::new(ClientCredentialsSource(narrowed)),
             Some(scopes),
-            self.inner.attempt_timeout,
-            self.inner.refresh_buffer,
+            self.inner.settings.clone(),
         ))
     }
 
     pub(crate) fn raw(&self) -> &raw::Client {
         &self.inner.raw
+    }
+
+    /// Runs one generated call through the seam, within the total timeout.
+    pub(crate) async fn call<T, E: IntoErrorBody>(
+        &self,
+        fut: impl Future<Output = std::result::Result<raw::ResponseValue<T>, raw::Error<E>>>,
+    ) -> Result<T> {
+        seam::call(fut, Some(self.inner.settings.total_timeout)).await
+    }
+
+    /// [`Client::call`] for operations that answer with no body.
+    pub(crate) async fn call_unit<E: IntoErrorBody>(
+        &self,
+        fut: impl Future<Output = std::result::Result<raw::ResponseValue<()>, raw::Error<E>>>,
+    ) -> Result<()> {
+        seam::call_unit(fut, Some(self.inner.settings.total_timeout)).await
     }
 
     async fn token(&self) -> Result<Arc<AccessToken>> {
@@ -163,15 +208,10 @@ impl Client {
         api_url: String,
         source: Box<dyn DynTokenSource>,
         requested: Option<ScopeSet>,
-        attempt_timeout: Duration,
-        refresh_buffer: Duration,
+        settings: Settings,
     ) -> Client {
-        let tokens = TokenCache::new(source, refresh_buffer);
-        let seam = Seam::new(SeamState {
-            tokens: Some(Arc::clone(&tokens)),
-            requested: requested.clone(),
-            attempt_timeout: Some(attempt_timeout),
-        });
+        let tokens = TokenCache::new(source, settings.refresh_buffer);
+        let seam = settings.seam(Some(Arc::clone(&tokens)), requested.clone());
         Client {
             inner: Arc::new(Inner {
                 raw: raw::Client::new_with_client(&api_url, http.clone(), seam),
@@ -179,8 +219,7 @@ impl Client {
                 requested,
                 http,
                 api_url,
-                attempt_timeout,
-                refresh_buffer,
+                settings,
             }),
         }
     }
@@ -217,6 +256,10 @@ pub struct ClientBuilder<Flavor = Async> {
     refresh_buffer: Option<Duration>,
     http: Option<reqwest::Client>,
     user_agent: Option<String>,
+    total_timeout: Option<Duration>,
+    retry: Option<RetryPolicy>,
+    max_body: Option<u64>,
+    allow_insecure_http: bool,
 }
 
 /// Marks a [`ClientBuilder`] that builds the async [`Client`].
@@ -253,6 +296,10 @@ impl<F> ClientBuilder<F> {
             refresh_buffer: None,
             http: None,
             user_agent: None,
+            total_timeout: None,
+            retry: None,
+            max_body: None,
+            allow_insecure_http: false,
         }
     }
 
@@ -329,6 +376,33 @@ impl<F> ClientBuilder<F> {
         self
     }
 
+    /// Timeout of a whole call: every attempt, backoff and token fetch
+    /// (default 90 s).
+    pub fn total_timeout(mut self, timeout: Duration) -> Self {
+        self.total_timeout = Some(timeout);
+        self
+    }
+
+    /// How failed attempts are retried (default [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// The largest response body the client reads (default 8 MiB); a larger
+    /// one fails with [`ErrorKind::ResponseTooLarge`](crate::ErrorKind::ResponseTooLarge).
+    pub fn max_response_bytes(mut self, limit: u64) -> Self {
+        self.max_body = Some(limit);
+        self
+    }
+
+    /// Allows a plain `http://` URL to a host other than loopback. Off by
+    /// default: credentials and tokens would cross the network in clear text.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
     /// How long before expiry a token is refreshed in the background (default 60 s).
     pub fn refresh_buffer(mut self, buffer: Duration) -> Self {
         self.refresh_buffer = Some(buffer);
@@ -368,11 +442,18 @@ impl<F> ClientBuilder<F> {
                 .build()
                 .map_err(|e| Error::config("cannot build the HTTP client").with_source(e))?,
         };
-        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
-        if timeout.is_zero() {
+        let retry = self.retry.unwrap_or_default();
+        let settings = Settings {
+            attempt_timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            total_timeout: self.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT),
+            refresh_buffer: self.refresh_buffer.unwrap_or(DEFAULT_REFRESH_BUFFER),
+            budget: retry.budget.map(|capacity| Arc::new(RetryBudget::new(capacity))),
+            retry,
+            max_body: self.max_body.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+        };
+        if settings.attempt_timeout.is_zero() || settings.total_timeout.is_zero() {
             return Err(Error::config("timeout must be more than zero"));
         }
-        let refresh_buffer = self.refresh_buffer.unwrap_or(DEFAULT_REFRESH_BUFFER);
         let (source, requested): (Box<dyn DynTokenSource>, _) = match self.source {
             Some(source) => {
                 if self.client_id.is_some() || self.client_secret.is_some() || self.scopes.is_some() {
@@ -395,17 +476,17 @@ impl<F> ClientBuilder<F> {
                 if scopes.is_empty() {
                     return Err(Error::config("scopes must not be empty"));
                 }
-                let seam = Seam::new(SeamState { tokens: None, requested: None, attempt_timeout: Some(timeout) });
                 let credentials = ClientCredentials {
-                    raw: raw::Client::new_with_client(&api_url, http.clone(), seam),
+                    raw: raw::Client::new_with_client(&api_url, http.clone(), settings.seam(None, None)),
                     client_id,
                     client_secret,
                     scopes: scopes.clone(),
+                    total_timeout: settings.total_timeout,
                 };
                 (Box::new(ClientCredentialsSource(credentials)), Some(scopes))
             }
         };
-        Ok(Client::assemble(http, api_url, source, requested, timeout, refresh_buffer))
+        Ok(Client::assemble(http, api_url, source, requested, settings))
     }
 
     fn resolve_api_url(&self) -> Result<String> {
@@ -419,6 +500,11 @@ impl<F> ClientBuilder<F> {
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(Error::config(format!("`{raw_url}` must be an http(s) URL with a host")));
         }
+        if url.scheme() == "http" && !self.allow_insecure_http && !is_loopback(&url) {
+            return Err(Error::config(format!(
+                "`{raw_url}` is plain http to a host that is not loopback; use https, or allow_insecure_http(true)"
+            )));
+        }
         if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
             return Err(Error::config(format!(
                 "`{raw_url}` must not carry a query, fragment or user info"
@@ -427,6 +513,13 @@ impl<F> ClientBuilder<F> {
         let base = url.as_str().trim_end_matches('/');
         Ok(if append { format!("{base}{API_PREFIX}") } else { base.to_owned() })
     }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl ClientBuilder<Async> {
@@ -474,14 +567,15 @@ mod tests {
         for (builder, needle) in [
             (base(), "base_url is required"),
             (base().base_url("not a url"), "not a valid URL"),
+            (base().base_url("http://idp.example.com"), "not loopback"),
             (base().base_url("ftp://x"), "http(s)"),
-            (base().base_url("http://x?y=1"), "query"),
-            (Client::builder().base_url("http://x").client_secret("s"), "client_id"),
-            (Client::builder().base_url("http://x").client_id(" ").client_secret("s"), "client_id"),
-            (Client::builder().base_url("http://x").client_id("id").client_secret(""), "client_secret"),
-            (base().base_url("http://x").scopes([]), "scopes must not be empty"),
-            (base().base_url("http://x").timeout(Duration::ZERO), "timeout"),
-            (base().base_url("http://x").token_source(crate::auth::StaticToken::new("t")), "not both"),
+            (base().base_url("http://localhost?y=1"), "query"),
+            (Client::builder().base_url("http://127.0.0.1:9").client_secret("s"), "client_id"),
+            (Client::builder().base_url("http://127.0.0.1:9").client_id(" ").client_secret("s"), "client_id"),
+            (Client::builder().base_url("http://127.0.0.1:9").client_id("id").client_secret(""), "client_secret"),
+            (base().base_url("http://127.0.0.1:9").scopes([]), "scopes must not be empty"),
+            (base().base_url("http://127.0.0.1:9").timeout(Duration::ZERO), "timeout"),
+            (base().base_url("http://127.0.0.1:9").token_source(crate::auth::StaticToken::new("t")), "not both"),
         ] {
             let err = builder.build().unwrap_err();
             assert_eq!(err.kind(), &ErrorKind::Config);
@@ -513,6 +607,13 @@ mod tests {
 #[cfg(feature = "_contract")]
 pub(crate) fn raw_with_static_token(base_url: &str, token: &str) -> raw::Client {
     let tokens = TokenCache::new(Box::new(crate::auth::StaticToken::new(token.to_owned())), DEFAULT_REFRESH_BUFFER);
-    let seam = Seam::new(SeamState { tokens: Some(tokens), requested: None, attempt_timeout: None });
+    let seam = Seam::new(SeamState {
+        tokens: Some(tokens),
+        requested: None,
+        attempt_timeout: None,
+        retry: RetryPolicy::disabled(),
+        budget: None,
+        max_body: DEFAULT_MAX_RESPONSE_BYTES,
+    });
     raw::Client::new_with_client(base_url, reqwest::Client::new(), seam)
 }

@@ -10,7 +10,6 @@ use crate::Client;
 use crate::error::Result;
 use crate::model::{Credential, CredentialWithSecret, NewCredential};
 use crate::raw;
-use crate::seam::{call, call_unit};
 
 /// Credential calls (all need `agents:write`); from [`Client::credentials`].
 #[derive(Clone, Debug)]
@@ -31,7 +30,7 @@ impl Credentials {
 
     /// The agent's credentials, without secrets.
     pub async fn list(&self, agent_id: Uuid) -> Result<Vec<Credential>> {
-        let list = call(self.client.raw().list_credentials().agent_id(agent_id).send()).await?;
+        let list = self.client.call(self.client.raw().list_credentials().agent_id(agent_id).send()).await?;
         Ok(match list {
             raw::types::CredentialList::CredentialListEnvelope(envelope) => envelope.data,
             raw::types::CredentialList::Array(items) => items,
@@ -51,7 +50,7 @@ impl Credentials {
 
     /// Revokes the credential for good; the agent keeps its other credentials.
     pub async fn revoke(&self, agent_id: Uuid, credential_id: Uuid) -> Result<()> {
-        call_unit(
+        self.client.call_unit(
             self.client
                 .raw()
                 .revoke_credential()
@@ -86,9 +85,9 @@ impl IssueSecret {
         let body = NewCredential { expires_at: self.expires_at };
         let raw = self.client.raw();
         match self.credential_id {
-            None => call(raw.generate_credential().agent_id(self.agent_id).body(body).send()).await,
+            None => self.client.call(raw.generate_credential().agent_id(self.agent_id).body(body).send()).await,
             Some(id) => {
-                call(raw.rotate_credential().agent_id(self.agent_id).credential_id(id).body(body).send())
+                self.client.call(raw.rotate_credential().agent_id(self.agent_id).credential_id(id).body(body).send())
                     .await
             }
         }

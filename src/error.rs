@@ -49,6 +49,12 @@ pub enum ErrorKind {
     Transport,
     /// The response could not be decoded.
     Decode,
+    /// The response body is larger than the client accepts; it was not read.
+    ResponseTooLarge,
+    /// A write that must not be repeated failed after it was sent, so whether
+    /// the server applied it is unknown; [`Error::message`] says what to check.
+    /// The SDK never replays such a write.
+    OutcomeUnknown,
     /// An argument was refused before anything was sent.
     InvalidInput,
     /// The client is misconfigured (bad URL, missing credential…).
@@ -203,6 +209,22 @@ impl Error {
 
     pub(crate) fn decode(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Decode, message)
+    }
+
+    pub(crate) fn outcome_unknown(operation: &'static str, what_happened: &str, check: &str) -> Self {
+        Self::new(
+            ErrorKind::OutcomeUnknown,
+            format!("{what_happened}, so it may or may not have been applied; it was not replayed. To find out, {check}"),
+        )
+        .with_operation(operation)
+    }
+
+    pub(crate) fn response_too_large(limit: u64) -> Self {
+        Self::new(ErrorKind::ResponseTooLarge, format!("the response body is larger than the {limit}-byte limit"))
+    }
+
+    pub(crate) fn total_timeout(limit: std::time::Duration) -> Self {
+        Self::new(ErrorKind::Timeout, format!("the call did not finish within its total timeout of {limit:?}"))
     }
 
     pub(crate) fn missing_scope(required: ScopeSet, granted: ScopeSet) -> Self {

@@ -68,6 +68,7 @@ pub mod model;
 mod operation;
 mod pagination;
 mod raw;
+mod retry;
 pub mod scope;
 mod seam;
 mod secret;
@@ -79,15 +80,21 @@ mod tokens;
 pub use agents::{Agents, ListAgents};
 pub use audit::{Audit, QueryAudit};
 pub use client::{
-    API_PREFIX, Async, Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REFRESH_BUFFER,
-    DEFAULT_TIMEOUT,
+    API_PREFIX, Async, Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_REFRESH_BUFFER, DEFAULT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT,
 };
 pub use credentials::{Credentials, IssueSecret};
 pub use error::{Error, ErrorKind, Result};
 pub use pagination::DEFAULT_PAGE_SIZE;
+pub use retry::RetryPolicy;
 pub use scope::{Scope, ScopeSet};
 pub use secret::Secret;
 pub use tokens::Tokens;
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// Re-exported so users need not depend on `secrecy` to read secrets.
 pub use secrecy::{ExposeSecret, SecretString};

@@ -30,6 +30,9 @@ pub(crate) struct OperationSpec {
     /// Scopes the bearer token must hold.
     pub scopes: &'static [&'static str],
     pub replay: Replay,
+    /// For unsent-only operations: how a caller checks whether a failed
+    /// attempt was applied (`x-sentryagent-outcome-check`).
+    pub outcome_check: Option<&'static str>,
 }
 
 include!(concat!(env!("OUT_DIR"), "/operations.rs"));

@@ -9,7 +9,6 @@ use crate::error::Result;
 use crate::model::Introspection;
 use crate::raw;
 use crate::secret::Secret;
-use crate::seam::{call, call_unit};
 
 /// Token calls; from [`Client::tokens`].
 #[derive(Clone, Debug)]
@@ -26,12 +25,12 @@ impl Tokens {
     /// expired, revoked or unknown token is `active: false`, not an error.
     pub async fn introspect(&self, token: &impl ExposeSecret<str>) -> Result<Introspection> {
         let form = raw::types::TokenForm { token: Secret::new(token.expose_secret()) };
-        call(self.client.raw().introspect_token().body(form).send()).await
+        self.client.call(self.client.raw().introspect_token().body(form).send()).await
     }
 
     /// Revokes `token`; it then introspects as inactive and is refused by the API.
     pub async fn revoke(&self, token: &impl ExposeSecret<str>) -> Result<()> {
         let form = raw::types::TokenForm { token: Secret::new(token.expose_secret()) };
-        call_unit(self.client.raw().revoke_token().body(form).send()).await
+        self.client.call_unit(self.client.raw().revoke_token().body(form).send()).await
     }
 }

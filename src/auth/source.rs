@@ -146,6 +146,7 @@ pub(crate) struct ClientCredentials {
     pub client_id: String,
     pub client_secret: SecretString,
     pub scopes: ScopeSet,
+    pub total_timeout: Duration,
 }
 
 impl fmt::Debug for ClientCredentials {
@@ -166,7 +167,8 @@ impl ClientCredentials {
             client_secret: Some(Secret::from(&self.client_secret)),
             scope: (!self.scopes.is_empty()).then(|| self.scopes.clone()),
         };
-        let response = crate::seam::call(self.raw.issue_token().body(request).send()).await?;
+        let response =
+            crate::seam::call(self.raw.issue_token().body(request).send(), Some(self.total_timeout)).await?;
         let received = Instant::now();
         let lifetime = u64::try_from(response.expires_in).unwrap_or(0);
         let mut token = AccessToken::new(SecretString::from(response.access_token))

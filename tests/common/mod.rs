@@ -43,9 +43,16 @@ pub fn request_path(template: &str) -> String {
     format!("/api/v1{path}")
 }
 
-/// A client of the mock server at `base_url`, with client credentials.
+/// A client of the mock server at `base_url`, with client credentials and no
+/// retries, so each mock answer maps to exactly one outcome.
 pub fn client(base_url: &str) -> Client {
-    Client::builder().base_url(base_url).client_id(CLIENT_ID).client_secret(CLIENT_SECRET).build().unwrap()
+    Client::builder()
+        .base_url(base_url)
+        .client_id(CLIENT_ID)
+        .client_secret(CLIENT_SECRET)
+        .retry_policy(sentryagent_idp::RetryPolicy::disabled())
+        .build()
+        .unwrap()
 }
 
 /// A valid agent record.

@@ -173,6 +173,7 @@ struct Operation {
     bearer: bool,
     scopes: Vec<String>,
     replay: &'static str,
+    outcome_check: Option<String>,
 }
 
 fn collect_operations(doc: &Value) -> Result<Vec<Operation>, String> {
@@ -219,6 +220,14 @@ fn collect_operations(doc: &Value) -> Result<Vec<Operation>, String> {
                 .filter_map(Value::as_str)
                 .map(str::to_owned)
                 .collect();
+            let outcome_check =
+                op.get("x-sentryagent-outcome-check").and_then(Value::as_str).map(str::to_owned);
+            if replay == "UnsentOnly" && outcome_check.is_none() {
+                return Err(format!(
+                    "operation `{id}` ({where_}) is unsent-only but says in no \
+                     x-sentryagent-outcome-check how a caller checks an unknown outcome"
+                ));
+            }
             let tag = op
                 .get("tags")
                 .and_then(|t| t.get(0))
@@ -232,6 +241,7 @@ fn collect_operations(doc: &Value) -> Result<Vec<Operation>, String> {
                 bearer,
                 scopes,
                 replay,
+                outcome_check,
             });
         }
     }
@@ -284,8 +294,12 @@ fn variant_name(value: &str) -> Ident {
 
 fn operations_tokens(operations: &[Operation]) -> TokenStream {
     let rows = operations.iter().map(|op| {
-        let Operation { id, method, path, tag, bearer, scopes, replay } = op;
+        let Operation { id, method, path, tag, bearer, scopes, replay, outcome_check } = op;
         let replay = Ident::new(replay, Span::call_site());
+        let outcome_check = match outcome_check {
+            Some(text) => quote!(Some(#text)),
+            None => quote!(None),
+        };
         quote! {
             OperationSpec {
                 id: #id,
@@ -295,6 +309,7 @@ fn operations_tokens(operations: &[Operation]) -> TokenStream {
                 bearer: #bearer,
                 scopes: &[#(#scopes),*],
                 replay: Replay::#replay,
+                outcome_check: #outcome_check,
             }
         }
     });
