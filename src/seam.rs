@@ -82,10 +82,14 @@ tokio::task_local! {
     static CALL: RefCell<Call>;
 }
 
+/// Records the error the call will return. The first report wins: it is the
+/// cause, and what progenitor makes of the aftermath is not.
 fn report_error(error: Error) {
     // Outside `call` (not reachable from the public API) the error still
     // surfaces as progenitor's string.
-    let _ = CALL.try_with(|c| c.borrow_mut().error = Some(error));
+    let _ = CALL.try_with(|c| {
+        c.borrow_mut().error.get_or_insert(error);
+    });
 }
 
 fn with_call(f: impl FnOnce(&mut Call)) {

@@ -1,6 +1,7 @@
 //! Shared fixtures of the facade tests.
 #![allow(dead_code)]
 
+pub mod scripted;
 pub mod spec;
 
 use sentryagent_idp::Client;
