@@ -219,6 +219,14 @@ impl Error {
         .with_operation(operation)
     }
 
+    pub(crate) fn with_status(self, status: StatusCode, headers: &HeaderMap) -> Self {
+        self.edit(|i| {
+            i.status = Some(status);
+            i.request_id = request_id(headers);
+            i.retry_after = retry_after(headers);
+        })
+    }
+
     pub(crate) fn response_too_large(limit: u64) -> Self {
         Self::new(ErrorKind::ResponseTooLarge, format!("the response body is larger than the {limit}-byte limit"))
     }

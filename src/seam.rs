@@ -302,11 +302,12 @@ impl raw::Client {
                 Next::Return => {}
                 Next::Unknown(what) => {
                     if let Some(op) = op {
-                        report_error(Error::outcome_unknown(
-                            op.id,
-                            what,
-                            op.outcome_check.unwrap_or("check the resource before trying again"),
-                        ));
+                        let check = op.outcome_check.unwrap_or("check the resource before trying again");
+                        let error = Error::outcome_unknown(op.id, what, check);
+                        report_error(match &outcome {
+                            Ok(response) => error.with_status(response.status(), response.headers()),
+                            Err(_) => error,
+                        });
                     }
                 }
                 Next::Retry { wait, cost } => {

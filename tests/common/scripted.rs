@@ -30,10 +30,13 @@ impl Act {
 /// One recorded request: method and path.
 pub type Seen = (String, String);
 
+type Routes = Arc<Mutex<Vec<(&'static str, Vec<Act>)>>>;
+
 /// A running scripted server.
 pub struct Scripted {
     pub base_url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    routes: Routes,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -50,9 +53,10 @@ impl Scripted {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let routes = Arc::new(Mutex::new(routes));
+        let routes: Routes = Arc::new(Mutex::new(routes));
         let task = tokio::spawn({
             let seen = Arc::clone(&seen);
+            let routes = Arc::clone(&routes);
             async move {
                 // Bounded: a test never needs more than a few hundred requests.
                 for _ in 0..2000 {
@@ -62,7 +66,12 @@ impl Scripted {
                 }
             }
         });
-        Scripted { base_url, seen, task }
+        Scripted { base_url, seen, routes, task }
+    }
+
+    /// Replaces the script: every path now gets `act`.
+    pub fn answer_all(&self, act: Act) {
+        *self.routes.lock().unwrap() = vec![("", vec![act])];
     }
 
     /// How many requests reached a path ending with `suffix`.
@@ -76,7 +85,7 @@ impl Scripted {
     }
 }
 
-async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>, routes: Arc<Mutex<Vec<(&'static str, Vec<Act>)>>>) {
+async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>, routes: Routes) {
     let Some((method, path)) = read_request(&mut stream).await else { return };
     let act = {
         let mut routes = routes.lock().unwrap();
