@@ -130,6 +130,11 @@ impl Client {
         self.inner.clear_token_cache();
     }
 
+    /// As [`crate::Client::set_client_secret`].
+    pub fn set_client_secret(&self, secret: impl Into<SecretString>) -> Result<()> {
+        self.inner.set_client_secret(secret)
+    }
+
     /// A client limited to `scopes`, as for [`crate::Client::with_scopes`].
     pub fn with_scopes(&self, scopes: impl IntoIterator<Item = Scope>) -> Result<Client> {
         Ok(Client { inner: self.inner.with_scopes(scopes)?, runtime: Arc::clone(&self.runtime) })

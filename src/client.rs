@@ -141,6 +141,22 @@ impl Client {
         }
     }
 
+    /// Uses `secret` for every later token request of this client, its clones
+    /// and the clients narrowed from it, and forgets the cached token, e.g.
+    /// after rotating this client's own credential.
+    ///
+    /// Fails with [`ErrorKind::Config`](crate::ErrorKind::Config) if the
+    /// client does not use client credentials.
+    pub fn set_client_secret(&self, secret: impl Into<SecretString>) -> Result<()> {
+        let tokens = self.inner.tokens.as_ref();
+        let credentials = tokens
+            .and_then(|t| t.client_credentials())
+            .ok_or_else(|| Error::config("only a client-credentials client has a client secret"))?;
+        credentials.set_secret(secret.into());
+        self.clear_token_cache();
+        Ok(())
+    }
+
     /// A client limited to `scopes`: it requests a token of its own with only
     /// these scopes and shares this client's connection pool.
     ///
@@ -479,7 +495,7 @@ impl<F> ClientBuilder<F> {
                 let credentials = ClientCredentials {
                     raw: raw::Client::new_with_client(&api_url, http.clone(), settings.seam(None, None)),
                     client_id,
-                    client_secret,
+                    client_secret: Arc::new(std::sync::RwLock::new(client_secret)),
                     scopes: scopes.clone(),
                     total_timeout: settings.total_timeout,
                 };

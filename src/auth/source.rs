@@ -1,6 +1,7 @@
 //! Where tokens come from.
 
 use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
@@ -144,7 +145,9 @@ impl<T: TokenSource> DynTokenSource for T {
 pub(crate) struct ClientCredentials {
     pub raw: raw::Client,
     pub client_id: String,
-    pub client_secret: SecretString,
+    /// Shared with the clients narrowed from this one, so a new secret
+    /// reaches them all.
+    pub client_secret: Arc<RwLock<SecretString>>,
     pub scopes: ScopeSet,
     pub total_timeout: Duration,
 }
@@ -160,11 +163,15 @@ impl fmt::Debug for ClientCredentials {
 }
 
 impl ClientCredentials {
+    pub(crate) fn set_secret(&self, secret: SecretString) {
+        *self.client_secret.write().unwrap_or_else(PoisonError::into_inner) = secret;
+    }
+
     pub(crate) async fn fetch(&self) -> Result<AccessToken> {
         let request = raw::types::TokenRequest {
             grant_type: raw::types::TokenRequestGrantType::ClientCredentials,
             client_id: Some(self.client_id.clone()),
-            client_secret: Some(Secret::from(&self.client_secret)),
+            client_secret: Some(Secret::from(&*self.client_secret.read().unwrap_or_else(PoisonError::into_inner))),
             scope: (!self.scopes.is_empty()).then(|| self.scopes.clone()),
         };
         let response =
