@@ -30,8 +30,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .build()?,
         None => Client::from_env()?,
     };
-    let agent_filter = std::env::var("AGENTIDP_TAIL_AGENT_ID").ok().and_then(|id| id.parse().ok());
-    let rounds: u32 = std::env::var("AGENTIDP_TAIL_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(4);
+    let agent_filter = std::env::var("AGENTIDP_TAIL_AGENT_ID")
+        .ok()
+        .and_then(|id| id.parse().ok());
+    let rounds: u32 = std::env::var("AGENTIDP_TAIL_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(4);
 
     let mut printed = HashSet::new();
     for round in 0..rounds {
@@ -44,10 +49,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         // Newest first on the wire; print the new ones oldest first.
         let page = query.send().await?;
-        let fresh: Vec<_> = page.items.into_iter().filter(|e| printed.insert(e.event_id)).collect();
+        let fresh: Vec<_> = page
+            .items
+            .into_iter()
+            .filter(|e| printed.insert(e.event_id))
+            .collect();
         for event in fresh.iter().rev() {
-            let mark = if event.outcome == AuditOutcome::Success { ' ' } else { '!' };
-            println!("{mark} {} {:<22} agent {}", event.timestamp.map(|t| t.to_rfc3339()).unwrap_or_default(), event.action.as_str(), event.agent_id);
+            let mark = if event.outcome == AuditOutcome::Success {
+                ' '
+            } else {
+                '!'
+            };
+            println!(
+                "{mark} {} {:<22} agent {}",
+                event.timestamp.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                event.action.as_str(),
+                event.agent_id
+            );
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }

@@ -9,7 +9,9 @@
 //! set it runs against that server instead.
 
 use futures::TryStreamExt;
-use sentryagent_idp::model::{AgentType, AuditAction, DeploymentEnv, NewAgent, builder::AgentUpdate};
+use sentryagent_idp::model::{
+    AgentType, AuditAction, DeploymentEnv, NewAgent, builder::AgentUpdate,
+};
 use sentryagent_idp::testing::FakeAgentIdp;
 use sentryagent_idp::{Client, ErrorKind, Scope};
 
@@ -22,7 +24,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let granted = admin.granted_scopes().await?.unwrap_or_default();
     println!("1. token issued for the admin agent, scopes: {granted}");
 
-    let email = format!("screener-{}@quickstart.example", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let email = format!(
+        "screener-{}@quickstart.example",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
     let agent = admin
         .agents()
         .register(
@@ -35,46 +40,106 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .deployment_env(DeploymentEnv::Development),
         )
         .await?;
-    println!("2. registered {} as {} ({})", agent.email.as_str(), agent.agent_id, agent.status);
+    println!(
+        "2. registered {} as {} ({})",
+        agent.email.as_str(),
+        agent.agent_id,
+        agent.status
+    );
 
     let credential = admin.credentials().generate(agent.agent_id).await?;
-    println!("3. generated credential {} (secret shown once, kept as a secret)", credential.credential_id);
+    println!(
+        "3. generated credential {} (secret shown once, kept as a secret)",
+        credential.credential_id
+    );
 
-    let rotated = admin.credentials().rotate(agent.agent_id, credential.credential_id).await?;
-    println!("4. rotated it: same id {}, new secret", rotated.credential_id);
+    let rotated = admin
+        .credentials()
+        .rotate(agent.agent_id, credential.credential_id)
+        .await?;
+    println!(
+        "4. rotated it: same id {}, new secret",
+        rotated.credential_id
+    );
     let stale = agent_client(&admin, agent.agent_id, credential.client_secret.into())?;
     match stale.access_token().await {
-        Err(e) if e.kind() == &ErrorKind::Unauthorized => println!("   the old secret is refused: {}", e.code().unwrap_or("?")),
+        Err(e) if e.kind() == &ErrorKind::Unauthorized => {
+            println!("   the old secret is refused: {}", e.code().unwrap_or("?"))
+        }
         other => println!("   unexpected: the old secret gave {other:?}"),
     }
 
     let as_agent = agent_client(&admin, agent.agent_id, rotated.client_secret.into())?;
     let agent_token = as_agent.access_token().await?;
-    println!("5. authenticated as the new agent, scopes: {}", as_agent.granted_scopes().await?.unwrap_or_default());
+    println!(
+        "5. authenticated as the new agent, scopes: {}",
+        as_agent.granted_scopes().await?.unwrap_or_default()
+    );
 
-    let agents: Vec<_> = admin.agents().list().owner("quickstart").stream().try_collect().await?;
+    let agents: Vec<_> = admin
+        .agents()
+        .list()
+        .owner("quickstart")
+        .stream()
+        .try_collect()
+        .await?;
     println!("6. agents owned by quickstart: {}", agents.len());
 
     let seen = admin.tokens().introspect(&agent_token).await?;
-    println!("7. introspected its token: active={}, sub={}", seen.active, seen.sub.as_deref().unwrap_or("-"));
+    println!(
+        "7. introspected its token: active={}, sub={}",
+        seen.active,
+        seen.sub.as_deref().unwrap_or("-")
+    );
     admin.tokens().revoke(&agent_token).await?;
     let seen = admin.tokens().introspect(&agent_token).await?;
     println!("   revoked it: active={}", seen.active);
 
-    admin.agents().update(agent.agent_id, AgentUpdate::default().version(Some("1.1.0".parse()?))).await?;
-    let events: Vec<_> = admin.audit().query().agent_id(agent.agent_id).stream().try_collect().await?;
+    admin
+        .agents()
+        .update(
+            agent.agent_id,
+            AgentUpdate::default().version(Some("1.1.0".parse()?)),
+        )
+        .await?;
+    let events: Vec<_> = admin
+        .audit()
+        .query()
+        .agent_id(agent.agent_id)
+        .stream()
+        .try_collect()
+        .await?;
     println!("8. audit trail of the agent, newest first:");
     for event in &events {
-        println!("   {} {} {}", event.timestamp.map(|t| t.to_rfc3339()).unwrap_or_default(), event.action, event.outcome);
+        println!(
+            "   {} {} {}",
+            event.timestamp.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            event.action,
+            event.outcome
+        );
     }
-    let rotations = admin.audit().query().agent_id(agent.agent_id).action(AuditAction::CredentialRotated).send().await?;
+    let rotations = admin
+        .audit()
+        .query()
+        .agent_id(agent.agent_id)
+        .action(AuditAction::CredentialRotated)
+        .send()
+        .await?;
     println!("   of which credential.rotated: {}", rotations.items.len());
 
     admin.agents().decommission(agent.agent_id).await?;
     let after = admin.agents().get(agent.agent_id).await?;
     as_agent.clear_token_cache();
-    let refused = as_agent.access_token().await.err().and_then(|e| e.code().map(str::to_owned));
-    println!("9. decommissioned: status={}, its credential now gets {}", after.status, refused.as_deref().unwrap_or("a token (unexpected)"));
+    let refused = as_agent
+        .access_token()
+        .await
+        .err()
+        .and_then(|e| e.code().map(str::to_owned));
+    println!(
+        "9. decommissioned: status={}, its credential now gets {}",
+        after.status,
+        refused.as_deref().unwrap_or("a token (unexpected)")
+    );
     Ok(())
 }
 
@@ -84,12 +149,20 @@ async fn connect() -> Result<(Client, Option<FakeAgentIdp>), Box<dyn std::error:
         return Ok((Client::from_env()?, None));
     }
     let fake = FakeAgentIdp::start().await?;
-    let client = Client::builder().base_url(fake.base_url()).client_id(fake.client_id()).client_secret(fake.client_secret()).build()?;
+    let client = Client::builder()
+        .base_url(fake.base_url())
+        .client_id(fake.client_id())
+        .client_secret(fake.client_secret())
+        .build()?;
     Ok((client, Some(fake)))
 }
 
 /// A client that authenticates as `agent` with `secret`, asking for `agents:read` only.
-fn agent_client(admin: &Client, agent: uuid::Uuid, secret: sentryagent_idp::SecretString) -> sentryagent_idp::Result<Client> {
+fn agent_client(
+    admin: &Client,
+    agent: uuid::Uuid,
+    secret: sentryagent_idp::SecretString,
+) -> sentryagent_idp::Result<Client> {
     Client::builder()
         .api_url(admin.api_url())
         .client_id(agent.to_string())

@@ -35,7 +35,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let before = client.credentials().list(me).await?;
-    let old: Vec<_> = before.iter().filter(|c| c.status == CredentialStatus::Active).map(|c| c.credential_id).collect();
+    let old: Vec<_> = before
+        .iter()
+        .filter(|c| c.status == CredentialStatus::Active)
+        .map(|c| c.credential_id)
+        .collect();
     println!("agent {me} holds {} active credential(s)", old.len());
 
     // 1. A second credential: both work from now on.

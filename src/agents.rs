@@ -29,8 +29,12 @@ impl Agents {
         A: TryInto<NewAgent>,
         A::Error: fmt::Display,
     {
-        let agent = agent.try_into().map_err(|e| Error::invalid_input(format!("invalid agent: {e}")))?;
-        self.client.call(self.client.raw().register_agent().body(agent).send()).await
+        let agent = agent
+            .try_into()
+            .map_err(|e| Error::invalid_input(format!("invalid agent: {e}")))?;
+        self.client
+            .call(self.client.raw().register_agent().body(agent).send())
+            .await
     }
 
     /// Lists agents; chain filters, then `.send()` for one page or `.stream()`
@@ -48,7 +52,9 @@ impl Agents {
 
     /// One agent, decommissioned ones included (`agents:read`).
     pub async fn get(&self, agent_id: Uuid) -> Result<Agent> {
-        self.client.call(self.client.raw().get_agent().agent_id(agent_id).send()).await
+        self.client
+            .call(self.client.raw().get_agent().agent_id(agent_id).send())
+            .await
     }
 
     /// Changes only the fields set in `update` (`agents:write`).
@@ -57,18 +63,40 @@ impl Agents {
         U: TryInto<AgentUpdate>,
         U::Error: fmt::Display,
     {
-        let update = update.try_into().map_err(|e| Error::invalid_input(format!("invalid update: {e}")))?;
+        let update = update
+            .try_into()
+            .map_err(|e| Error::invalid_input(format!("invalid update: {e}")))?;
         // Unset fields are not serialized, so an empty object means nothing to change.
-        let empty = serde_json::to_value(&update).is_ok_and(|v| v.as_object().is_some_and(|m| m.is_empty()));
+        let empty = serde_json::to_value(&update)
+            .is_ok_and(|v| v.as_object().is_some_and(|m| m.is_empty()));
         if empty {
-            return Err(Error::invalid_input("an update must set at least one field"));
+            return Err(Error::invalid_input(
+                "an update must set at least one field",
+            ));
         }
-        self.client.call(self.client.raw().update_agent().agent_id(agent_id).body(update).send()).await
+        self.client
+            .call(
+                self.client
+                    .raw()
+                    .update_agent()
+                    .agent_id(agent_id)
+                    .body(update)
+                    .send(),
+            )
+            .await
     }
 
     /// Decommissions the agent for good (`agents:write`).
     pub async fn decommission(&self, agent_id: Uuid) -> Result<()> {
-        self.client.call_unit(self.client.raw().decommission_agent().agent_id(agent_id).send()).await
+        self.client
+            .call_unit(
+                self.client
+                    .raw()
+                    .decommission_agent()
+                    .agent_id(agent_id)
+                    .send(),
+            )
+            .await
     }
 }
 
@@ -117,7 +145,12 @@ impl ListAgents {
 
     /// Fetches one page.
     pub async fn send(self) -> Result<Page<Agent>> {
-        let mut request = self.client.raw().list_agents().page(self.page).limit(self.limit);
+        let mut request = self
+            .client
+            .raw()
+            .list_agents()
+            .page(self.page)
+            .limit(self.limit);
         if let Some(status) = self.status {
             request = request.status(status);
         }
@@ -128,7 +161,9 @@ impl ListAgents {
             request = request.owner(owner);
         }
         let page = self.client.call(request.send()).await?;
-        Ok(pagination::page(page.data, page.total, self.page, self.limit))
+        Ok(pagination::page(
+            page.data, page.total, self.page, self.limit,
+        ))
     }
 
     /// Every matching agent, fetching pages lazily as the stream is read.

@@ -37,7 +37,15 @@ impl Audit {
 
     /// One event.
     pub async fn get(&self, event_id: Uuid) -> Result<AuditEvent> {
-        self.client.call(self.client.raw().get_audit_event().event_id(event_id).send()).await
+        self.client
+            .call(
+                self.client
+                    .raw()
+                    .get_audit_event()
+                    .event_id(event_id)
+                    .send(),
+            )
+            .await
     }
 }
 
@@ -100,7 +108,12 @@ impl QueryAudit {
 
     /// Fetches one page.
     pub async fn send(self) -> Result<Page<AuditEvent>> {
-        let mut request = self.client.raw().query_audit_events().page(self.page).limit(self.limit);
+        let mut request = self
+            .client
+            .raw()
+            .query_audit_events()
+            .page(self.page)
+            .limit(self.limit);
         if let Some(agent_id) = self.agent_id {
             request = request.agent_id(agent_id);
         }
@@ -117,7 +130,9 @@ impl QueryAudit {
             request = request.to_date(to);
         }
         let page = self.client.call(request.send()).await?;
-        Ok(pagination::page(page.data, page.total, self.page, self.limit))
+        Ok(pagination::page(
+            page.data, page.total, self.page, self.limit,
+        ))
     }
 
     /// Every matching event, fetching pages lazily as the stream is read.

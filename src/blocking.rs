@@ -45,8 +45,13 @@ impl ClientBuilder<Blocking> {
             .thread_name("sentryagent-idp")
             .enable_all()
             .build()
-            .map_err(|e| Error::config("cannot start the blocking client's runtime").with_source(e))?;
-        Ok(Client { inner: self.build_async()?, runtime: Arc::new(runtime) })
+            .map_err(|e| {
+                Error::config("cannot start the blocking client's runtime").with_source(e)
+            })?;
+        Ok(Client {
+            inner: self.build_async()?,
+            runtime: Arc::new(runtime),
+        })
     }
 }
 
@@ -60,7 +65,9 @@ pub struct Client {
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("blocking::Client").field(&self.inner).finish()
+        f.debug_tuple("blocking::Client")
+            .field(&self.inner)
+            .finish()
     }
 }
 
@@ -92,22 +99,34 @@ impl Client {
 
     /// Agent registry calls.
     pub fn agents(&self) -> Agents {
-        Agents { client: self.clone(), inner: self.inner.agents() }
+        Agents {
+            client: self.clone(),
+            inner: self.inner.agents(),
+        }
     }
 
     /// Credential calls.
     pub fn credentials(&self) -> Credentials {
-        Credentials { client: self.clone(), inner: self.inner.credentials() }
+        Credentials {
+            client: self.clone(),
+            inner: self.inner.credentials(),
+        }
     }
 
     /// Token introspection and revocation.
     pub fn tokens(&self) -> Tokens {
-        Tokens { client: self.clone(), inner: self.inner.tokens() }
+        Tokens {
+            client: self.clone(),
+            inner: self.inner.tokens(),
+        }
     }
 
     /// Audit-log queries.
     pub fn audit(&self) -> Audit {
-        Audit { client: self.clone(), inner: self.inner.audit() }
+        Audit {
+            client: self.clone(),
+            inner: self.inner.audit(),
+        }
     }
 
     /// The full API base URL.
@@ -137,7 +156,10 @@ impl Client {
 
     /// A client limited to `scopes`, as for [`crate::Client::with_scopes`].
     pub fn with_scopes(&self, scopes: impl IntoIterator<Item = Scope>) -> Result<Client> {
-        Ok(Client { inner: self.inner.with_scopes(scopes)?, runtime: Arc::clone(&self.runtime) })
+        Ok(Client {
+            inner: self.inner.with_scopes(scopes)?,
+            runtime: Arc::clone(&self.runtime),
+        })
     }
 
     /// The async client this one drives.
@@ -149,7 +171,10 @@ impl Client {
     where
         T: Send + 'static,
     {
-        Iter { client: self.clone(), stream: Some(Box::pin(stream)) }
+        Iter {
+            client: self.clone(),
+            stream: Some(Box::pin(stream)),
+        }
     }
 }
 
@@ -172,7 +197,10 @@ impl Agents {
 
     /// As [`crate::Agents::list`].
     pub fn list(&self) -> ListAgents {
-        ListAgents { client: self.client.clone(), inner: self.inner.list() }
+        ListAgents {
+            client: self.client.clone(),
+            inner: self.inner.list(),
+        }
     }
 
     /// As [`crate::Agents::get`].
@@ -206,27 +234,42 @@ pub struct ListAgents {
 impl ListAgents {
     /// Only agents with this status.
     pub fn status(self, status: AgentStatus) -> Self {
-        Self { inner: self.inner.status(status), ..self }
+        Self {
+            inner: self.inner.status(status),
+            ..self
+        }
     }
 
     /// Only agents of this type.
     pub fn agent_type(self, agent_type: AgentType) -> Self {
-        Self { inner: self.inner.agent_type(agent_type), ..self }
+        Self {
+            inner: self.inner.agent_type(agent_type),
+            ..self
+        }
     }
 
     /// Only agents of this owner.
     pub fn owner(self, owner: impl Into<String>) -> Self {
-        Self { inner: self.inner.owner(owner), ..self }
+        Self {
+            inner: self.inner.owner(owner),
+            ..self
+        }
     }
 
     /// The 1-based page (default 1).
     pub fn page(self, page: u32) -> Self {
-        Self { inner: self.inner.page(page), ..self }
+        Self {
+            inner: self.inner.page(page),
+            ..self
+        }
     }
 
     /// The page size (default 20).
     pub fn limit(self, limit: u32) -> Self {
-        Self { inner: self.inner.limit(limit), ..self }
+        Self {
+            inner: self.inner.limit(limit),
+            ..self
+        }
     }
 
     /// Fetches one page.
@@ -249,7 +292,11 @@ pub struct Credentials {
 
 impl Credentials {
     /// As [`crate::Credentials::generate`], with an optional expiry.
-    pub fn generate(&self, agent_id: Uuid, expires_at: Option<DateTime<Utc>>) -> Result<CredentialWithSecret> {
+    pub fn generate(
+        &self,
+        agent_id: Uuid,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<CredentialWithSecret> {
         let request = self.inner.generate(agent_id);
         self.client.run(with_expiry(request, expires_at).send())
     }
@@ -276,7 +323,10 @@ impl Credentials {
     }
 }
 
-fn with_expiry(request: crate::IssueSecret, expires_at: Option<DateTime<Utc>>) -> crate::IssueSecret {
+fn with_expiry(
+    request: crate::IssueSecret,
+    expires_at: Option<DateTime<Utc>>,
+) -> crate::IssueSecret {
     match expires_at {
         Some(at) => request.expires_at(at),
         None => request,
@@ -312,7 +362,10 @@ pub struct Audit {
 impl Audit {
     /// As [`crate::Audit::query`].
     pub fn query(&self) -> QueryAudit {
-        QueryAudit { client: self.client.clone(), inner: self.inner.query() }
+        QueryAudit {
+            client: self.client.clone(),
+            inner: self.inner.query(),
+        }
     }
 
     /// As [`crate::Audit::get`].
@@ -332,37 +385,58 @@ pub struct QueryAudit {
 impl QueryAudit {
     /// Only events concerning this agent.
     pub fn agent_id(self, agent_id: Uuid) -> Self {
-        Self { inner: self.inner.agent_id(agent_id), ..self }
+        Self {
+            inner: self.inner.agent_id(agent_id),
+            ..self
+        }
     }
 
     /// Only events of this action.
     pub fn action(self, action: AuditAction) -> Self {
-        Self { inner: self.inner.action(action), ..self }
+        Self {
+            inner: self.inner.action(action),
+            ..self
+        }
     }
 
     /// Only events with this outcome.
     pub fn outcome(self, outcome: AuditOutcome) -> Self {
-        Self { inner: self.inner.outcome(outcome), ..self }
+        Self {
+            inner: self.inner.outcome(outcome),
+            ..self
+        }
     }
 
     /// Only events at or after `from`.
     pub fn from(self, from: DateTime<Utc>) -> Self {
-        Self { inner: self.inner.from(from), ..self }
+        Self {
+            inner: self.inner.from(from),
+            ..self
+        }
     }
 
     /// Only events at or before `to`.
     pub fn to(self, to: DateTime<Utc>) -> Self {
-        Self { inner: self.inner.to(to), ..self }
+        Self {
+            inner: self.inner.to(to),
+            ..self
+        }
     }
 
     /// The 1-based page (default 1).
     pub fn page(self, page: u32) -> Self {
-        Self { inner: self.inner.page(page), ..self }
+        Self {
+            inner: self.inner.page(page),
+            ..self
+        }
     }
 
     /// The page size (default 20).
     pub fn limit(self, limit: u32) -> Self {
-        Self { inner: self.inner.limit(limit), ..self }
+        Self {
+            inner: self.inner.limit(limit),
+            ..self
+        }
     }
 
     /// Fetches one page.

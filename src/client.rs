@@ -7,16 +7,16 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::auth::{AccessToken, ClientCredentials, TokenCache, TokenSource};
 use crate::auth::source::{ClientCredentialsSource, DynTokenSource};
+use crate::auth::{AccessToken, ClientCredentials, TokenCache, TokenSource};
 use crate::error::{Error, IntoErrorBody, Result};
 use crate::raw;
 use crate::retry::{RetryBudget, RetryPolicy};
-use crate::seam;
 use crate::scope::{Scope, ScopeSet};
+use crate::seam;
 use crate::seam::{Seam, SeamState};
-use std::future::Future;
 use crate::{Agents, Audit, Credentials, Tokens};
+use std::future::Future;
 
 /// The path every AgentIdP endpoint lives under.
 pub const API_PREFIX: &str = "/api/v1";
@@ -62,7 +62,11 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
-    pub(crate) fn seam(&self, tokens: Option<Arc<TokenCache>>, requested: Option<ScopeSet>) -> Seam {
+    pub(crate) fn seam(
+        &self,
+        tokens: Option<Arc<TokenCache>>,
+        requested: Option<ScopeSet>,
+    ) -> Seam {
         Seam::new(SeamState {
             tokens,
             requested,
@@ -173,8 +177,18 @@ impl Client {
             .and_then(|t| t.client_credentials())
             .ok_or_else(|| Error::config("only a client-credentials client can be narrowed"))?;
         let mut held = credentials.scopes.clone();
-        if let Some(granted) = self.inner.tokens.as_ref().and_then(|t| t.peek()).and_then(|t| t.scopes().cloned()) {
-            held = held.iter().filter(|s| granted.contains(s)).cloned().collect();
+        if let Some(granted) = self
+            .inner
+            .tokens
+            .as_ref()
+            .and_then(|t| t.peek())
+            .and_then(|t| t.scopes().cloned())
+        {
+            held = held
+                .iter()
+                .filter(|s| granted.contains(s))
+                .cloned()
+                .collect();
         }
         let extra = held.missing_from(&scopes);
         if !extra.is_empty() {
@@ -182,7 +196,10 @@ impl Client {
                 "cannot narrow to scopes this client does not hold: {extra}"
             )));
         }
-        let narrowed = ClientCredentials { scopes: scopes.clone(), ..credentials.clone() };
+        let narrowed = ClientCredentials {
+            scopes: scopes.clone(),
+            ..credentials.clone()
+        };
         Ok(Client::assemble(
             self.inner.http.clone(),
             self.inner.api_url.clone(),
@@ -288,7 +305,10 @@ impl<F> fmt::Debug for ClientBuilder<F> {
             .field("base_url", &self.base_url)
             .field("api_url", &self.api_url)
             .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[REDACTED]"),
+            )
             .field("scopes", &self.scopes)
             .finish_non_exhaustive()
     }
@@ -463,7 +483,9 @@ impl<F> ClientBuilder<F> {
             attempt_timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
             total_timeout: self.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT),
             refresh_buffer: self.refresh_buffer.unwrap_or(DEFAULT_REFRESH_BUFFER),
-            budget: retry.budget.map(|capacity| Arc::new(RetryBudget::new(capacity))),
+            budget: retry
+                .budget
+                .map(|capacity| Arc::new(RetryBudget::new(capacity))),
             retry,
             max_body: self.max_body.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
         };
@@ -472,7 +494,8 @@ impl<F> ClientBuilder<F> {
         }
         let (source, requested): (Box<dyn DynTokenSource>, _) = match self.source {
             Some(source) => {
-                if self.client_id.is_some() || self.client_secret.is_some() || self.scopes.is_some() {
+                if self.client_id.is_some() || self.client_secret.is_some() || self.scopes.is_some()
+                {
                     return Err(Error::config(
                         "set either a token source or client credentials and scopes, not both",
                     ));
@@ -487,13 +510,19 @@ impl<F> ClientBuilder<F> {
                 let client_secret = self
                     .client_secret
                     .filter(|s| !secrecy::ExposeSecret::expose_secret(s).is_empty())
-                    .ok_or_else(|| Error::config("client_secret is required (or a token source)"))?;
+                    .ok_or_else(|| {
+                        Error::config("client_secret is required (or a token source)")
+                    })?;
                 let scopes = self.scopes.unwrap_or_else(ScopeSet::documented);
                 if scopes.is_empty() {
                     return Err(Error::config("scopes must not be empty"));
                 }
                 let credentials = ClientCredentials {
-                    raw: raw::Client::new_with_client(&api_url, http.clone(), settings.seam(None, None)),
+                    raw: raw::Client::new_with_client(
+                        &api_url,
+                        http.clone(),
+                        settings.seam(None, None),
+                    ),
                     client_id,
                     client_secret: Arc::new(std::sync::RwLock::new(client_secret)),
                     scopes: scopes.clone(),
@@ -514,7 +543,9 @@ impl<F> ClientBuilder<F> {
         let url = reqwest::Url::parse(raw_url.trim())
             .map_err(|e| Error::config(format!("`{raw_url}` is not a valid URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(Error::config(format!("`{raw_url}` must be an http(s) URL with a host")));
+            return Err(Error::config(format!(
+                "`{raw_url}` must be an http(s) URL with a host"
+            )));
         }
         if url.scheme() == "http" && !self.allow_insecure_http && !is_loopback(&url) {
             return Err(Error::config(format!(
@@ -527,7 +558,11 @@ impl<F> ClientBuilder<F> {
             )));
         }
         let base = url.as_str().trim_end_matches('/');
-        Ok(if append { format!("{base}{API_PREFIX}") } else { base.to_owned() })
+        Ok(if append {
+            format!("{base}{API_PREFIX}")
+        } else {
+            base.to_owned()
+        })
     }
 }
 
@@ -535,7 +570,9 @@ fn is_loopback(url: &reqwest::Url) -> bool {
     let host = url.host_str().unwrap_or_default();
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
-        || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl ClientBuilder<Async> {
@@ -545,19 +582,44 @@ impl ClientBuilder<Async> {
     }
 }
 
+/// A raw client with a fixed bearer token, for the contract tests.
+#[cfg(feature = "_contract")]
+pub(crate) fn raw_with_static_token(base_url: &str, token: &str) -> raw::Client {
+    let tokens = TokenCache::new(
+        Box::new(crate::auth::StaticToken::new(token.to_owned())),
+        DEFAULT_REFRESH_BUFFER,
+    );
+    let seam = Seam::new(SeamState {
+        tokens: Some(tokens),
+        requested: None,
+        attempt_timeout: None,
+        retry: RetryPolicy::disabled(),
+        budget: None,
+        max_body: DEFAULT_MAX_RESPONSE_BYTES,
+    });
+    raw::Client::new_with_client(base_url, reqwest::Client::new(), seam)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ErrorKind;
 
     fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
     }
 
     #[test]
     fn from_env_names_the_missing_variable() {
-        let err = ClientBuilder::<Async>::from_lookup(&lookup(&[("AGENTIDP_BASE_URL", "http://localhost:3000")]))
-            .unwrap_err();
+        let err = ClientBuilder::<Async>::from_lookup(&lookup(&[(
+            "AGENTIDP_BASE_URL",
+            "http://localhost:3000",
+        )]))
+        .unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::Config);
         assert!(err.message().contains("AGENTIDP_CLIENT_ID"), "{err}");
     }
@@ -574,7 +636,10 @@ mod tests {
         .build()
         .unwrap();
         assert_eq!(client.api_url(), "http://localhost:3000/api/v1");
-        assert_eq!(client.inner.requested, Some(ScopeSet::from([Scope::AGENTS_READ, Scope::AUDIT_READ])));
+        assert_eq!(
+            client.inner.requested,
+            Some(ScopeSet::from([Scope::AGENTS_READ, Scope::AUDIT_READ]))
+        );
     }
 
     #[test]
@@ -586,12 +651,42 @@ mod tests {
             (base().base_url("http://idp.example.com"), "not loopback"),
             (base().base_url("ftp://x"), "http(s)"),
             (base().base_url("http://localhost?y=1"), "query"),
-            (Client::builder().base_url("http://127.0.0.1:9").client_secret("s"), "client_id"),
-            (Client::builder().base_url("http://127.0.0.1:9").client_id(" ").client_secret("s"), "client_id"),
-            (Client::builder().base_url("http://127.0.0.1:9").client_id("id").client_secret(""), "client_secret"),
-            (base().base_url("http://127.0.0.1:9").scopes([]), "scopes must not be empty"),
-            (base().base_url("http://127.0.0.1:9").timeout(Duration::ZERO), "timeout"),
-            (base().base_url("http://127.0.0.1:9").token_source(crate::auth::StaticToken::new("t")), "not both"),
+            (
+                Client::builder()
+                    .base_url("http://127.0.0.1:9")
+                    .client_secret("s"),
+                "client_id",
+            ),
+            (
+                Client::builder()
+                    .base_url("http://127.0.0.1:9")
+                    .client_id(" ")
+                    .client_secret("s"),
+                "client_id",
+            ),
+            (
+                Client::builder()
+                    .base_url("http://127.0.0.1:9")
+                    .client_id("id")
+                    .client_secret(""),
+                "client_secret",
+            ),
+            (
+                base().base_url("http://127.0.0.1:9").scopes([]),
+                "scopes must not be empty",
+            ),
+            (
+                base()
+                    .base_url("http://127.0.0.1:9")
+                    .timeout(Duration::ZERO),
+                "timeout",
+            ),
+            (
+                base()
+                    .base_url("http://127.0.0.1:9")
+                    .token_source(crate::auth::StaticToken::new("t")),
+                "not both",
+            ),
         ] {
             let err = builder.build().unwrap_err();
             assert_eq!(err.kind(), &ErrorKind::Config);
@@ -617,19 +712,4 @@ mod tests {
         assert_send_sync::<Client>();
         assert_eq!(std::mem::size_of::<Client>(), std::mem::size_of::<usize>());
     }
-}
-
-/// A raw client with a fixed bearer token, for the contract tests.
-#[cfg(feature = "_contract")]
-pub(crate) fn raw_with_static_token(base_url: &str, token: &str) -> raw::Client {
-    let tokens = TokenCache::new(Box::new(crate::auth::StaticToken::new(token.to_owned())), DEFAULT_REFRESH_BUFFER);
-    let seam = Seam::new(SeamState {
-        tokens: Some(tokens),
-        requested: None,
-        attempt_timeout: None,
-        retry: RetryPolicy::disabled(),
-        budget: None,
-        max_body: DEFAULT_MAX_RESPONSE_BYTES,
-    });
-    raw::Client::new_with_client(base_url, reqwest::Client::new(), seam)
 }

@@ -25,12 +25,26 @@ impl Credentials {
     /// Generates a credential for an active agent. `.await` it directly, or
     /// set `.expires_at(…)` first. The secret in the answer is shown only now.
     pub fn generate(&self, agent_id: Uuid) -> IssueSecret {
-        IssueSecret { client: self.client.clone(), agent_id, credential_id: None, expires_at: None }
+        IssueSecret {
+            client: self.client.clone(),
+            agent_id,
+            credential_id: None,
+            expires_at: None,
+        }
     }
 
     /// The agent's credentials, without secrets.
     pub async fn list(&self, agent_id: Uuid) -> Result<Vec<Credential>> {
-        let list = self.client.call(self.client.raw().list_credentials().agent_id(agent_id).send()).await?;
+        let list = self
+            .client
+            .call(
+                self.client
+                    .raw()
+                    .list_credentials()
+                    .agent_id(agent_id)
+                    .send(),
+            )
+            .await?;
         Ok(match list {
             raw::types::CredentialList::CredentialListEnvelope(envelope) => envelope.data,
             raw::types::CredentialList::Array(items) => items,
@@ -50,15 +64,16 @@ impl Credentials {
 
     /// Revokes the credential for good; the agent keeps its other credentials.
     pub async fn revoke(&self, agent_id: Uuid, credential_id: Uuid) -> Result<()> {
-        self.client.call_unit(
-            self.client
-                .raw()
-                .revoke_credential()
-                .agent_id(agent_id)
-                .credential_id(credential_id)
-                .send(),
-        )
-        .await
+        self.client
+            .call_unit(
+                self.client
+                    .raw()
+                    .revoke_credential()
+                    .agent_id(agent_id)
+                    .credential_id(credential_id)
+                    .send(),
+            )
+            .await
     }
 }
 
@@ -82,12 +97,30 @@ impl IssueSecret {
 
     /// Sends the request.
     pub async fn send(self) -> Result<CredentialWithSecret> {
-        let body = NewCredential { expires_at: self.expires_at };
+        let body = NewCredential {
+            expires_at: self.expires_at,
+        };
         let raw = self.client.raw();
         match self.credential_id {
-            None => self.client.call(raw.generate_credential().agent_id(self.agent_id).body(body).send()).await,
+            None => {
+                self.client
+                    .call(
+                        raw.generate_credential()
+                            .agent_id(self.agent_id)
+                            .body(body)
+                            .send(),
+                    )
+                    .await
+            }
             Some(id) => {
-                self.client.call(raw.rotate_credential().agent_id(self.agent_id).credential_id(id).body(body).send())
+                self.client
+                    .call(
+                        raw.rotate_credential()
+                            .agent_id(self.agent_id)
+                            .credential_id(id)
+                            .body(body)
+                            .send(),
+                    )
                     .await
             }
         }

@@ -211,7 +211,11 @@ impl Error {
         Self::new(ErrorKind::Decode, message)
     }
 
-    pub(crate) fn outcome_unknown(operation: &'static str, what_happened: &str, check: &str) -> Self {
+    pub(crate) fn outcome_unknown(
+        operation: &'static str,
+        what_happened: &str,
+        check: &str,
+    ) -> Self {
         Self::new(
             ErrorKind::OutcomeUnknown,
             format!("{what_happened}, so it may or may not have been applied; it was not replayed. To find out, {check}"),
@@ -228,11 +232,17 @@ impl Error {
     }
 
     pub(crate) fn response_too_large(limit: u64) -> Self {
-        Self::new(ErrorKind::ResponseTooLarge, format!("the response body is larger than the {limit}-byte limit"))
+        Self::new(
+            ErrorKind::ResponseTooLarge,
+            format!("the response body is larger than the {limit}-byte limit"),
+        )
     }
 
     pub(crate) fn total_timeout(limit: std::time::Duration) -> Self {
-        Self::new(ErrorKind::Timeout, format!("the call did not finish within its total timeout of {limit:?}"))
+        Self::new(
+            ErrorKind::Timeout,
+            format!("the call did not finish within its total timeout of {limit:?}"),
+        )
     }
 
     pub(crate) fn missing_scope(required: ScopeSet, granted: ScopeSet) -> Self {
@@ -302,8 +312,10 @@ impl Error {
                 Some(seen) if !seen.status.is_success() => {
                     Self::from_response(seen.status, &seen.headers, &bytes)
                 }
-                _ => Self::decode(format!("the response body does not match the API: {source}"))
-                    .with_source(source),
+                _ => Self::decode(format!(
+                    "the response body does not match the API: {source}"
+                ))
+                .with_source(source),
             },
             raw::Error::UnexpectedResponse(response) => {
                 // The body is read by the caller when it needs it; here only
@@ -352,12 +364,19 @@ fn default_message(status: StatusCode, body: &[u8]) -> String {
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 fn request_id(headers: &HeaderMap) -> Option<String> {
@@ -400,7 +419,11 @@ pub(crate) trait IntoErrorBody {
 
 impl IntoErrorBody for raw::types::ApiError {
     fn into_error_body(self) -> ErrorBody {
-        ErrorBody { code: self.code, message: self.message, details: Some(self.details).filter(|d| !d.is_empty()) }
+        ErrorBody {
+            code: self.code,
+            message: self.message,
+            details: Some(self.details).filter(|d| !d.is_empty()),
+        }
     }
 }
 
@@ -419,7 +442,11 @@ impl IntoErrorBody for raw::types::TokenError {
 
 impl IntoErrorBody for () {
     fn into_error_body(self) -> ErrorBody {
-        ErrorBody { code: String::new(), message: String::new(), details: None }
+        ErrorBody {
+            code: String::new(),
+            message: String::new(),
+            details: None,
+        }
     }
 }
 
@@ -462,7 +489,10 @@ impl fmt::Display for Error {
 // every waiter), and thiserror cannot reach a `source` inside it.
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.inner.source.as_deref().map(|s| s as &(dyn StdError + 'static))
+        self.inner
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
     }
 }
 
@@ -486,7 +516,10 @@ mod tests {
             &h,
             br#"{"error":"invalid_client","error_description":"Client authentication failed."}"#,
         );
-        assert_eq!((oauth.kind(), oauth.code()), (&ErrorKind::Unauthorized, Some("invalid_client")));
+        assert_eq!(
+            (oauth.kind(), oauth.code()),
+            (&ErrorKind::Unauthorized, Some("invalid_client"))
+        );
         assert_eq!(oauth.message(), "Client authentication failed.");
         let html = Error::from_response(StatusCode::BAD_GATEWAY, &h, b"<html>Bad gateway</html>");
         assert_eq!((html.kind(), html.code()), (&ErrorKind::Server, None));
@@ -503,16 +536,29 @@ mod tests {
         assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
         assert_eq!(e.request_id(), Some("req-1"));
         let later = std::time::SystemTime::now() + Duration::from_secs(120);
-        h.insert("retry-after", httpdate::fmt_http_date(later).parse().unwrap());
+        h.insert(
+            "retry-after",
+            httpdate::fmt_http_date(later).parse().unwrap(),
+        );
         let e = Error::from_response(StatusCode::TOO_MANY_REQUESTS, &h, b"");
         let wait = e.retry_after().unwrap();
-        assert!(wait > Duration::from_secs(100) && wait <= Duration::from_secs(120), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(100) && wait <= Duration::from_secs(120),
+            "{wait:?}"
+        );
     }
 
     #[test]
     fn display_names_operation_status_and_code() {
-        let e = Error::from_response(StatusCode::CONFLICT, &HeaderMap::new(), br#"{"code":"AGENT_ALREADY_EXISTS","message":"exists"}"#)
-            .with_operation("register_agent");
-        assert_eq!(e.to_string(), "register_agent: exists (409 Conflict, AGENT_ALREADY_EXISTS)");
+        let e = Error::from_response(
+            StatusCode::CONFLICT,
+            &HeaderMap::new(),
+            br#"{"code":"AGENT_ALREADY_EXISTS","message":"exists"}"#,
+        )
+        .with_operation("register_agent");
+        assert_eq!(
+            e.to_string(),
+            "register_agent: exists (409 Conflict, AGENT_ALREADY_EXISTS)"
+        );
     }
 }

@@ -111,7 +111,8 @@ pub mod __raw {
 
     /// The facade's mapping of an error response, for the fuzz target.
     pub fn map_error_response(status: u16, retry_after: &[u8], body: &[u8]) -> crate::Error {
-        let status = reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::BAD_GATEWAY);
+        let status =
+            reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::BAD_GATEWAY);
         let mut headers = reqwest::header::HeaderMap::new();
         if let Ok(value) = reqwest::header::HeaderValue::from_bytes(retry_after) {
             headers.insert(reqwest::header::RETRY_AFTER, value);

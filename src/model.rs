@@ -73,7 +73,12 @@ mod tests {
 
     #[test]
     fn has_more_uses_total_or_a_full_page() {
-        let page = |n: usize, total, page| Page { items: vec![(); n], total, page, limit: 2 };
+        let page = |n: usize, total, page| Page {
+            items: vec![(); n],
+            total,
+            page,
+            limit: 2,
+        };
         assert!(page(2, Some(5), 2).has_more());
         assert!(!page(1, Some(5), 3).has_more());
         assert!(page(2, None, 1).has_more());

@@ -60,13 +60,22 @@ mod tests {
     fn table_covers_the_fourteen_operations_with_their_scopes() {
         assert_eq!(OPERATIONS.len(), 14);
         let get = OperationSpec::find("get_agent").unwrap();
-        assert_eq!((get.method, get.path, get.scopes), ("GET", "/agents/{agentId}", &["agents:read"][..]));
+        assert_eq!(
+            (get.method, get.path, get.scopes),
+            ("GET", "/agents/{agentId}", &["agents:read"][..])
+        );
         let token = OperationSpec::find("issue_token").unwrap();
         assert!(!token.bearer && token.scopes.is_empty());
         let revoke = OperationSpec::find("revoke_token").unwrap();
         assert!(revoke.bearer && revoke.scopes.is_empty());
-        assert_eq!(OperationSpec::find("register_agent").unwrap().replay, Replay::UnsentOnly);
-        assert_eq!(OperationSpec::find("decommission_agent").unwrap().replay, Replay::ConflictMeansDone);
+        assert_eq!(
+            OperationSpec::find("register_agent").unwrap().replay,
+            Replay::UnsentOnly
+        );
+        assert_eq!(
+            OperationSpec::find("decommission_agent").unwrap().replay,
+            Replay::ConflictMeansDone
+        );
         assert!(OperationSpec::find("nope").is_none());
     }
 }

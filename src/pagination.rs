@@ -13,7 +13,10 @@ pub const DEFAULT_PAGE_SIZE: u32 = 20;
 /// Every item of every page from `first` on, fetching a page only when the
 /// previous one is used up. Stops after a page that says there is no more, or
 /// an empty page (so a server that miscounts cannot make it spin).
-pub(crate) fn items<T, F, Fut>(first: u32, fetch: F) -> impl Stream<Item = Result<T>> + Send + 'static
+pub(crate) fn items<T, F, Fut>(
+    first: u32,
+    fetch: F,
+) -> impl Stream<Item = Result<T>> + Send + 'static
 where
     T: Send + 'static,
     F: Fn(u32) -> Fut + Send + Sync + 'static,
@@ -34,5 +37,10 @@ where
 /// Turns the wire's echo of a page into a [`Page`], trusting the request for
 /// what the server leaves out.
 pub(crate) fn page<T>(items: Vec<T>, total: Option<i64>, page: u32, limit: u32) -> Page<T> {
-    Page { items, total: total.and_then(|t| u64::try_from(t).ok()), page, limit }
+    Page {
+        items,
+        total: total.and_then(|t| u64::try_from(t).ok()),
+        page,
+        limit,
+    }
 }

@@ -2,6 +2,14 @@
 //!
 //! Not public API: the facade wraps them. The same code is checked in under
 //! `generated/client.rs` for review.
-#![allow(clippy::all, clippy::pedantic, missing_docs, dead_code, unused_imports, unreachable_pub, private_interfaces)]
+#![allow(
+    clippy::all,
+    clippy::pedantic,
+    missing_docs,
+    dead_code,
+    unused_imports,
+    unreachable_pub,
+    private_interfaces
+)]
 
 include!(concat!(env!("OUT_DIR"), "/client.rs"));

@@ -57,7 +57,10 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// One attempt, no retries.
     pub fn disabled() -> Self {
-        Self { max_attempts: 1, ..Self::default() }
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
     }
 
     /// Attempts in all, the first included (at least 1).
@@ -103,7 +106,10 @@ impl RetryPolicy {
     pub(crate) fn backoff(&self, retry: u32) -> Duration {
         let ceiling = self
             .base_delay
-            .saturating_mul(1u32.checked_shl(retry.saturating_sub(1)).unwrap_or(u32::MAX))
+            .saturating_mul(
+                1u32.checked_shl(retry.saturating_sub(1))
+                    .unwrap_or(u32::MAX),
+            )
             .min(self.max_delay);
         ceiling.mul_f64(fastrand::f64())
     }
@@ -131,7 +137,10 @@ pub(crate) struct RetryBudget {
 
 impl RetryBudget {
     pub(crate) fn new(capacity: u32) -> Self {
-        Self { capacity, level: Mutex::new(capacity) }
+        Self {
+            capacity,
+            level: Mutex::new(capacity),
+        }
     }
 
     /// Takes `cost` if the bucket holds it.
@@ -166,7 +175,8 @@ mod tests {
     fn backoff_is_full_jitter_below_a_capped_exponential_ceiling() {
         let policy = RetryPolicy::default();
         for retry in 1..=40 {
-            let ceiling = (Duration::from_millis(100) * 2u32.saturating_pow(retry - 1)).min(Duration::from_secs(20));
+            let ceiling = (Duration::from_millis(100) * 2u32.saturating_pow(retry - 1))
+                .min(Duration::from_secs(20));
             for _ in 0..50 {
                 assert!(policy.backoff(retry) <= ceiling, "retry {retry}");
             }

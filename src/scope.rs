@@ -32,7 +32,8 @@ impl Scope {
     /// containing whitespace, which the space-separated wire form cannot carry.
     pub fn new(name: impl Into<String>) -> Option<Scope> {
         let name = name.into();
-        (!name.is_empty() && !name.contains(char::is_whitespace)).then(|| Scope(Cow::Owned(name)))
+        let valid = !name.is_empty() && !name.contains(char::is_whitespace);
+        valid.then_some(Scope(Cow::Owned(name)))
     }
 
     /// The wire name, e.g. `agents:read`.
@@ -141,7 +142,9 @@ impl fmt::Display for ScopeSet {
 
 impl fmt::Debug for ScopeSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.0.iter().map(Scope::as_str)).finish()
+        f.debug_set()
+            .entries(self.0.iter().map(Scope::as_str))
+            .finish()
     }
 }
 
@@ -215,7 +218,10 @@ mod tests {
     fn missing_from_lists_what_is_lacking() {
         let have = ScopeSet::from([Scope::AGENTS_READ]);
         let want = ScopeSet::from([Scope::AGENTS_READ, Scope::AUDIT_READ]);
-        assert_eq!(have.missing_from(&want), ScopeSet::from([Scope::AUDIT_READ]));
+        assert_eq!(
+            have.missing_from(&want),
+            ScopeSet::from([Scope::AUDIT_READ])
+        );
         assert!(!have.is_superset(&want));
     }
 }

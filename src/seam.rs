@@ -22,7 +22,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH};
 use tracing::Instrument;
 
 use crate::auth::{AccessToken, TokenCache};
-use crate::error::{ErrorBody, Error, IntoErrorBody, Result, Seen};
+use crate::error::{Error, ErrorBody, IntoErrorBody, Result, Seen};
 use crate::operation::{OperationSpec, Replay};
 use crate::raw;
 use crate::retry::{RetryBudget, RetryCost, RetryPolicy};
@@ -109,15 +109,20 @@ where
                 match fut.await {
                     Ok(value) => Ok(value.into_inner()),
                     // An undocumented status: its body is still unread.
-                    Err(raw::Error::UnexpectedResponse(response)) => Err(unexpected(response).await),
+                    Err(raw::Error::UnexpectedResponse(response)) => {
+                        Err(unexpected(response).await)
+                    }
                     Err(other) => Err(other),
                 }
             };
             let result = match total {
-                Some(limit) => tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
-                    report_error(timed_out(limit));
-                    Err(raw::Error::Custom(String::new()))
-                }),
+                Some(limit) => match tokio::time::timeout(limit, run).await {
+                    Ok(result) => result,
+                    Err(_elapsed) => {
+                        report_error(timed_out(limit));
+                        Err(raw::Error::Custom(String::new()))
+                    }
+                },
                 None => run.await,
             };
             let call = CALL.with(|c| std::mem::take(&mut *c.borrow_mut()));
@@ -147,7 +152,8 @@ fn timed_out(limit: Duration) -> Error {
         (Some(op), true) if op.replay == Replay::UnsentOnly => Error::outcome_unknown(
             op.id,
             &format!("the call hit its total timeout of {limit:?} after the request was sent"),
-            op.outcome_check.unwrap_or("check the resource before trying again"),
+            op.outcome_check
+                .unwrap_or("check the resource before trying again"),
         ),
         _ => Error::total_timeout(limit),
     }
@@ -196,7 +202,10 @@ impl ClientHooks<Seam> for raw::Client {
             raw::Error::Custom(message)
         };
         let op = OperationSpec::find(info.operation_id).ok_or_else(|| {
-            fail(Error::config(format!("operation `{}` is not in the spec", info.operation_id)))
+            fail(Error::config(format!(
+                "operation `{}` is not in the spec",
+                info.operation_id
+            )))
         })?;
         with_call(|c| c.operation = Some(op));
         let state = self.inner.state();
@@ -207,19 +216,22 @@ impl ClientHooks<Seam> for raw::Client {
             return Ok(());
         }
         let required = op.required_scopes();
-        if let Some(requested) = &state.requested {
-            if !requested.is_superset(&required) {
-                return Err(fail(Error::missing_scope(required, requested.clone())));
-            }
+        if let Some(requested) = state
+            .requested
+            .as_ref()
+            .filter(|r| !r.is_superset(&required))
+        {
+            return Err(fail(Error::missing_scope(required, requested.clone())));
         }
         let Some(tokens) = &state.tokens else {
             return Err(fail(Error::config("this client has no token source")));
         };
-        let token = tokens.token().await.map_err(|e| fail(e.with_operation("issue_token")))?;
-        if let Some(granted) = token.scopes() {
-            if !granted.is_superset(&required) {
-                return Err(fail(Error::missing_scope(required, granted.clone())));
-            }
+        let token = tokens
+            .token()
+            .await
+            .map_err(|e| fail(e.with_operation("issue_token")))?;
+        if let Some(granted) = token.scopes().filter(|g| !g.is_superset(&required)) {
+            return Err(fail(Error::missing_scope(required, granted.clone())));
         }
         let header = token.bearer_header().map_err(fail)?;
         request.headers_mut().insert(AUTHORIZATION, header);
@@ -247,7 +259,10 @@ impl ClientHooks<Seam> for raw::Client {
         span.record("latency_ms", started.elapsed().as_millis() as u64);
         if let Ok(r) = &response {
             span.record("status", r.status().as_u16());
-            let seen = Seen { status: r.status(), headers: r.headers().clone() };
+            let seen = Seen {
+                status: r.status(),
+                headers: r.headers().clone(),
+            };
             with_call(|c| c.seen = Some(seen));
         }
         response
@@ -257,7 +272,10 @@ impl ClientHooks<Seam> for raw::Client {
 /// What to do after one attempt.
 enum Next {
     Return,
-    Retry { wait: Duration, cost: RetryCost },
+    Retry {
+        wait: Duration,
+        cost: RetryCost,
+    },
     /// The attempt was sent and failed in a way that leaves an unsent-only
     /// write's outcome unknown.
     Unknown(&'static str),
@@ -283,15 +301,14 @@ impl raw::Client {
                 Ok(response) => self.checked(response, replay, attempt).await,
                 Err(e) => Err(e),
             };
-            if let (Ok(response), Some(spare)) = (&outcome, &spare) {
-                if response.status() == StatusCode::UNAUTHORIZED && !refreshed {
-                    refreshed = true;
-                    if let Some(next) = self.replay_after_401(spare, op).await {
-                        tracing::debug!(attempt, "token refused; replaying once with a new token");
-                        request = next;
-                        attempt += 1;
-                        continue;
-                    }
+            let refused = matches!(&outcome, Ok(r) if r.status() == StatusCode::UNAUTHORIZED);
+            if let (true, false, Some(spare)) = (refused, refreshed, &spare) {
+                refreshed = true;
+                if let Some(next) = self.replay_after_401(spare, op).await {
+                    tracing::debug!(attempt, "token refused; replaying once with a new token");
+                    request = next;
+                    attempt += 1;
+                    continue;
                 }
             }
             let next = match &outcome {
@@ -302,10 +319,14 @@ impl raw::Client {
                 Next::Return => {}
                 Next::Unknown(what) => {
                     if let Some(op) = op {
-                        let check = op.outcome_check.unwrap_or("check the resource before trying again");
+                        let check = op
+                            .outcome_check
+                            .unwrap_or("check the resource before trying again");
                         let error = Error::outcome_unknown(op.id, what, check);
                         report_error(match &outcome {
-                            Ok(response) => error.with_status(response.status(), response.headers()),
+                            Ok(response) => {
+                                error.with_status(response.status(), response.headers())
+                            }
                             Err(_) => error,
                         });
                     }
@@ -327,10 +348,10 @@ impl raw::Client {
                     }
                 }
             }
-            if let (Ok(response), Some(budget)) = (&outcome, &state.budget) {
-                if response.status().is_success() {
-                    budget.refund();
-                }
+            if let (Ok(response), Some(budget)) = (&outcome, &state.budget)
+                && response.status().is_success()
+            {
+                budget.refund();
             }
             if let Err(e) = &outcome {
                 tracing::debug!(attempt, error = %redact_url(e), "transport error");
@@ -347,12 +368,21 @@ impl raw::Client {
         attempt: u32,
     ) -> reqwest::Result<reqwest::Response> {
         let max = self.inner.state().max_body;
-        let declared = response.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        if replay == Replay::ConflictMeansDone && attempt > 1 && response.status() == StatusCode::CONFLICT {
+        let declared = response
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if replay == Replay::ConflictMeansDone
+            && attempt > 1
+            && response.status() == StatusCode::CONFLICT
+        {
             let (parts, body) = split(response, max).await?;
             let done = ErrorBody::parse(&body).is_some_and(|b| b.code.contains("_ALREADY_"));
             if done {
-                tracing::debug!(attempt, "a replay found the work done by an earlier attempt");
+                tracing::debug!(
+                    attempt,
+                    "a replay found the work done by an earlier attempt"
+                );
                 return Ok(rebuild(StatusCode::NO_CONTENT, parts.headers, Bytes::new()));
             }
             return Ok(rebuild(parts.status, parts.headers, body));
@@ -371,7 +401,12 @@ impl raw::Client {
         replay: &reqwest::Request,
         op: Option<&'static OperationSpec>,
     ) -> Option<reqwest::Request> {
-        let tokens = self.inner.state().tokens.as_ref().filter(|_| op.is_some_and(|op| op.bearer))?;
+        let tokens = self
+            .inner
+            .state()
+            .tokens
+            .as_ref()
+            .filter(|_| op.is_some_and(|op| op.bearer))?;
         let used = CALL.try_with(|c| c.borrow().token.clone()).ok().flatten()?;
         tokens.invalidate(&used);
         match tokens.token().await {
@@ -392,7 +427,12 @@ impl raw::Client {
 }
 
 /// Classifies a response.
-fn after_response(response: &reqwest::Response, replay: Replay, policy: &RetryPolicy, attempt: u32) -> Next {
+fn after_response(
+    response: &reqwest::Response,
+    replay: Replay,
+    policy: &RetryPolicy,
+    attempt: u32,
+) -> Next {
     let status = response.status();
     if !policy.retries_status(status) {
         return Next::Return;
@@ -400,20 +440,36 @@ fn after_response(response: &reqwest::Response, replay: Replay, policy: &RetryPo
     // A 429 is the rate limiter refusing before any work: safe for every
     // operation. Any other retryable status a proxy may send after forwarding.
     if replay == Replay::UnsentOnly && status != StatusCode::TOO_MANY_REQUESTS {
-        return Next::Unknown("the server answered with a gateway or availability error after the request was sent");
+        return Next::Unknown(
+            "the server answered with a gateway or availability error after the request was sent",
+        );
     }
     match Error::from_response(status, response.headers(), b"").retry_after() {
         Some(wait) if wait > policy.max_retry_after => Next::Return,
-        Some(wait) => Next::Retry { wait, cost: RetryCost::Retry },
-        None => Next::Retry { wait: policy.backoff(attempt), cost: RetryCost::Retry },
+        Some(wait) => Next::Retry {
+            wait,
+            cost: RetryCost::Retry,
+        },
+        None => Next::Retry {
+            wait: policy.backoff(attempt),
+            cost: RetryCost::Retry,
+        },
     }
 }
 
 /// Classifies a transport failure: a connect error provably sent nothing.
-fn after_transport_error(e: &reqwest::Error, replay: Replay, policy: &RetryPolicy, attempt: u32) -> Next {
+fn after_transport_error(
+    e: &reqwest::Error,
+    replay: Replay,
+    policy: &RetryPolicy,
+    attempt: u32,
+) -> Next {
     let wait = policy.backoff(attempt);
     if e.is_connect() {
-        return Next::Retry { wait, cost: RetryCost::Retry };
+        return Next::Retry {
+            wait,
+            cost: RetryCost::Retry,
+        };
     }
     if replay == Replay::UnsentOnly {
         return Next::Unknown(if e.is_timeout() {
@@ -422,7 +478,11 @@ fn after_transport_error(e: &reqwest::Error, replay: Replay, policy: &RetryPolic
             "the connection failed after the request was sent"
         });
     }
-    let cost = if e.is_timeout() { RetryCost::AfterTimeout } else { RetryCost::Retry };
+    let cost = if e.is_timeout() {
+        RetryCost::AfterTimeout
+    } else {
+        RetryCost::Retry
+    };
     Next::Retry { wait, cost }
 }
 
@@ -444,7 +504,10 @@ fn redact_url(e: &reqwest::Error) -> String {
 }
 
 /// Reads a whole response, up to `max` bytes.
-async fn split(response: reqwest::Response, max: u64) -> reqwest::Result<(http::response::Parts, Bytes)> {
+async fn split(
+    response: reqwest::Response,
+    max: u64,
+) -> reqwest::Result<(http::response::Parts, Bytes)> {
     let response = limited(response, max);
     let status = response.status();
     let headers = response.headers().clone();
@@ -455,7 +518,11 @@ async fn split(response: reqwest::Response, max: u64) -> reqwest::Result<(http::
     Ok((parts, body))
 }
 
-fn rebuild(status: StatusCode, headers: reqwest::header::HeaderMap, body: Bytes) -> reqwest::Response {
+fn rebuild(
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Bytes,
+) -> reqwest::Response {
     let mut response = http::Response::new(reqwest::Body::from(body));
     *response.status_mut() = status;
     *response.headers_mut() = headers;
@@ -480,16 +547,19 @@ fn limited(response: reqwest::Response, max: u64) -> reqwest::Response {
     let status = response.status();
     let headers = response.headers().clone();
     let mut seen = 0u64;
-    let body = response.bytes_stream().map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>).and_then(move |chunk| {
-        seen += chunk.len() as u64;
-        let result = if seen > max {
-            report_error(Error::response_too_large(max));
-            Err(Box::new(TooLarge(max)) as Box<dyn std::error::Error + Send + Sync>)
-        } else {
-            Ok(chunk)
-        };
-        std::future::ready(result)
-    });
+    let body = response
+        .bytes_stream()
+        .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+        .and_then(move |chunk| {
+            seen += chunk.len() as u64;
+            let result = if seen > max {
+                report_error(Error::response_too_large(max));
+                Err(Box::new(TooLarge(max)) as Box<dyn std::error::Error + Send + Sync>)
+            } else {
+                Ok(chunk)
+            };
+            std::future::ready(result)
+        });
     let mut limited = http::Response::new(reqwest::Body::wrap_stream(body));
     *limited.status_mut() = status;
     *limited.headers_mut() = headers;

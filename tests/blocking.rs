@@ -24,12 +24,17 @@ fn blocking_client(base_url: &str) -> Client {
 fn token_mock(server: &MockServer) -> httpmock::Mock<'_> {
     server.mock(|when, then| {
         when.method(POST).path("/api/v1/token");
-        then.status(200).json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600));
+        then.status(200)
+            .json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600));
     })
 }
 
 /// Serves `status` with `body` for the operation's route.
-fn route_mock<'a>(server: &'a MockServer, d: &common::spec::Documented, body: Option<&serde_json::Value>) -> httpmock::Mock<'a> {
+fn route_mock<'a>(
+    server: &'a MockServer,
+    d: &common::spec::Documented,
+    body: Option<&serde_json::Value>,
+) -> httpmock::Mock<'a> {
     server.mock(|when, then| {
         when.method(d.method.as_str()).path(request_path(&d.path));
         let then = then.status(d.status);
@@ -42,9 +47,15 @@ fn route_mock<'a>(server: &'a MockServer, d: &common::spec::Documented, body: Op
 #[test]
 fn every_documented_response_maps_the_same_as_in_the_async_client() {
     let mut checked = 0;
-    for d in documented_responses().iter().filter(|d| d.operation != "issue_token") {
-        let bodies: Vec<Option<&serde_json::Value>> =
-            if d.examples.is_empty() { vec![None] } else { d.examples.iter().map(Some).collect() };
+    for d in documented_responses()
+        .iter()
+        .filter(|d| d.operation != "issue_token")
+    {
+        let bodies: Vec<Option<&serde_json::Value>> = if d.examples.is_empty() {
+            vec![None]
+        } else {
+            d.examples.iter().map(Some).collect()
+        };
         for body in bodies {
             let server = MockServer::start();
             let token = token_mock(&server);
@@ -73,8 +84,13 @@ fn token_endpoint_errors_map_to_oauth_codes() {
         when.method(POST).path("/api/v1/token");
         then.status(401).json_body(json!({"error": "invalid_client", "error_description": "Client authentication failed."}));
     });
-    let err = blocking_client(&server.base_url()).access_token().unwrap_err();
-    assert_eq!((err.kind(), err.code()), (&ErrorKind::Unauthorized, Some("invalid_client")));
+    let err = blocking_client(&server.base_url())
+        .access_token()
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.code()),
+        (&ErrorKind::Unauthorized, Some("invalid_client"))
+    );
     assert_eq!(err.operation(), Some("issue_token"));
 }
 
@@ -84,14 +100,25 @@ fn iter_walks_every_page() {
     token_mock(&server);
     let mocks: Vec<_> = (1..=3)
         .map(|page| {
-            let data: Vec<_> = (0..if page < 3 { 2 } else { 1 }).map(|_| agent_json()).collect();
+            let data: Vec<_> = (0..if page < 3 { 2 } else { 1 })
+                .map(|_| agent_json())
+                .collect();
             server.mock(move |when, then| {
-                when.method(GET).path("/api/v1/agents").query_param("page", page.to_string());
-                then.status(200).json_body(json!({"data": data, "total": 5, "page": page, "limit": 2}));
+                when.method(GET)
+                    .path("/api/v1/agents")
+                    .query_param("page", page.to_string());
+                then.status(200)
+                    .json_body(json!({"data": data, "total": 5, "page": page, "limit": 2}));
             })
         })
         .collect();
-    let agents: Vec<_> = blocking_client(&server.base_url()).agents().list().limit(2).iter().collect::<Result<_, _>>().unwrap();
+    let agents: Vec<_> = blocking_client(&server.base_url())
+        .agents()
+        .list()
+        .limit(2)
+        .iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(agents.len(), 5);
     assert!(mocks.iter().all(|m| m.calls() == 1));
 }
@@ -105,7 +132,10 @@ fn iter_stops_after_an_error() {
         then.status(503).body("down");
     });
     let mut events = blocking_client(&server.base_url()).audit().query().iter();
-    assert_eq!(events.next().unwrap().unwrap_err().kind(), &ErrorKind::Server);
+    assert_eq!(
+        events.next().unwrap().unwrap_err().kind(),
+        &ErrorKind::Server
+    );
     assert!(events.next().is_none());
     assert_eq!(failing.calls(), 1);
 }
@@ -114,8 +144,12 @@ fn iter_stops_after_an_error() {
 async fn calling_it_inside_an_async_runtime_is_an_error_not_a_hang() {
     let server = MockServer::start_async().await;
     let base = server.base_url();
-    let client = tokio::task::spawn_blocking(move || blocking_client(&base)).await.unwrap();
+    let client = tokio::task::spawn_blocking(move || blocking_client(&base))
+        .await
+        .unwrap();
     let err = client.agents().get(agent_id()).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Config);
-    tokio::task::spawn_blocking(move || drop(client)).await.unwrap();
+    tokio::task::spawn_blocking(move || drop(client))
+        .await
+        .unwrap();
 }

@@ -27,7 +27,11 @@ async fn token_mock<'a>(server: &'a MockServer, token: &str, scope: &str) -> htt
 }
 
 /// Mocks one documented response of `d` (the `example`-th example, if any).
-async fn api_mock<'a>(server: &'a MockServer, d: &Documented, example: Option<&serde_json::Value>) -> httpmock::Mock<'a> {
+async fn api_mock<'a>(
+    server: &'a MockServer,
+    d: &Documented,
+    example: Option<&serde_json::Value>,
+) -> httpmock::Mock<'a> {
     let (method, path, status) = (d.method.clone(), request_path(&d.path), d.status);
     let example = example.cloned();
     server
@@ -45,8 +49,11 @@ async fn api_mock<'a>(server: &'a MockServer, d: &Documented, example: Option<&s
 async fn every_operation_succeeds_on_its_documented_examples() {
     let mut checked = 0;
     for d in documented_responses().iter().filter(|d| d.status < 300) {
-        let examples: Vec<Option<&serde_json::Value>> =
-            if d.examples.is_empty() { vec![None] } else { d.examples.iter().map(Some).collect() };
+        let examples: Vec<Option<&serde_json::Value>> = if d.examples.is_empty() {
+            vec![None]
+        } else {
+            d.examples.iter().map(Some).collect()
+        };
         for example in examples {
             let server = MockServer::start_async().await;
             let client = client(&server.base_url());
@@ -57,8 +64,15 @@ async fn every_operation_succeeds_on_its_documented_examples() {
             } else {
                 let token = token_mock(&server, ACCESS_TOKEN, ALL_SCOPES).await;
                 let api = api_mock(&server, d, example).await;
-                invoke(&client, &d.operation).await.unwrap_or_else(|e| panic!("{}: {e:?}", d.operation));
-                assert_eq!((api.calls_async().await, token.calls_async().await), (1, 1), "{}", d.operation);
+                invoke(&client, &d.operation)
+                    .await
+                    .unwrap_or_else(|e| panic!("{}: {e:?}", d.operation));
+                assert_eq!(
+                    (api.calls_async().await, token.calls_async().await),
+                    (1, 1),
+                    "{}",
+                    d.operation
+                );
             }
             checked += 1;
         }
@@ -85,7 +99,11 @@ async fn every_documented_error_status_maps_to_its_kind_and_code() {
             assert_eq!(err.status().map(|s| s.as_u16()), Some(d.status), "{case}");
             assert_eq!(err.code(), example_code(example), "{case}");
             // A 401 on a bearer call drops the token, refreshes and replays once.
-            let expected_sends = if d.status == 401 && api.is_some() { 2 } else { 1 };
+            let expected_sends = if d.status == 401 && api.is_some() {
+                2
+            } else {
+                1
+            };
             if let Some(api) = api {
                 assert_eq!(api.calls_async().await, expected_sends, "{case}");
             }
@@ -102,7 +120,9 @@ async fn hundred_concurrent_cold_calls_share_one_token_request() {
     let token = server
         .mock_async(|when, then| {
             when.method(POST).path("/api/v1/token");
-            then.status(200).json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600)).delay(Duration::from_millis(200));
+            then.status(200)
+                .json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600))
+                .delay(Duration::from_millis(200));
         })
         .await;
     let api = server
@@ -128,7 +148,9 @@ async fn a_cancelled_caller_does_not_cancel_the_shared_token_fetch() {
     let token = server
         .mock_async(|when, then| {
             when.method(POST).path("/api/v1/token");
-            then.status(200).json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600)).delay(Duration::from_millis(300));
+            then.status(200)
+                .json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600))
+                .delay(Duration::from_millis(300));
         })
         .await;
     let client = client(&server.base_url());
@@ -139,7 +161,10 @@ async fn a_cancelled_caller_does_not_cancel_the_shared_token_fetch() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     first.abort();
     let second = client.access_token().await.unwrap();
-    assert_eq!(sentryagent_idp::ExposeSecret::expose_secret(&second), ACCESS_TOKEN);
+    assert_eq!(
+        sentryagent_idp::ExposeSecret::expose_secret(&second),
+        ACCESS_TOKEN
+    );
     assert_eq!(token.calls_async().await, 1);
 }
 
@@ -152,7 +177,9 @@ async fn a_token_inside_the_refresh_buffer_is_used_while_a_new_one_is_fetched_in
         async move {
             server
                 .mock_async(move |when, then| {
-                    when.method(GET).path(request_path("/agents/{agentId}")).header("authorization", format!("Bearer {token}"));
+                    when.method(GET)
+                        .path(request_path("/agents/{agentId}"))
+                        .header("authorization", format!("Bearer {token}"));
                     then.status(200).json_body(agent_json());
                 })
                 .await
@@ -172,18 +199,28 @@ async fn a_token_inside_the_refresh_buffer_is_used_while_a_new_one_is_fetched_in
     let second_token = server
         .mock_async(|when, then| {
             when.method(POST).path("/api/v1/token");
-            then.status(200).json_body(token_body("tok-B", ALL_SCOPES, 3600)).delay(Duration::from_millis(300));
+            then.status(200)
+                .json_body(token_body("tok-B", ALL_SCOPES, 3600))
+                .delay(Duration::from_millis(300));
         })
         .await;
     client.agents().get(agent_id()).await.unwrap();
-    assert_eq!(api_a.calls_async().await, 2, "the valid token is used without waiting");
+    assert_eq!(
+        api_a.calls_async().await,
+        2,
+        "the valid token is used without waiting"
+    );
     for _ in 0..100 {
         if second_token.calls_async().await == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(second_token.calls_async().await, 1, "one background refresh");
+    assert_eq!(
+        second_token.calls_async().await,
+        1,
+        "one background refresh"
+    );
     // Let the background task store the new token.
     for _ in 0..100 {
         client.agents().get(agent_id()).await.unwrap();
@@ -192,7 +229,10 @@ async fn a_token_inside_the_refresh_buffer_is_used_while_a_new_one_is_fetched_in
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(api_b.calls_async().await >= 1, "later calls use the refreshed token");
+    assert!(
+        api_b.calls_async().await >= 1,
+        "later calls use the refreshed token"
+    );
 }
 
 /// Hands out `tok-1`, `tok-2`, … and counts fetches.
@@ -209,11 +249,14 @@ async fn bearer_mock<'a>(server: &'a MockServer, token: &str, status: u16) -> ht
     let header = format!("Bearer {token}");
     server
         .mock_async(move |when, then| {
-            when.method(GET).path(request_path("/agents/{agentId}")).header("authorization", header);
+            when.method(GET)
+                .path(request_path("/agents/{agentId}"))
+                .header("authorization", header);
             if status == 200 {
                 then.status(200).json_body(agent_json());
             } else {
-                then.status(status).json_body(json!({"code": "UNAUTHORIZED", "message": "expired"}));
+                then.status(status)
+                    .json_body(json!({"code": "UNAUTHORIZED", "message": "expired"}));
             }
         })
         .await
@@ -228,9 +271,15 @@ async fn a_401_refreshes_the_token_and_replays_once() {
         .token_source(CountingSource(Arc::clone(&fetches)))
         .build()
         .unwrap();
-    let (refused, accepted) = (bearer_mock(&server, "tok-1", 401).await, bearer_mock(&server, "tok-2", 200).await);
+    let (refused, accepted) = (
+        bearer_mock(&server, "tok-1", 401).await,
+        bearer_mock(&server, "tok-2", 200).await,
+    );
     client.agents().get(agent_id()).await.unwrap();
-    assert_eq!((refused.calls_async().await, accepted.calls_async().await), (1, 1));
+    assert_eq!(
+        (refused.calls_async().await, accepted.calls_async().await),
+        (1, 1)
+    );
     assert_eq!(fetches.load(Ordering::SeqCst), 2);
 }
 
@@ -243,11 +292,17 @@ async fn a_second_401_is_returned_not_replayed_again() {
         .token_source(CountingSource(Arc::clone(&fetches)))
         .build()
         .unwrap();
-    let (first, second) = (bearer_mock(&server, "tok-1", 401).await, bearer_mock(&server, "tok-2", 401).await);
+    let (first, second) = (
+        bearer_mock(&server, "tok-1", 401).await,
+        bearer_mock(&server, "tok-2", 401).await,
+    );
     let err = client.agents().get(agent_id()).await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Unauthorized);
     assert_eq!(err.code(), Some("UNAUTHORIZED"));
-    assert_eq!((first.calls_async().await, second.calls_async().await), (1, 1));
+    assert_eq!(
+        (first.calls_async().await, second.calls_async().await),
+        (1, 1)
+    );
     assert_eq!(fetches.load(Ordering::SeqCst), 2);
 }
 
@@ -255,10 +310,12 @@ async fn a_second_401_is_returned_not_replayed_again() {
 async fn a_scope_the_client_does_not_request_is_refused_with_nothing_sent() {
     let server = MockServer::start_async().await;
     let token = token_mock(&server, ACCESS_TOKEN, "agents:read").await;
-    let audit = server.mock_async(|when, then| {
-        when.path_includes("/audit");
-        then.status(200).json_body(json!({"data": []}));
-    }).await;
+    let audit = server
+        .mock_async(|when, then| {
+            when.path_includes("/audit");
+            then.status(200).json_body(json!({"data": []}));
+        })
+        .await;
     let client = Client::builder()
         .base_url(server.base_url())
         .client_id(CLIENT_ID)
@@ -269,24 +326,37 @@ async fn a_scope_the_client_does_not_request_is_refused_with_nothing_sent() {
     let err = client.audit().query().send().await.unwrap_err();
     assert_eq!(
         err.kind(),
-        &ErrorKind::MissingScope { required: ScopeSet::from([Scope::AUDIT_READ]), granted: ScopeSet::from([Scope::AGENTS_READ]) }
+        &ErrorKind::MissingScope {
+            required: ScopeSet::from([Scope::AUDIT_READ]),
+            granted: ScopeSet::from([Scope::AGENTS_READ])
+        }
     );
-    assert_eq!((token.calls_async().await, audit.calls_async().await), (0, 0));
+    assert_eq!(
+        (token.calls_async().await, audit.calls_async().await),
+        (0, 0)
+    );
 }
 
 #[tokio::test]
 async fn a_scope_the_server_did_not_grant_is_refused_before_the_api_call() {
     let server = MockServer::start_async().await;
     let token = token_mock(&server, ACCESS_TOKEN, "agents:read").await;
-    let audit = server.mock_async(|when, then| {
-        when.path_includes("/audit");
-        then.status(200).json_body(json!({"data": []}));
-    }).await;
+    let audit = server
+        .mock_async(|when, then| {
+            when.path_includes("/audit");
+            then.status(200).json_body(json!({"data": []}));
+        })
+        .await;
     let client = client(&server.base_url());
     let err = client.audit().get(event_id()).await.unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::MissingScope { granted, .. } if granted == &ScopeSet::from([Scope::AGENTS_READ])));
+    assert!(
+        matches!(err.kind(), ErrorKind::MissingScope { granted, .. } if granted == &ScopeSet::from([Scope::AGENTS_READ]))
+    );
     assert_eq!(err.operation(), Some("get_audit_event"));
-    assert_eq!((token.calls_async().await, audit.calls_async().await), (1, 0));
+    assert_eq!(
+        (token.calls_async().await, audit.calls_async().await),
+        (1, 0)
+    );
 }
 
 #[tokio::test]
@@ -294,8 +364,11 @@ async fn with_scopes_narrows_with_a_token_of_its_own_and_refuses_broadening() {
     let server = MockServer::start_async().await;
     let narrow = server
         .mock_async(|when, then| {
-            when.method(POST).path("/api/v1/token").form_urlencoded_tuple("scope", "agents:read");
-            then.status(200).json_body(token_body("tok-narrow", "agents:read", 3600));
+            when.method(POST)
+                .path("/api/v1/token")
+                .form_urlencoded_tuple("scope", "agents:read");
+            then.status(200)
+                .json_body(token_body("tok-narrow", "agents:read", 3600));
         })
         .await;
     let get = bearer_mock(&server, "tok-narrow", 200).await;
@@ -308,13 +381,23 @@ async fn with_scopes_narrows_with_a_token_of_its_own_and_refuses_broadening() {
         .unwrap();
     let reader = parent.with_scopes([Scope::AGENTS_READ]).unwrap();
     reader.agents().get(agent_id()).await.unwrap();
-    assert_eq!((narrow.calls_async().await, get.calls_async().await), (1, 1));
+    assert_eq!(
+        (narrow.calls_async().await, get.calls_async().await),
+        (1, 1)
+    );
     let err = reader.credentials().list(agent_id()).await.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::MissingScope { .. }));
     let err = parent.with_scopes([Scope::AUDIT_READ]).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::InvalidInput);
-    let fixed = Client::builder().base_url(server.base_url()).token_source(StaticToken::new("t")).build().unwrap();
-    assert_eq!(fixed.with_scopes([Scope::AGENTS_READ]).unwrap_err().kind(), &ErrorKind::Config);
+    let fixed = Client::builder()
+        .base_url(server.base_url())
+        .token_source(StaticToken::new("t"))
+        .build()
+        .unwrap();
+    assert_eq!(
+        fixed.with_scopes([Scope::AGENTS_READ]).unwrap_err().kind(),
+        &ErrorKind::Config
+    );
 }
 
 #[tokio::test]
@@ -333,16 +416,39 @@ async fn list_stream_walks_every_page_lazily() {
         pages.push(
             server
                 .mock_async(move |when, then| {
-                    when.method(GET).path("/api/v1/agents").query_param("page", page.to_string()).query_param("limit", "2").query_param("owner", "platform-team");
-                    then.status(200).json_body(json!({"data": items, "total": 5, "page": page, "limit": 2}));
+                    when.method(GET)
+                        .path("/api/v1/agents")
+                        .query_param("page", page.to_string())
+                        .query_param("limit", "2")
+                        .query_param("owner", "platform-team");
+                    then.status(200)
+                        .json_body(json!({"data": items, "total": 5, "page": page, "limit": 2}));
                 })
                 .await,
         );
     }
     let client = client(&server.base_url());
-    let first = client.agents().list().owner("platform-team").limit(2).send().await.unwrap();
-    assert_eq!((first.items.len(), first.total, first.has_more()), (2, Some(5), true));
-    let all: Vec<_> = client.agents().list().owner("platform-team").limit(2).stream().try_collect().await.unwrap();
+    let first = client
+        .agents()
+        .list()
+        .owner("platform-team")
+        .limit(2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.items.len(), first.total, first.has_more()),
+        (2, Some(5), true)
+    );
+    let all: Vec<_> = client
+        .agents()
+        .list()
+        .owner("platform-team")
+        .limit(2)
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
     assert_eq!(all.len(), 5);
     let hits = futures::future::join_all(pages.iter().map(|m| m.calls_async())).await;
     assert_eq!(hits, vec![2, 1, 1]);
@@ -352,8 +458,12 @@ async fn list_stream_walks_every_page_lazily() {
 async fn audit_query_sends_every_filter() {
     let server = MockServer::start_async().await;
     token_mock(&server, ACCESS_TOKEN, ALL_SCOPES).await;
-    let from = chrono::DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z").unwrap().to_utc();
-    let to = chrono::DateTime::parse_from_rfc3339("2026-03-31T23:59:59Z").unwrap().to_utc();
+    let from = chrono::DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let to = chrono::DateTime::parse_from_rfc3339("2026-03-31T23:59:59Z")
+        .unwrap()
+        .to_utc();
     let audit = server
         .mock_async(|when, then| {
             when.method(GET)
@@ -396,7 +506,10 @@ async fn clear_token_cache_forces_a_new_token() {
     client.clear_token_cache();
     client.access_token().await.unwrap();
     assert_eq!(token.calls_async().await, 2);
-    assert_eq!(client.granted_scopes().await.unwrap(), Some(ScopeSet::parse(ALL_SCOPES)));
+    assert_eq!(
+        client.granted_scopes().await.unwrap(),
+        Some(ScopeSet::parse(ALL_SCOPES))
+    );
 }
 
 #[tokio::test]
@@ -407,22 +520,33 @@ async fn non_json_error_bodies_keep_their_status() {
     server
         .mock_async(|when, then| {
             when.method(GET).path(request_path("/agents/{agentId}"));
-            then.status(404).header("content-type", "text/html").body("<html>not here</html>");
+            then.status(404)
+                .header("content-type", "text/html")
+                .body("<html>not here</html>");
         })
         .await;
     // 502 is not documented for list_agents.
     server
         .mock_async(|when, then| {
             when.method(GET).path("/api/v1/agents");
-            then.status(502).header("content-type", "text/html").header("x-request-id", "req-9").body("<html>Bad Gateway</html>");
+            then.status(502)
+                .header("content-type", "text/html")
+                .header("x-request-id", "req-9")
+                .body("<html>Bad Gateway</html>");
         })
         .await;
     let client = client(&server.base_url());
     let err = client.agents().get(agent_id()).await.unwrap_err();
-    assert_eq!((err.kind(), err.status().map(|s| s.as_u16())), (&ErrorKind::NotFound, Some(404)));
+    assert_eq!(
+        (err.kind(), err.status().map(|s| s.as_u16())),
+        (&ErrorKind::NotFound, Some(404))
+    );
     assert!(err.message().contains("not here"), "{err}");
     let err = client.agents().list().send().await.unwrap_err();
-    assert_eq!((err.kind(), err.status().map(|s| s.as_u16())), (&ErrorKind::Server, Some(502)));
+    assert_eq!(
+        (err.kind(), err.status().map(|s| s.as_u16())),
+        (&ErrorKind::Server, Some(502))
+    );
     assert_eq!(err.request_id(), Some("req-9"));
     assert_eq!(err.operation(), Some("list_agents"));
 }
@@ -431,21 +555,35 @@ async fn non_json_error_bodies_keep_their_status() {
 async fn bad_arguments_are_refused_before_anything_is_sent() {
     use sentryagent_idp::model::{NewAgent, builder::AgentUpdate};
     let server = MockServer::start_async().await;
-    let any = server.mock_async(|when, then| {
-        when.any_request();
-        then.status(500);
-    }).await;
+    let any = server
+        .mock_async(|when, then| {
+            when.any_request();
+            then.status(500);
+        })
+        .await;
     let client = client(&server.base_url());
     let cases = [
-        client.agents().update(agent_id(), AgentUpdate::default()).await.unwrap_err(),
-        client.agents().register(NewAgent::builder().email("a@b.c")).await.unwrap_err(),
+        client
+            .agents()
+            .update(agent_id(), AgentUpdate::default())
+            .await
+            .unwrap_err(),
+        client
+            .agents()
+            .register(NewAgent::builder().email("a@b.c"))
+            .await
+            .unwrap_err(),
         client.agents().list().page(0).send().await.unwrap_err(),
         client.audit().query().limit(0).send().await.unwrap_err(),
     ];
     for err in cases {
         assert_eq!(err.kind(), &ErrorKind::InvalidInput, "{err}");
     }
-    assert!("no colon".parse::<sentryagent_idp::model::Capability>().is_err());
+    assert!(
+        "no colon"
+            .parse::<sentryagent_idp::model::Capability>()
+            .is_err()
+    );
     assert_eq!(any.calls_async().await, 0);
 }
 
@@ -455,12 +593,19 @@ async fn revoke_credential_also_accepts_200_with_the_revoked_credential() {
     token_mock(&server, ACCESS_TOKEN, ALL_SCOPES).await;
     server
         .mock_async(|when, then| {
-            when.method(DELETE).path(request_path("/agents/{agentId}/credentials/{credentialId}"));
-            then.status(200).json_body(json!({"credentialId": CREDENTIAL_ID, "clientId": AGENT_ID, "status": "revoked",
-                "createdAt": "2026-03-28T09:00:00.000Z", "revokedAt": "2026-03-29T09:00:00.000Z"}));
+            when.method(DELETE)
+                .path(request_path("/agents/{agentId}/credentials/{credentialId}"));
+            then.status(200).json_body(
+                json!({"credentialId": CREDENTIAL_ID, "clientId": AGENT_ID, "status": "revoked",
+                "createdAt": "2026-03-28T09:00:00.000Z", "revokedAt": "2026-03-29T09:00:00.000Z"}),
+            );
         })
         .await;
-    client(&server.base_url()).credentials().revoke(agent_id(), credential_id()).await.unwrap();
+    client(&server.base_url())
+        .credentials()
+        .revoke(agent_id(), credential_id())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -469,12 +614,19 @@ async fn list_credentials_accepts_a_bare_array() {
     token_mock(&server, ACCESS_TOKEN, ALL_SCOPES).await;
     server
         .mock_async(|when, then| {
-            when.method(GET).path(request_path("/agents/{agentId}/credentials"));
-            then.status(200).json_body(json!([{"credentialId": CREDENTIAL_ID, "clientId": AGENT_ID, "status": "active",
-                "createdAt": "2026-03-28T09:00:00.000Z", "expiresAt": null, "revokedAt": null}]));
+            when.method(GET)
+                .path(request_path("/agents/{agentId}/credentials"));
+            then.status(200).json_body(
+                json!([{"credentialId": CREDENTIAL_ID, "clientId": AGENT_ID, "status": "active",
+                "createdAt": "2026-03-28T09:00:00.000Z", "expiresAt": null, "revokedAt": null}]),
+            );
         })
         .await;
-    let list = client(&server.base_url()).credentials().list(agent_id()).await.unwrap();
+    let list = client(&server.base_url())
+        .credentials()
+        .list(agent_id())
+        .await
+        .unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].credential_id, credential_id());
 }
@@ -492,7 +644,8 @@ async fn token_request_is_a_form_with_the_credentials_and_scopes() {
                 .form_urlencoded_tuple("client_id", CLIENT_ID)
                 .form_urlencoded_tuple("client_secret", CLIENT_SECRET)
                 .form_urlencoded_tuple("scope", "agents:read audit:read");
-            then.status(200).json_body(token_body(ACCESS_TOKEN, "agents:read audit:read", 3600));
+            then.status(200)
+                .json_body(token_body(ACCESS_TOKEN, "agents:read audit:read", 3600));
         })
         .await;
     let client = Client::builder()

@@ -26,6 +26,9 @@ async fn from_env_reads_the_agentidp_variables() {
         std::env::set_var("AGENTIDP_SCOPES", "tokens:read agents:read");
     }
     let client = Client::from_env().unwrap();
-    assert_eq!(client.granted_scopes().await.unwrap(), Some(ScopeSet::from([Scope::AGENTS_READ, Scope::TOKENS_READ])));
+    assert_eq!(
+        client.granted_scopes().await.unwrap(),
+        Some(ScopeSet::from([Scope::AGENTS_READ, Scope::TOKENS_READ]))
+    );
     assert_eq!(token.calls_async().await, 1);
 }

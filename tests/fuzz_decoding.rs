@@ -19,7 +19,9 @@ fn json() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
         ".{0,12}".prop_map(Value::String),
         "[0-9a-f-]{36}".prop_map(Value::String),
     ];
@@ -34,38 +36,55 @@ fn json() -> impl Strategy<Value = Value> {
 
 /// An example of the spec with one field replaced, or removed.
 fn mutated(examples: Vec<Value>) -> impl Strategy<Value = String> {
-    (0..examples.len().max(1), json(), any::<prop::sample::Index>(), any::<bool>()).prop_map(move |(i, value, field, remove)| {
-        let mut example = examples.get(i).cloned().unwrap_or(Value::Null);
-        if let Some(object) = example.as_object_mut().filter(|o| !o.is_empty()) {
-            let key = object.keys().nth(field.index(object.len())).cloned().unwrap_or_default();
-            if remove {
-                object.remove(&key);
-            } else {
-                object.insert(key, value);
+    (
+        0..examples.len().max(1),
+        json(),
+        any::<prop::sample::Index>(),
+        any::<bool>(),
+    )
+        .prop_map(move |(i, value, field, remove)| {
+            let mut example = examples.get(i).cloned().unwrap_or(Value::Null);
+            if let Some(object) = example.as_object_mut().filter(|o| !o.is_empty()) {
+                let key = object
+                    .keys()
+                    .nth(field.index(object.len()))
+                    .cloned()
+                    .unwrap_or_default();
+                if remove {
+                    object.remove(&key);
+                } else {
+                    object.insert(key, value);
+                }
             }
-        }
-        example.to_string()
-    })
+            example.to_string()
+        })
 }
 
 fn body(examples: Vec<Value>) -> impl Strategy<Value = String> {
     prop_oneof![
         json().prop_map(|v| v.to_string()),
         mutated(examples),
-        prop::collection::vec(any::<u8>(), 0..64).prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+        prop::collection::vec(any::<u8>(), 0..64)
+            .prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
         Just(String::new()),
     ]
 }
 
 fn status() -> impl Strategy<Value = u16> {
     prop_oneof![
-        prop::sample::select(vec![200u16, 201, 204, 400, 401, 403, 404, 409, 429, 500, 502, 503]),
+        prop::sample::select(vec![
+            200u16, 201, 204, 400, 401, 403, 404, 409, 429, 500, 502, 503
+        ]),
         200u16..600,
     ]
 }
 
 fn header_value() -> impl Strategy<Value = String> {
-    prop_oneof!["[ -~]{0,40}", "[0-9]{1,12}", Just("Wed, 21 Oct 2015 07:28:00 GMT".to_owned())]
+    prop_oneof![
+        "[ -~]{0,40}",
+        "[0-9]{1,12}",
+        Just("Wed, 21 Oct 2015 07:28:00 GMT".to_owned())
+    ]
 }
 
 proptest! {
@@ -117,8 +136,11 @@ proptest! {
 fn operation_and_body() -> impl Strategy<Value = (String, String)> {
     let responses = documented_responses();
     prop::sample::select(operation_ids()).prop_flat_map(move |operation| {
-        let examples: Vec<Value> =
-            responses.iter().filter(|d| d.operation == operation).flat_map(|d| d.examples.clone()).collect();
+        let examples: Vec<Value> = responses
+            .iter()
+            .filter(|d| d.operation == operation)
+            .flat_map(|d| d.examples.clone())
+            .collect();
         (Just(operation), body(examples))
     })
 }

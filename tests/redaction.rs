@@ -42,7 +42,9 @@ async fn no_secret_escapes_through_any_output() {
     let writer = logs.clone();
     // Everything at TRACE but the mock server's own logs (it is the server side,
     // which sees the secrets by design).
-    let filter = Targets::new().with_default(LevelFilter::TRACE).with_target("httpmock", LevelFilter::OFF);
+    let filter = Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_target("httpmock", LevelFilter::OFF);
     tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer().with_writer(move || writer.clone()))
         .with(filter)
@@ -56,58 +58,95 @@ async fn no_secret_escapes_through_any_output() {
     let server = MockServer::start_async().await;
     let credential = json!({"credentialId": CREDENTIAL_ID, "clientId": AGENT_ID, "clientSecret": GENERATED_SECRET,
         "status": "active", "createdAt": "2026-03-28T09:00:00.000Z", "expiresAt": null, "revokedAt": null});
-    server.mock_async(|when, then| {
-        when.method(POST).path("/api/v1/token").form_urlencoded_tuple("client_secret", CLIENT_SECRET);
-        then.status(200).json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600));
-    }).await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/api/v1/token")
+                .form_urlencoded_tuple("client_secret", CLIENT_SECRET);
+            then.status(200)
+                .json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600));
+        })
+        .await;
     server.mock_async(|when, then| {
         when.method(POST).path("/api/v1/token");
         then.status(401).json_body(json!({"error": "invalid_client", "error_description": "Client authentication failed."}));
     }).await;
-    server.mock_async(|when, then| {
-        when.method(GET).path(request_path("/agents/{agentId}"));
-        then.status(200).json_body(agent_json());
-    }).await;
-    server.mock_async(|when, then| {
-        when.method(POST).path(request_path("/agents/{agentId}/credentials"));
-        then.status(201).json_body(credential);
-    }).await;
-    server.mock_async(|when, then| {
-        when.method(POST).path("/api/v1/token/introspect");
-        then.status(200).json_body(json!({"active": true, "scope": ALL_SCOPES, "sub": AGENT_ID}));
-    }).await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path(request_path("/agents/{agentId}"));
+            then.status(200).json_body(agent_json());
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path(request_path("/agents/{agentId}/credentials"));
+            then.status(201).json_body(credential);
+        })
+        .await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/api/v1/token/introspect");
+            then.status(200)
+                .json_body(json!({"active": true, "scope": ALL_SCOPES, "sub": AGENT_ID}));
+        })
+        .await;
     server.mock_async(|when, then| {
         when.method(POST).path("/api/v1/agents");
         then.status(400).json_body(json!({"code": "VALIDATION_ERROR", "message": "email is invalid", "details": {"field": "email"}}));
     }).await;
-    server.mock_async(|when, then| {
-        when.method(GET).path("/api/v1/audit");
-        then.status(502).body("<html>proxy error</html>");
-    }).await;
+    server
+        .mock_async(|when, then| {
+            when.method(GET).path("/api/v1/audit");
+            then.status(502).body("<html>proxy error</html>");
+        })
+        .await;
 
     let mut seen: Vec<String> = Vec::new();
-    let builder = Client::builder().base_url(server.base_url()).client_id(CLIENT_ID).client_secret(CLIENT_SECRET);
+    let builder = Client::builder()
+        .base_url(server.base_url())
+        .client_id(CLIENT_ID)
+        .client_secret(CLIENT_SECRET);
     seen.push(format!("{builder:?}"));
     let client = builder.build().unwrap();
     seen.push(format!("{client:?}"));
-    seen.push(format!("{:?}", client.agents().get(agent_id()).await.unwrap()));
+    seen.push(format!(
+        "{:?}",
+        client.agents().get(agent_id()).await.unwrap()
+    ));
     let generated = client.credentials().generate(agent_id()).await.unwrap();
     seen.push(format!("{generated:?}"));
-    assert_eq!(sentryagent_idp::ExposeSecret::expose_secret(&generated.client_secret), GENERATED_SECRET);
+    assert_eq!(
+        sentryagent_idp::ExposeSecret::expose_secret(&generated.client_secret),
+        GENERATED_SECRET
+    );
     let token = client.access_token().await.unwrap();
     seen.push(format!("{token:?}"));
-    seen.push(format!("{:?}", client.tokens().introspect(&token).await.unwrap()));
+    seen.push(format!(
+        "{:?}",
+        client.tokens().introspect(&token).await.unwrap()
+    ));
     for err in [
         client.agents().register(new_agent()).await.unwrap_err(),
         client.audit().query().send().await.unwrap_err(),
-        Client::builder().base_url(server.base_url()).client_id(CLIENT_ID).client_secret("wrong-secret").build().unwrap()
-            .access_token().await.unwrap_err(),
+        Client::builder()
+            .base_url(server.base_url())
+            .client_id(CLIENT_ID)
+            .client_secret("wrong-secret")
+            .build()
+            .unwrap()
+            .access_token()
+            .await
+            .unwrap_err(),
     ] {
         seen.push(format!("{err:?} / {err}"));
         let result: sentryagent_idp::Result<()> = Err(err);
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| result.unwrap()));
     }
-    seen.push(format!("{:?}", AccessToken::new(SecretString::from(ACCESS_TOKEN))));
+    seen.push(format!(
+        "{:?}",
+        AccessToken::new(SecretString::from(ACCESS_TOKEN))
+    ));
     seen.push(format!("{:?}", StaticToken::new(ACCESS_TOKEN)));
     seen.push(format!("{:?}", sentryagent_idp::Secret::new(CLIENT_SECRET)));
     seen.push(format!("{:?}", SecretString::from(CLIENT_SECRET)));
@@ -115,11 +154,29 @@ async fn no_secret_escapes_through_any_output() {
 
     let logs = logs.text();
     let panics = panics.text();
-    assert!(logs.contains("agentidp.request"), "tracing spans were captured: {logs}");
-    assert!(panics.contains("invalid_client"), "panic messages were captured: {panics}");
-    for (name, text) in [("debug/display", seen.join("\n")), ("tracing", logs), ("panics", panics)] {
-        for secret in [CLIENT_SECRET, ACCESS_TOKEN, GENERATED_SECRET, "wrong-secret"] {
-            assert!(!text.contains(secret), "{name} output leaks {secret}:\n{text}");
+    assert!(
+        logs.contains("agentidp.request"),
+        "tracing spans were captured: {logs}"
+    );
+    assert!(
+        panics.contains("invalid_client"),
+        "panic messages were captured: {panics}"
+    );
+    for (name, text) in [
+        ("debug/display", seen.join("\n")),
+        ("tracing", logs),
+        ("panics", panics),
+    ] {
+        for secret in [
+            CLIENT_SECRET,
+            ACCESS_TOKEN,
+            GENERATED_SECRET,
+            "wrong-secret",
+        ] {
+            assert!(
+                !text.contains(secret),
+                "{name} output leaks {secret}:\n{text}"
+            );
         }
     }
 }

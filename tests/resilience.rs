@@ -31,7 +31,10 @@ fn agent() -> Act {
 }
 
 fn unavailable() -> Act {
-    Act::json(503, json!({"code": "SERVICE_UNAVAILABLE", "message": "try later"}))
+    Act::json(
+        503,
+        json!({"code": "SERVICE_UNAVAILABLE", "message": "try later"}),
+    )
 }
 
 #[tokio::test]
@@ -46,14 +49,26 @@ async fn connection_refused_is_a_connect_error_after_the_retries() {
 #[tokio::test]
 async fn reset_before_the_response_is_retried_for_a_read() {
     let server = Scripted::start(vec![(AGENT, vec![Act::Close, agent()])]).await;
-    client(&server.base_url).agents().get(agent_id()).await.unwrap();
+    client(&server.base_url)
+        .agents()
+        .get(agent_id())
+        .await
+        .unwrap();
     assert_eq!(server.count(AGENT), 2);
 }
 
 #[tokio::test]
 async fn reset_after_the_request_was_sent_never_duplicates_register() {
-    let server = Scripted::start(vec![("/agents", vec![Act::Close, Act::json(201, agent_json())])]).await;
-    let err = client(&server.base_url).agents().register(new_agent()).await.unwrap_err();
+    let server = Scripted::start(vec![(
+        "/agents",
+        vec![Act::Close, Act::json(201, agent_json())],
+    )])
+    .await;
+    let err = client(&server.base_url)
+        .agents()
+        .register(new_agent())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::OutcomeUnknown);
     assert!(err.message().contains("look the agent up"), "{err}");
     assert_eq!(server.count("/agents"), 1);
@@ -62,7 +77,11 @@ async fn reset_after_the_request_was_sent_never_duplicates_register() {
 #[tokio::test]
 async fn reset_after_the_request_was_sent_never_duplicates_generate() {
     let server = Scripted::start(vec![(CREDENTIALS, vec![Act::Close])]).await;
-    let err = client(&server.base_url).credentials().generate(agent_id()).await.unwrap_err();
+    let err = client(&server.base_url)
+        .credentials()
+        .generate(agent_id())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::OutcomeUnknown);
     assert_eq!(err.operation(), Some("generate_credential"));
     assert_eq!(server.count(CREDENTIALS), 1);
@@ -70,32 +89,63 @@ async fn reset_after_the_request_was_sent_never_duplicates_generate() {
 
 #[tokio::test]
 async fn a_gateway_error_on_register_is_an_unknown_outcome_not_a_retry() {
-    let server = Scripted::start(vec![("/agents", vec![Act::Respond(502, vec![], "bad gateway".into())])]).await;
-    let err = client(&server.base_url).agents().register(new_agent()).await.unwrap_err();
+    let server = Scripted::start(vec![(
+        "/agents",
+        vec![Act::Respond(502, vec![], "bad gateway".into())],
+    )])
+    .await;
+    let err = client(&server.base_url)
+        .agents()
+        .register(new_agent())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::OutcomeUnknown);
     assert_eq!(server.count("/agents"), 1);
 }
 
 #[tokio::test]
 async fn a_429_on_register_is_retried_since_nothing_was_done() {
-    let limited = Act::Respond(429, vec![("retry-after", "0".into())], r#"{"code":"RATE_LIMIT_EXCEEDED","message":"slow"}"#.into());
-    let server = Scripted::start(vec![("/agents", vec![limited, Act::json(201, agent_json())])]).await;
-    client(&server.base_url).agents().register(new_agent()).await.unwrap();
+    let limited = Act::Respond(
+        429,
+        vec![("retry-after", "0".into())],
+        r#"{"code":"RATE_LIMIT_EXCEEDED","message":"slow"}"#.into(),
+    );
+    let server = Scripted::start(vec![(
+        "/agents",
+        vec![limited, Act::json(201, agent_json())],
+    )])
+    .await;
+    client(&server.base_url)
+        .agents()
+        .register(new_agent())
+        .await
+        .unwrap();
     assert_eq!(server.count("/agents"), 2);
 }
 
 #[tokio::test]
 async fn a_5xx_burst_then_success() {
     let server = Scripted::start(vec![(AGENT, vec![unavailable(), unavailable(), agent()])]).await;
-    client(&server.base_url).agents().get(agent_id()).await.unwrap();
+    client(&server.base_url)
+        .agents()
+        .get(agent_id())
+        .await
+        .unwrap();
     assert_eq!(server.count(AGENT), 3);
 }
 
 #[tokio::test]
 async fn a_5xx_burst_longer_than_the_attempts_returns_the_last_error() {
     let server = Scripted::start(vec![(AGENT, vec![unavailable()])]).await;
-    let err = client(&server.base_url).agents().get(agent_id()).await.unwrap_err();
-    assert_eq!((err.kind(), err.code()), (&ErrorKind::Server, Some("SERVICE_UNAVAILABLE")));
+    let err = client(&server.base_url)
+        .agents()
+        .get(agent_id())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.code()),
+        (&ErrorKind::Server, Some("SERVICE_UNAVAILABLE"))
+    );
     assert_eq!(server.count(AGENT), 3);
 }
 
@@ -103,7 +153,11 @@ async fn a_5xx_burst_longer_than_the_attempts_returns_the_last_error() {
 async fn a_429_with_retry_after_seconds_is_waited_out() {
     let limited = Act::Respond(429, vec![("retry-after", "1".into())], String::new());
     let server = Scripted::start(vec![(AGENT, vec![limited, agent()])]).await;
-    client(&server.base_url).agents().get(agent_id()).await.unwrap();
+    client(&server.base_url)
+        .agents()
+        .get(agent_id())
+        .await
+        .unwrap();
     assert_eq!(server.count(AGENT), 2);
 }
 
@@ -112,15 +166,27 @@ async fn a_429_with_an_http_date_is_waited_out() {
     let at = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(1));
     let limited = Act::Respond(429, vec![("retry-after", at)], String::new());
     let server = Scripted::start(vec![(AGENT, vec![limited, agent()])]).await;
-    client(&server.base_url).agents().get(agent_id()).await.unwrap();
+    client(&server.base_url)
+        .agents()
+        .get(agent_id())
+        .await
+        .unwrap();
     assert_eq!(server.count(AGENT), 2);
 }
 
 #[tokio::test]
 async fn a_retry_after_beyond_the_maximum_is_returned_not_waited() {
-    let limited = Act::Respond(429, vec![("retry-after", "3600".into())], r#"{"code":"RATE_LIMIT_EXCEEDED","message":"slow"}"#.into());
+    let limited = Act::Respond(
+        429,
+        vec![("retry-after", "3600".into())],
+        r#"{"code":"RATE_LIMIT_EXCEEDED","message":"slow"}"#.into(),
+    );
     let server = Scripted::start(vec![(AGENT, vec![limited])]).await;
-    let err = client(&server.base_url).agents().get(agent_id()).await.unwrap_err();
+    let err = client(&server.base_url)
+        .agents()
+        .get(agent_id())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::RateLimited);
     assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)));
     assert_eq!(server.count(AGENT), 1);
@@ -130,7 +196,10 @@ async fn a_retry_after_beyond_the_maximum_is_returned_not_waited() {
 async fn a_slow_server_past_the_attempt_timeout_is_retried() {
     let slow = Act::After(Duration::from_millis(800), Box::new(agent()));
     let server = Scripted::start(vec![(AGENT, vec![slow, agent()])]).await;
-    let client = builder(&server.base_url).timeout(Duration::from_millis(200)).build().unwrap();
+    let client = builder(&server.base_url)
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
     client.agents().get(agent_id()).await.unwrap();
     assert_eq!(server.count(AGENT), 2);
 }
@@ -142,7 +211,11 @@ async fn the_total_timeout_bounds_all_attempts() {
     let client = builder(&server.base_url)
         .timeout(Duration::from_millis(300))
         .total_timeout(Duration::from_millis(750))
-        .retry_policy(RetryPolicy::default().max_attempts(10).base_delay(Duration::ZERO))
+        .retry_policy(
+            RetryPolicy::default()
+                .max_attempts(10)
+                .base_delay(Duration::ZERO),
+        )
         .build()
         .unwrap();
     let err = client.agents().get(agent_id()).await.unwrap_err();
@@ -154,35 +227,79 @@ async fn the_total_timeout_bounds_all_attempts() {
 
 #[tokio::test]
 async fn a_truncated_body_is_a_transport_error() {
-    let server = Scripted::start(vec![(AGENT, vec![Act::Truncated { declared: 500, body: "{\"agentId\":".into() }])]).await;
-    let err = client(&server.base_url).agents().get(agent_id()).await.unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Transport | ErrorKind::Decode), "{err:?}");
+    let server = Scripted::start(vec![(
+        AGENT,
+        vec![Act::Truncated {
+            declared: 500,
+            body: "{\"agentId\":".into(),
+        }],
+    )])
+    .await;
+    let err = client(&server.base_url)
+        .agents()
+        .get(agent_id())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Transport | ErrorKind::Decode),
+        "{err:?}"
+    );
     assert_eq!(server.count(AGENT), 1);
 }
 
 #[tokio::test]
 async fn malformed_json_is_a_decode_error() {
-    let server = Scripted::start(vec![(AGENT, vec![Act::Respond(200, vec![("content-type", "application/json".into())], "{not json".into())])]).await;
-    let err = client(&server.base_url).agents().get(agent_id()).await.unwrap_err();
+    let server = Scripted::start(vec![(
+        AGENT,
+        vec![Act::Respond(
+            200,
+            vec![("content-type", "application/json".into())],
+            "{not json".into(),
+        )],
+    )])
+    .await;
+    let err = client(&server.base_url)
+        .agents()
+        .get(agent_id())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Decode);
     assert_eq!(server.count(AGENT), 1);
 }
 
 #[tokio::test]
 async fn an_html_error_page_from_a_proxy_keeps_its_status() {
-    let page = Act::Respond(502, vec![("content-type", "text/html".into())], "<html><h1>502 Bad Gateway</h1></html>".into());
+    let page = Act::Respond(
+        502,
+        vec![("content-type", "text/html".into())],
+        "<html><h1>502 Bad Gateway</h1></html>".into(),
+    );
     let server = Scripted::start(vec![(AGENT, vec![page])]).await;
-    let err = client(&server.base_url).agents().get(agent_id()).await.unwrap_err();
-    assert_eq!((err.kind(), err.status().map(|s| s.as_u16())), (&ErrorKind::Server, Some(502)));
+    let err = client(&server.base_url)
+        .agents()
+        .get(agent_id())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.status().map(|s| s.as_u16())),
+        (&ErrorKind::Server, Some(502))
+    );
     assert!(err.message().contains("502 Bad Gateway"), "{err}");
     assert_eq!(server.count(AGENT), 3);
 }
 
 #[tokio::test]
 async fn a_response_over_the_size_limit_is_refused() {
-    let huge = Act::Respond(200, vec![("content-type", "application/json".into())], format!("\"{}\"", "x".repeat(64 * 1024)));
+    let huge = Act::Respond(
+        200,
+        vec![("content-type", "application/json".into())],
+        format!("\"{}\"", "x".repeat(64 * 1024)),
+    );
     let server = Scripted::start(vec![(AGENT, vec![huge])]).await;
-    let client = builder(&server.base_url).max_response_bytes(16 * 1024).build().unwrap();
+    let client = builder(&server.base_url)
+        .max_response_bytes(16 * 1024)
+        .build()
+        .unwrap();
     let err = client.agents().get(agent_id()).await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::ResponseTooLarge);
     assert_eq!(server.count(AGENT), 1);
@@ -202,27 +319,56 @@ fn credentials_client(base_url: &str) -> sentryagent_idp::ClientBuilder {
 
 #[tokio::test]
 async fn token_expiry_mid_flight_refreshes_once_and_succeeds() {
-    let expired = Act::json(401, json!({"code": "UNAUTHORIZED", "message": "Token expired."}));
-    let server = Scripted::start(vec![("/token", vec![token_act("tok-1", 3600), token_act("tok-2", 3600)]), (AGENT, vec![expired, agent()])]).await;
-    credentials_client(&server.base_url).build().unwrap().agents().get(agent_id()).await.unwrap();
+    let expired = Act::json(
+        401,
+        json!({"code": "UNAUTHORIZED", "message": "Token expired."}),
+    );
+    let server = Scripted::start(vec![
+        (
+            "/token",
+            vec![token_act("tok-1", 3600), token_act("tok-2", 3600)],
+        ),
+        (AGENT, vec![expired, agent()]),
+    ])
+    .await;
+    credentials_client(&server.base_url)
+        .build()
+        .unwrap()
+        .agents()
+        .get(agent_id())
+        .await
+        .unwrap();
     assert_eq!((server.count("/token"), server.count(AGENT)), (2, 2));
 }
 
 #[tokio::test]
 async fn token_endpoint_down_while_the_cached_token_is_valid_lets_calls_go_on() {
-    let server = Scripted::start(vec![("/token", vec![token_act("tok-1", 3600), unavailable()]), (AGENT, vec![agent()])]).await;
+    let server = Scripted::start(vec![
+        ("/token", vec![token_act("tok-1", 3600), unavailable()]),
+        (AGENT, vec![agent()]),
+    ])
+    .await;
     // Every token is inside the refresh buffer, so each call tries a background refresh.
-    let client = credentials_client(&server.base_url).refresh_buffer(Duration::from_secs(7200)).build().unwrap();
+    let client = credentials_client(&server.base_url)
+        .refresh_buffer(Duration::from_secs(7200))
+        .build()
+        .unwrap();
     for _ in 0..5 {
         client.agents().get(agent_id()).await.unwrap();
     }
     assert_eq!(server.count(AGENT), 5);
-    assert!(server.count("/token") >= 2, "background refreshes were tried");
+    assert!(
+        server.count("/token") >= 2,
+        "background refreshes were tried"
+    );
 }
 
 #[tokio::test]
 async fn cancellation_mid_refresh_still_delivers_the_token() {
-    let slow_token = Act::After(Duration::from_millis(300), Box::new(token_act("tok-1", 3600)));
+    let slow_token = Act::After(
+        Duration::from_millis(300),
+        Box::new(token_act("tok-1", 3600)),
+    );
     let server = Scripted::start(vec![("/token", vec![slow_token]), (AGENT, vec![agent()])]).await;
     let client = credentials_client(&server.base_url).build().unwrap();
     let cancelled = tokio::spawn({
@@ -237,8 +383,16 @@ async fn cancellation_mid_refresh_still_delivers_the_token() {
 
 #[tokio::test]
 async fn a_server_clock_skewed_by_hours_does_not_expire_the_token() {
-    let skewed = httpdate::fmt_http_date(std::time::SystemTime::now() - Duration::from_secs(5 * 3600));
-    let token = Act::Respond(200, vec![("content-type", "application/json".into()), ("date", skewed)], token_body("tok-1", ALL_SCOPES, 3600).to_string());
+    let skewed =
+        httpdate::fmt_http_date(std::time::SystemTime::now() - Duration::from_secs(5 * 3600));
+    let token = Act::Respond(
+        200,
+        vec![
+            ("content-type", "application/json".into()),
+            ("date", skewed),
+        ],
+        token_body("tok-1", ALL_SCOPES, 3600).to_string(),
+    );
     let server = Scripted::start(vec![("/token", vec![token]), (AGENT, vec![agent()])]).await;
     let client = credentials_client(&server.base_url).build().unwrap();
     for _ in 0..3 {
@@ -249,18 +403,35 @@ async fn a_server_clock_skewed_by_hours_does_not_expire_the_token() {
 
 #[tokio::test]
 async fn a_conflict_on_a_replayed_delete_means_the_first_attempt_did_it() {
-    let done = Act::json(409, json!({"code": "AGENT_ALREADY_DECOMMISSIONED", "message": "already"}));
+    let done = Act::json(
+        409,
+        json!({"code": "AGENT_ALREADY_DECOMMISSIONED", "message": "already"}),
+    );
     let server = Scripted::start(vec![(AGENT, vec![Act::Close, done])]).await;
-    client(&server.base_url).agents().decommission(agent_id()).await.unwrap();
+    client(&server.base_url)
+        .agents()
+        .decommission(agent_id())
+        .await
+        .unwrap();
     assert_eq!(server.count(AGENT), 2);
 }
 
 #[tokio::test]
 async fn a_conflict_on_a_first_delete_is_an_error() {
-    let done = Act::json(409, json!({"code": "AGENT_ALREADY_DECOMMISSIONED", "message": "already"}));
+    let done = Act::json(
+        409,
+        json!({"code": "AGENT_ALREADY_DECOMMISSIONED", "message": "already"}),
+    );
     let server = Scripted::start(vec![(AGENT, vec![done])]).await;
-    let err = client(&server.base_url).agents().decommission(agent_id()).await.unwrap_err();
-    assert_eq!((err.kind(), err.code()), (&ErrorKind::Conflict, Some("AGENT_ALREADY_DECOMMISSIONED")));
+    let err = client(&server.base_url)
+        .agents()
+        .decommission(agent_id())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.code()),
+        (&ErrorKind::Conflict, Some("AGENT_ALREADY_DECOMMISSIONED"))
+    );
     assert_eq!(server.count(AGENT), 1);
 }
 
@@ -268,9 +439,19 @@ async fn a_conflict_on_a_first_delete_is_an_error() {
 async fn the_retry_budget_keeps_a_dead_server_from_tripling_the_load() {
     let server = Scripted::start(vec![(AGENT, vec![unavailable()])]).await;
     // 20 tokens: four retries in all, then failures return at once.
-    let client = builder(&server.base_url).retry_policy(RetryPolicy::default().base_delay(Duration::ZERO).budget(Some(20))).build().unwrap();
+    let client = builder(&server.base_url)
+        .retry_policy(
+            RetryPolicy::default()
+                .base_delay(Duration::ZERO)
+                .budget(Some(20)),
+        )
+        .build()
+        .unwrap();
     for _ in 0..10 {
-        assert_eq!(client.agents().get(agent_id()).await.unwrap_err().kind(), &ErrorKind::Server);
+        assert_eq!(
+            client.agents().get(agent_id()).await.unwrap_err().kind(),
+            &ErrorKind::Server
+        );
     }
     assert_eq!(server.count(AGENT), 10 + 4);
 }
@@ -278,7 +459,13 @@ async fn the_retry_budget_keeps_a_dead_server_from_tripling_the_load() {
 #[tokio::test]
 async fn disabled_retries_send_once() {
     let server = Scripted::start(vec![(AGENT, vec![unavailable(), agent()])]).await;
-    let client = builder(&server.base_url).retry_policy(RetryPolicy::disabled()).build().unwrap();
-    assert_eq!(client.agents().get(agent_id()).await.unwrap_err().kind(), &ErrorKind::Server);
+    let client = builder(&server.base_url)
+        .retry_policy(RetryPolicy::disabled())
+        .build()
+        .unwrap();
+    assert_eq!(
+        client.agents().get(agent_id()).await.unwrap_err().kind(),
+        &ErrorKind::Server
+    );
     assert_eq!(server.count(AGENT), 1);
 }

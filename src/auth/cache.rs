@@ -33,7 +33,11 @@ struct State {
 
 impl TokenCache {
     pub(crate) fn new(source: Box<dyn DynTokenSource>, refresh_buffer: Duration) -> Arc<Self> {
-        Arc::new(Self { source, refresh_buffer, state: Mutex::new(State::default()) })
+        Arc::new(Self {
+            source,
+            refresh_buffer,
+            state: Mutex::new(State::default()),
+        })
     }
 
     /// The current token, fetching or refreshing as needed.
@@ -103,7 +107,8 @@ impl TokenCache {
             result
         });
         let fetch = async move {
-            task.await.unwrap_or_else(|_| Err(Error::config("the token fetch task was cancelled")))
+            task.await
+                .unwrap_or_else(|_| Err(Error::config("the token fetch task was cancelled")))
         }
         .boxed()
         .shared();

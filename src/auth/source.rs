@@ -1,9 +1,9 @@
 //! Where tokens come from.
 
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -24,7 +24,11 @@ pub struct AccessToken {
 impl AccessToken {
     /// A token that never expires and whose scopes are unknown.
     pub fn new(secret: impl Into<SecretString>) -> Self {
-        Self { secret: secret.into(), expires_at: None, scopes: None }
+        Self {
+            secret: secret.into(),
+            expires_at: None,
+            scopes: None,
+        }
     }
 
     /// Sets the expiry to `lifetime` from now, measured on this machine's
@@ -61,7 +65,9 @@ impl AccessToken {
             "Bearer {}",
             self.secret.expose_secret()
         ))
-        .map_err(|_| Error::invalid_input("the access token holds characters a header cannot carry"))?;
+        .map_err(|_| {
+            Error::invalid_input("the access token holds characters a header cannot carry")
+        })?;
         value.set_sensitive(true);
         Ok(value)
     }
@@ -164,22 +170,33 @@ impl fmt::Debug for ClientCredentials {
 
 impl ClientCredentials {
     pub(crate) fn set_secret(&self, secret: SecretString) {
-        *self.client_secret.write().unwrap_or_else(PoisonError::into_inner) = secret;
+        *self
+            .client_secret
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = secret;
     }
 
     pub(crate) async fn fetch(&self) -> Result<AccessToken> {
         let request = raw::types::TokenRequest {
             grant_type: raw::types::TokenRequestGrantType::ClientCredentials,
             client_id: Some(self.client_id.clone()),
-            client_secret: Some(Secret::from(&*self.client_secret.read().unwrap_or_else(PoisonError::into_inner))),
+            client_secret: Some(Secret::from(
+                &*self
+                    .client_secret
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner),
+            )),
             scope: (!self.scopes.is_empty()).then(|| self.scopes.clone()),
         };
-        let response =
-            crate::seam::call(self.raw.issue_token().body(request).send(), Some(self.total_timeout)).await?;
+        let response = crate::seam::call(
+            self.raw.issue_token().body(request).send(),
+            Some(self.total_timeout),
+        )
+        .await?;
         let received = Instant::now();
         let lifetime = u64::try_from(response.expires_in).unwrap_or(0);
-        let mut token = AccessToken::new(SecretString::from(response.access_token))
-            .with_scopes(response.scope);
+        let mut token =
+            AccessToken::new(SecretString::from(response.access_token)).with_scopes(response.scope);
         token.expires_at = received.checked_add(Duration::from_secs(lifetime));
         Ok(token)
     }

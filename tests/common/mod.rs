@@ -97,8 +97,17 @@ pub async fn invoke(client: &Client, operation: &str) -> sentryagent_idp::Result
         "decommission_agent" => client.agents().decommission(agent_id()).await,
         "generate_credential" => client.credentials().generate(agent_id()).await.map(drop),
         "list_credentials" => client.credentials().list(agent_id()).await.map(drop),
-        "rotate_credential" => client.credentials().rotate(agent_id(), credential_id()).await.map(drop),
-        "revoke_credential" => client.credentials().revoke(agent_id(), credential_id()).await,
+        "rotate_credential" => client
+            .credentials()
+            .rotate(agent_id(), credential_id())
+            .await
+            .map(drop),
+        "revoke_credential" => {
+            client
+                .credentials()
+                .revoke(agent_id(), credential_id())
+                .await
+        }
         "query_audit_events" => client.audit().query().send().await.map(drop),
         "get_audit_event" => client.audit().get(event_id()).await.map(drop),
         other => panic!("no facade call for operation `{other}`: add one"),
@@ -107,7 +116,10 @@ pub async fn invoke(client: &Client, operation: &str) -> sentryagent_idp::Result
 
 /// The blocking twin of [`invoke`].
 #[cfg(feature = "blocking")]
-pub fn invoke_blocking(client: &sentryagent_idp::blocking::Client, operation: &str) -> sentryagent_idp::Result<()> {
+pub fn invoke_blocking(
+    client: &sentryagent_idp::blocking::Client,
+    operation: &str,
+) -> sentryagent_idp::Result<()> {
     use sentryagent_idp::SecretString;
     use sentryagent_idp::model::{AgentStatus, builder::AgentUpdate};
     let token = SecretString::from("some.jwt.token");
@@ -125,7 +137,10 @@ pub fn invoke_blocking(client: &sentryagent_idp::blocking::Client, operation: &s
         "decommission_agent" => client.agents().decommission(agent_id()),
         "generate_credential" => client.credentials().generate(agent_id(), None).map(drop),
         "list_credentials" => client.credentials().list(agent_id()).map(drop),
-        "rotate_credential" => client.credentials().rotate(agent_id(), credential_id(), None).map(drop),
+        "rotate_credential" => client
+            .credentials()
+            .rotate(agent_id(), credential_id(), None)
+            .map(drop),
         "revoke_credential" => client.credentials().revoke(agent_id(), credential_id()),
         "query_audit_events" => client.audit().query().send().map(drop),
         "get_audit_event" => client.audit().get(event_id()).map(drop),
@@ -150,5 +165,8 @@ pub fn expected_kind(status: u16) -> sentryagent_idp::ErrorKind {
 
 /// The `code` (or OAuth2 `error`) of an example error body.
 pub fn example_code(example: &Value) -> Option<&str> {
-    example.get("code").or_else(|| example.get("error")).and_then(Value::as_str)
+    example
+        .get("code")
+        .or_else(|| example.get("error"))
+        .and_then(Value::as_str)
 }

@@ -23,7 +23,11 @@ pub enum Act {
 
 impl Act {
     pub fn json(status: u16, body: serde_json::Value) -> Act {
-        Act::Respond(status, vec![("content-type", "application/json".into())], body.to_string())
+        Act::Respond(
+            status,
+            vec![("content-type", "application/json".into())],
+            body.to_string(),
+        )
     }
 }
 
@@ -60,13 +64,20 @@ impl Scripted {
             async move {
                 // Bounded: a test never needs more than a few hundred requests.
                 for _ in 0..2000 {
-                    let Ok((stream, _)) = listener.accept().await else { return };
+                    let Ok((stream, _)) = listener.accept().await else {
+                        return;
+                    };
                     let (seen, routes) = (Arc::clone(&seen), Arc::clone(&routes));
                     tokio::spawn(async move { serve(stream, seen, routes).await });
                 }
             }
         });
-        Scripted { base_url, seen, routes, task }
+        Scripted {
+            base_url,
+            seen,
+            routes,
+            task,
+        }
     }
 
     /// Replaces the script: every path now gets `act`.
@@ -76,7 +87,12 @@ impl Scripted {
 
     /// How many requests reached a path ending with `suffix`.
     pub fn count(&self, suffix: &str) -> usize {
-        self.seen.lock().unwrap().iter().filter(|(_, path)| path.ends_with(suffix)).count()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, path)| path.ends_with(suffix))
+            .count()
     }
 
     /// Every request so far.
@@ -86,15 +102,29 @@ impl Scripted {
 }
 
 async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>, routes: Routes) {
-    let Some((method, path)) = read_request(&mut stream).await else { return };
+    let Some((method, path)) = read_request(&mut stream).await else {
+        return;
+    };
     let act = {
         let mut routes = routes.lock().unwrap();
-        routes.iter_mut().find(|(suffix, _)| path.split('?').next().unwrap_or("").ends_with(suffix)).map(|(_, acts)| {
-            if acts.len() > 1 { acts.remove(0) } else { acts[0].clone() }
-        })
+        routes
+            .iter_mut()
+            .find(|(suffix, _)| path.split('?').next().unwrap_or("").ends_with(suffix))
+            .map(|(_, acts)| {
+                if acts.len() > 1 {
+                    acts.remove(0)
+                } else {
+                    acts[0].clone()
+                }
+            })
     };
     seen.lock().unwrap().push((method, path));
-    let act = act.unwrap_or_else(|| Act::json(404, serde_json::json!({"code": "NO_SCRIPT", "message": "no script"})));
+    let act = act.unwrap_or_else(|| {
+        Act::json(
+            404,
+            serde_json::json!({"code": "NO_SCRIPT", "message": "no script"}),
+        )
+    });
     perform(&mut stream, act).await;
 }
 
@@ -105,14 +135,19 @@ async fn perform(stream: &mut TcpStream, mut act: Act) {
     }
     let bytes = match act {
         Act::Respond(status, headers, body) => {
-            let mut head = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
+            let mut head = format!(
+                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n",
+                body.len()
+            );
             for (name, value) in headers {
                 head.push_str(&format!("{name}: {value}\r\n"));
             }
             format!("{head}\r\n{body}")
         }
         Act::Truncated { declared, body } => {
-            format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\nconnection: close\r\n\r\n{body}")
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\nconnection: close\r\n\r\n{body}"
+            )
         }
         Act::Close | Act::After(..) => String::new(),
     };
@@ -137,7 +172,11 @@ async fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
     let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
     let length: usize = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap_or(0))
+        })
         .unwrap_or(0);
     while buf.len() < head_end + length {
         let n = stream.read(&mut chunk).await.ok()?;

@@ -16,15 +16,20 @@ pub struct Documented {
 
 /// The spec as JSON (anchors and aliases expanded by the YAML parser).
 pub fn document() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/agentidp.yaml"))
-        .expect("the spec is readable");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/openapi/agentidp.yaml"
+    ))
+    .expect("the spec is readable");
     yaml_serde::from_str(&text).expect("the spec is YAML")
 }
 
 /// Follows a local `$ref` (`#/components/...`), if `value` is one.
 pub fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
     match value.get("$ref").and_then(Value::as_str) {
-        Some(pointer) => doc.pointer(pointer.trim_start_matches('#')).expect("a $ref that resolves"),
+        Some(pointer) => doc
+            .pointer(pointer.trim_start_matches('#'))
+            .expect("a $ref that resolves"),
         None => value,
     }
 }
@@ -35,7 +40,9 @@ pub fn documented_responses() -> Vec<Documented> {
     let mut out = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
         for (method, op) in item.as_object().expect("path item") {
-            let Some(id) = op.get("operationId").and_then(Value::as_str) else { continue };
+            let Some(id) = op.get("operationId").and_then(Value::as_str) else {
+                continue;
+            };
             for (status, response) in op["responses"].as_object().expect("responses") {
                 let response = resolve(&doc, response);
                 let media = response.pointer("/content/application~1json");
@@ -44,7 +51,10 @@ pub fn documented_responses() -> Vec<Documented> {
                     .cloned()
                     .into_iter()
                     .collect();
-                if let Some(named) = media.and_then(|m| m.get("examples")).and_then(Value::as_object) {
+                if let Some(named) = media
+                    .and_then(|m| m.get("examples"))
+                    .and_then(Value::as_object)
+                {
                     examples.extend(named.values().map(|e| resolve(&doc, e)["value"].clone()));
                 }
                 out.push(Documented {
@@ -62,7 +72,10 @@ pub fn documented_responses() -> Vec<Documented> {
 
 /// Every operation id in the spec.
 pub fn operation_ids() -> Vec<String> {
-    let mut ids: Vec<String> = documented_responses().into_iter().map(|d| d.operation).collect();
+    let mut ids: Vec<String> = documented_responses()
+        .into_iter()
+        .map(|d| d.operation)
+        .collect();
     ids.sort();
     ids.dedup();
     ids

@@ -48,8 +48,8 @@ pub struct Generated {
 /// Errors are clear messages; a spec that makes progenitor panic is reported
 /// with the operation it could not take, never as a bare panic.
 pub fn generate(spec_yaml: &str) -> Result<Generated, String> {
-    let doc: Value =
-        yaml_serde::from_str(spec_yaml).map_err(|e| format!("{SPEC_PATH} is not valid YAML: {e}"))?;
+    let doc: Value = yaml_serde::from_str(spec_yaml)
+        .map_err(|e| format!("{SPEC_PATH} is not valid YAML: {e}"))?;
     let operations = collect_operations(&doc)?;
     let enums = collect_string_enums(&doc);
 
@@ -88,6 +88,10 @@ fn settings(enums: &BTreeMap<String, Enum>) -> progenitor::GenerationSettings {
     s
 }
 
+/// One progenitor run over a spec: `Err` if the spec is not OpenAPI at all,
+/// `Ok(Err)` if progenitor refused it (or panicked on it).
+type Run<'a> = dyn Fn(&Value) -> Result<Result<TokenStream, String>, String> + 'a;
+
 /// Runs progenitor, turning its panics into an error that names the operation.
 fn progenitor_tokens(
     doc: &Value,
@@ -123,10 +127,7 @@ fn progenitor_tokens(
 }
 
 /// Finds the first operation that fails on its own, to name it in the error.
-fn culprit(
-    doc: &Value,
-    run: &dyn Fn(&Value) -> Result<Result<TokenStream, String>, String>,
-) -> Option<String> {
+fn culprit(doc: &Value, run: &Run<'_>) -> Option<String> {
     let paths = doc.get("paths")?.as_object()?;
     for (path, item) in paths {
         for (method, op) in item.as_object()? {
@@ -162,7 +163,9 @@ fn render(tokens: TokenStream) -> Result<String, String> {
     Ok(format!("{HEADER}{}", prettyplease::unparse(&file)))
 }
 
-const HTTP_METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+const HTTP_METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
 
 /// What the facade needs to know of one operation.
 struct Operation {
@@ -183,7 +186,9 @@ fn collect_operations(doc: &Value) -> Result<Vec<Operation>, String> {
         .ok_or_else(|| format!("{SPEC_PATH} has no `paths`"))?;
     let mut out = Vec::new();
     for (path, item) in paths {
-        let Some(item) = item.as_object() else { continue };
+        let Some(item) = item.as_object() else {
+            continue;
+        };
         for (method, op) in item {
             if !HTTP_METHODS.contains(&method.as_str()) {
                 continue;
@@ -196,13 +201,17 @@ fn collect_operations(doc: &Value) -> Result<Vec<Operation>, String> {
             let replay_raw = op
                 .get("x-sentryagent-replay")
                 .and_then(Value::as_str)
-                .ok_or_else(|| format!("operation `{id}` ({where_}) has no x-sentryagent-replay"))?;
+                .ok_or_else(|| {
+                    format!("operation `{id}` ({where_}) has no x-sentryagent-replay")
+                })?;
             let replay = REPLAY_VALUES
                 .iter()
                 .find(|(wire, _)| *wire == replay_raw)
                 .map(|(_, variant)| *variant)
                 .ok_or_else(|| {
-                    format!("operation `{id}` ({where_}): unknown x-sentryagent-replay `{replay_raw}`")
+                    format!(
+                        "operation `{id}` ({where_}): unknown x-sentryagent-replay `{replay_raw}`"
+                    )
                 })?;
             let security = op
                 .get("security")
@@ -211,8 +220,8 @@ fn collect_operations(doc: &Value) -> Result<Vec<Operation>, String> {
                 .ok_or_else(|| format!("operation `{id}` ({where_}) declares no security"))?;
             // A bearer token is needed when every alternative names oauth2;
             // the scopes are those the oauth2 requirement lists.
-            let bearer = !security.is_empty()
-                && security.iter().all(|alt| alt.get("oauth2").is_some());
+            let bearer =
+                !security.is_empty() && security.iter().all(|alt| alt.get("oauth2").is_some());
             let scopes = security
                 .iter()
                 .filter_map(|alt| alt.get("oauth2").and_then(Value::as_array))
@@ -220,8 +229,10 @@ fn collect_operations(doc: &Value) -> Result<Vec<Operation>, String> {
                 .filter_map(Value::as_str)
                 .map(str::to_owned)
                 .collect();
-            let outcome_check =
-                op.get("x-sentryagent-outcome-check").and_then(Value::as_str).map(str::to_owned);
+            let outcome_check = op
+                .get("x-sentryagent-outcome-check")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
             if replay == "UnsentOnly" && outcome_check.is_none() {
                 return Err(format!(
                     "operation `{id}` ({where_}) is unsent-only but says in no \
@@ -257,20 +268,32 @@ struct Enum {
 
 fn collect_string_enums(doc: &Value) -> BTreeMap<String, Enum> {
     let mut out = BTreeMap::new();
-    let Some(schemas) = doc.pointer("/components/schemas").and_then(Value::as_object) else {
+    let Some(schemas) = doc
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+    else {
         return out;
     };
     for (name, schema) in schemas {
         let is_string = schema.get("type").and_then(Value::as_str) == Some("string");
-        let Some(values) = schema.get("enum").and_then(Value::as_array) else { continue };
+        let Some(values) = schema.get("enum").and_then(Value::as_array) else {
+            continue;
+        };
         if !is_string {
             continue;
         }
         out.insert(
             name.clone(),
             Enum {
-                description: schema.get("description").and_then(Value::as_str).map(str::to_owned),
-                values: values.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+                description: schema
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                values: values
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
             },
         );
     }
@@ -294,7 +317,16 @@ fn variant_name(value: &str) -> Ident {
 
 fn operations_tokens(operations: &[Operation]) -> TokenStream {
     let rows = operations.iter().map(|op| {
-        let Operation { id, method, path, tag, bearer, scopes, replay, outcome_check } = op;
+        let Operation {
+            id,
+            method,
+            path,
+            tag,
+            bearer,
+            scopes,
+            replay,
+            outcome_check,
+        } = op;
         let replay = Ident::new(replay, Span::call_site());
         let outcome_check = match outcome_check {
             Some(text) => quote!(Some(#text)),
@@ -322,7 +354,10 @@ fn operations_tokens(operations: &[Operation]) -> TokenStream {
 
 fn open_enum(name: &str, e: &Enum) -> TokenStream {
     let ty = Ident::new(name, Span::call_site());
-    let doc = e.description.clone().unwrap_or_else(|| format!("`{name}` of the AgentIdP API."));
+    let doc = e
+        .description
+        .clone()
+        .unwrap_or_else(|| format!("`{name}` of the AgentIdP API."));
     let doc_tail = format!(
         " Values this SDK does not know yet are kept in [`{name}::Unknown`] instead of failing."
     );
