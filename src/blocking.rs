@@ -306,15 +306,12 @@ impl Credentials {
         self.client.run(self.inner.list(agent_id))
     }
 
-    /// As [`crate::Credentials::rotate`], with an optional expiry.
-    pub fn rotate(
-        &self,
-        agent_id: Uuid,
-        credential_id: Uuid,
-        expires_at: Option<DateTime<Utc>>,
-    ) -> Result<CredentialWithSecret> {
-        let request = self.inner.rotate(agent_id, credential_id);
-        self.client.run(with_expiry(request, expires_at).send())
+    /// As [`crate::Credentials::rotate`]; `.send()` it.
+    pub fn rotate(&self, agent_id: Uuid, credential_id: Uuid) -> IssueSecret {
+        IssueSecret {
+            client: self.client.clone(),
+            inner: self.inner.rotate(agent_id, credential_id),
+        }
     }
 
     /// As [`crate::Credentials::revoke`].
@@ -323,13 +320,26 @@ impl Credentials {
     }
 }
 
-fn with_expiry(
-    request: crate::IssueSecret,
-    expires_at: Option<DateTime<Utc>>,
-) -> crate::IssueSecret {
-    match expires_at {
-        Some(at) => request.expires_at(at),
-        None => request,
+/// A generate or rotate request; from [`Credentials::generate`] and [`Credentials::rotate`].
+#[derive(Clone, Debug)]
+#[must_use = "a request does nothing until you `.send()` it"]
+pub struct IssueSecret {
+    client: Client,
+    inner: crate::IssueSecret,
+}
+
+impl IssueSecret {
+    /// When the credential expires (default: never).
+    pub fn expires_at(self, at: DateTime<Utc>) -> Self {
+        Self {
+            inner: self.inner.expires_at(at),
+            ..self
+        }
+    }
+
+    /// Sends the request.
+    pub fn send(self) -> Result<CredentialWithSecret> {
+        self.client.run(self.inner.send())
     }
 }
 

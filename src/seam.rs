@@ -250,6 +250,7 @@ impl ClientHooks<Seam> for raw::Client {
             operation = info.operation_id,
             route = op.map_or("", |op| op.path),
             method = %request.method(),
+            path = request.url().path(),
             status = tracing::field::Empty,
             attempt = tracing::field::Empty,
             latency_ms = tracing::field::Empty,

@@ -135,7 +135,7 @@ pub fn invoke_blocking(
             client.agents().update(agent_id(), update).map(drop)
         }
         "decommission_agent" => client.agents().decommission(agent_id()),
-        "generate_credential" => client.credentials().generate(agent_id(), None).map(drop),
+        "generate_credential" => client.credentials().generate(agent_id()).send().map(drop),
         "list_credentials" => client.credentials().list(agent_id()).map(drop),
         "rotate_credential" => client
             .credentials()

@@ -120,7 +120,7 @@ fn progenitor_tokens(
     match run(doc)? {
         Ok(tokens) => Ok(tokens),
         Err(reason) => Err(match culprit(doc, &run) {
-            Some(op) => format!("progenitor cannot take operation `{op}` in {SPEC_PATH}: {reason}"),
+            Some(op) => format!("progenitor cannot take operation {op} in {SPEC_PATH}: {reason}"),
             None => format!("progenitor cannot take {SPEC_PATH}: {reason}"),
         }),
     }
@@ -142,7 +142,7 @@ fn culprit(doc: &Value, run: &Run<'_>) -> Option<String> {
             single["paths"] = serde_json::json!({ path.clone(): only });
             if matches!(run(&single), Ok(Err(_))) {
                 let id = op.get("operationId").and_then(Value::as_str).unwrap_or("?");
-                return Some(format!("{id} ({} {path})", method.to_uppercase()));
+                return Some(format!("`{id}` ({} {path})", method.to_uppercase()));
             }
         }
     }

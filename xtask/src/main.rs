@@ -1,14 +1,23 @@
-//! Project tasks: `cargo xtask codegen [--check]`.
+//! Project tasks: `cargo xtask codegen [--check]`, `cargo xtask validate-spec`,
+//! `cargo xtask msrv`.
 
 mod codegen;
+mod msrv;
+mod pyenv;
+mod validate;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask codegen [--check]
+const USAGE: &str = "usage: cargo xtask codegen [--check] | validate-spec | msrv
 
   codegen          regenerate generated/ from openapi/agentidp.yaml
-  codegen --check  exit 1 and print a diff if generated/ is out of date";
+  codegen --check  exit 1 and print a diff if generated/ is out of date
+  validate-spec    check openapi/agentidp.yaml with openapi-spec-validator, run
+                   from .venv/ (created or updated from xtask/requirements.txt;
+                   the base interpreter is python3, or $XTASK_PYTHON)
+  msrv             exit 1 if a dependency in Cargo.lock declares a rust-version
+                   (or edition) newer than the workspace's rust-version";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -16,6 +25,8 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["codegen"] => codegen_write(),
         ["codegen", "--check"] => codegen_check(),
+        ["validate-spec"] => validate_spec(),
+        ["msrv"] => msrv_check(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -62,9 +73,10 @@ fn codegen_check() -> Result<ExitCode, String> {
             let diff = similar::TextDiff::from_lines(&current, &fresh);
             print!(
                 "{}",
-                diff.unified_diff()
-                    .context_radius(3)
-                    .header(&format!("generated/{name}"), &format!("generated/{name} (from spec)"))
+                diff.unified_diff().context_radius(3).header(
+                    &format!("generated/{name}"),
+                    &format!("generated/{name} (from spec)")
+                )
             );
         }
     }
@@ -80,6 +92,45 @@ fn codegen_check() -> Result<ExitCode, String> {
     }
 }
 
+fn validate_spec() -> Result<ExitCode, String> {
+    let root = root();
+    let root = root.canonicalize().unwrap_or(root);
+    let venv = pyenv::ensure(&root)?;
+    let spec = root.join(codegen::SPEC_PATH);
+    match validate::validate(&venv, &spec, &validate::log_path(&root)) {
+        Ok(report) => {
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(failure) => Err(failure.to_string()),
+    }
+}
+
+fn msrv_check() -> Result<ExitCode, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = std::process::Command::new(&cargo)
+        .args(["metadata", "--format-version", "1", "--all-features"])
+        .current_dir(root())
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run `{cargo} metadata`: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("`{cargo} metadata` failed ({})", output.status));
+    }
+    let metadata = String::from_utf8(output.stdout)
+        .map_err(|e| format!("`{cargo} metadata` printed invalid UTF-8: {e}"))?;
+    let reports = msrv::check(&metadata)?;
+    for report in &reports {
+        println!("{report}");
+    }
+    if reports.iter().any(|r| !r.violations.is_empty()) {
+        Err("some dependencies need a newer Rust than the workspace's rust-version".to_owned())
+    } else {
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,7 +138,10 @@ mod tests {
     #[test]
     fn generation_is_deterministic() {
         let spec = std::fs::read_to_string(root().join(codegen::SPEC_PATH)).unwrap();
-        assert_eq!(codegen::generate(&spec).unwrap(), codegen::generate(&spec).unwrap());
+        assert_eq!(
+            codegen::generate(&spec).unwrap(),
+            codegen::generate(&spec).unwrap()
+        );
     }
 
     #[test]
@@ -101,7 +155,10 @@ mod tests {
         );
         assert_ne!(broken, spec, "the test's edit must apply");
         let err = codegen::generate(&broken).unwrap_err();
-        assert!(err.contains("operation `issue_token` (POST /token)"), "{err}");
+        assert!(
+            err.contains("operation `issue_token` (POST /token)"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -111,6 +168,9 @@ mod tests {
             .replacen("      x-sentryagent-replay: always\n      security:\n        - oauth2: [agents:read]\n      responses:\n        '200':\n          description: The agent.", "      security:\n        - oauth2: [agents:read]\n      responses:\n        '200':\n          description: The agent.", 1);
         assert_ne!(broken, spec);
         let err = codegen::generate(&broken).unwrap_err();
-        assert!(err.contains("`get_agent`") && err.contains("x-sentryagent-replay"), "{err}");
+        assert!(
+            err.contains("`get_agent`") && err.contains("x-sentryagent-replay"),
+            "{err}"
+        );
     }
 }
