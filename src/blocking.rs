@@ -291,14 +291,12 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// As [`crate::Credentials::generate`], with an optional expiry.
-    pub fn generate(
-        &self,
-        agent_id: Uuid,
-        expires_at: Option<DateTime<Utc>>,
-    ) -> Result<CredentialWithSecret> {
-        let request = self.inner.generate(agent_id);
-        self.client.run(with_expiry(request, expires_at).send())
+    /// As [`crate::Credentials::generate`]; `.send()` it.
+    pub fn generate(&self, agent_id: Uuid) -> IssueSecret {
+        IssueSecret {
+            client: self.client.clone(),
+            inner: self.inner.generate(agent_id),
+        }
     }
 
     /// As [`crate::Credentials::list`].

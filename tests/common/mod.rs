@@ -139,7 +139,8 @@ pub fn invoke_blocking(
         "list_credentials" => client.credentials().list(agent_id()).map(drop),
         "rotate_credential" => client
             .credentials()
-            .rotate(agent_id(), credential_id(), None)
+            .rotate(agent_id(), credential_id())
+            .send()
             .map(drop),
         "revoke_credential" => client.credentials().revoke(agent_id(), credential_id()),
         "query_audit_events" => client.audit().query().send().map(drop),
