@@ -23,11 +23,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => Some(FakeAgentIdp::start().await?),
     };
     let client = match &fake {
-        Some(fake) => Client::builder()
-            .base_url(fake.base_url())
-            .client_id(fake.client_id())
-            .client_secret(fake.client_secret())
-            .build()?,
+        Some(fake) => fake.client_builder().build()?,
         None => Client::from_env()?,
     };
     let agent_filter = std::env::var("AGENTIDP_TAIL_AGENT_ID")

@@ -149,11 +149,7 @@ async fn connect() -> Result<(Client, Option<FakeAgentIdp>), Box<dyn std::error:
         return Ok((Client::from_env()?, None));
     }
     let fake = FakeAgentIdp::start().await?;
-    let client = Client::builder()
-        .base_url(fake.base_url())
-        .client_id(fake.client_id())
-        .client_secret(fake.client_secret())
-        .build()?;
+    let client = fake.client_builder().build()?;
     Ok((client, Some(fake)))
 }
 

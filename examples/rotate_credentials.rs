@@ -21,11 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (client, me) = match &fake {
         Some(fake) => {
-            let client = Client::builder()
-                .base_url(fake.base_url())
-                .client_id(fake.client_id())
-                .client_secret(fake.client_secret())
-                .build()?;
+            let client = fake.client_builder().build()?;
             (client, fake.bootstrap_agent_id())
         }
         None => {

@@ -224,6 +224,15 @@ impl FakeAgentIdp {
         self.bootstrap_secret.clone()
     }
 
+    /// A client builder pointed at this fake with the bootstrap credentials
+    /// (all four scopes); chain more settings or `.build()` it.
+    pub fn client_builder(&self) -> crate::ClientBuilder {
+        crate::Client::builder()
+            .base_url(self.base_url())
+            .client_id(self.client_id())
+            .client_secret(self.client_secret())
+    }
+
     /// The bootstrap agent's id.
     pub fn bootstrap_agent_id(&self) -> Uuid {
         self.bootstrap_agent_id

@@ -15,22 +15,38 @@
 //! Tokens are signed with a fixed, public **test-only** RSA key: they prove
 //! nothing outside a test.
 //!
+//! # Testing your own code
+//!
+//! Start a fake per test (it is cheap: no process, no files), point the SDK
+//! at it with [`FakeAgentIdp::client_builder`], seed what the test needs and
+//! inject the failures it is about:
+//!
 //! ```
 //! use sentryagent_idp::testing::{AgentSeed, FakeAgentIdp, Failure};
+//! use sentryagent_idp::{Client, ErrorKind, RetryPolicy};
+//!
+//! /// The code under test: how many agents an owner has.
+//! async fn fleet_size(client: &Client, owner: &str) -> sentryagent_idp::Result<usize> {
+//!     Ok(client.agents().list().owner(owner).send().await?.items.len())
+//! }
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let fake = FakeAgentIdp::start().await?;
-//! let agent_id = fake.seed_agent(AgentSeed::new().owner("platform-team"));
-//! fake.fail_next("get_agent", Failure::Status(503), 1);
+//! fake.seed_agents(3, |_| AgentSeed::new().owner("platform-team"));
+//! let client = fake.client_builder().build()?;
+//! assert_eq!(fleet_size(&client, "platform-team").await?, 3);
 //!
-//! // Point the SDK (or any HTTP client) at `fake.base_url()`, with
-//! // `fake.client_id()` and `fake.client_secret()` as its credentials.
-//! let status = reqwest::get(format!("{}/agents/{agent_id}", fake.api_url()))
-//!     .await?
-//!     .status();
-//! assert_eq!(status, 503); // injected failures come before authentication
-//! assert_eq!(fake.requests_seen("get_agent"), 1);
+//! // A 503 is retried by default...
+//! fake.fail_next("list_agents", Failure::Status(503), 1);
+//! assert_eq!(fleet_size(&client, "platform-team").await?, 3);
+//! assert_eq!(fake.requests_seen("list_agents"), 3);
+//!
+//! // ...and surfaces as a typed error without retries.
+//! let strict = fake.client_builder().retry_policy(RetryPolicy::disabled()).build()?;
+//! fake.fail_next("list_agents", Failure::Status(503), 1);
+//! let err = fleet_size(&strict, "platform-team").await.unwrap_err();
+//! assert_eq!(err.kind(), &ErrorKind::Server);
 //! # Ok(())
 //! # }
 //! ```
