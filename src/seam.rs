@@ -260,11 +260,14 @@ impl ClientHooks<Seam> for raw::Client {
         span.record("latency_ms", started.elapsed().as_millis() as u64);
         if let Ok(r) = &response {
             span.record("status", r.status().as_u16());
-            let seen = Seen {
-                status: r.status(),
-                headers: r.headers().clone(),
-            };
-            with_call(|c| c.seen = Some(seen));
+            // Only error mapping needs these; spare successes the copy.
+            if !r.status().is_success() {
+                let seen = Seen {
+                    status: r.status(),
+                    headers: r.headers().clone(),
+                };
+                with_call(|c| c.seen = Some(seen));
+            }
         }
         response
     }

@@ -245,6 +245,17 @@ impl TokenSource for CountingSource {
     }
 }
 
+/// A client whose tokens come from a [`CountingSource`], and its fetch count.
+fn counting_client(server: &MockServer) -> (Client, Arc<AtomicUsize>) {
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let client = Client::builder()
+        .base_url(server.base_url())
+        .token_source(CountingSource(Arc::clone(&fetches)))
+        .build()
+        .unwrap();
+    (client, fetches)
+}
+
 async fn bearer_mock<'a>(server: &'a MockServer, token: &str, status: u16) -> httpmock::Mock<'a> {
     let header = format!("Bearer {token}");
     server
@@ -265,12 +276,7 @@ async fn bearer_mock<'a>(server: &'a MockServer, token: &str, status: u16) -> ht
 #[tokio::test]
 async fn a_401_refreshes_the_token_and_replays_once() {
     let server = MockServer::start_async().await;
-    let fetches = Arc::new(AtomicUsize::new(0));
-    let client = Client::builder()
-        .base_url(server.base_url())
-        .token_source(CountingSource(Arc::clone(&fetches)))
-        .build()
-        .unwrap();
+    let (client, fetches) = counting_client(&server);
     let (refused, accepted) = (
         bearer_mock(&server, "tok-1", 401).await,
         bearer_mock(&server, "tok-2", 200).await,
@@ -286,12 +292,7 @@ async fn a_401_refreshes_the_token_and_replays_once() {
 #[tokio::test]
 async fn a_second_401_is_returned_not_replayed_again() {
     let server = MockServer::start_async().await;
-    let fetches = Arc::new(AtomicUsize::new(0));
-    let client = Client::builder()
-        .base_url(server.base_url())
-        .token_source(CountingSource(Arc::clone(&fetches)))
-        .build()
-        .unwrap();
+    let (client, fetches) = counting_client(&server);
     let (first, second) = (
         bearer_mock(&server, "tok-1", 401).await,
         bearer_mock(&server, "tok-2", 401).await,
