@@ -23,7 +23,8 @@ use crate::operation::OperationSpec;
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// A stateful, in-memory AgentIdP serving the 14 endpoints under `/api/v1`
-/// on `127.0.0.1` and a port the OS picks.
+/// on `127.0.0.1` and a port the OS picks (or the builder's
+/// [`port`](FakeAgentIdpBuilder::port)).
 ///
 /// It starts with one agent, the *bootstrap* agent, holding a credential with
 /// all four scopes ([`client_id`](Self::client_id),
@@ -99,6 +100,7 @@ pub struct FakeAgentIdpBuilder {
     token_lifetime: Duration,
     latency: Duration,
     rate_limit: Option<(u32, Duration)>,
+    port: u16,
 }
 
 impl Default for FakeAgentIdpBuilder {
@@ -107,6 +109,7 @@ impl Default for FakeAgentIdpBuilder {
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             latency: Duration::ZERO,
             rate_limit: None,
+            port: 0,
         }
     }
 }
@@ -135,7 +138,16 @@ impl FakeAgentIdpBuilder {
         self
     }
 
-    /// Binds `127.0.0.1:0` and starts serving on the current Tokio runtime.
+    /// The loopback port to listen on (default 0: the OS picks a free one,
+    /// which is what tests should use). A fixed port such as 3000, the real
+    /// server's default, suits a fake run as a process for other tools.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Binds `127.0.0.1` on the [`port`](Self::port) (by default one the OS
+    /// picks) and starts serving on the current Tokio runtime.
     ///
     /// # Errors
     ///
@@ -158,7 +170,7 @@ impl FakeAgentIdpBuilder {
             store.insert_agent(bootstrap);
             store.insert_credential(credential);
         }
-        let server = Server::spawn(routes::router(Arc::clone(&app))).await?;
+        let server = Server::spawn(routes::router(Arc::clone(&app)), self.port).await?;
         Ok(FakeAgentIdp {
             app,
             server,

@@ -73,17 +73,30 @@ pub(crate) fn json_object(
     }
 }
 
-/// A field of `body`; JSON `null` counts as absent.
-pub(crate) fn field<'a>(body: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    body.get(name).filter(|v| !v.is_null())
+/// An optional field of `body`: `None` when absent. No request field of the
+/// spec is `nullable`, so JSON `null` is refused rather than read as absent.
+pub(crate) fn field<'a>(
+    body: &'a Map<String, Value>,
+    name: &str,
+) -> Result<Option<&'a Value>, ApiError> {
+    match body.get(name) {
+        None => Ok(None),
+        Some(Value::Null) => Err(ApiError::validation(
+            name,
+            format!("{name} must not be null; leave it out instead."),
+        )),
+        Some(value) => Ok(Some(value)),
+    }
 }
 
-/// A required field.
+/// A required field; JSON `null` counts as missing.
 pub(crate) fn required<'a>(
     body: &'a Map<String, Value>,
     name: &str,
 ) -> Result<&'a Value, ApiError> {
-    field(body, name).ok_or_else(|| ApiError::validation(name, format!("{name} is required.")))
+    body.get(name)
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| ApiError::validation(name, format!("{name} is required.")))
 }
 
 fn string<'a>(name: &str, value: &'a Value) -> Result<&'a str, ApiError> {
@@ -254,6 +267,19 @@ mod tests {
         for bad in ["resume", ":read", "resume:", "a:b:c", "a:**", "a b:c"] {
             assert!(!is_capability(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn null_is_refused_for_optional_fields_and_missing_for_required_ones() {
+        let body = json_object(Some(br#"{"a": null, "b": 1}"#), false).unwrap();
+        assert!(field(&body, "a").is_err(), "no request field is nullable");
+        assert_eq!(field(&body, "b").unwrap(), Some(&Value::from(1)));
+        assert_eq!(field(&body, "c").unwrap(), None);
+        assert!(required(&body, "a").is_err());
+        assert!(required(&body, "c").is_err());
+        // A missing body is `{}` only where the operation's body is optional.
+        assert!(json_object(Some(b""), true).unwrap().is_empty());
+        assert!(json_object(Some(b""), false).is_err());
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Project tasks: `cargo xtask codegen [--check]`, `cargo xtask validate-spec`,
-//! `cargo xtask msrv`.
+//! `cargo xtask msrv`, `cargo xtask conformance`, `cargo xtask bench`.
 
+mod bench;
 mod codegen;
+mod conformance;
 mod msrv;
 mod pyenv;
 mod validate;
@@ -9,7 +11,8 @@ mod validate;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask codegen [--check] | validate-spec | msrv
+const USAGE: &str =
+    "usage: cargo xtask codegen [--check] | validate-spec | msrv | conformance | bench
 
   codegen          regenerate generated/ from openapi/agentidp.yaml
   codegen --check  exit 1 and print a diff if generated/ is out of date
@@ -17,7 +20,16 @@ const USAGE: &str = "usage: cargo xtask codegen [--check] | validate-spec | msrv
                    from .venv/ (created or updated from xtask/requirements.txt;
                    the base interpreter is python3, or $XTASK_PYTHON)
   msrv             exit 1 if a dependency in Cargo.lock declares a rust-version
-                   (or edition) newer than the workspace's rust-version";
+                   (or edition) newer than the workspace's rust-version
+  conformance [--max-examples N] [--seed N]
+                   run Schemathesis (from .venv/) with openapi/agentidp.yaml
+                   against the fake AgentIdP (examples/fake_server.rs) over
+                   all 14 operations; exit 1 on any failure
+  bench [--build-cost] [--quick]
+                   run benches/ against a loopback server (and the Python
+                   client from .venv/), print one Markdown table and write it
+                   to BENCHMARKS.md; --build-cost adds two clean builds (slow),
+                   --quick runs less and writes nothing";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,6 +39,8 @@ fn main() -> ExitCode {
         ["codegen", "--check"] => codegen_check(),
         ["validate-spec"] => validate_spec(),
         ["msrv"] => msrv_check(),
+        ["conformance", rest @ ..] => conformance_run(rest),
+        ["bench", rest @ ..] => bench::run(&root(), rest),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -128,6 +142,26 @@ fn msrv_check() -> Result<ExitCode, String> {
         Err("some dependencies need a newer Rust than the workspace's rust-version".to_owned())
     } else {
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn conformance_run(args: &[&str]) -> Result<ExitCode, String> {
+    let options = conformance::Options::parse(args)?;
+    let root = root();
+    let root = root.canonicalize().unwrap_or(root);
+    let venv = pyenv::ensure(&root)?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), |dir| root.join(dir));
+    let summary = conformance::run(&root, &venv, &target.join("conformance"), options)?;
+    println!("{summary}");
+    if summary.passed() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(format!(
+            "the fake does not conform to {}; Schemathesis's reports are in {}",
+            codegen::SPEC_PATH,
+            target.join("conformance").display()
+        ))
     }
 }
 

@@ -122,32 +122,32 @@ pub(crate) async fn get(State(app): State<Arc<App>>, call: Call) -> Response {
 
 /// The fields `PATCH` may change, validated; `email` is refused.
 fn parse_update(body: &Map<String, Value>) -> Result<Vec<(&'static str, Value)>, ApiError> {
-    if validate::field(body, "email").is_some() {
+    if body.contains_key("email") {
         return Err(ApiError::validation("email", "email cannot be changed."));
     }
     let mut changes = Vec::new();
-    if let Some(v) = validate::field(body, "agentType") {
+    if let Some(v) = validate::field(body, "agentType")? {
         changes.push((
             "agentType",
             validate::one_of("agentType", v, &AGENT_TYPES)?.into(),
         ));
     }
-    if let Some(v) = validate::field(body, "version") {
+    if let Some(v) = validate::field(body, "version")? {
         changes.push(("version", validate::version(v)?.into()));
     }
-    if let Some(v) = validate::field(body, "capabilities") {
+    if let Some(v) = validate::field(body, "capabilities")? {
         changes.push(("capabilities", validate::capabilities(v)?.into()));
     }
-    if let Some(v) = validate::field(body, "owner") {
+    if let Some(v) = validate::field(body, "owner")? {
         changes.push(("owner", validate::owner(v)?.into()));
     }
-    if let Some(v) = validate::field(body, "deploymentEnv") {
+    if let Some(v) = validate::field(body, "deploymentEnv")? {
         changes.push((
             "deploymentEnv",
             validate::one_of("deploymentEnv", v, &DEPLOYMENT_ENVS)?.into(),
         ));
     }
-    if let Some(v) = validate::field(body, "status") {
+    if let Some(v) = validate::field(body, "status")? {
         changes.push((
             "status",
             validate::one_of("status", v, &AGENT_STATUSES)?.into(),

@@ -21,9 +21,11 @@ fn respond(result: Result<Response, ApiError>) -> Response {
 }
 
 /// The optional `expiresAt` of a `NewCredential` body: a future timestamp.
-fn expires_at(call: &Call) -> Result<Option<DateTime<Utc>>, ApiError> {
-    let body = validate::json_object(call.body.as_deref(), true)?;
-    let Some(value) = validate::field(&body, "expiresAt") else {
+/// `body_required` follows the operation's `requestBody.required`: generation
+/// needs a body (`{}` will do), rotation may go without one.
+fn expires_at(call: &Call, body_required: bool) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let body = validate::json_object(call.body.as_deref(), !body_required)?;
+    let Some(value) = validate::field(&body, "expiresAt")? else {
         return Ok(None);
     };
     let invalid = |message: &str| ApiError::validation("expiresAt", message);
@@ -45,7 +47,7 @@ fn random_failed(_: getrandom::Error) -> ApiError {
 pub(crate) async fn generate(State(app): State<Arc<App>>, call: Call) -> Response {
     respond((|| {
         let agent_id = call.id_or_400("agentId")?;
-        let expires_at = expires_at(&call)?;
+        let expires_at = expires_at(&call, true)?;
         let mut store = app.store();
         let agent = store
             .agent(agent_id)
@@ -94,7 +96,7 @@ pub(crate) async fn rotate(State(app): State<Arc<App>>, call: Call) -> Response 
     respond((|| {
         let agent_id = call.id_or_400("agentId")?;
         let credential_id = call.id_or_400("credentialId")?;
-        let expires_at = expires_at(&call)?;
+        let expires_at = expires_at(&call, false)?;
         let secret = new_client_secret().map_err(random_failed)?;
         let hash = SecretHash::new(&secret).map_err(random_failed)?;
         let mut store = app.store();
