@@ -45,7 +45,7 @@
 //! `openapi/agentidp.yaml` is the single source of truth. `build.rs` runs
 //! progenitor over it to produce the raw bindings (checked in under
 //! `generated/` for review); this crate's facade adds token management
-//! ([`auth`]), scopes ([`scope`]) and one error type ([`Error`]) on top,
+//! ([`auth`]), scopes ([`Scope`]) and one error type ([`Error`]) on top,
 //! meeting the bindings at one seam: progenitor's `ClientHooks`.
 //!
 //! Tokens are fetched with the client-credentials grant, cached, refreshed in
@@ -69,7 +69,7 @@ mod operation;
 mod pagination;
 mod raw;
 mod retry;
-pub mod scope;
+mod scope;
 mod seam;
 mod secret;
 #[cfg(feature = "testing")]
