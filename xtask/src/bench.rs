@@ -1,0 +1,674 @@
+//! `cargo xtask bench`: builds the benchmarks in `benches/`, runs each in its
+//! report mode against its fast loopback server, runs the Python client from
+//! the project's venv, prints one Markdown table and writes it, with the
+//! machine described, to `BENCHMARKS.md`.
+//!
+//! Every child process runs under a time limit and is killed (by its handle)
+//! when it overruns; every wait loop is bounded.
+
+#[path = "bench_build.rs"]
+mod build_cost;
+
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use crate::pyenv;
+
+/// The bench targets, in the order they run.
+const BENCHES: [&str; 5] = [
+    "facade_overhead",
+    "single_flight",
+    "refresh_stall",
+    "throughput",
+    "peak_rss",
+];
+
+/// The line prefix a bench prints before its JSON report.
+const REPORT_PREFIX: &str = "BENCH-REPORT ";
+
+/// The report file, relative to the repository root.
+const REPORT_FILE: &str = "BENCHMARKS.md";
+
+/// The Python client, relative to the repository root.
+const PYTHON_CLIENT: &str = "xtask/bench/python_client.py";
+
+/// How long building the benches may take.
+const BUILD_LIMIT: Duration = Duration::from_secs(45 * 60);
+
+/// How long one bench may run.
+const RUN_LIMIT: Duration = Duration::from_secs(10 * 60);
+
+/// What `cargo xtask bench` was asked to do.
+#[derive(Debug, Default, Clone, Copy)]
+struct Options {
+    build_cost: bool,
+    quick: bool,
+}
+
+/// Runs `cargo xtask bench [--build-cost] [--quick]`.
+pub fn run(root: &Path, args: &[&str]) -> Result<ExitCode, String> {
+    let root = &root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let mut options = Options::default();
+    for arg in args {
+        match *arg {
+            "--build-cost" => options.build_cost = true,
+            "--quick" => options.quick = true,
+            other => return Err(format!("unknown bench option `{other}`")),
+        }
+    }
+    let machine = Machine::read(root);
+    let venv = pyenv::ensure(root)?;
+    let executables = build_benches(root)?;
+    let python = venv.python();
+    let script = root.join(PYTHON_CLIENT);
+    let mut reports = Vec::new();
+    for bench in BENCHES {
+        let exe = executables
+            .iter()
+            .find(|(name, _)| name == bench)
+            .map(|(_, path)| path)
+            .ok_or_else(|| format!("cargo built no executable for bench `{bench}`"))?;
+        let mut command = Command::new(exe);
+        command.arg("--report").current_dir(root);
+        command.args(bench_args(bench, options, &python, &script));
+        eprintln!("==> {bench}");
+        let started = Instant::now();
+        let report = run_report(command, bench)?;
+        eprintln!(
+            "<== {bench} done in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+        reports.push(report);
+    }
+    let previous = std::fs::read_to_string(root.join(REPORT_FILE)).unwrap_or_default();
+    let build = if options.build_cost {
+        Some(build_cost::measure(root)?)
+    } else {
+        None
+    };
+    let python_version = python_version(&python);
+    let (table, notes) = table(&reports, build.as_ref(), &previous)?;
+    println!("{}", machine.markdown(&python_version));
+    println!("{table}");
+    for note in &notes {
+        println!("{note}");
+    }
+    if options.quick {
+        eprintln!("--quick: {REPORT_FILE} left as it was");
+    } else {
+        let path = root.join(REPORT_FILE);
+        std::fs::write(&path, document(&machine, &python_version, &table, &notes))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The arguments of one bench's report mode.
+fn bench_args(bench: &str, options: Options, python: &Path, script: &Path) -> Vec<String> {
+    let quick = |full: &str, short: &str| {
+        if options.quick {
+            short.to_owned()
+        } else {
+            full.to_owned()
+        }
+    };
+    match bench {
+        "facade_overhead" => vec!["--pairs".into(), quick("20000", "2000")],
+        "single_flight" => vec!["--trials".into(), quick("5", "2")],
+        "refresh_stall" => vec!["--seconds".into(), quick("12", "4")],
+        "throughput" => vec![
+            "--requests".into(),
+            quick("40000", "5000"),
+            "--python-requests".into(),
+            quick("4000", "500"),
+            "--python".into(),
+            python.display().to_string(),
+            "--python-script".into(),
+            script.display().to_string(),
+        ],
+        "peak_rss" => vec!["--calls".into(), "10000".into()],
+        _ => vec![],
+    }
+}
+
+/// `cargo bench --no-run` for the bench targets; returns (name, executable).
+fn build_benches(root: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(&cargo);
+    command
+        .args([
+            "bench",
+            "-p",
+            "sentryagent-idp",
+            "--no-run",
+            "--message-format=json-render-diagnostics",
+        ])
+        .current_dir(root);
+    for bench in BENCHES {
+        command.args(["--bench", bench]);
+    }
+    eprintln!("==> cargo bench --no-run (release build of the benches)");
+    let output = run_limited(command, BUILD_LIMIT, "cargo bench --no-run")?;
+    let mut found = Vec::new();
+    for line in output.lines() {
+        let Ok(message) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if message["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let is_bench = message["target"]["kind"]
+            .as_array()
+            .is_some_and(|kinds| kinds.iter().any(|k| k == "bench"));
+        if let (true, Some(name), Some(exe)) = (
+            is_bench,
+            message["target"]["name"].as_str(),
+            message["executable"].as_str(),
+        ) {
+            found.push((name.to_owned(), PathBuf::from(exe)));
+        }
+    }
+    Ok(found)
+}
+
+/// Runs `command`, with [`RUN_LIMIT`], and parses its report line.
+fn run_report(command: Command, what: &str) -> Result<Value, String> {
+    let stdout = run_limited(command, RUN_LIMIT, what)?;
+    let line = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(REPORT_PREFIX))
+        .ok_or_else(|| format!("{what} printed no report line"))?;
+    serde_json::from_str(line).map_err(|e| format!("{what} printed a bad report: {e}"))
+}
+
+/// Runs `command` (stderr passed through) for at most `limit`, killing it
+/// when it overruns, and returns its standard output.
+pub(crate) fn run_limited(
+    mut command: Command,
+    limit: Duration,
+    what: &str,
+) -> Result<String, String> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {what}: {e}"))?;
+    let mut pipe = child
+        .stdout
+        .take()
+        .ok_or_else(|| format!("no stdout from {what}"))?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        pipe.read_to_string(&mut text).map(|_| text)
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Ok(None) => {
+                // Our own child, by its handle.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{what} ran over its {}s limit and was stopped",
+                    limit.as_secs()
+                ));
+            }
+            Err(e) => return Err(format!("cannot wait for {what}: {e}")),
+        }
+    };
+    let stdout = reader
+        .join()
+        .map_err(|_| format!("reading the output of {what} failed"))?
+        .map_err(|e| format!("cannot read the output of {what}: {e}"))?;
+    if !status.success() {
+        return Err(format!("{what} failed ({status})"));
+    }
+    Ok(stdout)
+}
+
+/// The venv interpreter's version and httpx's, e.g. `Python 3.11.7, httpx 0.28.1`.
+fn python_version(python: &Path) -> String {
+    let output = Command::new(python)
+        .args([
+            "-c",
+            "import sys, httpx; print(f'Python {sys.version.split()[0]}, httpx {httpx.__version__}')",
+        ])
+        .env_remove("PYTHONHOME")
+        .env_remove("PYTHONPATH")
+        .stdin(Stdio::null())
+        .output();
+    match output {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        _ => "Python (version unknown)".to_owned(),
+    }
+}
+
+/// The machine the figures were taken on.
+struct Machine {
+    cpu: String,
+    cores: String,
+    memory: String,
+    rustc: String,
+    kernel: String,
+    date: String,
+}
+
+impl Machine {
+    fn read(root: &Path) -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("model name")?
+                    .split_once(':')
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".to_owned());
+        let cores = std::thread::available_parallelism()
+            .map_or_else(|_| "unknown".to_owned(), |n| n.to_string());
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or_else(
+                || "unknown".to_owned(),
+                |kib| format!("{:.1} GiB", kib / 1024.0 / 1024.0),
+            );
+        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+        let rustc = Command::new(rustc)
+            .arg("--version")
+            .current_dir(root)
+            .stdin(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map_or_else(
+                || "unknown".to_owned(),
+                |o| String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+            );
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map_or_else(|_| "unknown".to_owned(), |k| k.trim().to_owned());
+        Machine {
+            cpu,
+            cores,
+            memory,
+            rustc,
+            kernel,
+            date: today(),
+        }
+    }
+
+    fn markdown(&self, python: &str) -> String {
+        format!(
+            "Machine: {} cores (nproc), CPU `{}` (/proc/cpuinfo), {} memory, Linux {}; {}; {}; measured {} (UTC). Shared and noisy: latencies vary from run to run, instruction counts (callgrind) do not.",
+            self.cores, self.cpu, self.memory, self.kernel, self.rustc, python, self.date
+        )
+    }
+}
+
+/// Today's date (UTC) as YYYY-MM-DD, from the system clock.
+fn today() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Days since 1970-01-01 to a (year, month, day) date (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// The report of `bench` among `reports`.
+fn find<'a>(reports: &'a [Value], bench: &str) -> Result<&'a Value, String> {
+    reports
+        .iter()
+        .find(|r| r["bench"] == bench)
+        .ok_or_else(|| format!("no report from {bench}"))
+}
+
+/// A number from a report.
+fn num(value: &Value, path: &[&str]) -> Result<f64, String> {
+    let mut at = value;
+    for key in path {
+        at = &at[*key];
+    }
+    at.as_f64()
+        .ok_or_else(|| format!("report field {} is missing", path.join(".")))
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "**missed**" }
+}
+
+/// The Markdown table of every figure, and a note for each missed target.
+fn table(
+    reports: &[Value],
+    build: Option<&build_cost::BuildCost>,
+    previous: &str,
+) -> Result<(String, Vec<String>), String> {
+    let mut notes = Vec::new();
+    let mut t =
+        String::from("| # | Measurement | Result | Target | Verdict |\n|---|---|---|---|---|\n");
+    let mut row = |cells: [&str; 5]| {
+        let _ = writeln!(t, "| {} |", cells.join(" | "));
+    };
+
+    let f = find(reports, "facade_overhead")?;
+    let (fm, rm) = (
+        num(f, &["facade", "median_us"])?,
+        num(f, &["raw", "median_us"])?,
+    );
+    let (fp, rp) = (num(f, &["facade", "p99_us"])?, num(f, &["raw", "p99_us"])?);
+    let (median_ratio, p99_ratio) = (fm / rm, fp / rp);
+    let pairs = num(f, &["facade", "calls"])?;
+    if median_ratio > 1.05 || p99_ratio > 1.10 {
+        notes.push(
+            "- Facade overhead (1a/1b): the difference is client CPU work. Count it without the noise: `valgrind --tool=callgrind <facade_overhead bench executable> --callgrind facade --calls N` (and `raw`), for two values of N; instructions per call = difference / difference in N.".to_owned(),
+        );
+    }
+    row([
+        "1a",
+        &format!(
+            "Facade overhead, median latency of `GET /api/v1/agents/{{id}}`: facade vs hand-written reqwest with a fixed token ({pairs:.0} interleaved pairs, same server and pool)"
+        ),
+        &format!("{fm:.1} µs vs {rm:.1} µs = **{median_ratio:.3}×**"),
+        "≤ 1.05×",
+        verdict(median_ratio <= 1.05),
+    ]);
+    row([
+        "1b",
+        "Facade overhead, p99 latency (same run)",
+        &format!("{fp:.1} µs vs {rp:.1} µs = **{p99_ratio:.3}×**"),
+        "≤ 1.10×",
+        verdict(p99_ratio <= 1.10),
+    ]);
+    row([
+        "1c",
+        "Allocations per call, client thread (counting global allocator)",
+        &format!(
+            "facade {:.0} ({:.1} KiB) vs reqwest {:.0} ({:.1} KiB)",
+            num(f, &["facade", "allocs_per_call"])?,
+            num(f, &["facade", "bytes_per_call"])? / 1024.0,
+            num(f, &["raw", "allocs_per_call"])?,
+            num(f, &["raw", "bytes_per_call"])? / 1024.0,
+        ),
+        "(reported)",
+        "—",
+    ]);
+
+    let s = find(reports, "single_flight")?;
+    let tokens: Vec<u64> = s["fast_token"]["token_requests_per_burst"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(
+            s["slow_token"]["token_requests_per_burst"]
+                .as_array()
+                .into_iter()
+                .flatten(),
+        )
+        .filter_map(Value::as_u64)
+        .collect();
+    let all_one = !tokens.is_empty() && tokens.iter().all(|&n| n == 1);
+    row([
+        "2a",
+        "Single-flight: token requests the server saw per burst of 1,000 concurrent calls on a cold cache (token endpoint at once, then 100 ms)",
+        &format!(
+            "**{}** in each of {} bursts",
+            if all_one {
+                "1".to_owned()
+            } else {
+                format!("{tokens:?}")
+            },
+            tokens.len()
+        ),
+        "exactly 1",
+        verdict(all_one),
+    ]);
+    row([
+        "2b",
+        "Single-flight: time to the last of the 1,000 responses vs one cold call (medians)",
+        &format!(
+            "{:.1} ms vs {:.2} ms = **{:.0}×** (1,000 new connections); the same burst with the token already cached: {:.1} ms ({:.2}×); through hand-written reqwest on a new pool: {:.1} ms ({:.2}×). With a 100 ms token endpoint: {:.1} ms vs {:.1} ms = {:.2}×",
+            num(s, &["fast_token", "cold_burst_ms"])?,
+            num(s, &["fast_token", "one_cold_call_ms"])?,
+            num(s, &["fast_token", "cold_burst_vs_one_cold_call"])?,
+            num(s, &["fast_token", "warm_burst_ms"])?,
+            num(s, &["fast_token", "cold_burst_vs_warm_burst"])?,
+            num(s, &["fast_token", "raw_burst_ms"])?,
+            num(s, &["fast_token", "cold_burst_vs_raw_burst"])?,
+            num(s, &["slow_token", "cold_burst_ms"])?,
+            num(s, &["slow_token", "one_cold_call_ms"])?,
+            num(s, &["slow_token", "cold_burst_vs_one_cold_call"])?,
+        ),
+        "(reported)",
+        "—",
+    ]);
+
+    let r = find(reports, "refresh_stall")?;
+    let refresh_ratio = num(r, &["p99_ratio"])?;
+    let waited = num(r, &["calls_over_400ms"])?;
+    row([
+        "3a",
+        &format!(
+            "Refresh stalls: p99 during refresh windows / p99 outside, steady {:.0} calls/s for {:.0} s, token endpoint 500 ms, {:.0} refreshes",
+            num(r, &["rate_per_s"])?,
+            num(r, &["seconds"])?,
+            num(r, &["refresh_windows"])?,
+        ),
+        &format!(
+            "{:.0} µs vs {:.0} µs = **{refresh_ratio:.2}×** ({:.0} / {:.0} calls)",
+            num(r, &["during_p99_us"])?,
+            num(r, &["outside_p99_us"])?,
+            num(r, &["calls_during_refresh"])?,
+            num(r, &["calls_outside"])?,
+        ),
+        "≤ 1.2×",
+        verdict(refresh_ratio <= 1.2),
+    ]);
+    row([
+        "3b",
+        "Refresh stalls: calls that waited on the token endpoint (latency > 400 ms)",
+        &format!(
+            "**{waited:.0}** (slowest call {:.1} ms)",
+            num(r, &["max_latency_ms"])?
+        ),
+        "0",
+        verdict(waited == 0.0),
+    ]);
+
+    let th = find(reports, "throughput")?;
+    let best = &th["facade_vs_python"];
+    let ratio = num(best, &["ratio"])?;
+    let rows = th["rows"].as_array().cloned().unwrap_or_default();
+    let mut sweep = Vec::new();
+    for r in &rows {
+        sweep.push(format!(
+            "{}: {:.0} / {:.0} / {:.0}",
+            r["concurrency"],
+            num(r, &["facade", "req_per_cpu_s"])?,
+            num(r, &["raw", "req_per_cpu_s"])?,
+            num(r, &["python", "req_per_cpu_s"]).unwrap_or(f64::NAN),
+        ));
+    }
+    row([
+        "4",
+        "Throughput per core (calls per CPU-second of the client process; server in another process): facade vs Python `httpx.AsyncClient` shaped like the upstream SDK, at the concurrency where Python does best",
+        &format!(
+            "{:.0} vs {:.0} req/CPU-s at {} in flight = **{ratio:.1}×**. By calls in flight, facade / reqwest / Python: {}",
+            num(best, &["facade_req_per_cpu_s"])?,
+            num(best, &["python_req_per_cpu_s"])?,
+            best["concurrency"],
+            sweep.join("; "),
+        ),
+        "≥ 10×",
+        verdict(ratio >= 10.0),
+    ]);
+
+    let m = find(reports, "peak_rss")?;
+    let peak = num(m, &["facade", "peak_mib"])?;
+    let raw_peak = num(m, &["raw", "peak_mib"])?;
+    if peak > 64.0 {
+        notes.push(format!(
+            "- Peak RSS (5): hand-written reqwest alone needs {raw_peak:.0} MiB for the same load. Over HTTP/1.1 each call in flight holds its own connection (reqwest's pool has no per-host connection limit), so {:.0} calls in flight cannot fit in 64 MiB without bounding connections; the facade's own share is the difference, {:.0} MiB.",
+            num(m, &["calls_in_flight"])?,
+            peak - raw_peak
+        ));
+    }
+    row([
+        "5",
+        &format!(
+            "Peak RSS (VmHWM) of a client process with {:.0} calls in flight, server holding each answer {:.0} ms (default client: HTTP/1.1, unbounded pool, so one connection per call)",
+            num(m, &["calls_in_flight"])?,
+            num(m, &["server_delay_ms"])?,
+        ),
+        &format!(
+            "**{peak:.0} MiB** ({:.1} KiB per call); hand-written reqwest: {:.0} MiB ({:.1} KiB per call)",
+            num(m, &["facade", "per_call_kib"])?,
+            raw_peak,
+            num(m, &["raw", "per_call_kib"])?,
+        ),
+        "≤ 64 MiB",
+        verdict(peak <= 64.0),
+    ]);
+
+    match build {
+        Some(b) => {
+            for line in b.rows() {
+                t.push_str(&line);
+                t.push('\n');
+            }
+        }
+        None => {
+            // Keep the last measured build-cost rows (`--build-cost` is slow).
+            let kept: Vec<&str> = previous
+                .lines()
+                .filter(|l| l.starts_with(build_cost::ROW_PREFIX))
+                .collect();
+            if kept.is_empty() {
+                t.push_str("| 6 | Build cost | not measured: run `cargo xtask bench --build-cost` | (reported) | — |\n");
+            } else {
+                for line in kept {
+                    t.push_str(line);
+                    t.push('\n');
+                }
+            }
+        }
+    }
+    Ok((t, notes))
+}
+
+/// The whole `BENCHMARKS.md`.
+fn document(machine: &Machine, python: &str, table: &str, notes: &[String]) -> String {
+    let notes = if notes.is_empty() {
+        String::new()
+    } else {
+        format!("\n### Missed targets\n\n{}\n", notes.join("\n"))
+    };
+    format!(
+        "# Benchmarks
+
+Written by `cargo xtask bench` (issue 7); do not edit by hand. Targets are goals.
+
+## Machine
+
+- CPU: {cpu} (`model name` in /proc/cpuinfo), {cores} cores (nproc)
+- Memory: {memory}
+- Linux {kernel}
+- {rustc}
+- {python} (the project's `.venv`, from `xtask/requirements.txt`)
+- Measured on {date} (UTC). The machine is shared and noisy: latency figures
+  move by a few per cent from run to run.
+
+## Results
+
+{table}{notes}
+## How
+
+Everything runs on loopback against a minimal hyper server written for the
+benches (`benches/support/mod.rs`): `POST /api/v1/token` (counts requests,
+optional delay) and `GET /api/v1/agents/{{id}}` (the spec's example `Agent`,
+optional delay).
+
+1. `benches/facade_overhead.rs`: `client.agents().get(id)` and a
+   hand-written reqwest 0.13 call (fixed bearer token, the SDK's per-attempt
+   timeout, `error_for_status`, JSON into the same `Agent` type) on one shared
+   `reqwest::Client` built with the SDK's settings, called alternately (order
+   flipped every pair) on a tokio current-thread runtime; the server has its
+   own thread. Allocations are counted by a global allocator on the client
+   thread only. Retries are off in the facade so that nothing is hidden.
+2. `benches/single_flight.rs`: 1,000 tasks on a multi-threaded runtime
+   call `get` on a new client (empty token cache and pool); the server counts
+   token requests. Five bursts per setting; medians.
+3. `benches/refresh_stall.rs`: tokens live 3 s, the client refreshes 2 s
+   before expiry, the token endpoint takes 500 ms; an open-loop load
+   (a call started every millisecond) runs for 12 s. The server records each
+   token request's arrival and answer; a call that overlaps one is \"during
+   refresh\".
+4. `benches/throughput.rs` and `xtask/bench/python_client.py`: the server
+   runs in a child process; each client runs on one thread (tokio
+   current-thread, one asyncio loop) with 1, 4 and 16 calls in flight; CPU
+   time is user + system time of the client process (`getrusage`,
+   `time.process_time`).
+5. `benches/peak_rss.rs`: each client in its own process (default settings,
+   multi-threaded runtime), the server in another, answering after 1 s;
+   `VmHWM` of `/proc/self/status` once all calls have returned.
+6. `xtask/src/bench_build.rs`: two clean `cargo build -p sentryagent-idp
+   --timings` in scratch target directories: the crate as shipped, and a
+   scratch copy whose build.rs copies the checked-in `generated/` instead of
+   running progenitor (and has no build-dependencies). The shipped crate is
+   not changed.
+
+## Reproduce
+
+```sh
+cargo xtask bench                # 1-5 (builds the benches, sets up .venv), rewrites this file
+cargo xtask bench --build-cost   # also 6: two clean builds (about 2 minutes here)
+cargo xtask bench --quick        # smaller runs, prints only
+cargo bench --bench facade_overhead   # criterion (also single_flight, throughput)
+# instruction counts, stable on a noisy machine (the executable is printed by cargo bench --no-run):
+valgrind --tool=callgrind target/release/deps/facade_overhead-<hash> --callgrind facade --calls 3000
+```
+",
+        cpu = machine.cpu,
+        cores = machine.cores,
+        memory = machine.memory,
+        kernel = machine.kernel,
+        rustc = machine.rustc,
+        date = machine.date,
+        notes = notes,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_from_days() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(civil_from_days(20_415), (2025, 11, 23));
+    }
+}
