@@ -214,19 +214,19 @@ impl Client {
     }
 
     /// Runs one generated call through the seam, within the total timeout.
-    pub(crate) async fn call<T, E: IntoErrorBody>(
+    pub(crate) fn call<T, E: IntoErrorBody>(
         &self,
         fut: impl Future<Output = std::result::Result<raw::ResponseValue<T>, raw::Error<E>>>,
-    ) -> Result<T> {
-        seam::call(fut, Some(self.inner.settings.total_timeout)).await
+    ) -> impl Future<Output = Result<T>> {
+        seam::call(fut, Some(self.inner.settings.total_timeout))
     }
 
     /// [`Client::call`] for operations that answer with no body.
-    pub(crate) async fn call_unit<E: IntoErrorBody>(
+    pub(crate) fn call_unit<E: IntoErrorBody>(
         &self,
         fut: impl Future<Output = std::result::Result<raw::ResponseValue<()>, raw::Error<E>>>,
-    ) -> Result<()> {
-        seam::call_unit(fut, Some(self.inner.settings.total_timeout)).await
+    ) -> impl Future<Output = Result<()>> {
+        seam::call_unit(fut, Some(self.inner.settings.total_timeout))
     }
 
     async fn token(&self) -> Result<Arc<AccessToken>> {

@@ -46,6 +46,13 @@ impl OperationSpec {
             .map(|i| &OPERATIONS[i])
     }
 
+    /// Whether `held` has every scope the operation requires (no allocation).
+    pub fn granted_by(&self, held: &ScopeSet) -> bool {
+        self.scopes
+            .iter()
+            .all(|s| held.contains(&Scope::from_static(s)))
+    }
+
     /// The scopes the operation requires, as a set.
     pub fn required_scopes(&self) -> ScopeSet {
         self.scopes.iter().map(|s| Scope::from_static(s)).collect()

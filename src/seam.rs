@@ -98,47 +98,51 @@ fn with_call(f: impl FnOnce(&mut Call)) {
 
 /// Runs one generated call within `total` and maps its outcome into the
 /// facade's types.
-pub(crate) async fn call<T, E, F>(fut: F, total: Option<Duration>) -> Result<T>
+pub(crate) fn call<T, E, F>(fut: F, total: Option<Duration>) -> impl Future<Output = Result<T>>
 where
     F: Future<Output = std::result::Result<raw::ResponseValue<T>, raw::Error<E>>>,
     E: IntoErrorBody,
 {
-    let (result, call) = CALL
-        .scope(RefCell::new(Call::default()), async move {
-            let run = async move {
-                match fut.await {
-                    Ok(value) => Ok(value.into_inner()),
-                    // An undocumented status: its body is still unread.
-                    Err(raw::Error::UnexpectedResponse(response)) => {
-                        Err(unexpected(response).await)
+    // Boxed once: the layers below move a pointer, not the generated future.
+    let fut = Box::pin(fut);
+    async move {
+        let (result, call) = CALL
+            .scope(RefCell::new(Call::default()), async move {
+                let run = async move {
+                    match fut.await {
+                        Ok(value) => Ok(value.into_inner()),
+                        // An undocumented status: its body is still unread.
+                        Err(raw::Error::UnexpectedResponse(response)) => {
+                            Err(unexpected(response).await)
+                        }
+                        Err(other) => Err(other),
                     }
-                    Err(other) => Err(other),
-                }
+                };
+                let result = match total {
+                    Some(limit) => match tokio::time::timeout(limit, run).await {
+                        Ok(result) => result,
+                        Err(_elapsed) => {
+                            report_error(timed_out(limit));
+                            Err(raw::Error::Custom(String::new()))
+                        }
+                    },
+                    None => run.await,
+                };
+                let call = CALL.with(|c| std::mem::take(&mut *c.borrow_mut()));
+                (result, call)
+            })
+            .await;
+        result.map_err(|raw_error| {
+            let error = match call.error {
+                Some(error) => error,
+                None => Error::from_raw(raw_error, call.seen.as_ref()),
             };
-            let result = match total {
-                Some(limit) => match tokio::time::timeout(limit, run).await {
-                    Ok(result) => result,
-                    Err(_elapsed) => {
-                        report_error(timed_out(limit));
-                        Err(raw::Error::Custom(String::new()))
-                    }
-                },
-                None => run.await,
-            };
-            let call = CALL.with(|c| std::mem::take(&mut *c.borrow_mut()));
-            (result, call)
+            match call.operation {
+                Some(op) => error.with_operation(op.id),
+                None => error,
+            }
         })
-        .await;
-    result.map_err(|raw_error| {
-        let error = match call.error {
-            Some(error) => error,
-            None => Error::from_raw(raw_error, call.seen.as_ref()),
-        };
-        match call.operation {
-            Some(op) => error.with_operation(op.id),
-            None => error,
-        }
-    })
+    }
 }
 
 /// The error for a call cut off by its total timeout: an unsent-only write
@@ -161,7 +165,7 @@ fn timed_out(limit: Duration) -> Error {
 
 /// Like [`call`] for operations that answer with no body, also accepting a
 /// 2xx the spec does not list (`x-sentryagent-also-succeeds`).
-pub(crate) async fn call_unit<E, F>(fut: F, total: Option<Duration>) -> Result<()>
+pub(crate) fn call_unit<E, F>(fut: F, total: Option<Duration>) -> impl Future<Output = Result<()>>
 where
     F: Future<Output = std::result::Result<raw::ResponseValue<()>, raw::Error<E>>>,
     E: IntoErrorBody,
@@ -174,7 +178,8 @@ where
             other => other,
         }
     };
-    call(accept_other_2xx, total).await
+    // Not awaited here: `call` boxes it once.
+    call(accept_other_2xx, total)
 }
 
 /// Reads the body of a response with an undocumented status into the error.
@@ -215,13 +220,11 @@ impl ClientHooks<Seam> for raw::Client {
         if !op.bearer {
             return Ok(());
         }
-        let required = op.required_scopes();
-        if let Some(requested) = state
-            .requested
-            .as_ref()
-            .filter(|r| !r.is_superset(&required))
-        {
-            return Err(fail(Error::missing_scope(required, requested.clone())));
+        if let Some(requested) = state.requested.as_ref().filter(|r| !op.granted_by(r)) {
+            return Err(fail(Error::missing_scope(
+                op.required_scopes(),
+                requested.clone(),
+            )));
         }
         let Some(tokens) = &state.tokens else {
             return Err(fail(Error::config("this client has no token source")));
@@ -230,8 +233,11 @@ impl ClientHooks<Seam> for raw::Client {
             .token()
             .await
             .map_err(|e| fail(e.with_operation("issue_token")))?;
-        if let Some(granted) = token.scopes().filter(|g| !g.is_superset(&required)) {
-            return Err(fail(Error::missing_scope(required, granted.clone())));
+        if let Some(granted) = token.scopes().filter(|g| !op.granted_by(g)) {
+            return Err(fail(Error::missing_scope(
+                op.required_scopes(),
+                granted.clone(),
+            )));
         }
         let header = token.bearer_header().map_err(fail)?;
         request.headers_mut().insert(AUTHORIZATION, header);

@@ -19,15 +19,27 @@ pub struct AccessToken {
     secret: SecretString,
     expires_at: Option<Instant>,
     scopes: Option<ScopeSet>,
+    /// `Bearer <secret>`, built once (marked sensitive); `None` if the token
+    /// holds characters a header cannot carry.
+    bearer: Option<reqwest::header::HeaderValue>,
 }
 
 impl AccessToken {
     /// A token that never expires and whose scopes are unknown.
     pub fn new(secret: impl Into<SecretString>) -> Self {
+        let secret = secret.into();
+        let bearer =
+            reqwest::header::HeaderValue::try_from(format!("Bearer {}", secret.expose_secret()))
+                .ok()
+                .map(|mut value| {
+                    value.set_sensitive(true);
+                    value
+                });
         Self {
-            secret: secret.into(),
+            secret,
             expires_at: None,
             scopes: None,
+            bearer,
         }
     }
 
@@ -61,15 +73,9 @@ impl AccessToken {
     }
 
     pub(crate) fn bearer_header(&self) -> Result<reqwest::header::HeaderValue> {
-        let mut value = reqwest::header::HeaderValue::try_from(format!(
-            "Bearer {}",
-            self.secret.expose_secret()
-        ))
-        .map_err(|_| {
+        self.bearer.clone().ok_or_else(|| {
             Error::invalid_input("the access token holds characters a header cannot carry")
-        })?;
-        value.set_sensitive(true);
-        Ok(value)
+        })
     }
 }
 
