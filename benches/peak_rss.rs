@@ -26,6 +26,8 @@ use support::{RawClient, ServerConfig, ServerProcess};
 const CALLS: usize = 10_000;
 /// How long the server holds each answer.
 const AGENT_DELAY: Duration = Duration::from_secs(1);
+/// The `max_in_flight` of the capped facade client.
+const MAX_IN_FLIGHT: usize = 256;
 /// The load must finish within this.
 const TIME_LIMIT: Duration = Duration::from_secs(120);
 
@@ -44,6 +46,7 @@ fn main() {
         ..ServerConfig::default()
     });
     let facade = child(&server.origin(), "facade", calls);
+    let capped = child(&server.origin(), "capped", calls);
     let raw = child(&server.origin(), "raw", calls);
     let report = json!({
         "bench": "peak_rss",
@@ -51,6 +54,8 @@ fn main() {
         "server_delay_ms": AGENT_DELAY.as_millis() as u64,
         "runtime": "tokio multi_thread (2 workers); server: child process",
         "facade": facade,
+        "capped": capped,
+        "max_in_flight": MAX_IN_FLIGHT,
         "raw": raw,
     });
     if support::report_mode() {
@@ -88,26 +93,28 @@ fn measure(kind: &str, origin: &str, calls: usize) -> serde_json::Value {
     let fd_limit = support::raise_fd_limit();
     let runtime = support::multi_thread_runtime();
     let id = support::agent_id();
-    let facade = sentryagent_idp::Client::builder()
+    let mut builder = sentryagent_idp::Client::builder()
         .base_url(origin)
         .client_id(support::CLIENT_ID)
-        .client_secret(support::CLIENT_SECRET)
-        .build()
-        .unwrap();
+        .client_secret(support::CLIENT_SECRET);
+    if kind == "capped" {
+        builder = builder.max_in_flight(MAX_IN_FLIGHT);
+    }
+    let facade = builder.build().unwrap();
     let raw = RawClient::new(origin, support::http_client());
     let (before, ok, elapsed) = runtime.block_on(async {
         // One call first: the token, one connection, the runtime's threads.
         match kind {
-            "facade" => drop(facade.agents().get(id).await.unwrap()),
+            "facade" | "capped" => drop(facade.agents().get(id).await.unwrap()),
             "raw" => drop(raw.get_agent(id).await.unwrap()),
-            other => panic!("--measure takes facade or raw, not {other}"),
+            other => panic!("--measure takes facade, capped or raw, not {other}"),
         }
         let before = support::proc_status_kib("VmHWM").unwrap_or(0);
         let started = Instant::now();
         // Separate spawns, so each task holds only its own client's future.
         let mut tasks = Vec::with_capacity(calls);
         for _ in 0..calls {
-            tasks.push(if kind == "facade" {
+            tasks.push(if kind != "raw" {
                 let facade = facade.clone();
                 tokio::spawn(async move { facade.agents().get(id).await.is_ok() })
             } else {

@@ -59,6 +59,7 @@ pub(crate) struct Settings {
     pub retry: RetryPolicy,
     pub budget: Option<Arc<RetryBudget>>,
     pub max_body: u64,
+    pub in_flight: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Settings {
@@ -74,6 +75,7 @@ impl Settings {
             retry: self.retry.clone(),
             budget: self.budget.clone(),
             max_body: self.max_body,
+            in_flight: self.in_flight.clone(),
         })
     }
 }
@@ -292,6 +294,7 @@ pub struct ClientBuilder<Flavor = Async> {
     total_timeout: Option<Duration>,
     retry: Option<RetryPolicy>,
     max_body: Option<u64>,
+    max_in_flight: Option<usize>,
     allow_insecure_http: bool,
 }
 
@@ -335,6 +338,7 @@ impl<F> ClientBuilder<F> {
             total_timeout: None,
             retry: None,
             max_body: None,
+            max_in_flight: None,
             allow_insecure_http: false,
         }
     }
@@ -432,6 +436,15 @@ impl<F> ClientBuilder<F> {
         self
     }
 
+    /// At most `n` requests on the wire at once for this client and its
+    /// clones (default: no limit); further calls wait for a slot. Each HTTP/1.1
+    /// request in flight holds a connection and its buffers, so a limit bounds
+    /// memory and sockets when callers start thousands of calls at once.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = Some(n);
+        self
+    }
+
     /// Allows a plain `http://` URL to a host other than loopback. Off by
     /// default: credentials and tokens would cross the network in clear text.
     pub fn allow_insecure_http(mut self, allow: bool) -> Self {
@@ -488,6 +501,11 @@ impl<F> ClientBuilder<F> {
                 .map(|capacity| Arc::new(RetryBudget::new(capacity))),
             retry,
             max_body: self.max_body.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+            in_flight: self.max_in_flight.map(|n| {
+                Arc::new(tokio::sync::Semaphore::new(
+                    n.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+                ))
+            }),
         };
         if settings.attempt_timeout.is_zero() || settings.total_timeout.is_zero() {
             return Err(Error::config("timeout must be more than zero"));
@@ -596,6 +614,7 @@ pub(crate) fn raw_with_static_token(base_url: &str, token: &str) -> raw::Client 
         retry: RetryPolicy::disabled(),
         budget: None,
         max_body: DEFAULT_MAX_RESPONSE_BYTES,
+        in_flight: None,
     });
     raw::Client::new_with_client(base_url, reqwest::Client::new(), seam)
 }

@@ -43,6 +43,8 @@ pub(crate) struct SeamState {
     pub budget: Option<Arc<RetryBudget>>,
     /// The largest response body read.
     pub max_body: u64,
+    /// Caps the requests on the wire at once, client-wide.
+    pub in_flight: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Seam {
@@ -262,7 +264,15 @@ impl ClientHooks<Seam> for raw::Client {
             latency_ms = tracing::field::Empty,
         );
         let started = Instant::now();
-        let response = self.attempts(request, op).instrument(span.clone()).await;
+        // Waiting for a slot holds only this small future; the attempts (and
+        // their buffers) start once a slot is free.
+        let _slot = match &self.inner.state().in_flight {
+            Some(slots) => slots.acquire().await.ok(),
+            None => None,
+        };
+        let response = Box::pin(self.attempts(request, op))
+            .instrument(span.clone())
+            .await;
         span.record("latency_ms", started.elapsed().as_millis() as u64);
         if let Ok(r) = &response {
             span.record("status", r.status().as_u16());

@@ -469,3 +469,18 @@ async fn disabled_retries_send_once() {
     );
     assert_eq!(server.count(AGENT), 1);
 }
+
+#[tokio::test]
+async fn max_in_flight_caps_the_requests_on_the_wire() {
+    let slow = Act::After(Duration::from_millis(100), Box::new(agent()));
+    let server = Scripted::start(vec![(AGENT, vec![slow])]).await;
+    let client = builder(&server.base_url).max_in_flight(3).build().unwrap();
+    let calls = (0..12).map(|_| {
+        let client = client.clone();
+        async move { client.agents().get(agent_id()).await }
+    });
+    let results = futures::future::join_all(calls).await;
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(server.count(AGENT), 12);
+    assert_eq!(server.most_at_once(), 3);
+}

@@ -2,6 +2,7 @@
 //! (resets, truncated bodies, stalls). Loopback only; one request per
 //! connection; bounded by the script.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,6 +42,7 @@ pub struct Scripted {
     pub base_url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
     routes: Routes,
+    busy: Arc<Busy>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -58,17 +60,20 @@ impl Scripted {
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));
         let routes: Routes = Arc::new(Mutex::new(routes));
+        let busy = Arc::new(Busy::default());
         let task = tokio::spawn({
             let seen = Arc::clone(&seen);
             let routes = Arc::clone(&routes);
+            let busy = Arc::clone(&busy);
             async move {
                 // Bounded: a test never needs more than a few hundred requests.
                 for _ in 0..2000 {
                     let Ok((stream, _)) = listener.accept().await else {
                         return;
                     };
-                    let (seen, routes) = (Arc::clone(&seen), Arc::clone(&routes));
-                    tokio::spawn(async move { serve(stream, seen, routes).await });
+                    let (seen, routes, busy) =
+                        (Arc::clone(&seen), Arc::clone(&routes), Arc::clone(&busy));
+                    tokio::spawn(async move { serve(stream, seen, routes, busy).await });
                 }
             }
         });
@@ -76,8 +81,14 @@ impl Scripted {
             base_url,
             seen,
             routes,
+            busy,
             task,
         }
+    }
+
+    /// The most requests the server was answering at once.
+    pub fn most_at_once(&self) -> usize {
+        self.busy.most.load(Ordering::SeqCst)
     }
 
     /// Replaces the script: every path now gets `act`.
@@ -101,7 +112,19 @@ impl Scripted {
     }
 }
 
-async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>, routes: Routes) {
+/// Requests being answered now, and the most at once.
+#[derive(Default)]
+struct Busy {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+async fn serve(
+    mut stream: TcpStream,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    routes: Routes,
+    busy: Arc<Busy>,
+) {
     let Some((method, path)) = read_request(&mut stream).await else {
         return;
     };
@@ -119,6 +142,8 @@ async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>, routes: Route
             })
     };
     seen.lock().unwrap().push((method, path));
+    let now = busy.now.fetch_add(1, Ordering::SeqCst) + 1;
+    busy.most.fetch_max(now, Ordering::SeqCst);
     let act = act.unwrap_or_else(|| {
         Act::json(
             404,
@@ -126,6 +151,7 @@ async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>, routes: Route
         )
     });
     perform(&mut stream, act).await;
+    busy.now.fetch_sub(1, Ordering::SeqCst);
 }
 
 async fn perform(stream: &mut TcpStream, mut act: Act) {
