@@ -532,7 +532,7 @@ fn table(
     let raw_peak = num(m, &["raw", "peak_mib"])?;
     if peak > 64.0 {
         notes.push(format!(
-            "- Peak RSS (5): hand-written reqwest alone needs {raw_peak:.0} MiB for the same load. Over HTTP/1.1 each call in flight holds its own connection (reqwest's pool has no per-host connection limit), so {:.0} calls in flight cannot fit in 64 MiB without bounding connections; the facade's own share is the difference, {:.0} MiB.",
+            "- Peak RSS (5), default client without `max_in_flight`: hand-written reqwest alone needs {raw_peak:.0} MiB for the same load. Over HTTP/1.1 each call in flight holds its own connection (reqwest's pool has no per-host connection limit), so {:.0} calls in flight cannot fit in 64 MiB without bounding connections; the facade's own share is the difference, {:.0} MiB.",
             num(m, &["calls_in_flight"])?,
             peak - raw_peak
         ));
@@ -588,7 +588,7 @@ fn document(machine: &Machine, python: &str, table: &str, notes: &[String]) -> S
     let notes = if notes.is_empty() {
         String::new()
     } else {
-        format!("\n### Missed targets\n\n{}\n", notes.join("\n"))
+        format!("\n### Notes on the targets\n\n{}\n", notes.join("\n"))
     };
     format!(
         "# Benchmarks
