@@ -12,13 +12,7 @@ use sentryagent_idp::blocking::Client;
 use serde_json::json;
 
 fn blocking_client(base_url: &str) -> Client {
-    Client::builder()
-        .base_url(base_url)
-        .client_id(CLIENT_ID)
-        .client_secret(CLIENT_SECRET)
-        .retry_policy(sentryagent_idp::RetryPolicy::disabled())
-        .build()
-        .unwrap()
+    for_mock(Client::builder(), base_url).build().unwrap()
 }
 
 fn token_mock(server: &MockServer) -> httpmock::Mock<'_> {

@@ -4,7 +4,7 @@
 pub mod scripted;
 pub mod spec;
 
-use sentryagent_idp::Client;
+use sentryagent_idp::{Client, ClientBuilder};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -44,16 +44,20 @@ pub fn request_path(template: &str) -> String {
     format!("/api/v1{path}")
 }
 
-/// A client of the mock server at `base_url`, with client credentials and no
-/// retries, so each mock answer maps to exactly one outcome.
-pub fn client(base_url: &str) -> Client {
-    Client::builder()
+/// `builder` (async or blocking) set up for the mock server at `base_url`,
+/// with client credentials and no retries, so each mock answer maps to
+/// exactly one outcome.
+pub fn for_mock<F>(builder: ClientBuilder<F>, base_url: &str) -> ClientBuilder<F> {
+    builder
         .base_url(base_url)
         .client_id(CLIENT_ID)
         .client_secret(CLIENT_SECRET)
         .retry_policy(sentryagent_idp::RetryPolicy::disabled())
-        .build()
-        .unwrap()
+}
+
+/// An async client of the mock server at `base_url` (see [`for_mock`]).
+pub fn client(base_url: &str) -> Client {
+    for_mock(Client::builder(), base_url).build().unwrap()
 }
 
 /// A valid agent record.
