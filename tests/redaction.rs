@@ -6,6 +6,7 @@ mod common;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use common::spec::documented_responses;
 use common::*;
 use httpmock::prelude::*;
 use sentryagent_idp::auth::{AccessToken, StaticToken};
@@ -144,6 +145,30 @@ async fn no_secret_escapes_through_any_output() {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             std::hint::black_box(result).unwrap()
         }));
+    }
+    // Every documented error of every operation, through a client whose
+    // token is the known one.
+    for d in documented_responses().iter().filter(|d| d.status >= 400) {
+        let errors = MockServer::start_async().await;
+        errors
+            .mock_async(|when, then| {
+                when.method(POST).path("/api/v1/token");
+                then.status(200)
+                    .json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600));
+            })
+            .await;
+        let (method, path, status) = (d.method.clone(), request_path(&d.path), d.status);
+        let body = d.examples.first().cloned().unwrap_or_default();
+        errors
+            .mock_async(move |when, then| {
+                when.method(method.as_str()).path(path);
+                then.status(status).json_body(body);
+            })
+            .await;
+        let client = common::client(&errors.base_url());
+        if let Err(err) = invoke(&client, &d.operation).await {
+            seen.push(format!("{err:?} / {err}"));
+        }
     }
     seen.push(format!(
         "{:?}",
