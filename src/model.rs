@@ -14,6 +14,89 @@ pub mod builder {
     pub use crate::raw::types::builder::{AgentUpdate, NewAgent, NewCredential};
 }
 
+/// An enum of the spec that keeps unknown values: the documented variants,
+/// `Unknown(String)`, the wire form through serde, `Display`, `FromStr`
+/// (infallible) and `JsonSchema`. The invocations are generated from the
+/// spec's string enums into `enums.rs`.
+macro_rules! open_enum {
+    ($(#[doc = $doc:expr])* $name:ident { $($variant:ident = $value:literal,)* }) => {
+        $(#[doc = $doc])*
+        #[doc = ""]
+        #[doc = concat!(" Values this SDK does not know yet are kept in [`", stringify!($name), "::Unknown`] instead of failing.")]
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum $name {
+            $(#[doc = concat!("`", $value, "`")] $variant,)*
+            /// A value this version of the SDK does not know.
+            Unknown(String),
+        }
+
+        impl $name {
+            /// Every value the spec documents.
+            pub const KNOWN: &'static [$name] = &[$($name::$variant),*];
+
+            /// The wire value.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $value,)*
+                    $name::Unknown(other) => other.as_str(),
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(value: &str) -> Self {
+                match value {
+                    $($value => $name::$variant,)*
+                    other => $name::Unknown(other.to_owned()),
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = std::convert::Infallible;
+
+            fn from_str(value: &str) -> Result<Self, Self::Err> {
+                Ok(Self::from(value))
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let value = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                Ok(Self::from(value.as_ref()))
+            }
+        }
+
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> String {
+                stringify!($name).to_owned()
+            }
+
+            fn json_schema(_: &mut schemars::r#gen::SchemaGenerator) -> schemars::schema::Schema {
+                schemars::schema::SchemaObject {
+                    instance_type: Some(schemars::schema::InstanceType::String.into()),
+                    enum_values: Some(vec![$($value.into()),*]),
+                    ..Default::default()
+                }
+                .into()
+            }
+        }
+    };
+}
+
 include!(concat!(env!("OUT_DIR"), "/enums.rs"));
 
 /// One page of a paginated listing.

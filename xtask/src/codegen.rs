@@ -352,90 +352,20 @@ fn operations_tokens(operations: &[Operation]) -> TokenStream {
     }
 }
 
+/// One `open_enum!` invocation (the macro lives in `src/model.rs`): the
+/// generated file holds the spec's data, the impls exist once.
 fn open_enum(name: &str, e: &Enum) -> TokenStream {
     let ty = Ident::new(name, Span::call_site());
     let doc = e
         .description
         .clone()
         .unwrap_or_else(|| format!("`{name}` of the AgentIdP API."));
-    let doc_tail = format!(
-        " Values this SDK does not know yet are kept in [`{name}::Unknown`] instead of failing."
-    );
     let variants: Vec<Ident> = e.values.iter().map(|v| variant_name(v)).collect();
     let values = &e.values;
-    let variant_docs = values.iter().map(|v| format!("`{v}`"));
     quote! {
-        #[doc = #doc]
-        #[doc = ""]
-        #[doc = #doc_tail]
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        #[non_exhaustive]
-        pub enum #ty {
-            #( #[doc = #variant_docs] #variants, )*
-            /// A value this version of the SDK does not know.
-            Unknown(String),
-        }
-
-        impl #ty {
-            /// Every value the spec documents.
-            pub const KNOWN: &'static [#ty] = &[#(#ty::#variants),*];
-
-            /// The wire value.
-            pub fn as_str(&self) -> &str {
-                match self {
-                    #( #ty::#variants => #values, )*
-                    #ty::Unknown(other) => other.as_str(),
-                }
-            }
-        }
-
-        impl From<&str> for #ty {
-            fn from(value: &str) -> Self {
-                match value {
-                    #( #values => #ty::#variants, )*
-                    other => #ty::Unknown(other.to_owned()),
-                }
-            }
-        }
-
-        impl ::std::str::FromStr for #ty {
-            type Err = ::std::convert::Infallible;
-            fn from_str(value: &str) -> Result<Self, Self::Err> {
-                Ok(Self::from(value))
-            }
-        }
-
-        impl ::std::fmt::Display for #ty {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl ::serde::Serialize for #ty {
-            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> ::serde::Deserialize<'de> for #ty {
-            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let value = <::std::borrow::Cow<'de, str> as ::serde::Deserialize>::deserialize(d)?;
-                Ok(Self::from(value.as_ref()))
-            }
-        }
-
-        impl ::schemars::JsonSchema for #ty {
-            fn schema_name() -> String {
-                #name.to_owned()
-            }
-            fn json_schema(_: &mut ::schemars::r#gen::SchemaGenerator) -> ::schemars::schema::Schema {
-                ::schemars::schema::SchemaObject {
-                    instance_type: Some(::schemars::schema::InstanceType::String.into()),
-                    enum_values: Some(vec![#(#values.into()),*]),
-                    ..Default::default()
-                }
-                .into()
-            }
+        open_enum! {
+            #[doc = #doc]
+            #ty { #( #variants = #values, )* }
         }
     }
 }
