@@ -659,3 +659,28 @@ async fn token_request_is_a_form_with_the_credentials_and_scopes() {
     client.access_token().await.unwrap();
     assert_eq!(token.calls_async().await, 1);
 }
+
+#[tokio::test]
+async fn a_fetch_started_before_clear_does_not_refill_the_cache() {
+    let server = MockServer::start_async().await;
+    let token = server
+        .mock_async(|when, then| {
+            when.method(POST).path("/api/v1/token");
+            then.status(200)
+                .json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600))
+                .delay(Duration::from_millis(300));
+        })
+        .await;
+    let client = client(&server.base_url());
+    let before_clear = tokio::spawn({
+        let client = client.clone();
+        async move { client.access_token().await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    client.clear_token_cache();
+    // Its caller still gets a token, but the cache stays empty: it may have
+    // been fetched with a secret that was just replaced.
+    before_clear.await.unwrap().unwrap();
+    client.access_token().await.unwrap();
+    assert_eq!(token.calls_async().await, 2);
+}

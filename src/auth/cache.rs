@@ -25,10 +25,20 @@ pub(crate) struct TokenCache {
     state: Mutex<State>,
 }
 
+/// After a background refresh fails, the next one waits this long, so a
+/// token endpoint that is down is not asked again on every call while the
+/// cached token is still good.
+const BACKGROUND_RETRY_DELAY: Duration = Duration::from_secs(5);
+
 #[derive(Default)]
 struct State {
     current: Option<Arc<AccessToken>>,
     fetching: Option<Fetch>,
+    /// No background refresh before this (after one failed).
+    quiet_until: Option<Instant>,
+    /// Bumped by `clear`, so a fetch started before it cannot store its
+    /// (possibly stale-secret) result afterwards.
+    generation: u64,
 }
 
 impl TokenCache {
@@ -50,7 +60,9 @@ impl TokenCache {
                     None => return Ok(token),
                     Some(at) if now + self.refresh_buffer < at => return Ok(token),
                     Some(at) if now < at => {
-                        let _background = self.start_fetch(&mut state);
+                        if state.quiet_until.is_none_or(|quiet| now >= quiet) {
+                            let _background = self.start_fetch(&mut state);
+                        }
                         return Ok(token);
                     }
                     Some(_) => state.current = None,
@@ -75,6 +87,8 @@ impl TokenCache {
         let mut state = self.lock();
         state.current = None;
         state.fetching = None;
+        state.quiet_until = None;
+        state.generation += 1;
     }
 
     /// The cached token, if any, without fetching.
@@ -87,7 +101,7 @@ impl TokenCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // The state is two Options, valid after any panic.
+        // Every state the fields can hold is valid, even after a panic.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -97,12 +111,19 @@ impl TokenCache {
             return fetch.clone();
         }
         let this = Arc::clone(self);
+        let generation = state.generation;
         let task = tokio::spawn(async move {
             let result = this.source.fetch_boxed().await.map(Arc::new);
             let mut state = this.lock();
-            state.fetching = None;
-            if let Ok(token) = &result {
-                state.current = Some(Arc::clone(token));
+            if state.generation == generation {
+                state.fetching = None;
+                match &result {
+                    Ok(token) => {
+                        state.current = Some(Arc::clone(token));
+                        state.quiet_until = None;
+                    }
+                    Err(_) => state.quiet_until = Some(Instant::now() + BACKGROUND_RETRY_DELAY),
+                }
             }
             result
         });
