@@ -459,3 +459,51 @@ async fn the_server_validates_what_the_client_cannot() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn the_fakes_failure_knobs_meet_the_clients_replay_rules() {
+    use sentryagent_idp::testing::Failure;
+    use std::time::Duration;
+    let (fake, admin) = fake().await;
+
+    // A write whose connection drops after sending is never sent twice.
+    fake.fail_next("register_agent", Failure::DropConnection, 1);
+    let err = admin
+        .agents()
+        .register(new_agent("dropped@e2e.test"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::OutcomeUnknown);
+    assert_eq!(fake.requests_seen("register_agent"), 1);
+
+    // A read is replayed after the same fault.
+    let me = fake.bootstrap_agent_id();
+    fake.fail_next("get_agent", Failure::DropConnection, 1);
+    admin.agents().get(me).await.unwrap();
+    assert_eq!(fake.requests_seen("get_agent"), 2);
+
+    // A rate limit is waited out, writes included.
+    fake.fail_next(
+        "register_agent",
+        Failure::RateLimited {
+            retry_after: Duration::from_secs(1),
+        },
+        1,
+    );
+    admin
+        .agents()
+        .register(new_agent("patient@e2e.test"))
+        .await
+        .unwrap();
+    assert_eq!(fake.requests_seen("register_agent"), 3);
+
+    // Slower than the attempt timeout: retried, then answered.
+    let impatient = fake
+        .client_builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    fake.fail_next("list_agents", Failure::Delay(Duration::from_millis(600)), 1);
+    impatient.agents().list().send().await.unwrap();
+    assert_eq!(fake.requests_seen("list_agents"), 2);
+}
