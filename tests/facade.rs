@@ -26,6 +26,21 @@ async fn token_mock<'a>(server: &'a MockServer, token: &str, scope: &str) -> htt
         .await
 }
 
+/// A token endpoint that answers `token` after `delay`.
+async fn slow_token_mock<'a>(
+    server: &'a MockServer,
+    token: &str,
+    delay: Duration,
+) -> httpmock::Mock<'a> {
+    let body = token_body(token, ALL_SCOPES, 3600);
+    server
+        .mock_async(move |when, then| {
+            when.method(POST).path("/api/v1/token");
+            then.status(200).json_body(body).delay(delay);
+        })
+        .await
+}
+
 /// Mocks one documented response of `d` (the `example`-th example, if any).
 async fn api_mock<'a>(
     server: &'a MockServer,
@@ -117,14 +132,7 @@ async fn every_documented_error_status_maps_to_its_kind_and_code() {
 #[tokio::test]
 async fn hundred_concurrent_cold_calls_share_one_token_request() {
     let server = MockServer::start_async().await;
-    let token = server
-        .mock_async(|when, then| {
-            when.method(POST).path("/api/v1/token");
-            then.status(200)
-                .json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600))
-                .delay(Duration::from_millis(200));
-        })
-        .await;
+    let token = slow_token_mock(&server, ACCESS_TOKEN, Duration::from_millis(200)).await;
     let api = server
         .mock_async(|when, then| {
             when.method(GET).path(request_path("/agents/{agentId}"));
@@ -145,14 +153,7 @@ async fn hundred_concurrent_cold_calls_share_one_token_request() {
 #[tokio::test]
 async fn a_cancelled_caller_does_not_cancel_the_shared_token_fetch() {
     let server = MockServer::start_async().await;
-    let token = server
-        .mock_async(|when, then| {
-            when.method(POST).path("/api/v1/token");
-            then.status(200)
-                .json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600))
-                .delay(Duration::from_millis(300));
-        })
-        .await;
+    let token = slow_token_mock(&server, ACCESS_TOKEN, Duration::from_millis(300)).await;
     let client = client(&server.base_url());
     let first = tokio::spawn({
         let client = client.clone();
@@ -196,14 +197,7 @@ async fn a_token_inside_the_refresh_buffer_is_used_while_a_new_one_is_fetched_in
         .unwrap();
     client.agents().get(agent_id()).await.unwrap();
     first_token.delete_async().await;
-    let second_token = server
-        .mock_async(|when, then| {
-            when.method(POST).path("/api/v1/token");
-            then.status(200)
-                .json_body(token_body("tok-B", ALL_SCOPES, 3600))
-                .delay(Duration::from_millis(300));
-        })
-        .await;
+    let second_token = slow_token_mock(&server, "tok-B", Duration::from_millis(300)).await;
     client.agents().get(agent_id()).await.unwrap();
     assert_eq!(
         api_a.calls_async().await,
@@ -663,14 +657,7 @@ async fn token_request_is_a_form_with_the_credentials_and_scopes() {
 #[tokio::test]
 async fn a_fetch_started_before_clear_does_not_refill_the_cache() {
     let server = MockServer::start_async().await;
-    let token = server
-        .mock_async(|when, then| {
-            when.method(POST).path("/api/v1/token");
-            then.status(200)
-                .json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600))
-                .delay(Duration::from_millis(300));
-        })
-        .await;
+    let token = slow_token_mock(&server, ACCESS_TOKEN, Duration::from_millis(300)).await;
     let client = client(&server.base_url());
     let before_clear = tokio::spawn({
         let client = client.clone();
