@@ -1,28 +1,31 @@
 //! The audit log: query and get events.
 
-use chrono::{DateTime, Utc};
-use futures::Stream;
+use futures::future::BoxFuture;
 use uuid::Uuid;
 
 use crate::Client;
 use crate::error::Result;
-use crate::model::{AuditAction, AuditEvent, AuditOutcome, Page};
-use crate::pagination::{self, DEFAULT_PAGE_SIZE};
+use crate::flavor::{Async, Flavor};
+use crate::model::{AuditAction, AuditEvent, AuditOutcome, Page, Timestamp};
+use crate::operation::Operation;
+use crate::pagination::{
+    self, DEFAULT_PAGE_SIZE, DEFAULT_STREAM_PAGE_SIZE, Pages, Paginator, positive,
+};
 
 /// Audit-log calls (`audit:read`); from [`Client::audit`].
 #[derive(Clone, Debug)]
-pub struct Audit {
-    client: Client,
+pub struct Audit<F: Flavor = Async> {
+    client: Client<F>,
 }
 
-impl Audit {
-    pub(crate) fn new(client: Client) -> Self {
+impl<F: Flavor> Audit<F> {
+    pub(crate) fn new(client: Client<F>) -> Self {
         Self { client }
     }
 
     /// Queries events, newest first; chain filters, then `.send()` for one
     /// page or `.stream()` for all.
-    pub fn query(&self) -> QueryAudit {
+    pub fn query(&self) -> QueryAudit<F> {
         QueryAudit {
             client: self.client.clone(),
             agent_id: None,
@@ -30,40 +33,57 @@ impl Audit {
             outcome: None,
             from: None,
             to: None,
-            page: 1,
-            limit: DEFAULT_PAGE_SIZE,
+            page: None,
+            limit: None,
         }
     }
 
     /// One event.
-    pub async fn get(&self, event_id: Uuid) -> Result<AuditEvent> {
+    pub fn get(&self, event_id: Uuid) -> GetAuditEvent<F> {
+        GetAuditEvent {
+            client: self.client.clone(),
+            event_id,
+        }
+    }
+}
+
+/// A `GET /audit/{eventId}` request; from [`Audit::get`].
+#[derive(Clone, Debug)]
+#[must_use = "a request does nothing until you `.send()` it"]
+pub struct GetAuditEvent<F: Flavor = Async> {
+    client: Client<F>,
+    event_id: Uuid,
+}
+
+impl<F: Flavor> GetAuditEvent<F> {
+    async fn run(self) -> Result<AuditEvent> {
+        let id = self.event_id;
         self.client
-            .call(
-                self.client
-                    .raw()
-                    .get_audit_event()
-                    .event_id(event_id)
-                    .send(),
-            )
+            .seam()
+            .call(Operation::GetAuditEvent, move |raw| async move {
+                raw.get_audit_event(&id).await
+            })
             .await
     }
 }
 
+send!(GetAuditEvent => AuditEvent);
+
 /// A `GET /audit` request; from [`Audit::query`].
 #[derive(Clone, Debug)]
 #[must_use = "a request does nothing until you `.send()` or `.stream()` it"]
-pub struct QueryAudit {
-    client: Client,
+pub struct QueryAudit<F: Flavor = Async> {
+    client: Client<F>,
     agent_id: Option<Uuid>,
     action: Option<AuditAction>,
     outcome: Option<AuditOutcome>,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-    page: u32,
-    limit: u32,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    page: Option<u32>,
+    limit: Option<u32>,
 }
 
-impl QueryAudit {
+impl<F: Flavor> QueryAudit<F> {
     /// Only events concerning this agent.
     pub fn agent_id(mut self, agent_id: Uuid) -> Self {
         self.agent_id = Some(agent_id);
@@ -83,61 +103,106 @@ impl QueryAudit {
     }
 
     /// Only events at or after `from`.
-    pub fn from(mut self, from: DateTime<Utc>) -> Self {
+    pub fn from(mut self, from: Timestamp) -> Self {
         self.from = Some(from);
         self
     }
 
     /// Only events at or before `to`.
-    pub fn to(mut self, to: DateTime<Utc>) -> Self {
+    pub fn to(mut self, to: Timestamp) -> Self {
         self.to = Some(to);
         self
     }
 
-    /// The 1-based page to fetch (default 1); for `.stream()`, where to start.
+    /// The 1-based page to fetch (default 1); for a walk, where to start.
     pub fn page(mut self, page: u32) -> Self {
-        self.page = page;
+        self.page = Some(page);
         self
     }
 
-    /// The page size (default 20).
+    /// The page size (default 20 for one page, 100 for a walk).
     pub fn limit(mut self, limit: u32) -> Self {
-        self.limit = limit;
+        self.limit = Some(limit);
         self
     }
 
-    /// Fetches one page.
-    pub async fn send(self) -> Result<Page<AuditEvent>> {
-        let mut request = self
-            .client
-            .raw()
-            .query_audit_events()
-            .page(self.page)
-            .limit(self.limit);
-        if let Some(agent_id) = self.agent_id {
-            request = request.agent_id(agent_id);
-        }
-        if let Some(action) = self.action {
-            request = request.action(action);
-        }
-        if let Some(outcome) = self.outcome {
-            request = request.outcome(outcome);
-        }
-        if let Some(from) = self.from {
-            request = request.from_date(from);
-        }
-        if let Some(to) = self.to {
-            request = request.to_date(to);
-        }
-        let page = self.client.call(request.send()).await?;
-        Ok(pagination::page(
-            page.data, page.total, self.page, self.limit,
-        ))
+    async fn run(self) -> Result<Page<AuditEvent>> {
+        let op = Operation::QueryAuditEvents;
+        let number = self.page.unwrap_or(1);
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE_SIZE);
+        let (page, size) = positive(op, number, limit)?;
+        let Self {
+            client,
+            agent_id,
+            action,
+            outcome,
+            from,
+            to,
+            ..
+        } = self;
+        let data = client
+            .seam()
+            .call(op, move |raw| async move {
+                raw.query_audit_events(
+                    action.as_ref(),
+                    agent_id.as_ref(),
+                    from.as_ref(),
+                    Some(size),
+                    outcome.as_ref(),
+                    Some(page),
+                    to.as_ref(),
+                )
+                .await
+            })
+            .await?;
+        Ok(pagination::page(data.data, data.total, number, limit))
     }
 
-    /// Every matching event, fetching pages lazily as the stream is read.
-    pub fn stream(self) -> impl Stream<Item = Result<AuditEvent>> + Send + 'static {
-        let first = self.page;
-        pagination::items(first, move |page| self.clone().page(page).send())
+    fn walk(mut self) -> Paginator<AuditEvent> {
+        let first = self.page.unwrap_or(1);
+        self.limit = Some(self.limit.unwrap_or(DEFAULT_STREAM_PAGE_SIZE));
+        Paginator::new(first, AuditPages(self))
+    }
+}
+
+send!(QueryAudit => Page<AuditEvent>);
+
+/// The pages of a [`QueryAudit`] walk.
+struct AuditPages<F: Flavor>(QueryAudit<F>);
+
+impl<F: Flavor> Pages for AuditPages<F> {
+    type Item = AuditEvent;
+
+    fn fetch(&mut self, page: u32) -> BoxFuture<'static, Result<Page<AuditEvent>>> {
+        Box::pin(self.0.clone().page(page).run())
+    }
+
+    /// The log grows at its newest end, which is page 1: events written
+    /// while the walk goes on would push older ones onto later pages again.
+    /// So later pages are asked for events no newer than the newest one the
+    /// first page showed (the server's clock, not ours).
+    fn first_page(&mut self, page: &Page<AuditEvent>) {
+        if self.0.to.is_none() {
+            self.0.to = page.items.iter().filter_map(|e| e.timestamp).max();
+        }
+    }
+}
+
+impl QueryAudit<Async> {
+    /// Every matching event, newest first, fetching pages (of 100 unless
+    /// [`limit`](Self::limit) says otherwise) as the stream is read. Events
+    /// written after the walk began are not part of it (unless
+    /// [`to`](Self::to) says otherwise), and none is yielded twice.
+    pub fn stream(self) -> Paginator<AuditEvent> {
+        self.walk()
+    }
+}
+
+#[cfg(feature = "blocking")]
+impl QueryAudit<crate::blocking::Blocking> {
+    /// Every matching event, as [`QueryAudit::stream`] walks them, as an iterator.
+    pub fn iter(self) -> crate::blocking::Iter<AuditEvent> {
+        let runtime = self.client.runtime().clone();
+        crate::blocking::Iter::new(runtime, self.walk())
     }
 }

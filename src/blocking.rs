@@ -1,468 +1,171 @@
-//! A blocking client with the same surface as the async one, built on it
-//! (like `reqwest::blocking`): each call runs on a small runtime the client owns.
+//! The blocking client: the async client with the [`Blocking`] flavor, whose
+//! `.send()` blocks. Like `reqwest::blocking`, its calls run on a small
+//! runtime on a thread of its own, so it works in plain threads, inside
+//! `tokio::task::spawn_blocking`, and may be dropped anywhere.
+//!
+//! A blocking client is built like the async one, with
+//! [`ClientBuilder::blocking`](crate::ClientBuilder::blocking) before
+//! `.build()`:
 //!
 //! ```no_run
+//! use sentryagent_idp::ClientBuilder;
+//!
 //! # fn main() -> sentryagent_idp::Result<()> {
-//! let client = sentryagent_idp::blocking::Client::from_env()?;
+//! let client = ClientBuilder::from_env()?.blocking().build()?;
 //! for agent in client.agents().list().limit(50).iter() {
-//!     println!("{}", agent?.email.as_str());
+//!     println!("{}", agent?.email);
 //! }
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! Do not call it from inside an async runtime: calls made there return an
-//! [`ErrorKind::Config`](crate::ErrorKind::Config) error instead of blocking
-//! the runtime's thread.
+//! Calling it from async code blocks that task's thread; use
+//! [`crate::Client`] there.
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::thread;
 
-use futures::{Stream, StreamExt};
-use secrecy::{ExposeSecret, SecretString};
-use uuid::Uuid;
+use futures::StreamExt;
+use secrecy::SecretString;
 
-use chrono::{DateTime, Utc};
+use crate::error::{Error, ErrorKind, Result};
+use crate::flavor::{Flavor, private};
+use crate::pagination::Paginator;
+use crate::scope::ScopeSet;
 
-use crate::client::ClientBuilder;
-use crate::error::{Error, Result};
-use crate::model::{
-    Agent, AgentStatus, AgentType, AgentUpdate, AuditAction, AuditEvent, AuditOutcome, Credential,
-    CredentialWithSecret, Introspection, NewAgent, Page,
-};
-use crate::scope::{Scope, ScopeSet};
-
-/// Marks a [`ClientBuilder`] that builds the blocking [`Client`].
-#[derive(Debug)]
+/// The blocking flavor: `.send()` blocks until the answer is in.
+#[derive(Clone, Copy, Debug)]
 pub enum Blocking {}
 
-impl ClientBuilder<Blocking> {
-    /// Validates the settings and builds the blocking client.
+impl Flavor for Blocking {}
+
+impl private::Sealed for Blocking {
+    type Runtime = Arc<Runtime>;
+}
+
+/// The blocking AgentIdP client; see [`crate::Client`] for its methods.
+pub type Client = crate::Client<Blocking>;
+
+/// The builder of the blocking client.
+pub type ClientBuilder = crate::ClientBuilder<Blocking>;
+
+impl crate::Client<Blocking> {
+    /// The current access token, fetching one if needed.
+    pub fn access_token(&self) -> Result<SecretString> {
+        let token = self.token();
+        self.runtime()
+            .block_on(async move { Ok(token.await?.secret().clone()) })
+    }
+
+    /// The scopes granted to the current token, if the source says.
+    pub fn granted_scopes(&self) -> Result<Option<ScopeSet>> {
+        let token = self.token();
+        self.runtime()
+            .block_on(async move { Ok(token.await?.scopes().cloned()) })
+    }
+}
+
+impl crate::ClientBuilder<Blocking> {
+    /// Validates the settings and builds the blocking client, starting its
+    /// runtime thread.
     pub fn build(self) -> Result<Client> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("sentryagent-idp")
+        let seam = self.build_seam()?;
+        Ok(crate::Client::from_parts(seam, Runtime::start()?))
+    }
+}
+
+type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The thread a blocking client's calls run on: a current-thread tokio
+/// runtime taking jobs from a channel. It stops when the last client using
+/// it is dropped.
+pub struct Runtime {
+    jobs: Option<tokio::sync::mpsc::UnboundedSender<Job>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("blocking::Runtime")
+    }
+}
+
+impl Runtime {
+    fn start() -> Result<Arc<Runtime>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| {
                 Error::config("cannot start the blocking client's runtime").with_source(e)
             })?;
-        Ok(Client {
-            inner: self.build_async()?,
-            runtime: Arc::new(runtime),
-        })
+        let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Job>();
+        let thread = thread::Builder::new()
+            .name("sentryagent-idp".to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    while let Some(job) = queue.recv().await {
+                        tokio::spawn(job);
+                    }
+                });
+                // Tasks still pending (a background token refresh) are
+                // cancelled when the runtime drops, here on its own thread.
+            })
+            .map_err(|e| {
+                Error::config("cannot start the blocking client's thread").with_source(e)
+            })?;
+        Ok(Arc::new(Runtime {
+            jobs: Some(jobs),
+            thread: Some(thread),
+        }))
+    }
+
+    /// Runs `future` on the runtime thread and blocks until it is done.
+    pub(crate) fn block_on<T: Send + 'static>(
+        &self,
+        future: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        let job: Job = Box::pin(async move {
+            let _ = answer.send(future.await);
+        });
+        let stopped = || {
+            Error::new(
+                ErrorKind::Config,
+                "the blocking client's runtime has stopped",
+            )
+        };
+        self.jobs
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(job)
+            .map_err(|_| stopped())?;
+        answered.recv().map_err(|_| stopped())?
     }
 }
 
-/// The blocking AgentIdP client. Cheap to clone; clones share the runtime,
-/// the connection pool and the token cache.
-#[derive(Clone)]
-pub struct Client {
-    inner: crate::Client,
-    runtime: Arc<tokio::runtime::Runtime>,
-}
-
-impl fmt::Debug for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("blocking::Client")
-            .field(&self.inner)
-            .finish()
-    }
-}
-
-impl Client {
-    /// A builder, as for [`crate::Client::builder`].
-    pub fn builder() -> ClientBuilder<Blocking> {
-        ClientBuilder::new()
-    }
-
-    /// A client from the `AGENTIDP_*` environment variables, as for
-    /// [`crate::Client::from_env`].
-    pub fn from_env() -> Result<Client> {
-        ClientBuilder::<Blocking>::from_env()?.build()
-    }
-
-    /// Runs `fut` to completion on the client's runtime.
-    fn wait<F: Future>(&self, fut: F) -> Result<F::Output> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(Error::config(
-                "the blocking client was called inside an async runtime; use sentryagent_idp::Client there",
-            ));
-        }
-        Ok(self.runtime.block_on(fut))
-    }
-
-    fn run<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
-        self.wait(fut)?
-    }
-
-    /// Agent registry calls.
-    pub fn agents(&self) -> Agents {
-        Agents {
-            client: self.clone(),
-            inner: self.inner.agents(),
-        }
-    }
-
-    /// Credential calls.
-    pub fn credentials(&self) -> Credentials {
-        Credentials {
-            client: self.clone(),
-            inner: self.inner.credentials(),
-        }
-    }
-
-    /// Token introspection and revocation.
-    pub fn tokens(&self) -> Tokens {
-        Tokens {
-            client: self.clone(),
-            inner: self.inner.tokens(),
-        }
-    }
-
-    /// Audit-log queries.
-    pub fn audit(&self) -> Audit {
-        Audit {
-            client: self.clone(),
-            inner: self.inner.audit(),
-        }
-    }
-
-    /// The full API base URL.
-    pub fn api_url(&self) -> &str {
-        self.inner.api_url()
-    }
-
-    /// The current access token, fetching one if needed.
-    pub fn access_token(&self) -> Result<SecretString> {
-        self.run(self.inner.access_token())
-    }
-
-    /// The scopes granted to the current token, if the source says.
-    pub fn granted_scopes(&self) -> Result<Option<ScopeSet>> {
-        self.run(self.inner.granted_scopes())
-    }
-
-    /// Forgets the cached token.
-    pub fn clear_token_cache(&self) {
-        self.inner.clear_token_cache();
-    }
-
-    /// As [`crate::Client::set_client_secret`].
-    pub fn set_client_secret(&self, secret: impl Into<SecretString>) -> Result<()> {
-        self.inner.set_client_secret(secret)
-    }
-
-    /// A client limited to `scopes`, as for [`crate::Client::with_scopes`].
-    pub fn with_scopes(&self, scopes: impl IntoIterator<Item = Scope>) -> Result<Client> {
-        Ok(Client {
-            inner: self.inner.with_scopes(scopes)?,
-            runtime: Arc::clone(&self.runtime),
-        })
-    }
-
-    /// The async client this one drives.
-    pub fn as_async(&self) -> &crate::Client {
-        &self.inner
-    }
-
-    fn iter<T>(&self, stream: impl Stream<Item = Result<T>> + Send + 'static) -> Iter<T>
-    where
-        T: Send + 'static,
-    {
-        Iter {
-            client: self.clone(),
-            stream: Some(Box::pin(stream)),
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's loop.
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            // The last handle may go away on the runtime thread itself (in a
+            // job); that thread then ends on its own.
+            if thread.thread().id() != thread::current().id() {
+                let _ = thread.join();
+            }
         }
     }
 }
 
-/// Agent registry calls; from [`Client::agents`].
-#[derive(Clone, Debug)]
-pub struct Agents {
-    client: Client,
-    inner: crate::Agents,
-}
-
-impl Agents {
-    /// As [`crate::Agents::register`].
-    pub fn register<A>(&self, agent: A) -> Result<Agent>
-    where
-        A: TryInto<NewAgent>,
-        A::Error: fmt::Display,
-    {
-        self.client.run(self.inner.register(agent))
-    }
-
-    /// As [`crate::Agents::list`].
-    pub fn list(&self) -> ListAgents {
-        ListAgents {
-            client: self.client.clone(),
-            inner: self.inner.list(),
-        }
-    }
-
-    /// As [`crate::Agents::get`].
-    pub fn get(&self, agent_id: Uuid) -> Result<Agent> {
-        self.client.run(self.inner.get(agent_id))
-    }
-
-    /// As [`crate::Agents::update`].
-    pub fn update<U>(&self, agent_id: Uuid, update: U) -> Result<Agent>
-    where
-        U: TryInto<AgentUpdate>,
-        U::Error: fmt::Display,
-    {
-        self.client.run(self.inner.update(agent_id, update))
-    }
-
-    /// As [`crate::Agents::decommission`].
-    pub fn decommission(&self, agent_id: Uuid) -> Result<()> {
-        self.client.run(self.inner.decommission(agent_id))
-    }
-}
-
-/// A `GET /agents` request; from [`Agents::list`].
-#[derive(Clone, Debug)]
-#[must_use = "a request does nothing until you `.send()` or `.iter()` it"]
-pub struct ListAgents {
-    client: Client,
-    inner: crate::ListAgents,
-}
-
-impl ListAgents {
-    /// Only agents with this status.
-    pub fn status(self, status: AgentStatus) -> Self {
-        Self {
-            inner: self.inner.status(status),
-            ..self
-        }
-    }
-
-    /// Only agents of this type.
-    pub fn agent_type(self, agent_type: AgentType) -> Self {
-        Self {
-            inner: self.inner.agent_type(agent_type),
-            ..self
-        }
-    }
-
-    /// Only agents of this owner.
-    pub fn owner(self, owner: impl Into<String>) -> Self {
-        Self {
-            inner: self.inner.owner(owner),
-            ..self
-        }
-    }
-
-    /// The 1-based page (default 1).
-    pub fn page(self, page: u32) -> Self {
-        Self {
-            inner: self.inner.page(page),
-            ..self
-        }
-    }
-
-    /// The page size (default 20).
-    pub fn limit(self, limit: u32) -> Self {
-        Self {
-            inner: self.inner.limit(limit),
-            ..self
-        }
-    }
-
-    /// Fetches one page.
-    pub fn send(self) -> Result<Page<Agent>> {
-        self.client.run(self.inner.send())
-    }
-
-    /// Every matching agent, fetching pages lazily.
-    pub fn iter(self) -> Iter<Agent> {
-        self.client.iter(self.inner.stream())
-    }
-}
-
-/// Credential calls; from [`Client::credentials`].
-#[derive(Clone, Debug)]
-pub struct Credentials {
-    client: Client,
-    inner: crate::Credentials,
-}
-
-impl Credentials {
-    /// As [`crate::Credentials::generate`]; `.send()` it.
-    pub fn generate(&self, agent_id: Uuid) -> IssueSecret {
-        IssueSecret {
-            client: self.client.clone(),
-            inner: self.inner.generate(agent_id),
-        }
-    }
-
-    /// As [`crate::Credentials::list`].
-    pub fn list(&self, agent_id: Uuid) -> Result<Vec<Credential>> {
-        self.client.run(self.inner.list(agent_id))
-    }
-
-    /// As [`crate::Credentials::rotate`]; `.send()` it.
-    pub fn rotate(&self, agent_id: Uuid, credential_id: Uuid) -> IssueSecret {
-        IssueSecret {
-            client: self.client.clone(),
-            inner: self.inner.rotate(agent_id, credential_id),
-        }
-    }
-
-    /// As [`crate::Credentials::revoke`].
-    pub fn revoke(&self, agent_id: Uuid, credential_id: Uuid) -> Result<()> {
-        self.client.run(self.inner.revoke(agent_id, credential_id))
-    }
-}
-
-/// A generate or rotate request; from [`Credentials::generate`] and [`Credentials::rotate`].
-#[derive(Clone, Debug)]
-#[must_use = "a request does nothing until you `.send()` it"]
-pub struct IssueSecret {
-    client: Client,
-    inner: crate::IssueSecret,
-}
-
-impl IssueSecret {
-    /// When the credential expires (default: never).
-    pub fn expires_at(self, at: DateTime<Utc>) -> Self {
-        Self {
-            inner: self.inner.expires_at(at),
-            ..self
-        }
-    }
-
-    /// Sends the request.
-    pub fn send(self) -> Result<CredentialWithSecret> {
-        self.client.run(self.inner.send())
-    }
-}
-
-/// Token calls; from [`Client::tokens`].
-#[derive(Clone, Debug)]
-pub struct Tokens {
-    client: Client,
-    inner: crate::Tokens,
-}
-
-impl Tokens {
-    /// As [`crate::Tokens::introspect`].
-    pub fn introspect(&self, token: &impl ExposeSecret<str>) -> Result<Introspection> {
-        self.client.run(self.inner.introspect(token))
-    }
-
-    /// As [`crate::Tokens::revoke`].
-    pub fn revoke(&self, token: &impl ExposeSecret<str>) -> Result<()> {
-        self.client.run(self.inner.revoke(token))
-    }
-}
-
-/// Audit-log calls; from [`Client::audit`].
-#[derive(Clone, Debug)]
-pub struct Audit {
-    client: Client,
-    inner: crate::Audit,
-}
-
-impl Audit {
-    /// As [`crate::Audit::query`].
-    pub fn query(&self) -> QueryAudit {
-        QueryAudit {
-            client: self.client.clone(),
-            inner: self.inner.query(),
-        }
-    }
-
-    /// As [`crate::Audit::get`].
-    pub fn get(&self, event_id: Uuid) -> Result<AuditEvent> {
-        self.client.run(self.inner.get(event_id))
-    }
-}
-
-/// A `GET /audit` request; from [`Audit::query`].
-#[derive(Clone, Debug)]
-#[must_use = "a request does nothing until you `.send()` or `.iter()` it"]
-pub struct QueryAudit {
-    client: Client,
-    inner: crate::QueryAudit,
-}
-
-impl QueryAudit {
-    /// Only events concerning this agent.
-    pub fn agent_id(self, agent_id: Uuid) -> Self {
-        Self {
-            inner: self.inner.agent_id(agent_id),
-            ..self
-        }
-    }
-
-    /// Only events of this action.
-    pub fn action(self, action: AuditAction) -> Self {
-        Self {
-            inner: self.inner.action(action),
-            ..self
-        }
-    }
-
-    /// Only events with this outcome.
-    pub fn outcome(self, outcome: AuditOutcome) -> Self {
-        Self {
-            inner: self.inner.outcome(outcome),
-            ..self
-        }
-    }
-
-    /// Only events at or after `from`.
-    pub fn from(self, from: DateTime<Utc>) -> Self {
-        Self {
-            inner: self.inner.from(from),
-            ..self
-        }
-    }
-
-    /// Only events at or before `to`.
-    pub fn to(self, to: DateTime<Utc>) -> Self {
-        Self {
-            inner: self.inner.to(to),
-            ..self
-        }
-    }
-
-    /// The 1-based page (default 1).
-    pub fn page(self, page: u32) -> Self {
-        Self {
-            inner: self.inner.page(page),
-            ..self
-        }
-    }
-
-    /// The page size (default 20).
-    pub fn limit(self, limit: u32) -> Self {
-        Self {
-            inner: self.inner.limit(limit),
-            ..self
-        }
-    }
-
-    /// Fetches one page.
-    pub fn send(self) -> Result<Page<AuditEvent>> {
-        self.client.run(self.inner.send())
-    }
-
-    /// Every matching event, fetching pages lazily.
-    pub fn iter(self) -> Iter<AuditEvent> {
-        self.client.iter(self.inner.stream())
-    }
-}
-
-/// An iterator over every item of a paginated listing.
+/// An iterator over every item of a paginated listing; from `.iter()` on a
+/// blocking list request.
 pub struct Iter<T> {
-    client: Client,
-    /// `None` once the listing ended or the iterator cannot run.
-    stream: Option<std::pin::Pin<Box<dyn Stream<Item = Result<T>> + Send>>>,
+    runtime: Arc<Runtime>,
+    /// `None` once the listing ended.
+    pages: Option<Paginator<T>>,
 }
 
 impl<T> fmt::Debug for Iter<T> {
@@ -471,20 +174,32 @@ impl<T> fmt::Debug for Iter<T> {
     }
 }
 
-impl<T> Iterator for Iter<T> {
+impl<T> Iter<T> {
+    pub(crate) fn new(runtime: Arc<Runtime>, pages: Paginator<T>) -> Self {
+        Self {
+            runtime,
+            pages: Some(pages),
+        }
+    }
+}
+
+impl<T: Send + 'static> Iterator for Iter<T> {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let stream = self.stream.as_mut()?;
-        let item = match self.client.wait(stream.next()) {
-            Ok(item) => item,
+        let mut pages = self.pages.take()?;
+        let next = self.runtime.block_on(async move {
+            let item = pages.next().await;
+            Ok((item, pages))
+        });
+        match next {
+            Ok((Some(item), pages)) => {
+                // Fused: after an error the paginator yields nothing more.
+                self.pages = Some(pages);
+                Some(item)
+            }
+            Ok((None, _)) => None,
             Err(e) => Some(Err(e)),
-        };
-        // Fused: after the end or an error, nothing more (the stream stops at
-        // its first error too).
-        if !matches!(item, Some(Ok(_))) {
-            self.stream = None;
         }
-        item
     }
 }

@@ -1,137 +1,185 @@
 //! Credentials: generate, list, rotate, revoke.
 
-use std::future::{Future, IntoFuture};
-use std::pin::Pin;
-
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::Client;
 use crate::error::Result;
-use crate::model::{Credential, CredentialWithSecret, NewCredential};
+use crate::flavor::{Async, Flavor};
+use crate::model::{Credential, CredentialWithSecret, Timestamp};
+use crate::operation::Operation;
 use crate::raw;
 
 /// Credential calls (all need `agents:write`); from [`Client::credentials`].
+///
+/// **Rotate or generate?** [`rotate`](Self::rotate) keeps the credential id
+/// and kills the old secret at once: right for one process that holds the
+/// secret and switches to the new one in the same breath. Where several
+/// processes or replicas share the secret, generate a second credential,
+/// hand its secret to them, and revoke the old credential once they switched.
 #[derive(Clone, Debug)]
-pub struct Credentials {
-    client: Client,
+pub struct Credentials<F: Flavor = Async> {
+    client: Client<F>,
 }
 
-impl Credentials {
-    pub(crate) fn new(client: Client) -> Self {
+impl<F: Flavor> Credentials<F> {
+    pub(crate) fn new(client: Client<F>) -> Self {
         Self { client }
     }
 
-    /// Generates a credential for an active agent. `.await` it directly, or
-    /// set `.expires_at(…)` first. The secret in the answer is shown only now.
-    pub fn generate(&self, agent_id: Uuid) -> IssueSecret {
-        IssueSecret {
+    /// Generates a credential for an active agent. The secret in the answer
+    /// is shown only now.
+    pub fn generate(&self, agent_id: Uuid) -> GenerateCredential<F> {
+        GenerateCredential {
             client: self.client.clone(),
             agent_id,
-            credential_id: None,
             expires_at: None,
         }
     }
 
     /// The agent's credentials, without secrets.
-    pub async fn list(&self, agent_id: Uuid) -> Result<Vec<Credential>> {
+    pub fn list(&self, agent_id: Uuid) -> ListCredentials<F> {
+        ListCredentials {
+            client: self.client.clone(),
+            agent_id,
+        }
+    }
+
+    /// Issues a new secret for the same credential id; the old secret stops
+    /// working at once. Never replayed once it may have reached the server:
+    /// an unknown outcome is an
+    /// [`ErrorKind::OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown).
+    pub fn rotate(&self, agent_id: Uuid, credential_id: Uuid) -> RotateCredential<F> {
+        RotateCredential {
+            client: self.client.clone(),
+            agent_id,
+            credential_id,
+            expires_at: None,
+        }
+    }
+
+    /// Revokes the credential for good; the agent keeps its other credentials.
+    pub fn revoke(&self, agent_id: Uuid, credential_id: Uuid) -> RevokeCredential<F> {
+        RevokeCredential {
+            client: self.client.clone(),
+            agent_id,
+            credential_id,
+        }
+    }
+}
+
+/// A `POST /agents/{agentId}/credentials` request; from [`Credentials::generate`].
+#[derive(Clone, Debug)]
+#[must_use = "a request does nothing until you `.send()` it"]
+pub struct GenerateCredential<F: Flavor = Async> {
+    client: Client<F>,
+    agent_id: Uuid,
+    expires_at: Option<Timestamp>,
+}
+
+impl<F: Flavor> GenerateCredential<F> {
+    /// When the credential expires (default: never).
+    pub fn expires_at(mut self, at: Timestamp) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    async fn run(self) -> Result<CredentialWithSecret> {
+        let (id, body) = (
+            self.agent_id,
+            raw::types::NewCredential {
+                expires_at: self.expires_at,
+            },
+        );
+        self.client
+            .seam()
+            .call(Operation::GenerateCredential, move |raw| async move {
+                raw.generate_credential(&id, &body).await
+            })
+            .await
+    }
+}
+
+send!(GenerateCredential => CredentialWithSecret);
+
+/// A `POST …/credentials/{credentialId}/rotate` request; from [`Credentials::rotate`].
+#[derive(Clone, Debug)]
+#[must_use = "a request does nothing until you `.send()` it"]
+pub struct RotateCredential<F: Flavor = Async> {
+    client: Client<F>,
+    agent_id: Uuid,
+    credential_id: Uuid,
+    expires_at: Option<Timestamp>,
+}
+
+impl<F: Flavor> RotateCredential<F> {
+    /// A new expiry for the credential (default: keep the current one).
+    pub fn expires_at(mut self, at: Timestamp) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    async fn run(self) -> Result<CredentialWithSecret> {
+        let (agent, credential) = (self.agent_id, self.credential_id);
+        let body = raw::types::NewCredential {
+            expires_at: self.expires_at,
+        };
+        self.client
+            .seam()
+            .call(Operation::RotateCredential, move |raw| async move {
+                raw.rotate_credential(&agent, &credential, &body).await
+            })
+            .await
+    }
+}
+
+send!(RotateCredential => CredentialWithSecret);
+
+/// A `GET /agents/{agentId}/credentials` request; from [`Credentials::list`].
+#[derive(Clone, Debug)]
+#[must_use = "a request does nothing until you `.send()` it"]
+pub struct ListCredentials<F: Flavor = Async> {
+    client: Client<F>,
+    agent_id: Uuid,
+}
+
+impl<F: Flavor> ListCredentials<F> {
+    async fn run(self) -> Result<Vec<Credential>> {
+        let id = self.agent_id;
         let list = self
             .client
-            .call(
-                self.client
-                    .raw()
-                    .list_credentials()
-                    .agent_id(agent_id)
-                    .send(),
-            )
+            .seam()
+            .call(Operation::ListCredentials, move |raw| async move {
+                raw.list_credentials(&id).await
+            })
             .await?;
         Ok(match list {
             raw::types::CredentialList::CredentialListEnvelope(envelope) => envelope.data,
             raw::types::CredentialList::Array(items) => items,
         })
     }
+}
 
-    /// Issues a new secret for the same credential id; the old secret stops
-    /// working at once. `.await` it directly, or set `.expires_at(…)` first.
-    pub fn rotate(&self, agent_id: Uuid, credential_id: Uuid) -> IssueSecret {
-        IssueSecret {
-            client: self.client.clone(),
-            agent_id,
-            credential_id: Some(credential_id),
-            expires_at: None,
-        }
-    }
+send!(ListCredentials => Vec<Credential>);
 
-    /// Revokes the credential for good; the agent keeps its other credentials.
-    pub async fn revoke(&self, agent_id: Uuid, credential_id: Uuid) -> Result<()> {
+/// A `DELETE …/credentials/{credentialId}` request; from [`Credentials::revoke`].
+#[derive(Clone, Debug)]
+#[must_use = "a request does nothing until you `.send()` it"]
+pub struct RevokeCredential<F: Flavor = Async> {
+    client: Client<F>,
+    agent_id: Uuid,
+    credential_id: Uuid,
+}
+
+impl<F: Flavor> RevokeCredential<F> {
+    async fn run(self) -> Result<()> {
+        let (agent, credential) = (self.agent_id, self.credential_id);
         self.client
-            .call_unit(
-                self.client
-                    .raw()
-                    .revoke_credential()
-                    .agent_id(agent_id)
-                    .credential_id(credential_id)
-                    .send(),
-            )
+            .seam()
+            .call(Operation::RevokeCredential, move |raw| async move {
+                raw.revoke_credential(&agent, &credential).await
+            })
             .await
     }
 }
 
-/// A generate or rotate request, answered with the new secret; from
-/// [`Credentials::generate`] and [`Credentials::rotate`].
-#[derive(Clone, Debug)]
-#[must_use = "a request does nothing until you `.await` or `.send()` it"]
-pub struct IssueSecret {
-    client: Client,
-    agent_id: Uuid,
-    credential_id: Option<Uuid>,
-    expires_at: Option<DateTime<Utc>>,
-}
-
-impl IssueSecret {
-    /// When the credential expires (default: never).
-    pub fn expires_at(mut self, at: DateTime<Utc>) -> Self {
-        self.expires_at = Some(at);
-        self
-    }
-
-    /// Sends the request.
-    pub async fn send(self) -> Result<CredentialWithSecret> {
-        let body = NewCredential {
-            expires_at: self.expires_at,
-        };
-        let raw = self.client.raw();
-        match self.credential_id {
-            None => {
-                self.client
-                    .call(
-                        raw.generate_credential()
-                            .agent_id(self.agent_id)
-                            .body(body)
-                            .send(),
-                    )
-                    .await
-            }
-            Some(id) => {
-                self.client
-                    .call(
-                        raw.rotate_credential()
-                            .agent_id(self.agent_id)
-                            .credential_id(id)
-                            .body(body)
-                            .send(),
-                    )
-                    .await
-            }
-        }
-    }
-}
-
-impl IntoFuture for IssueSecret {
-    type Output = Result<CredentialWithSecret>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.send())
-    }
-}
+send!(RevokeCredential => ());

@@ -8,27 +8,25 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
+use crate::operation::Operation;
 use crate::raw;
+use crate::redact;
 use crate::scope::ScopeSet;
 
 /// A specialized `Result` for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What went wrong, for matching. See [`Error::kind`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What went wrong, for matching: `e.kind() == ErrorKind::NotFound`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// 401: the credentials or the bearer token were refused.
     Unauthorized,
     /// 403: refused by the server (insufficient scope, inactive agent, free-tier limit…).
     Forbidden,
-    /// The token lacks a scope the operation requires; nothing was sent.
-    MissingScope {
-        /// The scopes the operation requires.
-        required: ScopeSet,
-        /// The scopes the token holds.
-        granted: ScopeSet,
-    },
+    /// The operation needs a scope the client does not request or the token
+    /// was not granted; nothing was sent. See [`Error::missing_scopes`].
+    MissingScope,
     /// 404: no such agent, credential or audit event.
     NotFound,
     /// 409: the resource is in a conflicting state (already exists, already revoked…).
@@ -41,35 +39,44 @@ pub enum ErrorKind {
     Server,
     /// A status the API does not document for this operation.
     UnexpectedStatus,
-    /// The request or the connection timed out.
+    /// The request, the call or a token fetch timed out.
     Timeout,
     /// The server could not be reached.
     Connect,
     /// Another transport failure (connection reset, TLS, body read).
     Transport,
-    /// The response could not be decoded.
+    /// The response could not be decoded; [`Error::message`] names the field.
     Decode,
+    /// The response decoded but cannot be right (a listing that answers the
+    /// same page again, an answer from another origin).
+    InvalidResponse,
     /// The response body is larger than the client accepts; it was not read.
     ResponseTooLarge,
-    /// A write that must not be repeated failed after it was sent, so whether
-    /// the server applied it is unknown; [`Error::message`] says what to check.
-    /// The SDK never replays such a write.
+    /// A write that must not be repeated failed after it may have reached
+    /// the server, so whether it was applied is unknown; [`Error::message`]
+    /// says what to check. The SDK never replays such a write.
     OutcomeUnknown,
     /// An argument was refused before anything was sent.
     InvalidInput,
     /// The client is misconfigured (bad URL, missing credential…).
     Config,
+    /// A token source failed abnormally (it panicked, or its task was cancelled).
+    TokenSource,
 }
 
 /// An error from the AgentIdP SDK.
 ///
-/// Cheap to clone. Never contains a client secret or an access token.
+/// Cheap to clone (one `Arc`). Never contains a client secret or an access
+/// token: a body is quoted only when it is an error body, and then with its
+/// secret-bearing fields replaced. `Display` prints one line; the cause, if
+/// any, is [`source`](StdError::source) (so `{:#}` with anyhow prints it once).
 #[derive(Clone)]
-#[non_exhaustive]
 pub struct Error {
     inner: Arc<Inner>,
 }
 
+#[derive(thiserror::Error)]
+#[error("{operation}{message}{tail}", operation = Prefix(.operation), tail = Tail(.status, .code.as_deref()))]
 struct Inner {
     kind: ErrorKind,
     status: Option<StatusCode>,
@@ -78,12 +85,52 @@ struct Inner {
     details: Option<serde_json::Map<String, serde_json::Value>>,
     retry_after: Option<Duration>,
     request_id: Option<String>,
-    operation: Option<&'static str>,
+    operation: Option<Operation>,
+    scopes: Option<Box<ScopeCheck>>,
+    /// Whether repeating the call cannot duplicate a write.
+    replay_safe: bool,
+    #[source]
     source: Option<Box<dyn StdError + Send + Sync>>,
 }
 
+/// The scopes an operation needs against those the client held.
+#[derive(Clone, Debug)]
+struct ScopeCheck {
+    required: ScopeSet,
+    held: ScopeSet,
+    /// `true` when `held` is what the server granted, `false` when it is
+    /// what the client requests (no token was fetched).
+    granted: bool,
+}
+
+/// `get_agent: ` before the message.
+struct Prefix<'a>(&'a Option<Operation>);
+
+impl fmt::Display for Prefix<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(op) => write!(f, "{op}: "),
+            None => Ok(()),
+        }
+    }
+}
+
+/// ` (404 Not Found, AGENT_NOT_FOUND)` after the message.
+struct Tail<'a>(&'a Option<StatusCode>, Option<&'a str>);
+
+impl fmt::Display for Tail<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.0, self.1) {
+            (Some(status), Some(code)) => write!(f, " ({status}, {code})"),
+            (Some(status), None) => write!(f, " ({status})"),
+            (None, Some(code)) => write!(f, " ({code})"),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
 impl Error {
-    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 kind,
@@ -94,14 +141,16 @@ impl Error {
                 retry_after: None,
                 request_id: None,
                 operation: None,
+                scopes: None,
+                replay_safe: true,
                 source: None,
             }),
         }
     }
 
     /// What went wrong.
-    pub fn kind(&self) -> &ErrorKind {
-        &self.inner.kind
+    pub fn kind(&self) -> ErrorKind {
+        self.inner.kind
     }
 
     /// The HTTP status, when a response arrived.
@@ -135,92 +184,102 @@ impl Error {
         self.inner.request_id.as_deref()
     }
 
-    /// The spec's operation id of the failed call, e.g. `get_agent`.
-    pub fn operation(&self) -> Option<&'static str> {
+    /// The operation of the failed call.
+    pub fn operation(&self) -> Option<Operation> {
         self.inner.operation
     }
 
-    /// Whether the failure is transient, so the same call may succeed later.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self.inner.kind,
-            ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Transport
-        ) || matches!(self.inner.status.map(|s| s.as_u16()), Some(502..=504))
+    /// For [`ErrorKind::MissingScope`]: the scopes the operation requires.
+    pub fn required_scopes(&self) -> Option<&ScopeSet> {
+        self.inner.scopes.as_ref().map(|s| &s.required)
     }
 
-    fn render(&self) -> String {
+    /// For [`ErrorKind::MissingScope`]: the required scopes the client lacks.
+    pub fn missing_scopes(&self) -> Option<ScopeSet> {
+        self.inner
+            .scopes
+            .as_ref()
+            .map(|s| s.held.missing_from(&s.required))
+    }
+
+    /// For [`ErrorKind::MissingScope`] refused after a token was fetched: the
+    /// scopes the server granted it.
+    pub fn granted_scopes(&self) -> Option<&ScopeSet> {
+        self.inner
+            .scopes
+            .as_ref()
+            .filter(|s| s.granted)
+            .map(|s| &s.held)
+    }
+
+    /// For [`ErrorKind::MissingScope`] refused before any token was fetched:
+    /// the scopes the client requests.
+    pub fn requested_scopes(&self) -> Option<&ScopeSet> {
+        self.inner
+            .scopes
+            .as_ref()
+            .filter(|s| !s.granted)
+            .map(|s| &s.held)
+    }
+
+    /// Whether the same call may succeed if made again later, and making it
+    /// again cannot duplicate a write: rate limiting, timeouts, connection
+    /// failures and gateway errors, but never an
+    /// [`OutcomeUnknown`](ErrorKind::OutcomeUnknown) nor any failure of a
+    /// non-idempotent write that may have reached the server.
+    pub fn is_retryable(&self) -> bool {
         let i = &*self.inner;
-        let mut out = String::new();
-        if let Some(op) = i.operation {
-            out.push_str(op);
-            out.push_str(": ");
-        }
-        out.push_str(&i.message);
-        match (i.status, &i.code) {
-            (Some(status), Some(code)) => out.push_str(&format!(" ({status}, {code})")),
-            (Some(status), None) => out.push_str(&format!(" ({status})")),
-            (None, Some(code)) => out.push_str(&format!(" ({code})")),
-            (None, None) => {}
-        }
-        out
+        let transient = matches!(
+            i.kind,
+            ErrorKind::RateLimited | ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Transport
+        ) || (i.kind == ErrorKind::Server
+            && matches!(i.status.map(|s| s.as_u16()), Some(502..=504)));
+        transient && i.replay_safe
     }
 
     fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
-        match Arc::get_mut(&mut self.inner) {
-            Some(inner) => f(inner),
-            None => {
-                let i = &*self.inner;
-                let mut copy = Inner {
-                    kind: i.kind.clone(),
-                    status: i.status,
-                    code: i.code.clone(),
-                    message: i.message.clone(),
-                    details: i.details.clone(),
-                    retry_after: i.retry_after,
-                    request_id: i.request_id.clone(),
-                    operation: i.operation,
-                    source: None,
-                };
-                f(&mut copy);
-                self.inner = Arc::new(copy);
-            }
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            f(inner);
+            return self;
         }
+        let i = &*self.inner;
+        let mut copy = Inner {
+            kind: i.kind,
+            status: i.status,
+            code: i.code.clone(),
+            message: i.message.clone(),
+            details: i.details.clone(),
+            retry_after: i.retry_after,
+            request_id: i.request_id.clone(),
+            operation: i.operation,
+            scopes: i.scopes.clone(),
+            replay_safe: i.replay_safe,
+            // A shared error keeps its cause; a copy cannot take it.
+            source: None,
+        };
+        f(&mut copy);
+        self.inner = Arc::new(copy);
         self
     }
 
-    pub(crate) fn with_operation(self, operation: &'static str) -> Self {
+    /// Names the operation, unless one is named already.
+    pub(crate) fn with_operation(self, operation: Operation) -> Self {
         if self.inner.operation.is_some() {
             return self;
         }
         self.edit(|i| i.operation = Some(operation))
     }
 
+    /// Marks the error as one after which a retry could duplicate a write.
+    pub(crate) fn not_replay_safe(self) -> Self {
+        if !self.inner.replay_safe {
+            return self;
+        }
+        self.edit(|i| i.replay_safe = false)
+    }
+
     pub(crate) fn with_source(self, source: impl StdError + Send + Sync + 'static) -> Self {
         self.edit(|i| i.source = Some(Box::new(source)))
-    }
-
-    pub(crate) fn invalid_input(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::InvalidInput, message)
-    }
-
-    pub(crate) fn config(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Config, message)
-    }
-
-    pub(crate) fn decode(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Decode, message)
-    }
-
-    pub(crate) fn outcome_unknown(
-        operation: &'static str,
-        what_happened: &str,
-        check: &str,
-    ) -> Self {
-        Self::new(
-            ErrorKind::OutcomeUnknown,
-            format!("{what_happened}, so it may or may not have been applied; it was not replayed. To find out, {check}"),
-        )
-        .with_operation(operation)
     }
 
     pub(crate) fn with_status(self, status: StatusCode, headers: &HeaderMap) -> Self {
@@ -231,6 +290,29 @@ impl Error {
         })
     }
 
+    pub(crate) fn invalid_input(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidInput, message)
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Config, message)
+    }
+
+    pub(crate) fn invalid_response(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidResponse, message)
+    }
+
+    pub(crate) fn outcome_unknown(what_happened: &str, check: &str) -> Self {
+        Self::new(
+            ErrorKind::OutcomeUnknown,
+            format!(
+                "{what_happened}, so it may or may not have been applied; it was not replayed. \
+                 To find out, {check}"
+            ),
+        )
+        .not_replay_safe()
+    }
+
     pub(crate) fn response_too_large(limit: u64) -> Self {
         Self::new(
             ErrorKind::ResponseTooLarge,
@@ -238,104 +320,108 @@ impl Error {
         )
     }
 
-    pub(crate) fn total_timeout(limit: std::time::Duration) -> Self {
+    pub(crate) fn total_timeout(limit: Duration) -> Self {
         Self::new(
             ErrorKind::Timeout,
             format!("the call did not finish within its total timeout of {limit:?}"),
         )
     }
 
-    pub(crate) fn missing_scope(required: ScopeSet, granted: ScopeSet) -> Self {
-        let missing = granted.missing_from(&required);
-        Self::new(
-            ErrorKind::MissingScope { required, granted },
-            format!("the token lacks the scope `{missing}`; nothing was sent"),
-        )
+    /// The token lacks a scope the operation needs: `held` is what the
+    /// server `granted`, or (when `granted` is false) what the client requests.
+    pub(crate) fn missing_scope(required: ScopeSet, held: ScopeSet, granted: bool) -> Self {
+        let missing = held.missing_from(&required);
+        let message = if granted {
+            format!("the server did not grant the token the scope `{missing}`; nothing was sent")
+        } else {
+            format!(
+                "this client requests `{held}` but the operation needs `{missing}`; nothing was \
+                 sent (build a client that requests it)"
+            )
+        };
+        let mut error = Self::new(ErrorKind::MissingScope, message);
+        error = error.edit(|i| {
+            i.scopes = Some(Box::new(ScopeCheck {
+                required,
+                held,
+                granted,
+            }))
+        });
+        error
     }
 
-    /// An error from a transport failure.
+    /// A failure of the transport.
     pub(crate) fn transport(e: reqwest::Error) -> Self {
         let (kind, what) = if e.is_timeout() {
             (ErrorKind::Timeout, "the request timed out")
         } else if e.is_connect() {
             (ErrorKind::Connect, "could not connect to the server")
-        } else if e.is_decode() {
-            (ErrorKind::Decode, "the response could not be decoded")
         } else {
             (ErrorKind::Transport, "the request failed in transit")
         };
-        // reqwest's own text may name the URL, which carries no secret.
-        Self::new(kind, format!("{what}: {e}")).with_source(e.without_url())
+        Self::new(kind, what).with_source(e.without_url())
+    }
+
+    /// A success body that does not fit the operation's schema: names the
+    /// JSON path, never quotes a value (a 2xx body may hold a new secret).
+    pub(crate) fn decode(path: &str, cause: &serde_json::Error) -> Self {
+        let at = if path.is_empty() || path == "." {
+            String::from("the response body")
+        } else {
+            format!("`{path}`")
+        };
+        Self::new(
+            ErrorKind::Decode,
+            format!(
+                "the response does not fit the API at {at}: {}",
+                redact::serde_message(&cause.to_string())
+            ),
+        )
     }
 
     /// An error from a response with an error status and its body, in either
     /// of the API's error shapes or none.
     pub(crate) fn from_response(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Self {
-        let parsed = ErrorBody::parse(body);
-        let message = match &parsed {
-            Some(b) if !b.message.is_empty() => b.message.clone(),
-            _ => default_message(status, body),
-        };
-        let kind = kind_for_status(status);
-        let mut err = Self::new(kind, message);
-        err = err.edit(|i| {
-            i.status = Some(status);
-            i.retry_after = retry_after(headers);
-            i.request_id = request_id(headers);
-            if let Some(b) = parsed {
-                i.code = Some(b.code);
-                i.details = b.details;
+        match ErrorBody::parse(body) {
+            Some(parsed) => Self::from_body(status, headers, parsed),
+            None => {
+                let reason = status.canonical_reason().unwrap_or("error");
+                let message = match redact::snippet(body) {
+                    Some(snippet) => {
+                        format!("the server answered {reason} with a non-API body: {snippet}")
+                    }
+                    None => format!("the server answered {reason}"),
+                };
+                Self::new(kind_for_status(status), message).with_status(status, headers)
             }
-        });
-        err
-    }
-
-    /// Maps progenitor's error, with what the seam saw of the response.
-    pub(crate) fn from_raw<E: IntoErrorBody>(e: raw::Error<E>, seen: Option<&Seen>) -> Self {
-        match e {
-            raw::Error::ErrorResponse(rv) => {
-                let status = rv.status();
-                let headers = rv.headers().clone();
-                let body = rv.into_inner().into_error_body();
-                let mut err = Self::new(kind_for_status(status), body.message.clone());
-                err = err.edit(|i| {
-                    i.status = Some(status);
-                    i.code = Some(body.code);
-                    i.details = body.details;
-                    i.retry_after = retry_after(&headers);
-                    i.request_id = request_id(&headers);
-                });
-                err
-            }
-            raw::Error::InvalidResponsePayload(bytes, source) => match seen {
-                // progenitor drops the status here; the seam kept it.
-                Some(seen) if !seen.status.is_success() => {
-                    Self::from_response(seen.status, &seen.headers, &bytes)
-                }
-                _ => Self::decode(format!(
-                    "the response body does not match the API: {source}"
-                ))
-                .with_source(source),
-            },
-            raw::Error::UnexpectedResponse(response) => {
-                // The body is read by the caller when it needs it; here only
-                // the status and headers are at hand.
-                Self::from_response(response.status(), response.headers(), b"")
-            }
-            raw::Error::CommunicationError(e)
-            | raw::Error::ResponseBodyError(e)
-            | raw::Error::InvalidUpgrade(e) => Self::transport(e),
-            raw::Error::InvalidRequest(message) => Self::invalid_input(message),
-            raw::Error::Custom(message) => Self::new(ErrorKind::Transport, message),
         }
     }
-}
 
-/// What the seam saw of the last response of a call.
-#[derive(Clone, Debug)]
-pub(crate) struct Seen {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
+    /// An error from one of the API's error bodies.
+    pub(crate) fn from_body(status: StatusCode, headers: &HeaderMap, body: ErrorBody) -> Self {
+        let message = if body.message.is_empty() {
+            format!(
+                "the server answered {}",
+                status.canonical_reason().unwrap_or("with an error")
+            )
+        } else {
+            redact::text(&body.message).into_owned()
+        };
+        let details = body.details.map(|details| {
+            let mut value = serde_json::Value::Object(details);
+            redact::json(&mut value);
+            match value {
+                serde_json::Value::Object(map) => map,
+                _ => serde_json::Map::new(),
+            }
+        });
+        Self::new(kind_for_status(status), message)
+            .with_status(status, headers)
+            .edit(|i| {
+                i.code = Some(body.code);
+                i.details = details;
+            })
+    }
 }
 
 fn kind_for_status(status: StatusCode) -> ErrorKind {
@@ -352,18 +438,8 @@ fn kind_for_status(status: StatusCode) -> ErrorKind {
     }
 }
 
-fn default_message(status: StatusCode, body: &[u8]) -> String {
-    let reason = status.canonical_reason().unwrap_or("error");
-    let text = String::from_utf8_lossy(body);
-    let snippet: String = text.trim().chars().take(120).collect();
-    if snippet.is_empty() {
-        format!("the server answered {reason}")
-    } else {
-        format!("the server answered {reason} with a non-API body: {snippet}")
-    }
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+/// `Retry-After`, in seconds or as an HTTP date.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
@@ -386,6 +462,7 @@ fn request_id(headers: &HeaderMap) -> Option<String> {
 }
 
 /// An error body in either of the API's shapes.
+#[derive(Debug)]
 pub(crate) struct ErrorBody {
     pub code: String,
     pub message: String,
@@ -440,23 +517,13 @@ impl IntoErrorBody for raw::types::TokenError {
     }
 }
 
-impl IntoErrorBody for () {
-    fn into_error_body(self) -> ErrorBody {
-        ErrorBody {
-            code: String::new(),
-            message: String::new(),
-            details: None,
-        }
-    }
-}
-
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &*self.inner;
         let mut d = f.debug_struct("Error");
         d.field("kind", &i.kind);
         if let Some(op) = i.operation {
-            d.field("operation", &op);
+            d.field("operation", &op.as_str());
         }
         if let Some(status) = i.status {
             d.field("status", &status.as_u16());
@@ -474,25 +541,30 @@ impl fmt::Debug for Error {
         if let Some(id) = &i.request_id {
             d.field("request_id", id);
         }
+        if let Some(source) = &i.source {
+            d.field("source", &source.to_string());
+        }
         d.finish()
+    }
+}
+
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inner")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.render())
+        fmt::Display::fmt(&*self.inner, f)
     }
 }
 
-// Written by hand rather than with thiserror: the fields sit behind one `Arc`
-// so the error is cheap to clone (the token single-flight hands one error to
-// every waiter), and thiserror cannot reach a `source` inside it.
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.inner
-            .source
-            .as_deref()
-            .map(|s| s as &(dyn StdError + 'static))
+        self.inner.source()
     }
 }
 
@@ -508,7 +580,7 @@ mod tests {
             &h,
             br#"{"code":"AGENT_NOT_FOUND","message":"Agent not found.","details":{"id":"x"}}"#,
         );
-        assert_eq!(api.kind(), &ErrorKind::NotFound);
+        assert_eq!(api.kind(), ErrorKind::NotFound);
         assert_eq!(api.code(), Some("AGENT_NOT_FOUND"));
         assert_eq!(api.details().unwrap()["id"], "x");
         let oauth = Error::from_response(
@@ -518,13 +590,35 @@ mod tests {
         );
         assert_eq!(
             (oauth.kind(), oauth.code()),
-            (&ErrorKind::Unauthorized, Some("invalid_client"))
+            (ErrorKind::Unauthorized, Some("invalid_client"))
         );
         assert_eq!(oauth.message(), "Client authentication failed.");
         let html = Error::from_response(StatusCode::BAD_GATEWAY, &h, b"<html>Bad gateway</html>");
-        assert_eq!((html.kind(), html.code()), (&ErrorKind::Server, None));
+        assert_eq!((html.kind(), html.code()), (ErrorKind::Server, None));
         assert!(html.message().contains("Bad gateway"));
-        assert!(html.is_transient());
+        assert!(html.is_retryable());
+    }
+
+    #[test]
+    fn secret_fields_of_an_error_body_are_never_quoted() {
+        let h = HeaderMap::new();
+        let e = Error::from_response(
+            StatusCode::IM_A_TEAPOT,
+            &h,
+            br#"{"access_token":"eyJhbGciOi.x.y","clientSecret":"sk_live_1"}"#,
+        );
+        let all = format!("{e} {e:?}");
+        assert!(
+            !all.contains("eyJhbGciOi") && !all.contains("sk_live_1"),
+            "{all}"
+        );
+        let e = Error::from_response(
+            StatusCode::BAD_REQUEST,
+            &h,
+            br#"{"code":"X","message":"bad secret sk_live_2","details":{"token":"t0k"}}"#,
+        );
+        let all = format!("{e} {e:?}");
+        assert!(!all.contains("sk_live_2") && !all.contains("t0k"), "{all}");
     }
 
     #[test]
@@ -549,16 +643,50 @@ mod tests {
     }
 
     #[test]
-    fn display_names_operation_status_and_code() {
+    fn display_names_operation_status_and_code_and_the_cause_is_only_the_source() {
         let e = Error::from_response(
             StatusCode::CONFLICT,
             &HeaderMap::new(),
             br#"{"code":"AGENT_ALREADY_EXISTS","message":"exists"}"#,
         )
-        .with_operation("register_agent");
+        .with_operation(Operation::RegisterAgent);
         assert_eq!(
             e.to_string(),
             "register_agent: exists (409 Conflict, AGENT_ALREADY_EXISTS)"
         );
+        let cause = std::io::Error::other("disk on fire");
+        let e = Error::config("cannot read").with_source(cause);
+        assert_eq!(e.to_string(), "cannot read");
+        assert_eq!(e.source().unwrap().to_string(), "disk on fire");
+    }
+
+    #[test]
+    fn an_unknown_outcome_is_never_retryable() {
+        let e = Error::outcome_unknown("the gateway failed", "look")
+            .with_status(StatusCode::BAD_GATEWAY, &HeaderMap::new());
+        assert!(!e.is_retryable());
+        assert!(
+            !Error::new(ErrorKind::Timeout, "t")
+                .not_replay_safe()
+                .is_retryable()
+        );
+        assert!(Error::new(ErrorKind::Timeout, "t").is_retryable());
+    }
+
+    #[test]
+    fn missing_scope_says_which_scopes_and_whose() {
+        use crate::scope::Scope;
+        let e = Error::missing_scope(
+            ScopeSet::from([Scope::AUDIT_READ]),
+            ScopeSet::from([Scope::AGENTS_READ]),
+            false,
+        );
+        assert_eq!(e.kind(), ErrorKind::MissingScope);
+        assert_eq!(
+            e.missing_scopes(),
+            Some(ScopeSet::from([Scope::AUDIT_READ]))
+        );
+        assert!(e.requested_scopes().is_some() && e.granted_scopes().is_none());
+        assert!(e.message().contains("requests"), "{e}");
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! ```no_run
 //! use sentryagent_idp::{Client, Scope};
-//! use sentryagent_idp::model::{AgentType, DeploymentEnv, NewAgent};
+//! use sentryagent_idp::model::{AgentType, DeploymentEnv};
 //! use futures::TryStreamExt;
 //!
 //! # async fn run() -> sentryagent_idp::Result<()> {
@@ -15,26 +15,25 @@
 //!
 //! let agent = client
 //!     .agents()
-//!     .register(
-//!         NewAgent::builder()
-//!             .email("screener-001@myproject.ai")
-//!             .agent_type(AgentType::Screener)
-//!             .version("1.0.0")
-//!             .capabilities(vec!["resume:read".parse().expect("valid capability")])
-//!             .owner("platform-team")
-//!             .deployment_env(DeploymentEnv::Production),
-//!     )
+//!     .register()
+//!     .email("screener-001@myproject.ai")
+//!     .agent_type(AgentType::Screener)
+//!     .version("1.0.0")
+//!     .capabilities(["resume:read"])
+//!     .owner("platform-team")
+//!     .deployment_env(DeploymentEnv::Production)
+//!     .send()
 //!     .await?;
 //!
 //! // The secret is returned once; keep it somewhere safe.
-//! let credential = client.credentials().generate(agent.agent_id).await?;
+//! let credential = client.credentials().generate(agent.agent_id).send().await?;
 //!
 //! // Walk every page lazily.
 //! let all: Vec<_> = client.agents().list().owner("platform-team").stream().try_collect().await?;
 //!
 //! // A client that may only read, sharing the connection pool.
 //! let reader = client.with_scopes([Scope::AGENTS_READ])?;
-//! let again = reader.agents().get(agent.agent_id).await?;
+//! let again = reader.agents().get(agent.agent_id).send().await?;
 //! # let _ = (credential, all, again);
 //! # Ok(())
 //! # }
@@ -44,16 +43,21 @@
 //!
 //! `openapi/agentidp.yaml` is the single source of truth. `build.rs` runs
 //! progenitor over it to produce the raw bindings (checked in under
-//! `generated/` for review); this crate's facade adds token management
-//! ([`auth`]), scopes ([`Scope`]) and one error type ([`Error`]) on top,
-//! meeting the bindings at one seam: progenitor's `ClientHooks`.
+//! `generated/` for review), the [`Operation`] table and the open enums of
+//! [`model`]. The facade meets the bindings at one seam, through which every
+//! raw call passes: it adds token management ([`auth`]), scopes ([`Scope`]),
+//! retries ([`RetryPolicy`]) and one error type ([`Error`]).
 //!
 //! Tokens are fetched with the client-credentials grant, cached, refreshed in
-//! the background [`DEFAULT_REFRESH_BUFFER`] before expiry, and shared by
-//! concurrent callers (one token request however many callers wait). A call
-//! whose token lacks the operation's scope is refused before it is sent.
+//! the background before expiry, and shared by concurrent callers (one token
+//! request however many callers wait). A call whose token lacks the
+//! operation's scope is refused before it is sent.
 #![cfg_attr(docsrs, feature(doc_cfg))]
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
+
+#[macro_use]
+mod flavor;
 
 mod agents;
 mod audit;
@@ -68,46 +72,51 @@ pub mod model;
 mod operation;
 mod pagination;
 mod raw;
+mod redact;
 mod retry;
 mod scope;
 mod seam;
-mod secret;
+pub mod secret;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod tokens;
+mod validate;
 
-pub use agents::{Agents, ListAgents};
-pub use audit::{Audit, QueryAudit};
+pub use agents::{Agents, DecommissionAgent, GetAgent, ListAgents, RegisterAgent, UpdateAgent};
+pub use audit::{Audit, GetAuditEvent, QueryAudit};
 pub use client::{
-    API_PREFIX, Async, Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_REFRESH_BUFFER, DEFAULT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT,
+    API_PREFIX, Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_REFRESH_BUFFER, DEFAULT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT,
 };
-pub use credentials::{Credentials, IssueSecret};
+pub use credentials::{
+    Credentials, GenerateCredential, ListCredentials, RevokeCredential, RotateCredential,
+};
 pub use error::{Error, ErrorKind, Result};
-pub use pagination::DEFAULT_PAGE_SIZE;
+pub use flavor::{Async, Flavor};
+pub use operation::Operation;
+pub use pagination::{DEFAULT_PAGE_SIZE, DEFAULT_STREAM_PAGE_SIZE, MAX_PAGES, Paginator};
 pub use retry::RetryPolicy;
 pub use scope::{Scope, ScopeSet};
-pub use secret::Secret;
-pub use tokens::Tokens;
+pub use tokens::{IntrospectToken, RevokeToken, Tokens};
+
+/// Re-exported: `reqwest` is in the public API (`http_client`, `StatusCode`).
+pub use reqwest;
+/// The HTTP status type of [`Error::status`].
+pub use reqwest::StatusCode;
+/// Re-exported so users need not depend on `secrecy` to read secrets.
+pub use secrecy::{ExposeSecret, SecretString};
 
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-/// Re-exported so users need not depend on `secrecy` to read secrets.
-pub use secrecy::{ExposeSecret, SecretString};
-
 /// The raw generated bindings, for this crate's contract tests only.
 #[cfg(feature = "_contract")]
 #[doc(hidden)]
 pub mod __raw {
     pub use crate::raw::*;
-    /// Builds a raw client that sends `token` as its bearer.
-    pub fn client_with_token(base_url: &str, token: &str) -> Client {
-        crate::client::raw_with_static_token(base_url, token)
-    }
 
     /// The facade's mapping of an error response, for the fuzz target.
     pub fn map_error_response(status: u16, retry_after: &[u8], body: &[u8]) -> crate::Error {

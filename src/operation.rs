@@ -1,5 +1,9 @@
-//! What the spec says of each operation, emitted at build time from
-//! `openapi/agentidp.yaml` (`security` and `x-sentryagent-replay`).
+//! The spec's operations: the [`Operation`] enum and what the spec says of
+//! each, both emitted at build time from `openapi/agentidp.yaml` (`security`,
+//! `x-sentryagent-replay`, `x-sentryagent-outcome-check`,
+//! `x-sentryagent-done-codes`).
+
+use std::fmt;
 
 use crate::scope::{Scope, ScopeSet};
 
@@ -7,24 +11,23 @@ use crate::scope::{Scope, ScopeSet};
 /// (the spec's `x-sentryagent-replay`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Replay {
-    /// Replaying cannot change the outcome (reads, PATCH, rotate, token calls).
+    /// Replaying cannot change the outcome (reads, PATCH, the token calls).
     Always,
-    /// Replay only when the request provably never reached the server.
+    /// Replay only when the request provably did nothing (never sent, or
+    /// refused before any work: 4xx, 429).
     UnsentOnly,
-    /// Replay allowed; a `409 *_ALREADY_*` answer to a replay means the first
-    /// attempt did the work.
+    /// Replay allowed; a `409` with one of the operation's done codes, after
+    /// an attempt that may have been applied, means that attempt did the work.
     ConflictMeansDone,
 }
 
 /// One operation of the spec.
 #[derive(Debug)]
-// `method` and `replay` are read by the tests and the retry policy.
-#[allow(dead_code)]
 pub(crate) struct OperationSpec {
+    pub operation: Operation,
     pub id: &'static str,
     pub method: &'static str,
     pub path: &'static str,
-    pub tag: &'static str,
     /// Whether the operation takes `Authorization: Bearer`.
     pub bearer: bool,
     /// Scopes the bearer token must hold.
@@ -33,19 +36,43 @@ pub(crate) struct OperationSpec {
     /// For unsent-only operations: how a caller checks whether a failed
     /// attempt was applied (`x-sentryagent-outcome-check`).
     pub outcome_check: Option<&'static str>,
+    /// For conflict-means-done operations: the `409` codes that mean done.
+    pub done_codes: &'static [&'static str],
 }
 
 include!(concat!(env!("OUT_DIR"), "/operations.rs"));
 
-impl OperationSpec {
-    /// Looks an operation up by the id progenitor passes to the hooks.
-    pub fn find(id: &str) -> Option<&'static OperationSpec> {
-        OPERATIONS
-            .binary_search_by(|op| op.id.cmp(id))
-            .ok()
-            .map(|i| &OPERATIONS[i])
+impl Operation {
+    pub(crate) fn spec(self) -> &'static OperationSpec {
+        &OPERATIONS[self as usize]
     }
 
+    /// The spec's operationId, e.g. `get_agent`.
+    pub fn as_str(self) -> &'static str {
+        self.spec().id
+    }
+
+    /// The HTTP method, e.g. `GET`.
+    pub fn method(self) -> &'static str {
+        self.spec().method
+    }
+
+    /// The path template below the API root, e.g. `/agents/{agentId}`.
+    pub fn path(self) -> &'static str {
+        self.spec().path
+    }
+
+    /// The scopes the operation's bearer token must hold.
+    pub fn required_scopes(self) -> ScopeSet {
+        self.spec()
+            .scopes
+            .iter()
+            .map(|s| Scope::from_static(s))
+            .collect()
+    }
+}
+
+impl OperationSpec {
     /// Whether `held` has every scope the operation requires (no allocation).
     pub fn granted_by(&self, held: &ScopeSet) -> bool {
         self.scopes
@@ -53,9 +80,31 @@ impl OperationSpec {
             .all(|s| held.contains(&Scope::from_static(s)))
     }
 
-    /// The scopes the operation requires, as a set.
-    pub fn required_scopes(&self) -> ScopeSet {
-        self.scopes.iter().map(|s| Scope::from_static(s)).collect()
+    /// What a caller checks when a write's outcome is unknown.
+    pub fn outcome_check(&self) -> &'static str {
+        self.outcome_check
+            .unwrap_or("check the resource before trying again")
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Operation {
+    type Err = crate::Error;
+
+    /// Parses an operationId (`get_agent`).
+    fn from_str(id: &str) -> Result<Self, Self::Err> {
+        Operation::ALL
+            .iter()
+            .copied()
+            .find(|op| op.as_str() == id)
+            .ok_or_else(|| {
+                crate::Error::invalid_input(format!("`{id}` is not an operationId of the spec"))
+            })
     }
 }
 
@@ -64,25 +113,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table_covers_the_fourteen_operations_with_their_scopes() {
-        assert_eq!(OPERATIONS.len(), 14);
-        let get = OperationSpec::find("get_agent").unwrap();
+    fn the_table_follows_the_enum_and_the_spec() {
+        assert_eq!(Operation::ALL.len(), 14);
+        for op in Operation::ALL {
+            assert_eq!(op.spec().operation, op);
+            assert_eq!(op.as_str().parse::<Operation>().unwrap(), op);
+        }
+        let get = Operation::GetAgent.spec();
         assert_eq!(
             (get.method, get.path, get.scopes),
             ("GET", "/agents/{agentId}", &["agents:read"][..])
         );
-        let token = OperationSpec::find("issue_token").unwrap();
+        let token = Operation::IssueToken.spec();
         assert!(!token.bearer && token.scopes.is_empty());
-        let revoke = OperationSpec::find("revoke_token").unwrap();
+        let revoke = Operation::RevokeToken.spec();
         assert!(revoke.bearer && revoke.scopes.is_empty());
+        assert_eq!(Operation::RegisterAgent.spec().replay, Replay::UnsentOnly);
         assert_eq!(
-            OperationSpec::find("register_agent").unwrap().replay,
+            Operation::RotateCredential.spec().replay,
             Replay::UnsentOnly
         );
-        assert_eq!(
-            OperationSpec::find("decommission_agent").unwrap().replay,
-            Replay::ConflictMeansDone
-        );
-        assert!(OperationSpec::find("nope").is_none());
+        let decommission = Operation::DecommissionAgent.spec();
+        assert_eq!(decommission.replay, Replay::ConflictMeansDone);
+        assert_eq!(decommission.done_codes, ["AGENT_ALREADY_DECOMMISSIONED"]);
+        assert!("nope".parse::<Operation>().is_err());
     }
 }

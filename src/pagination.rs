@@ -1,37 +1,159 @@
-//! Walking paginated listings lazily.
+//! Walking paginated listings lazily: [`Paginator`].
 
-use std::future::Future;
+use std::collections::{HashSet, VecDeque};
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use futures::{Stream, StreamExt, TryStreamExt, stream};
+use std::num::NonZeroU32;
 
-use crate::error::Result;
-use crate::model::Page;
+use futures::Stream;
+use futures::future::BoxFuture;
+use uuid::Uuid;
 
-/// The page size the SDK asks for unless told otherwise.
+use crate::error::{Error, Result};
+use crate::model::{Keyed, Page};
+use crate::operation::Operation;
+
+/// The page size `.send()` asks for unless told otherwise.
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
 
-/// Every item of every page from `first` on, fetching a page only when the
-/// previous one is used up. Stops after a page that says there is no more, or
-/// an empty page (so a server that miscounts cannot make it spin).
-pub(crate) fn items<T, F, Fut>(
-    first: u32,
-    fetch: F,
-) -> impl Stream<Item = Result<T>> + Send + 'static
-where
-    T: Send + 'static,
-    F: Fn(u32) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Page<T>>> + Send + 'static,
-{
-    stream::try_unfold((Some(first), fetch), |(next, fetch)| async move {
-        let Some(number) = next else { return Ok(None) };
-        let page = fetch(number).await?;
+/// The page size `.stream()` asks for unless told otherwise: fewer, larger
+/// requests for a walk.
+pub const DEFAULT_STREAM_PAGE_SIZE: u32 = 100;
+
+/// A walk gives up after this many pages: no real listing is that long, and
+/// a server that ignores `page` must not make a walk endless.
+pub const MAX_PAGES: u32 = 100_000;
+
+/// The requests of one walk: page `n` of the listing.
+pub(crate) trait Pages: Send + 'static {
+    type Item: Send + 'static;
+
+    /// Fetches page `page` (1-based).
+    fn fetch(&mut self, page: u32) -> BoxFuture<'static, Result<Page<Self::Item>>>;
+
+    /// Called with the first page, before it is yielded: a listing that
+    /// grows while it is walked pins its bounds here.
+    fn first_page(&mut self, _page: &Page<Self::Item>) {}
+}
+
+/// Every item of a paginated listing, fetching a page only when the previous
+/// one is used up. `Unpin`, so `while let Some(item) = pages.next().await`
+/// needs no `pin!`.
+///
+/// It ends after a page that says there is no more, or an empty page. It
+/// drops an item it already yielded on the previous page (a page boundary
+/// shifted by items added meanwhile), and ends with
+/// [`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse) when a
+/// page holds nothing new (a server that ignores `page`) or after
+/// [`MAX_PAGES`] pages. After an error it yields nothing more.
+#[must_use = "a paginator does nothing unless polled"]
+pub struct Paginator<T> {
+    pages: Box<dyn Pages<Item = T>>,
+    next_page: Option<u32>,
+    fetched: u32,
+    pending: Option<BoxFuture<'static, Result<Page<T>>>>,
+    ready: VecDeque<T>,
+    key: fn(&T) -> Uuid,
+    /// Keys of the previous page's items.
+    previous: HashSet<Uuid>,
+}
+
+impl<T> fmt::Debug for Paginator<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Paginator")
+            .field("next_page", &self.next_page)
+            .field("fetched", &self.fetched)
+            .finish_non_exhaustive()
+    }
+}
+
+// Nothing of `T` is pinned: items are moved out of a queue.
+impl<T> Unpin for Paginator<T> {}
+
+impl<T: Send + 'static> Paginator<T> {
+    pub(crate) fn new(first: u32, pages: impl Pages<Item = T>) -> Self
+    where
+        T: Keyed,
+    {
+        Self {
+            key: T::key,
+            pages: Box::new(pages),
+            next_page: Some(first.max(1)),
+            fetched: 0,
+            pending: None,
+            ready: VecDeque::new(),
+            previous: HashSet::new(),
+        }
+    }
+
+    /// Takes in a fetched page: what it adds, and where the walk goes next.
+    fn accept(&mut self, number: u32, page: Page<T>) -> Result<()> {
+        if self.fetched == 1 {
+            self.pages.first_page(&page);
+        }
         let more = page.has_more() && !page.items.is_empty();
-        let next = more.then(|| number.checked_add(1)).flatten();
-        Ok(Some((page.items, (next, fetch))))
-    })
-    .map_ok(|items| stream::iter(items.into_iter().map(Ok)))
-    .try_flatten()
-    .boxed()
+        let keys: HashSet<Uuid> = page.items.iter().map(self.key).collect();
+        let fresh: Vec<T> = page
+            .items
+            .into_iter()
+            .filter(|item| !self.previous.contains(&(self.key)(item)))
+            .collect();
+        if fresh.is_empty() && !keys.is_empty() {
+            self.next_page = None;
+            return Err(Error::invalid_response(format!(
+                "page {number} holds only items of the page before; the server may not support paging"
+            )));
+        }
+        self.previous = keys;
+        self.ready.extend(fresh);
+        self.next_page = match number.checked_add(1) {
+            Some(next) if more && self.fetched < MAX_PAGES => Some(next),
+            Some(_) if more => {
+                return Err(Error::invalid_response(format!(
+                    "the listing goes on past {MAX_PAGES} pages; stopped"
+                )));
+            }
+            _ => None,
+        };
+        Ok(())
+    }
+}
+
+impl<T: Send + 'static> Stream for Paginator<T> {
+    type Item = Result<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(item) = this.ready.pop_front() {
+                return Poll::Ready(Some(Ok(item)));
+            }
+            if this.pending.is_none() {
+                let Some(number) = this.next_page else {
+                    return Poll::Ready(None);
+                };
+                this.fetched += 1;
+                this.pending = Some(this.pages.fetch(number));
+            }
+            let Some(pending) = this.pending.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let page = match pending.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(page) => page,
+            };
+            this.pending = None;
+            let number = this.next_page.unwrap_or(1);
+            let accepted = page.and_then(|page| this.accept(number, page));
+            if let Err(e) = accepted {
+                this.next_page = None;
+                this.ready.clear();
+                return Poll::Ready(Some(Err(e)));
+            }
+        }
+    }
 }
 
 /// Turns the wire's echo of a page into a [`Page`], trusting the request for
@@ -42,5 +164,83 @@ pub(crate) fn page<T>(items: Vec<T>, total: Option<i64>, page: u32, limit: u32) 
         total: total.and_then(|t| u64::try_from(t).ok()),
         page,
         limit,
+    }
+}
+
+/// `page` and `limit` as the spec's positive integers.
+pub(crate) fn positive(op: Operation, page: u32, limit: u32) -> Result<(NonZeroU32, NonZeroU32)> {
+    let nonzero = |name: &str, n: u32| {
+        NonZeroU32::new(n).ok_or_else(|| {
+            Error::invalid_input(format!("`{name}` must be at least 1")).with_operation(op)
+        })
+    };
+    Ok((nonzero("page", page)?, nonzero("limit", limit)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct Item(Uuid);
+
+    impl Keyed for Item {
+        fn key(&self) -> Uuid {
+            self.0
+        }
+    }
+
+    /// Serves `pages` in order (the last repeats), and never says `total`.
+    struct Script(Vec<Vec<Item>>, u32);
+
+    impl Pages for Script {
+        type Item = Item;
+
+        fn fetch(&mut self, number: u32) -> BoxFuture<'static, Result<Page<Item>>> {
+            let index = (number as usize - 1).min(self.0.len() - 1);
+            let page = super::page(self.0[index].clone(), None, number, self.1);
+            Box::pin(async move { Ok(page) })
+        }
+    }
+
+    fn items(n: usize) -> Vec<Item> {
+        (0..n).map(|_| Item(Uuid::new_v4())).collect()
+    }
+
+    #[tokio::test]
+    async fn a_server_that_repeats_a_page_ends_the_walk_with_an_error() {
+        let page = items(2);
+        let mut walk = Paginator::new(1, Script(vec![page.clone()], 2));
+        let got: Vec<_> = (&mut walk).take(10).collect().await;
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got[2].is_err());
+        assert!(walk.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_item_shifted_onto_the_next_page_is_yielded_once() {
+        let all = items(5);
+        let first = all[0..2].to_vec();
+        // One item was added at the front: page 2 starts with page 1's last.
+        let second = all[1..3].to_vec();
+        let third = all[3..4].to_vec();
+        let walk = Paginator::new(1, Script(vec![first, second, third], 2));
+        let got: Vec<Item> = walk.map(|r| r.unwrap()).collect().await;
+        assert_eq!(got, all[0..4].to_vec());
+    }
+
+    #[tokio::test]
+    async fn a_short_or_empty_page_ends_the_walk() {
+        let walk = Paginator::new(1, Script(vec![items(2), items(1)], 2));
+        assert_eq!(walk.count().await, 3);
+        let walk = Paginator::new(1, Script(vec![items(2), vec![]], 2));
+        assert_eq!(walk.count().await, 2);
+    }
+
+    #[test]
+    fn the_paginator_is_unpin_and_send() {
+        fn check<T: Unpin + Send>() {}
+        check::<Paginator<Item>>();
     }
 }

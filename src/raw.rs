@@ -9,6 +9,7 @@
     dead_code,
     unused_imports,
     unreachable_pub,
+    unreachable_patterns,
     private_interfaces
 )]
 

@@ -2,43 +2,89 @@
 //!
 //! Issuing tokens is the client's own job: see [`Client::access_token`].
 
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::Client;
 use crate::error::Result;
+use crate::flavor::{Async, Flavor};
 use crate::model::Introspection;
+use crate::operation::Operation;
 use crate::raw;
-use crate::secret::Secret;
+use crate::secret::WireSecret;
 
 /// Token calls; from [`Client::tokens`].
 #[derive(Clone, Debug)]
-pub struct Tokens {
-    client: Client,
+pub struct Tokens<F: Flavor = Async> {
+    client: Client<F>,
 }
 
-impl Tokens {
-    pub(crate) fn new(client: Client) -> Self {
+impl<F: Flavor> Tokens<F> {
+    pub(crate) fn new(client: Client<F>) -> Self {
         Self { client }
     }
 
     /// Whether `token` is active and, if so, its claims (`tokens:read`). An
     /// expired, revoked or unknown token is `active: false`, not an error.
-    pub async fn introspect(&self, token: &impl ExposeSecret<str>) -> Result<Introspection> {
-        let form = raw::types::TokenForm {
-            token: Secret::new(token.expose_secret()),
-        };
-        self.client
-            .call(self.client.raw().introspect_token().body(form).send())
-            .await
+    pub fn introspect(&self, token: &impl ExposeSecret<str>) -> IntrospectToken<F> {
+        IntrospectToken {
+            client: self.client.clone(),
+            token: SecretString::from(token.expose_secret()),
+        }
     }
 
     /// Revokes `token`; it then introspects as inactive and is refused by the API.
-    pub async fn revoke(&self, token: &impl ExposeSecret<str>) -> Result<()> {
+    pub fn revoke(&self, token: &impl ExposeSecret<str>) -> RevokeToken<F> {
+        RevokeToken {
+            client: self.client.clone(),
+            token: SecretString::from(token.expose_secret()),
+        }
+    }
+}
+
+/// A `POST /token/introspect` request; from [`Tokens::introspect`].
+#[derive(Clone, Debug)]
+#[must_use = "a request does nothing until you `.send()` it"]
+pub struct IntrospectToken<F: Flavor = Async> {
+    client: Client<F>,
+    token: SecretString,
+}
+
+impl<F: Flavor> IntrospectToken<F> {
+    async fn run(self) -> Result<Introspection> {
         let form = raw::types::TokenForm {
-            token: Secret::new(token.expose_secret()),
+            token: WireSecret::new(&self.token),
         };
         self.client
-            .call_unit(self.client.raw().revoke_token().body(form).send())
+            .seam()
+            .call(Operation::IntrospectToken, move |raw| async move {
+                raw.introspect_token(&form).await
+            })
             .await
     }
 }
+
+send!(IntrospectToken => Introspection);
+
+/// A `POST /token/revoke` request; from [`Tokens::revoke`].
+#[derive(Clone, Debug)]
+#[must_use = "a request does nothing until you `.send()` it"]
+pub struct RevokeToken<F: Flavor = Async> {
+    client: Client<F>,
+    token: SecretString,
+}
+
+impl<F: Flavor> RevokeToken<F> {
+    async fn run(self) -> Result<()> {
+        let form = raw::types::TokenForm {
+            token: WireSecret::new(&self.token),
+        };
+        self.client
+            .seam()
+            .call(Operation::RevokeToken, move |raw| async move {
+                raw.revoke_token(&form).await
+            })
+            .await
+    }
+}
+
+send!(RevokeToken => ());

@@ -1,51 +1,60 @@
 //! The token cache: single-flight fetches and background refresh.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 
-use super::source::{AccessToken, ClientCredentials, DynTokenSource};
-use crate::error::{Error, Result};
+use super::AccessToken;
+use super::refresh::{MIN_REFRESH_INTERVAL, refresh_at};
+use super::source::{ClientCredentials, DynTokenSource};
+use crate::client::Config;
+use crate::error::{Error, ErrorKind, Result};
 
 type Fetch = Shared<BoxFuture<'static, Result<Arc<AccessToken>>>>;
 
 /// Caches the current token in front of a [`DynTokenSource`].
 ///
-/// - A fresh token (more than `refresh_buffer` from expiry) is returned at once.
-/// - A token inside the buffer is still returned at once, and one background
-///   refresh starts; nobody waits on the network.
-/// - With no usable token, callers share one fetch. The fetch runs in its own
-///   task, so a caller that gives up (drops its future) does not cancel it
-///   for the others.
+/// - A token not yet due for refresh is returned at once.
+/// - A token due for refresh but not expired is still returned at once, and
+///   one background refresh starts; nobody waits on the network.
+/// - With no usable token, callers share one fetch. The fetch runs in its
+///   own task, so a caller that gives up does not cancel it for the others;
+///   and whatever way the task ends (an answer, an error, a panic, the token
+///   timeout, its runtime shutting down), the cache forgets it, so the next
+///   caller starts a new one.
 pub(crate) struct TokenCache {
     source: Box<dyn DynTokenSource>,
     refresh_buffer: Duration,
+    fetch_timeout: Duration,
     state: Mutex<State>,
 }
 
-/// After a background refresh fails, the next one waits this long, so a
-/// token endpoint that is down is not asked again on every call while the
-/// cached token is still good.
-const BACKGROUND_RETRY_DELAY: Duration = Duration::from_secs(5);
-
 #[derive(Default)]
 struct State {
-    current: Option<Arc<AccessToken>>,
-    fetching: Option<Fetch>,
-    /// No background refresh before this (after one failed).
+    current: Option<Cached>,
+    fetching: Option<(u64, Fetch)>,
+    /// Ids the fetches, so a fetch only clears itself.
+    next_fetch: u64,
+    /// No background refresh before this.
     quiet_until: Option<Instant>,
     /// Bumped by `clear`, so a fetch started before it cannot store its
     /// (possibly stale-secret) result afterwards.
     generation: u64,
 }
 
+struct Cached {
+    token: Arc<AccessToken>,
+    refresh_at: Option<Instant>,
+}
+
 impl TokenCache {
-    pub(crate) fn new(source: Box<dyn DynTokenSource>, refresh_buffer: Duration) -> Arc<Self> {
+    pub(crate) fn new(source: Box<dyn DynTokenSource>, config: &Config) -> Arc<Self> {
         Arc::new(Self {
             source,
-            refresh_buffer,
+            refresh_buffer: config.refresh_buffer,
+            fetch_timeout: config.token_timeout,
             state: Mutex::new(State::default()),
         })
     }
@@ -55,20 +64,22 @@ impl TokenCache {
         let fetch = {
             let mut state = self.lock();
             let now = Instant::now();
-            if let Some(token) = state.current.clone() {
-                match token.expires_at() {
-                    None => return Ok(token),
-                    Some(at) if now + self.refresh_buffer < at => return Ok(token),
-                    Some(at) if now < at => {
-                        if state.quiet_until.is_none_or(|quiet| now >= quiet) {
-                            let _background = self.start_fetch(&mut state);
+            if let Some(cached) = &state.current {
+                let token = Arc::clone(&cached.token);
+                match (token.expires_at(), cached.refresh_at) {
+                    (None, _) => return Ok(token),
+                    (Some(_), Some(due)) if now < due => return Ok(token),
+                    (Some(expiry), _) if now < expiry => {
+                        let quiet = state.quiet_until.is_some_and(|q| now < q);
+                        if state.fetching.is_none() && !quiet {
+                            let _background = self.start_fetch(&mut state, now);
                         }
                         return Ok(token);
                     }
-                    Some(_) => state.current = None,
+                    (Some(_), _) => state.current = None,
                 }
             }
-            self.start_fetch(&mut state)
+            self.start_fetch(&mut state, now)
         };
         fetch.await
     }
@@ -77,7 +88,11 @@ impl TokenCache {
     /// already replaced it.
     pub(crate) fn invalidate(&self, used: &Arc<AccessToken>) {
         let mut state = self.lock();
-        if state.current.as_ref().is_some_and(|t| Arc::ptr_eq(t, used)) {
+        if state
+            .current
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(&c.token, used))
+        {
             state.current = None;
         }
     }
@@ -93,47 +108,104 @@ impl TokenCache {
 
     /// The cached token, if any, without fetching.
     pub(crate) fn peek(&self) -> Option<Arc<AccessToken>> {
-        self.lock().current.clone()
+        self.lock().current.as_ref().map(|c| Arc::clone(&c.token))
     }
 
     pub(crate) fn client_credentials(&self) -> Option<&ClientCredentials> {
-        self.source.narrowable()
+        self.source.client_credentials()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         // Every state the fields can hold is valid, even after a panic.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Starts one fetch unless one is running; returns the shared fetch.
-    fn start_fetch(self: &Arc<Self>, state: &mut State) -> Fetch {
-        if let Some(fetch) = &state.fetching {
+    fn start_fetch(self: &Arc<Self>, state: &mut State, now: Instant) -> Fetch {
+        if let Some((_, fetch)) = &state.fetching {
             return fetch.clone();
         }
-        let this = Arc::clone(self);
+        let id = state.next_fetch;
+        state.next_fetch += 1;
+        state.quiet_until = now.checked_add(MIN_REFRESH_INTERVAL);
         let generation = state.generation;
+        let this = Arc::clone(self);
         let task = tokio::spawn(async move {
-            let result = this.source.fetch_boxed().await.map(Arc::new);
-            let mut state = this.lock();
-            if state.generation == generation {
-                state.fetching = None;
-                match &result {
-                    Ok(token) => {
-                        state.current = Some(Arc::clone(token));
-                        state.quiet_until = None;
-                    }
-                    Err(_) => state.quiet_until = Some(Instant::now() + BACKGROUND_RETRY_DELAY),
-                }
-            }
+            // Clears `fetching` however the task ends, unwinding included.
+            let _forget = Forget {
+                cache: Arc::clone(&this),
+                id,
+            };
+            let result =
+                match tokio::time::timeout(this.fetch_timeout, this.source.fetch_boxed()).await {
+                    Ok(result) => result.map(Arc::new),
+                    Err(_) => Err(Error::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "the token source did not answer within {:?}",
+                            this.fetch_timeout
+                        ),
+                    )),
+                };
+            this.store(generation, &result);
             result
         });
         let fetch = async move {
-            task.await
-                .unwrap_or_else(|_| Err(Error::config("the token fetch task was cancelled")))
+            task.await.unwrap_or_else(|e| {
+                Err(if e.is_panic() {
+                    Error::new(ErrorKind::TokenSource, "the token source panicked")
+                } else {
+                    Error::new(
+                        ErrorKind::TokenSource,
+                        "the token fetch was cancelled (the runtime it ran on shut down)",
+                    )
+                })
+            })
         }
         .boxed()
         .shared();
-        state.fetching = Some(fetch.clone());
+        state.fetching = Some((id, fetch.clone()));
         fetch
+    }
+
+    /// Keeps a fetched token, unless the cache was cleared since the fetch began.
+    fn store(&self, generation: u64, result: &Result<Arc<AccessToken>>) {
+        let mut state = self.lock();
+        if state.generation != generation {
+            return;
+        }
+        match result {
+            Ok(token) => {
+                let received = Instant::now();
+                let refresh_at = token.expires_at().map(|expiry| {
+                    refresh_at(received, expiry, self.refresh_buffer, fastrand::f64())
+                });
+                state.current = Some(Cached {
+                    token: Arc::clone(token),
+                    refresh_at,
+                });
+            }
+            Err(_) => state.quiet_until = Instant::now().checked_add(MIN_REFRESH_INTERVAL),
+        }
+    }
+}
+
+/// Forgets the fetch `id` when dropped: at its end, or when its task panics
+/// or is cancelled.
+struct Forget {
+    cache: Arc<TokenCache>,
+    id: u64,
+}
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        let mut state = self.cache.lock();
+        if state
+            .fetching
+            .as_ref()
+            .is_some_and(|(id, _)| *id == self.id)
+        {
+            state.fetching = None;
+        }
     }
 }

@@ -3,11 +3,15 @@
 //! A [`TokenSource`] fetches tokens (client credentials by default, a static
 //! bearer token, or your own); the cache in front of it hands every caller the
 //! current token, refreshes it in the background before it expires, and lets
-//! concurrent callers on a cold cache share one fetch.
+//! concurrent callers on a cold cache share one fetch. A fetch that fails,
+//! panics, hangs past the token timeout or is cancelled with its runtime
+//! clears itself: the next caller starts a new one.
 
 mod cache;
+mod refresh;
 pub(crate) mod source;
+mod token;
 
 pub(crate) use cache::TokenCache;
-pub(crate) use source::ClientCredentials;
-pub use source::{AccessToken, StaticToken, TokenSource};
+pub use source::{StaticToken, TokenSource};
+pub use token::AccessToken;

@@ -1,99 +1,29 @@
-//! Where tokens come from.
+//! Where tokens come from: the [`TokenSource`] trait, [`StaticToken`], and
+//! the client-credentials grant.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
-use crate::error::{Error, Result};
+use super::AccessToken;
+use crate::error::Result;
+use crate::operation::Operation;
 use crate::raw;
 use crate::scope::ScopeSet;
-use crate::secret::Secret;
-
-/// An access token with what the cache needs to know of it.
-#[derive(Clone)]
-pub struct AccessToken {
-    secret: SecretString,
-    expires_at: Option<Instant>,
-    scopes: Option<ScopeSet>,
-    /// `Bearer <secret>`, built once (marked sensitive); `None` if the token
-    /// holds characters a header cannot carry.
-    bearer: Option<reqwest::header::HeaderValue>,
-}
-
-impl AccessToken {
-    /// A token that never expires and whose scopes are unknown.
-    pub fn new(secret: impl Into<SecretString>) -> Self {
-        let secret = secret.into();
-        let bearer =
-            reqwest::header::HeaderValue::try_from(format!("Bearer {}", secret.expose_secret()))
-                .ok()
-                .map(|mut value| {
-                    value.set_sensitive(true);
-                    value
-                });
-        Self {
-            secret,
-            expires_at: None,
-            scopes: None,
-            bearer,
-        }
-    }
-
-    /// Sets the expiry to `lifetime` from now, measured on this machine's
-    /// monotonic clock (so a skewed server clock cannot matter).
-    pub fn expires_in(mut self, lifetime: Duration) -> Self {
-        self.expires_at = Instant::now().checked_add(lifetime);
-        self
-    }
-
-    /// Records the scopes the server granted, so calls needing another scope
-    /// are refused before they are sent.
-    pub fn with_scopes(mut self, scopes: ScopeSet) -> Self {
-        self.scopes = Some(scopes);
-        self
-    }
-
-    /// The token itself.
-    pub fn secret(&self) -> &SecretString {
-        &self.secret
-    }
-
-    /// When the token expires, if known.
-    pub fn expires_at(&self) -> Option<Instant> {
-        self.expires_at
-    }
-
-    /// The scopes granted, if known.
-    pub fn scopes(&self) -> Option<&ScopeSet> {
-        self.scopes.as_ref()
-    }
-
-    pub(crate) fn bearer_header(&self) -> Result<reqwest::header::HeaderValue> {
-        self.bearer.clone().ok_or_else(|| {
-            Error::invalid_input("the access token holds characters a header cannot carry")
-        })
-    }
-}
-
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccessToken")
-            .field("secret", &"[REDACTED]")
-            .field("expires_at", &self.expires_at)
-            .field("scopes", &self.scopes)
-            .finish()
-    }
-}
+use crate::seam::Seam;
+use crate::secret::WireSecret;
 
 /// Supplies access tokens to a [`Client`](crate::Client).
 ///
 /// Implement it to bring tokens from elsewhere (a sidecar, a vault). The
 /// client caches what `fetch` returns until shortly before
-/// [`AccessToken::expires_at`], so `fetch` is called only to refresh.
+/// [`AccessToken::expires_at`], so `fetch` is called only to refresh. A fetch
+/// is bounded by the client's token timeout; one that fails, panics or times
+/// out is not cached, and the next call fetches again.
 ///
 /// ```
 /// use sentryagent_idp::auth::{AccessToken, TokenSource};
@@ -137,44 +67,78 @@ impl TokenSource for StaticToken {
     }
 }
 
+/// A boxed token fetch.
+pub(crate) type BoxFetch<'a> = Pin<Box<dyn Future<Output = Result<AccessToken>> + Send + 'a>>;
+
 /// The object-safe form of [`TokenSource`] the cache stores.
 pub(crate) trait DynTokenSource: Send + Sync + 'static {
-    fn fetch_boxed(&self) -> Pin<Box<dyn Future<Output = Result<AccessToken>> + Send + '_>>;
-    /// The scopes this source can narrow to, when it can narrow at all.
-    fn narrowable(&self) -> Option<&ClientCredentials> {
+    fn fetch_boxed(&self) -> BoxFetch<'_>;
+    /// The client credentials behind this source, when it has them.
+    fn client_credentials(&self) -> Option<&ClientCredentials> {
         None
     }
 }
 
 impl<T: TokenSource> DynTokenSource for T {
-    fn fetch_boxed(&self) -> Pin<Box<dyn Future<Output = Result<AccessToken>> + Send + '_>> {
+    fn fetch_boxed(&self) -> BoxFetch<'_> {
         Box::pin(self.fetch())
     }
 }
 
-/// The client-credentials grant at `POST /token`, through the generated client.
-#[derive(Clone)]
+/// The lifetime a token response without `expires_in` is given: the
+/// documented default.
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// The client-credentials grant at `POST /token`, through the token
+/// endpoint's seam.
 pub(crate) struct ClientCredentials {
-    pub raw: raw::Client,
-    pub client_id: String,
+    seam: Arc<Seam>,
+    client_id: String,
     /// Shared with the clients narrowed from this one, so a new secret
     /// reaches them all.
-    pub client_secret: Arc<RwLock<SecretString>>,
-    pub scopes: ScopeSet,
-    pub total_timeout: Duration,
+    client_secret: Arc<RwLock<SecretString>>,
+    scopes: ScopeSet,
 }
 
 impl fmt::Debug for ClientCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientCredentials")
             .field("client_id", &self.client_id)
-            .field("client_secret", &"[REDACTED]")
+            .field("client_secret", &crate::secret::REDACTED)
             .field("scopes", &self.scopes)
             .finish()
     }
 }
 
 impl ClientCredentials {
+    pub(crate) fn new(
+        seam: Arc<Seam>,
+        client_id: String,
+        secret: SecretString,
+        scopes: ScopeSet,
+    ) -> Self {
+        Self {
+            seam,
+            client_id,
+            client_secret: Arc::new(RwLock::new(secret)),
+            scopes,
+        }
+    }
+
+    /// The same credentials, asking for `scopes` only.
+    pub(crate) fn narrowed(&self, scopes: ScopeSet) -> Self {
+        Self {
+            seam: Arc::clone(&self.seam),
+            client_id: self.client_id.clone(),
+            client_secret: Arc::clone(&self.client_secret),
+            scopes,
+        }
+    }
+
+    pub(crate) fn scopes(&self) -> &ScopeSet {
+        &self.scopes
+    }
+
     pub(crate) fn set_secret(&self, secret: SecretString) {
         *self
             .client_secret
@@ -182,42 +146,41 @@ impl ClientCredentials {
             .unwrap_or_else(PoisonError::into_inner) = secret;
     }
 
-    pub(crate) async fn fetch(&self) -> Result<AccessToken> {
-        let request = raw::types::TokenRequest {
+    async fn fetch(&self) -> Result<AccessToken> {
+        let form = raw::types::TokenRequest {
             grant_type: raw::types::TokenRequestGrantType::ClientCredentials,
             client_id: Some(self.client_id.clone()),
-            client_secret: Some(Secret::from(
+            client_secret: Some(WireSecret::new(
                 &*self
                     .client_secret
                     .read()
                     .unwrap_or_else(PoisonError::into_inner),
             )),
-            scope: (!self.scopes.is_empty()).then(|| self.scopes.clone()),
+            scope: Some(self.scopes.clone()),
         };
-        let response = crate::seam::call(
-            self.raw.issue_token().body(request).send(),
-            Some(self.total_timeout),
-        )
-        .await?;
-        let received = Instant::now();
-        let lifetime = u64::try_from(response.expires_in).unwrap_or(0);
-        let mut token =
-            AccessToken::new(SecretString::from(response.access_token)).with_scopes(response.scope);
-        token.expires_at = received.checked_add(Duration::from_secs(lifetime));
-        Ok(token)
+        let response = self
+            .seam
+            .call(Operation::IssueToken, move |raw| async move {
+                raw.issue_token(&form).await
+            })
+            .await?;
+        let lifetime = response.expires_in.map_or(DEFAULT_TOKEN_LIFETIME, |s| {
+            Duration::from_secs(s.max(0) as u64)
+        });
+        // RFC 6749 §5.1: no `scope` means the requested scope was granted.
+        let granted = response.scope.unwrap_or_else(|| self.scopes.clone());
+        Ok(AccessToken::new(SecretString::from(response.access_token))
+            .expires_in(lifetime)
+            .with_scopes(granted))
     }
 }
 
-/// `ClientCredentials` as a source; not a public `TokenSource` impl because it
-/// carries the raw client.
-pub(crate) struct ClientCredentialsSource(pub ClientCredentials);
-
-impl DynTokenSource for ClientCredentialsSource {
-    fn fetch_boxed(&self) -> Pin<Box<dyn Future<Output = Result<AccessToken>> + Send + '_>> {
-        Box::pin(self.0.fetch())
+impl DynTokenSource for ClientCredentials {
+    fn fetch_boxed(&self) -> BoxFetch<'_> {
+        Box::pin(self.fetch())
     }
 
-    fn narrowable(&self) -> Option<&ClientCredentials> {
-        Some(&self.0)
+    fn client_credentials(&self) -> Option<&ClientCredentials> {
+        Some(self)
     }
 }

@@ -109,10 +109,20 @@ pub(crate) fn audit(
         outcome: outcome.to_owned(),
         metadata,
         ip_address: origin.ip_address.clone(),
-        user_agent: origin.user_agent.clone(),
+        user_agent: bounded(&origin.user_agent, MAX_RECORDED_CHARS),
         timestamp: wire::now(),
         seq: 0,
     })
+}
+
+/// How much of a caller-supplied string (a user agent, an attempted client
+/// id) the audit log records: anyone can make the fake write one, so it must
+/// not grow with what they send.
+pub(crate) const MAX_RECORDED_CHARS: usize = 256;
+
+/// `text`, cut to `max` characters.
+pub(crate) fn bounded(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
 }
 
 /// Builds a JSON object from pairs, for audit metadata.

@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::failure::Failure;
+use crate::operation::Operation;
 
 /// A sliding-window limiter over every request the fake serves.
 #[derive(Debug)]
@@ -42,8 +43,8 @@ impl Limiter {
 struct Knobs {
     latency: Duration,
     token_lifetime: Duration,
-    failures: HashMap<&'static str, VecDeque<Failure>>,
-    seen: HashMap<&'static str, usize>,
+    failures: HashMap<Operation, VecDeque<Failure>>,
+    seen: HashMap<Operation, usize>,
     limiter: Option<Limiter>,
 }
 
@@ -89,12 +90,12 @@ impl Control {
     }
 
     /// Counts a request of `operation` and takes its next queued failure.
-    pub(crate) fn admit(&self, operation: &'static str) -> Ticket {
+    pub(crate) fn admit(&self, operation: Operation) -> Ticket {
         let mut knobs = self.knobs();
         *knobs.seen.entry(operation).or_default() += 1;
         let failure = knobs
             .failures
-            .get_mut(operation)
+            .get_mut(&operation)
             .and_then(VecDeque::pop_front);
         Ticket {
             latency: knobs.latency,
@@ -112,15 +113,15 @@ impl Control {
     }
 
     /// Queues `times` copies of `failure` for `operation`.
-    pub(crate) fn fail_next(&self, operation: &'static str, failure: Failure, times: usize) {
+    pub(crate) fn fail_next(&self, operation: Operation, failure: Failure, times: usize) {
         let mut knobs = self.knobs();
         let queue = knobs.failures.entry(operation).or_default();
         queue.extend(std::iter::repeat_n(failure, times));
     }
 
     /// Requests of `operation` seen so far.
-    pub(crate) fn seen(&self, operation: &'static str) -> usize {
-        self.knobs().seen.get(operation).copied().unwrap_or(0)
+    pub(crate) fn seen(&self, operation: Operation) -> usize {
+        self.knobs().seen.get(&operation).copied().unwrap_or(0)
     }
 
     /// Sets the latency added before every response.

@@ -47,6 +47,15 @@ impl ApiError {
         error
     }
 
+    /// `403 FORBIDDEN` for another agent's credentials.
+    pub(crate) fn not_your_credentials() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "An agent may manage only its own credentials.",
+        )
+    }
+
     /// `403 AGENT_NOT_ACTIVE`.
     pub(crate) fn agent_not_active(status: &str) -> Self {
         let mut error = Self::new(

@@ -13,14 +13,15 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
+/// use sentryagent_idp::Operation;
 /// use sentryagent_idp::testing::{FakeAgentIdp, Failure};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> std::io::Result<()> {
 /// let fake = FakeAgentIdp::start().await?;
-/// fake.fail_next("get_agent", Failure::Status(503), 2);
-/// fake.fail_next("issue_token", Failure::DropConnection, 1);
-/// fake.fail_next("list_agents", Failure::RateLimited { retry_after: Duration::ZERO }, 1);
+/// fake.fail_next(Operation::GetAgent, Failure::Status(503), 2);
+/// fake.fail_next(Operation::IssueToken, Failure::DropConnection, 1);
+/// fake.fail_next(Operation::ListAgents, Failure::RateLimited { retry_after: Duration::ZERO }, 1);
 /// # Ok(())
 /// # }
 /// ```

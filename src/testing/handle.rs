@@ -17,7 +17,7 @@ use super::seed::{AgentSeed, AuditEventSeed};
 use super::server::Server;
 use super::tokens::TokenKeys;
 use crate::API_PREFIX;
-use crate::operation::OperationSpec;
+use crate::operation::Operation;
 
 /// The default lifetime of issued tokens, as on the real server.
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
@@ -55,7 +55,7 @@ const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 ///     .json()
 ///     .await?;
 /// assert_eq!(token["token_type"], "Bearer");
-/// assert_eq!(fake.requests_seen("issue_token"), 1);
+/// assert_eq!(fake.requests_seen(sentryagent_idp::Operation::IssueToken), 1);
 /// # Ok(())
 /// # }
 /// ```
@@ -161,6 +161,7 @@ impl FakeAgentIdpBuilder {
             .agent_type("orchestrator")
             .capabilities(["agents:*", "tokens:*", "audit:read"])
             .owner("fake-agentidp")
+            .admin(true)
             .into_record();
         let bootstrap_agent_id = bootstrap.id;
         let (credential, secret) =
@@ -177,21 +178,6 @@ impl FakeAgentIdpBuilder {
             bootstrap_agent_id,
             bootstrap_secret: SecretString::from(secret),
         })
-    }
-}
-
-/// The spec's operation id, or a panic naming the valid ones.
-fn operation_id(operation_id: &str) -> &'static str {
-    match OperationSpec::find(operation_id) {
-        Some(op) => op.id,
-        None => panic!(
-            "`{operation_id}` is not an operationId of the spec; use one of: {}",
-            crate::operation::OPERATIONS
-                .iter()
-                .map(|op| op.id)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
     }
 }
 
@@ -324,34 +310,27 @@ impl FakeAgentIdp {
         self.app.store().push_audit(seed.into_record())
     }
 
-    /// Makes the next `times` requests of `operation_id` (the spec's
-    /// operationId, e.g. `get_agent`, `issue_token`) fail as `failure` says.
-    /// Calls add to the queue; see [`Failure`].
+    /// Makes the next `times` requests of `operation` fail as `failure`
+    /// says. Calls add to the queue; see [`Failure`].
     ///
     /// # Panics
     ///
-    /// If `operation_id` is not one of the spec's 14, or a
-    /// [`Failure::Status`] is outside 200–599.
-    pub fn fail_next(&self, operation_id: &str, failure: Failure, times: usize) {
-        let id = self::operation_id(operation_id);
+    /// If a [`Failure::Status`] is outside 200–599.
+    pub fn fail_next(&self, operation: Operation, failure: Failure, times: usize) {
         if let Failure::Status(status) = failure {
             assert!(
                 (200..=599).contains(&status),
                 "injected status {status} is outside 200-599"
             );
         }
-        self.app.control.fail_next(id, failure, times);
+        self.app.control.fail_next(operation, failure, times);
     }
 
-    /// How many requests of `operation_id` the fake has received, whatever
-    /// it answered (injected failures, 429s, 401s and dropped connections
+    /// How many requests of `operation` the fake has received, whatever it
+    /// answered (injected failures, 429s, 401s and dropped connections
     /// included).
-    ///
-    /// # Panics
-    ///
-    /// If `operation_id` is not one of the spec's 14.
-    pub fn requests_seen(&self, operation_id: &str) -> usize {
-        self.app.control.seen(self::operation_id(operation_id))
+    pub fn requests_seen(&self, operation: Operation) -> usize {
+        self.app.control.seen(operation)
     }
 
     /// Changes the delay added before every response.

@@ -40,6 +40,7 @@ pub struct AgentSeed {
     status: String,
     created_at: Option<DateTime<Utc>>,
     scopes: Vec<String>,
+    admin: bool,
 }
 
 impl Default for AgentSeed {
@@ -54,6 +55,7 @@ impl Default for AgentSeed {
             status: "active".to_owned(),
             created_at: None,
             scopes: ALL_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            admin: false,
         }
     }
 }
@@ -131,6 +133,14 @@ impl AgentSeed {
         self
     }
 
+    /// Whether the agent may manage other agents' credentials (default
+    /// `false`; the bootstrap agent is one). Everyone else gets
+    /// `403 FORBIDDEN` for another agent's credentials.
+    pub fn admin(mut self, admin: bool) -> Self {
+        self.admin = admin;
+        self
+    }
+
     pub(crate) fn into_record(self) -> AgentRecord {
         let id = Uuid::new_v4();
         let at = self
@@ -151,6 +161,7 @@ impl AgentSeed {
             updated_at: at,
             allowed_scopes: self.scopes,
             credentials: Vec::new(),
+            admin: self.admin,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The fake's in-memory records: agents, credentials, revoked token ids and
 //! the audit log.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -40,6 +40,8 @@ pub(crate) struct AgentRecord {
     pub allowed_scopes: Vec<String>,
     /// Its credentials' ids, oldest first (not on the wire).
     pub credentials: Vec<Uuid>,
+    /// Whether it may manage other agents' credentials (not on the wire).
+    pub admin: bool,
 }
 
 impl AgentRecord {
@@ -105,9 +107,17 @@ pub(crate) struct Store {
     emails: HashSet<String>,
     credentials: HashMap<Uuid, CredentialRecord>,
     revoked_jtis: HashSet<String>,
-    audit: Vec<AuditRecord>,
-    audit_index: HashMap<Uuid, usize>,
+    /// The newest [`MAX_AUDIT_EVENTS`], oldest first.
+    audit: VecDeque<AuditRecord>,
+    /// Event id → its `seq`.
+    audit_index: HashMap<Uuid, u64>,
+    /// Events written so far, dropped ones included.
+    audit_written: u64,
 }
+
+/// The audit log keeps this many events, dropping the oldest: a fake that
+/// anyone can write to (every failed `/token` writes one) must stay bounded.
+pub(crate) const MAX_AUDIT_EVENTS: usize = 100_000;
 
 impl Store {
     /// Whether an agent already uses `email` (compared case-insensitively).
@@ -187,20 +197,28 @@ impl Store {
 
     /// Appends an audit event (its `seq` is assigned here) and returns its id.
     pub(crate) fn push_audit(&mut self, mut event: AuditRecord) -> Uuid {
-        event.seq = self.audit.len() as u64;
+        event.seq = self.audit_written;
+        self.audit_written += 1;
         let id = event.id;
-        self.audit_index.insert(id, self.audit.len());
-        self.audit.push(event);
+        self.audit_index.insert(id, event.seq);
+        self.audit.push_back(event);
+        if self.audit.len() > MAX_AUDIT_EVENTS
+            && let Some(oldest) = self.audit.pop_front()
+        {
+            self.audit_index.remove(&oldest.id);
+        }
         id
     }
 
     /// One audit event.
     pub(crate) fn audit_event(&self, id: Uuid) -> Option<&AuditRecord> {
-        self.audit_index.get(&id).map(|&i| &self.audit[i])
+        let first = self.audit.front()?.seq;
+        let seq = *self.audit_index.get(&id)?;
+        self.audit.get(usize::try_from(seq - first).ok()?)
     }
 
     /// Every audit event, in insertion order.
-    pub(crate) fn audit_events(&self) -> &[AuditRecord] {
+    pub(crate) fn audit_events(&self) -> &VecDeque<AuditRecord> {
         &self.audit
     }
 }

@@ -56,6 +56,7 @@ fn register_inner(app: &App, call: &Call) -> Result<Response, ApiError> {
         updated_at: now,
         allowed_scopes: ALL_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
         credentials: Vec::new(),
+        admin: false,
     };
     let json = wire::agent(&agent);
     let (id, agent_type) = (agent.id, agent.agent_type.clone());

@@ -49,6 +49,7 @@ pub(crate) async fn generate(State(app): State<Arc<App>>, call: Call) -> Respons
         let agent_id = call.id_or_400("agentId")?;
         let expires_at = expires_at(&call, true)?;
         let mut store = app.store();
+        call.may_manage(&store, agent_id)?;
         let agent = store
             .agent(agent_id)
             .ok_or_else(ApiError::agent_not_found)?;
@@ -77,6 +78,7 @@ pub(crate) async fn list(State(app): State<Arc<App>>, call: Call) -> Response {
     respond((|| {
         let agent_id = call.id("agentId").ok_or_else(ApiError::agent_not_found)?;
         let store = app.store();
+        call.may_manage(&store, agent_id)?;
         store
             .agent(agent_id)
             .ok_or_else(ApiError::agent_not_found)?;
@@ -100,6 +102,7 @@ pub(crate) async fn rotate(State(app): State<Arc<App>>, call: Call) -> Response 
         let secret = new_client_secret().map_err(random_failed)?;
         let hash = SecretHash::new(&secret).map_err(random_failed)?;
         let mut store = app.store();
+        call.may_manage(&store, agent_id)?;
         let agent = store
             .agent(agent_id)
             .ok_or_else(ApiError::agent_not_found)?;
@@ -138,6 +141,7 @@ pub(crate) async fn revoke(State(app): State<Arc<App>>, call: Call) -> Response 
     respond((|| {
         let agent_id = call.id("agentId").ok_or_else(ApiError::agent_not_found)?;
         let mut store = app.store();
+        call.may_manage(&store, agent_id)?;
         store
             .agent(agent_id)
             .ok_or_else(ApiError::agent_not_found)?;

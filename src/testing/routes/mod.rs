@@ -24,7 +24,7 @@ use super::failure::Failure;
 use super::server::Connection;
 use super::tokens::Claims;
 use crate::API_PREFIX;
-use crate::operation::{OPERATIONS, OperationSpec};
+use crate::operation::{Operation, OperationSpec};
 
 /// Request bodies larger than this are refused.
 const BODY_LIMIT: usize = 1 << 20;
@@ -66,8 +66,9 @@ pub(crate) fn router(app: Arc<App>) -> Router {
 /// The spec operation a matched route stands for.
 fn operation(method: &Method, matched: &str) -> Option<&'static OperationSpec> {
     let path = matched.strip_prefix(API_PREFIX)?;
-    OPERATIONS
+    Operation::ALL
         .iter()
+        .map(|op| op.spec())
         .find(|op| op.method == method.as_str() && op.path == path)
 }
 
@@ -82,7 +83,7 @@ async fn guard(
     let Some(op) = matched.and_then(|m| operation(request.method(), m.as_str())) else {
         return next.run(request).await;
     };
-    let ticket = app.control.admit(op.id);
+    let ticket = app.control.admit(op.operation);
     if !ticket.latency.is_zero() {
         tokio::time::sleep(ticket.latency).await;
     }
@@ -124,7 +125,7 @@ fn injected(op: &OperationSpec, status: u16) -> Response {
     if !status.is_client_error() && !status.is_server_error() {
         return status.into_response();
     }
-    match OAuthError::injected(status).filter(|_| op.id == "issue_token") {
+    match OAuthError::injected(status).filter(|_| op.operation == Operation::IssueToken) {
         Some(error) => error.into_response(),
         None => ApiError::injected(status).into_response(),
     }
@@ -231,6 +232,18 @@ impl Call {
             pairs.push((k.into_owned(), v.into_owned()));
         }
         pairs
+    }
+
+    /// Whether the caller may manage `agent_id`'s credentials: its own, or
+    /// anyone's for an admin agent; else `403 FORBIDDEN`.
+    pub(crate) fn may_manage(&self, store: &super::state::Store, agent_id: Uuid) -> Result<(), ApiError> {
+        let caller = self.caller_id();
+        let admin = store.agent(caller).is_some_and(|a| a.admin);
+        if caller == agent_id || admin {
+            Ok(())
+        } else {
+            Err(ApiError::not_your_credentials())
+        }
     }
 
     /// The caller's agent id (bearer-protected operations only).

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::Call;
-use crate::testing::app::{App, audit, metadata};
+use crate::testing::app::{App, MAX_RECORDED_CHARS, audit, bounded, metadata};
 use crate::testing::errors::{ApiError, OAuthError};
 use crate::testing::tokens::Claims;
 use crate::testing::wire;
@@ -31,7 +31,10 @@ pub(crate) async fn issue(State(app): State<Arc<App>>, call: Call) -> Response {
                 .unwrap_or(Uuid::nil());
             let details = metadata([
                 ("error", Value::from(error.code())),
-                ("clientId", client_id.map_or(Value::Null, Value::from)),
+                (
+                    "clientId",
+                    client_id.map_or(Value::Null, |id| Value::from(bounded(&id, MAX_RECORDED_CHARS))),
+                ),
             ]);
             let mut store = app.store();
             audit(
@@ -46,6 +49,9 @@ pub(crate) async fn issue(State(app): State<Arc<App>>, call: Call) -> Response {
         }
     }
 }
+
+/// A token form has four fields; more are refused before any is looked at.
+const MAX_FORM_FIELDS: usize = 16;
 
 /// Form pairs, refusing repeated names as RFC 6749 §3.2 asks.
 fn form(call: &Call) -> Result<Vec<(String, String)>, OAuthError> {
@@ -63,11 +69,19 @@ fn form(call: &Call) -> Result<Vec<(String, String)>, OAuthError> {
         .body
         .as_ref()
         .ok_or_else(|| OAuthError::invalid_request("The request body could not be read."))?;
+    let fields = body.split(|b| *b == b'&').filter(|f| !f.is_empty()).count();
+    if fields > MAX_FORM_FIELDS {
+        return Err(OAuthError::invalid_request(format!(
+            "Too many form fields ({fields}; at most {MAX_FORM_FIELDS})."
+        )));
+    }
     let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut names = std::collections::HashSet::new();
     for (k, v) in form_urlencoded::parse(body) {
-        if pairs.iter().any(|(name, _)| name == k.as_ref()) {
+        if !names.insert(k.clone().into_owned()) {
             return Err(OAuthError::invalid_request(format!(
-                "Parameter {k} is repeated."
+                "Parameter {} is repeated.",
+                bounded(&k, MAX_RECORDED_CHARS)
             )));
         }
         pairs.push((k.into_owned(), v.into_owned()));

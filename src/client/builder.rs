@@ -1,0 +1,634 @@
+//! [`ClientBuilder`]: every setting of a client, checked once when it is built.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::config::{
+    Config, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_POOL_IDLE_TIMEOUT,
+    DEFAULT_REFRESH_BUFFER, DEFAULT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT,
+};
+use crate::auth::source::{ClientCredentials, DynTokenSource};
+use crate::auth::{TokenCache, TokenSource};
+use crate::error::{Error, Result};
+use crate::flavor::{Async, Flavor};
+use crate::retry::{RetryBudget, RetryPolicy};
+use crate::scope::{Scope, ScopeSet};
+use crate::seam::Seam;
+
+/// The path every AgentIdP endpoint lives under.
+pub const API_PREFIX: &str = "/api/v1";
+
+/// Builds a [`Client`](crate::Client) (or, with [`blocking`](Self::blocking),
+/// a blocking one).
+///
+/// ```
+/// use sentryagent_idp::{Client, Scope};
+///
+/// let client = Client::builder()
+///     .base_url("http://localhost:3000")
+///     .client_id("a1b2c3d4-e5f6-7890-abcd-ef1234567890")
+///     .client_secret("sk_live_...")
+///     .scopes([Scope::AGENTS_READ, Scope::AUDIT_READ])
+///     .build()?;
+/// assert_eq!(client.api_url(), "http://localhost:3000/api/v1");
+/// # Ok::<(), sentryagent_idp::Error>(())
+/// ```
+#[must_use]
+pub struct ClientBuilder<F: Flavor = Async> {
+    flavor: PhantomData<F>,
+    base_url: Option<String>,
+    api_url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<SecretString>,
+    scopes: Option<ScopeSet>,
+    source: Option<Box<dyn DynTokenSource>>,
+    connect_timeout: Option<Duration>,
+    pool_idle_timeout: Option<Duration>,
+    https_proxy: Option<String>,
+    timeout: Option<Duration>,
+    total_timeout: Option<Duration>,
+    token_timeout: Option<Duration>,
+    refresh_buffer: Option<Duration>,
+    http: Option<reqwest::Client>,
+    user_agent: Option<String>,
+    retry: Option<RetryPolicy>,
+    max_body: Option<u64>,
+    max_in_flight: Option<usize>,
+    allow_insecure_http: bool,
+}
+
+impl<F: Flavor> fmt::Debug for ClientBuilder<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("base_url", &self.base_url.as_deref().map(printable_url))
+            .field("api_url", &self.api_url.as_deref().map(printable_url))
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| crate::secret::REDACTED),
+            )
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads one configuration variable.
+pub(crate) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+impl ClientBuilder<Async> {
+    /// A builder preset from the `AGENTIDP_*` environment variables (see
+    /// [`Client::from_env`](crate::Client::from_env)); further settings can
+    /// be chained, and [`blocking`](Self::blocking) makes it a blocking
+    /// client's builder.
+    pub fn from_env() -> Result<Self> {
+        Self::new().env(&|name| std::env::var(name).ok())
+    }
+
+    /// Validates the settings and builds the client.
+    pub fn build(self) -> Result<crate::Client> {
+        Ok(crate::Client::from_parts(self.build_seam()?, ()))
+    }
+
+    /// The same settings, for the blocking client.
+    #[cfg(feature = "blocking")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
+    pub fn blocking(self) -> ClientBuilder<crate::blocking::Blocking> {
+        self.flavored()
+    }
+}
+
+impl<F: Flavor> ClientBuilder<F> {
+    pub(crate) fn new() -> Self {
+        ClientBuilder {
+            flavor: PhantomData,
+            base_url: None,
+            api_url: None,
+            client_id: None,
+            client_secret: None,
+            scopes: None,
+            source: None,
+            connect_timeout: None,
+            pool_idle_timeout: None,
+            https_proxy: None,
+            timeout: None,
+            total_timeout: None,
+            token_timeout: None,
+            refresh_buffer: None,
+            http: None,
+            user_agent: None,
+            retry: None,
+            max_body: None,
+            max_in_flight: None,
+            allow_insecure_http: false,
+        }
+    }
+
+    /// The same settings under another flavor.
+    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
+    pub(crate) fn flavored<G: Flavor>(self) -> ClientBuilder<G> {
+        ClientBuilder {
+            flavor: PhantomData,
+            base_url: self.base_url,
+            api_url: self.api_url,
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+            scopes: self.scopes,
+            source: self.source,
+            connect_timeout: self.connect_timeout,
+            pool_idle_timeout: self.pool_idle_timeout,
+            https_proxy: self.https_proxy,
+            timeout: self.timeout,
+            total_timeout: self.total_timeout,
+            token_timeout: self.token_timeout,
+            refresh_buffer: self.refresh_buffer,
+            http: self.http,
+            user_agent: self.user_agent,
+            retry: self.retry,
+            max_body: self.max_body,
+            max_in_flight: self.max_in_flight,
+            allow_insecure_http: self.allow_insecure_http,
+        }
+    }
+
+    pub(crate) fn env(self, lookup: Lookup<'_>) -> Result<Self> {
+        let need = |name: &str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| Error::config(format!("environment variable {name} is not set")))
+        };
+        let mut builder = self
+            .base_url(need("AGENTIDP_BASE_URL")?)
+            .client_id(need("AGENTIDP_CLIENT_ID")?)
+            .client_secret(need("AGENTIDP_CLIENT_SECRET")?);
+        if let Some(scopes) = lookup("AGENTIDP_SCOPES").filter(|v| !v.trim().is_empty()) {
+            builder = builder.scopes(ScopeSet::parse(&scopes));
+        }
+        Ok(builder)
+    }
+
+    /// The server origin, e.g. `http://localhost:3000`; the SDK appends `/api/v1`.
+    pub fn base_url(mut self, origin: impl Into<String>) -> Self {
+        self.base_url = Some(origin.into());
+        self
+    }
+
+    /// The full API base URL, used as is (e.g. `https://idp.example.com/v1`);
+    /// overrides [`base_url`](Self::base_url).
+    pub fn api_url(mut self, url: impl Into<String>) -> Self {
+        self.api_url = Some(url.into());
+        self
+    }
+
+    /// The agent's client id (its `agentId`).
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = Some(id.into());
+        self
+    }
+
+    /// The client secret; kept as a [`SecretString`] and never printed.
+    pub fn client_secret(mut self, secret: impl Into<SecretString>) -> Self {
+        self.client_secret = Some(secret.into());
+        self
+    }
+
+    /// The scopes to request (default: the four documented scopes).
+    pub fn scopes(mut self, scopes: impl IntoIterator<Item = Scope>) -> Self {
+        self.scopes = Some(scopes.into_iter().collect());
+        self
+    }
+
+    /// Uses `source` for tokens instead of client credentials, e.g. a
+    /// [`StaticToken`](crate::auth::StaticToken).
+    pub fn token_source(mut self, source: impl TokenSource) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// Connect timeout (default 10 s). Applies to the SDK's own HTTP client only.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// How long an idle pooled connection is kept (default 4 s, below the
+    /// server's 5 s keep-alive). Applies to the SDK's own HTTP client only.
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.pool_idle_timeout = Some(timeout);
+        self
+    }
+
+    /// Sends `https://` requests through this proxy (e.g.
+    /// `http://proxy.corp:3128`). The SDK's own HTTP client ignores the
+    /// `HTTP_PROXY`/`HTTPS_PROXY` environment variables: a proxy taken from
+    /// the environment would see a plain-`http` token request, client secret
+    /// and all. Plain-`http` requests never go through a proxy.
+    pub fn https_proxy(mut self, proxy_url: impl Into<String>) -> Self {
+        self.https_proxy = Some(proxy_url.into());
+        self
+    }
+
+    /// Timeout of one HTTP attempt, from sending to the end of the body
+    /// (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Timeout of a whole call: every attempt, backoff and token fetch
+    /// (default 90 s).
+    pub fn total_timeout(mut self, timeout: Duration) -> Self {
+        self.total_timeout = Some(timeout);
+        self
+    }
+
+    /// Timeout of one token fetch, whatever the source (default: the total
+    /// timeout). A fetch that takes longer fails, and the next call starts a
+    /// new one.
+    pub fn token_timeout(mut self, timeout: Duration) -> Self {
+        self.token_timeout = Some(timeout);
+        self
+    }
+
+    /// How failed attempts are retried (default [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// The largest response body the client reads (default 8 MiB); a larger
+    /// one fails with [`ErrorKind::ResponseTooLarge`](crate::ErrorKind::ResponseTooLarge).
+    pub fn max_response_bytes(mut self, limit: u64) -> Self {
+        self.max_body = Some(limit);
+        self
+    }
+
+    /// At most `n` API requests on the wire at once for this client and its
+    /// clones (default: no limit); further attempts wait for a slot. A slot
+    /// is held only while an attempt is on the wire, never during a token
+    /// fetch or a backoff, and token requests do not need one.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = Some(n);
+        self
+    }
+
+    /// Allows a plain `http://` URL to a host other than loopback. Off by
+    /// default: credentials and tokens would cross the network in clear text.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// How long before expiry a token is refreshed in the background
+    /// (default 60 s). The buffer used is at most half the token's lifetime,
+    /// and the refresh happens at a random point of its earlier half, so a
+    /// fleet of processes does not refresh in the same second.
+    pub fn refresh_buffer(mut self, buffer: Duration) -> Self {
+        self.refresh_buffer = Some(buffer);
+        self
+    }
+
+    /// Uses your own `reqwest::Client` (reqwest 0.13), e.g. for custom TLS
+    /// roots. Connect timeout, pool, proxy and user agent are then yours to
+    /// set. It should not follow redirects
+    /// (`reqwest::redirect::Policy::none()`): a client that does re-sends a
+    /// request, client secret included, to wherever a `307` points. The SDK
+    /// refuses any answer that comes from another origin than it asked, but
+    /// by then the request has gone there.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// The `User-Agent` (default `sentryagent-idp-rust/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = Some(user_agent.into());
+        self
+    }
+
+    /// Validates the settings and builds the client's seam.
+    pub(crate) fn build_seam(self) -> Result<Arc<Seam>> {
+        let api_url = resolve_api_url(
+            self.api_url.as_deref(),
+            self.base_url.as_deref(),
+            self.allow_insecure_http,
+        )?;
+        let http = match self.http {
+            Some(http) => {
+                let own = [
+                    ("connect_timeout", self.connect_timeout.is_some()),
+                    ("pool_idle_timeout", self.pool_idle_timeout.is_some()),
+                    ("https_proxy", self.https_proxy.is_some()),
+                    ("user_agent", self.user_agent.is_some()),
+                ];
+                if let Some((name, _)) = own.iter().find(|(_, set)| *set) {
+                    return Err(Error::config(format!(
+                        "{name} belongs on your own reqwest::Client when you pass one"
+                    )));
+                }
+                http
+            }
+            None => {
+                let mut http = reqwest::Client::builder()
+                    .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
+                    .pool_idle_timeout(self.pool_idle_timeout.unwrap_or(DEFAULT_POOL_IDLE_TIMEOUT))
+                    .user_agent(self.user_agent.unwrap_or_else(|| {
+                        format!("sentryagent-idp-rust/{}", env!("CARGO_PKG_VERSION"))
+                    }))
+                    // Never follow redirects with credentials in the body or headers.
+                    .redirect(reqwest::redirect::Policy::none())
+                    // No proxy from the environment; an https proxy only when asked.
+                    .no_proxy();
+                if let Some(proxy) = &self.https_proxy {
+                    let proxy = reqwest::Proxy::https(proxy.as_str()).map_err(|e| {
+                        Error::config("https_proxy is not a valid proxy URL")
+                            .with_source(e.without_url())
+                    })?;
+                    http = http.proxy(proxy);
+                }
+                http.build()
+                    .map_err(|e| Error::config("cannot build the HTTP client").with_source(e))?
+            }
+        };
+        let retry = self.retry.unwrap_or_default();
+        let total_timeout = self.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT);
+        let config = Arc::new(Config {
+            attempt_timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
+            total_timeout,
+            token_timeout: self.token_timeout.unwrap_or(total_timeout),
+            refresh_buffer: self.refresh_buffer.unwrap_or(DEFAULT_REFRESH_BUFFER),
+            budget: retry.budget.map(RetryBudget::new),
+            retry,
+            max_body: self.max_body.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+        });
+        if [
+            config.attempt_timeout,
+            config.total_timeout,
+            config.token_timeout,
+        ]
+        .iter()
+        .any(Duration::is_zero)
+        {
+            return Err(Error::config("timeouts must be more than zero"));
+        }
+        let in_flight = self.max_in_flight.map(|n| {
+            Arc::new(tokio::sync::Semaphore::new(
+                n.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+            ))
+        });
+        let token_endpoint = Arc::new(Seam::token_endpoint(
+            http.clone(),
+            api_url.clone(),
+            Arc::clone(&config),
+        ));
+        let (source, requested): (Box<dyn DynTokenSource>, _) = match self.source {
+            Some(source) => {
+                if self.client_id.is_some() || self.client_secret.is_some() || self.scopes.is_some()
+                {
+                    return Err(Error::config(
+                        "set either a token source or client credentials and scopes, not both",
+                    ));
+                }
+                (source, None)
+            }
+            None => {
+                let client_id = self
+                    .client_id
+                    .filter(|id| !id.trim().is_empty())
+                    .ok_or_else(|| Error::config("client_id is required (or a token source)"))?;
+                let client_secret = self
+                    .client_secret
+                    .filter(|s| !s.expose_secret().is_empty())
+                    .ok_or_else(|| {
+                        Error::config("client_secret is required (or a token source)")
+                    })?;
+                let scopes = self.scopes.unwrap_or_else(ScopeSet::documented);
+                if scopes.is_empty() {
+                    return Err(Error::config("scopes must not be empty"));
+                }
+                let credentials = ClientCredentials::new(
+                    token_endpoint,
+                    client_id,
+                    client_secret,
+                    scopes.clone(),
+                );
+                (Box::new(credentials), Some(scopes))
+            }
+        };
+        let tokens = TokenCache::new(source, &config);
+        Ok(Arc::new(Seam::api(
+            http, api_url, config, tokens, requested, in_flight,
+        )))
+    }
+}
+
+/// The API root from the settings: `api_url` as is, or `base_url` plus
+/// `/api/v1`. Refuses user info, queries and plain http off loopback; a
+/// refused URL is never echoed with its user info.
+pub(crate) fn resolve_api_url(
+    api_url: Option<&str>,
+    base_url: Option<&str>,
+    allow_insecure_http: bool,
+) -> Result<Arc<str>> {
+    let (raw_url, append) = match (api_url, base_url) {
+        (Some(url), _) => (url, false),
+        (None, Some(url)) => (url, true),
+        (None, None) => return Err(Error::config("base_url is required")),
+    };
+    let url = reqwest::Url::parse(raw_url.trim())
+        .map_err(|e| Error::config(format!("the base URL is not a valid URL: {e}")))?;
+    let shown = printable_url(raw_url);
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::config(format!(
+            "`{shown}` carries user info (a name or password); give credentials with client_id and client_secret"
+        )));
+    }
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(Error::config(format!(
+            "`{shown}` must be an http(s) URL with a host"
+        )));
+    }
+    if url.scheme() == "http" && !allow_insecure_http && !is_loopback(&url) {
+        return Err(Error::config(format!(
+            "`{shown}` is plain http to a host that is not loopback; use https, or allow_insecure_http(true)"
+        )));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::config(format!(
+            "`{shown}` must not carry a query or fragment"
+        )));
+    }
+    let base = url.as_str().trim_end_matches('/');
+    Ok(if append {
+        format!("{base}{API_PREFIX}").into()
+    } else {
+        base.into()
+    })
+}
+
+/// A URL as it may be shown: scheme, host, port and path only; anything that
+/// does not parse is not shown at all.
+fn printable_url(raw: &str) -> String {
+    match reqwest::Url::parse(raw.trim()) {
+        Ok(url) => {
+            let host = url.host_str().unwrap_or_default();
+            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{}://{host}{port}{}", url.scheme(), url.path())
+        }
+        Err(_) => String::from("<not a URL>"),
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Client, ErrorKind};
+
+    fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn from_env_names_the_missing_variable() {
+        let err = ClientBuilder::<Async>::new()
+            .env(&lookup(&[("AGENTIDP_BASE_URL", "http://localhost:3000")]))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.message().contains("AGENTIDP_CLIENT_ID"), "{err}");
+    }
+
+    #[test]
+    fn from_env_reads_scopes() {
+        let client = ClientBuilder::<Async>::new()
+            .env(&lookup(&[
+                ("AGENTIDP_BASE_URL", "http://localhost:3000/"),
+                ("AGENTIDP_CLIENT_ID", "id"),
+                ("AGENTIDP_CLIENT_SECRET", "sk_live_x"),
+                ("AGENTIDP_SCOPES", "agents:read  audit:read"),
+            ]))
+            .unwrap()
+            .build()
+            .unwrap();
+        assert_eq!(client.api_url(), "http://localhost:3000/api/v1");
+        assert_eq!(
+            client.requested_scopes(),
+            Some(&ScopeSet::from([Scope::AGENTS_READ, Scope::AUDIT_READ]))
+        );
+    }
+
+    #[test]
+    fn build_refuses_bad_settings() {
+        let base = || Client::builder().client_id("id").client_secret("s");
+        for (builder, needle) in [
+            (base(), "base_url is required"),
+            (base().base_url("not a url"), "not a valid URL"),
+            (base().base_url("http://idp.example.com"), "not loopback"),
+            (base().base_url("ftp://x"), "http(s)"),
+            (base().base_url("http://localhost?y=1"), "query"),
+            (base().base_url("https://:pw@idp.example.com"), "user info"),
+            (base().base_url("https://me@idp.example.com"), "user info"),
+            (
+                Client::builder()
+                    .base_url("http://127.0.0.1:9")
+                    .client_secret("s"),
+                "client_id",
+            ),
+            (
+                Client::builder()
+                    .base_url("http://127.0.0.1:9")
+                    .client_id(" ")
+                    .client_secret("s"),
+                "client_id",
+            ),
+            (
+                Client::builder()
+                    .base_url("http://127.0.0.1:9")
+                    .client_id("id")
+                    .client_secret(""),
+                "client_secret",
+            ),
+            (
+                base().base_url("http://127.0.0.1:9").scopes([]),
+                "scopes must not be empty",
+            ),
+            (
+                base()
+                    .base_url("http://127.0.0.1:9")
+                    .timeout(Duration::ZERO),
+                "timeouts",
+            ),
+            (
+                base()
+                    .base_url("http://127.0.0.1:9")
+                    .https_proxy("::not a proxy::"),
+                "https_proxy",
+            ),
+            (
+                base()
+                    .base_url("http://127.0.0.1:9")
+                    .token_source(crate::auth::StaticToken::new("t")),
+                "not both",
+            ),
+            (
+                base()
+                    .base_url("http://127.0.0.1:9")
+                    .http_client(reqwest::Client::new())
+                    .pool_idle_timeout(Duration::from_secs(1)),
+                "pool_idle_timeout",
+            ),
+        ] {
+            let err = builder.build().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config);
+            assert!(err.message().contains(needle), "{needle}: {err}");
+        }
+    }
+
+    #[test]
+    fn user_info_is_never_printed() {
+        for url in [
+            "https://:hunter2@idp.example.com",
+            "http://me:hunter2@10.0.0.1/x",
+        ] {
+            let builder = Client::builder()
+                .base_url(url)
+                .client_id("id")
+                .client_secret("s");
+            assert!(!format!("{builder:?}").contains("hunter2"));
+            let err = builder.build().unwrap_err();
+            assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn api_url_overrides_the_origin() {
+        let client = Client::builder()
+            .base_url("http://ignored")
+            .api_url("https://api.sentryagent.ai/v1/")
+            .client_id("id")
+            .client_secret("s")
+            .build()
+            .unwrap();
+        assert_eq!(client.api_url(), "https://api.sentryagent.ai/v1");
+    }
+
+    #[test]
+    fn the_default_pool_idle_timeout_is_below_nodes_keep_alive() {
+        assert!(DEFAULT_POOL_IDLE_TIMEOUT < Duration::from_secs(5));
+    }
+}

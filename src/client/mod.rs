@@ -1,0 +1,189 @@
+//! The client: one `Arc` around the seam it calls through.
+
+mod builder;
+mod config;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use secrecy::SecretString;
+
+pub use builder::{API_PREFIX, ClientBuilder};
+pub(crate) use config::Config;
+pub use config::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_POOL_IDLE_TIMEOUT,
+    DEFAULT_REFRESH_BUFFER, DEFAULT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT,
+};
+
+use crate::auth::AccessToken;
+use crate::error::{Error, Result};
+use crate::flavor::private::Sealed;
+use crate::flavor::{Async, Flavor};
+use crate::scope::{Scope, ScopeSet};
+use crate::seam::Seam;
+use crate::{Agents, Audit, Credentials, Tokens};
+
+/// An AgentIdP client.
+///
+/// Cheap to clone (one `Arc` inside); clones share the connection pool and the
+/// token cache. `Send + Sync`. Build one with [`Client::builder`] or
+/// [`Client::from_env`]. With the `blocking` feature,
+/// [`blocking::Client`](crate::blocking::Client) is the same type with the
+/// [`Blocking`](crate::blocking::Blocking) flavor.
+pub struct Client<F: Flavor = Async> {
+    seam: Arc<Seam>,
+    runtime: <F as Sealed>::Runtime,
+}
+
+impl<F: Flavor> Clone for Client<F> {
+    fn clone(&self) -> Self {
+        Self {
+            seam: Arc::clone(&self.seam),
+            runtime: self.runtime.clone(),
+        }
+    }
+}
+
+impl<F: Flavor> fmt::Debug for Client<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("api_url", &self.api_url())
+            .field("scopes", &self.requested_scopes())
+            .field("flavor", &std::any::type_name::<F>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A builder; `base_url` plus either client credentials or a token source
+    /// are required.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// A client configured from `AGENTIDP_BASE_URL`, `AGENTIDP_CLIENT_ID`,
+    /// `AGENTIDP_CLIENT_SECRET` and, optionally, `AGENTIDP_SCOPES`
+    /// (space-separated; default: the four documented scopes).
+    pub fn from_env() -> Result<Client> {
+        ClientBuilder::from_env()?.build()
+    }
+
+    /// The current access token, fetching one if needed.
+    pub async fn access_token(&self) -> Result<SecretString> {
+        Ok(self.token().await?.secret().clone())
+    }
+
+    /// The scopes the server granted the current token (fetching one if
+    /// needed), or `None` when the token source does not say.
+    pub async fn granted_scopes(&self) -> Result<Option<ScopeSet>> {
+        Ok(self.token().await?.scopes().cloned())
+    }
+}
+
+impl<F: Flavor> Client<F> {
+    pub(crate) fn from_parts(seam: Arc<Seam>, runtime: <F as Sealed>::Runtime) -> Self {
+        Self { seam, runtime }
+    }
+
+    /// Agent registry calls.
+    pub fn agents(&self) -> Agents<F> {
+        Agents::new(self.clone())
+    }
+
+    /// Credential calls.
+    pub fn credentials(&self) -> Credentials<F> {
+        Credentials::new(self.clone())
+    }
+
+    /// Token introspection and revocation.
+    pub fn tokens(&self) -> Tokens<F> {
+        Tokens::new(self.clone())
+    }
+
+    /// Audit-log queries.
+    pub fn audit(&self) -> Audit<F> {
+        Audit::new(self.clone())
+    }
+
+    /// The full API base URL, e.g. `http://localhost:3000/api/v1`.
+    pub fn api_url(&self) -> &str {
+        self.seam.api_url()
+    }
+
+    /// The scopes this client requests, when it uses client credentials.
+    pub fn requested_scopes(&self) -> Option<&ScopeSet> {
+        self.seam.requested_scopes()
+    }
+
+    /// Forgets the cached token, e.g. after rotating this client's own
+    /// credential; the next call fetches a new one.
+    pub fn clear_token_cache(&self) {
+        if let Some(tokens) = self.seam.tokens() {
+            tokens.clear();
+        }
+    }
+
+    /// Uses `secret` for every later token request of this client, its clones
+    /// and the clients narrowed from it, and forgets the cached token, e.g.
+    /// after rotating this client's own credential.
+    ///
+    /// Fails with [`ErrorKind::Config`](crate::ErrorKind::Config) if the
+    /// client does not use client credentials.
+    pub fn set_client_secret(&self, secret: impl Into<SecretString>) -> Result<()> {
+        let credentials = self
+            .seam
+            .tokens()
+            .and_then(|t| t.client_credentials())
+            .ok_or_else(|| Error::config("only a client-credentials client has a client secret"))?;
+        credentials.set_secret(secret.into());
+        self.clear_token_cache();
+        Ok(())
+    }
+
+    /// A client limited to `scopes`: it requests a token of its own with only
+    /// these scopes and shares this client's connection pool and settings.
+    ///
+    /// Fails with [`ErrorKind::Config`](crate::ErrorKind::Config) if this
+    /// client does not use client credentials, and with
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) if a scope
+    /// is not one this client holds.
+    pub fn with_scopes(&self, scopes: impl IntoIterator<Item = Scope>) -> Result<Client<F>> {
+        Ok(Self {
+            seam: Arc::new(self.seam.narrowed(scopes.into_iter().collect())?),
+            runtime: self.runtime.clone(),
+        })
+    }
+
+    pub(crate) fn seam(&self) -> &Arc<Seam> {
+        &self.seam
+    }
+
+    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
+    pub(crate) fn runtime(&self) -> &<F as Sealed>::Runtime {
+        &self.runtime
+    }
+
+    /// The current token, as a future that owns what it needs.
+    pub(crate) fn token(&self) -> impl Future<Output = Result<Arc<AccessToken>>> + Send + 'static {
+        let seam = Arc::clone(&self.seam);
+        async move {
+            match seam.tokens() {
+                Some(tokens) => tokens.token().await,
+                None => Err(Error::config("this client has no token source")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_is_cheap_to_clone_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync + Clone>() {}
+        assert_send_sync::<Client>();
+        assert_eq!(std::mem::size_of::<Client>(), std::mem::size_of::<usize>());
+    }
+}
