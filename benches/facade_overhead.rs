@@ -54,13 +54,13 @@ fn bench(c: &mut Criterion) {
     let raw = RawClient::new(&server.origin(), http);
     let id = support::agent_id();
     runtime.block_on(async {
-        facade.agents().get(id).await.unwrap();
+        facade.agents().get(id).send().await.unwrap();
         raw.get_agent(id).await.unwrap();
     });
     let mut group = c.benchmark_group("get_agent");
     group.bench_function("facade", |b| {
         b.to_async(&runtime)
-            .iter(|| async { facade.agents().get(id).await.unwrap() });
+            .iter(|| async { facade.agents().get(id).send().await.unwrap() });
     });
     group.bench_function("raw_reqwest", |b| {
         b.to_async(&runtime)
@@ -110,7 +110,7 @@ fn report(pairs: usize) {
     let (mut f, mut r) = (Samples::default(), Samples::default());
     runtime.block_on(async {
         for _ in 0..WARM_UP {
-            facade.agents().get(id).await.unwrap();
+            facade.agents().get(id).send().await.unwrap();
             raw.get_agent(id).await.unwrap();
         }
         let deadline = Instant::now() + TIME_LIMIT;
@@ -123,7 +123,7 @@ fn report(pairs: usize) {
                 let started = Instant::now();
                 if which == 0 {
                     let (agent, allocs, bytes) =
-                        support::count_allocs(facade.agents().get(id)).await;
+                        support::count_allocs(facade.agents().get(id).send()).await;
                     let elapsed = started.elapsed();
                     std::hint::black_box(agent.unwrap());
                     f.push(elapsed, allocs, bytes);
@@ -162,13 +162,13 @@ fn callgrind(kind: &str, calls: usize) {
     runtime.block_on(async {
         // One warm-up call: connection and (for the facade) the token.
         match kind {
-            "facade" => drop(facade.agents().get(id).await.unwrap()),
+            "facade" => drop(facade.agents().get(id).send().await.unwrap()),
             "raw" => drop(raw.get_agent(id).await.unwrap()),
             other => panic!("--callgrind takes facade or raw, not {other}"),
         }
         for _ in 0..calls {
             if kind == "facade" {
-                std::hint::black_box(facade.agents().get(id).await.unwrap());
+                std::hint::black_box(facade.agents().get(id).send().await.unwrap());
             } else {
                 std::hint::black_box(raw.get_agent(id).await.unwrap());
             }

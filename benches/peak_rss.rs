@@ -105,7 +105,7 @@ fn measure(kind: &str, origin: &str, calls: usize) -> serde_json::Value {
     let (before, ok, elapsed) = runtime.block_on(async {
         // One call first: the token, one connection, the runtime's threads.
         match kind {
-            "facade" | "capped" => drop(facade.agents().get(id).await.unwrap()),
+            "facade" | "capped" => drop(facade.agents().get(id).send().await.unwrap()),
             "raw" => drop(raw.get_agent(id).await.unwrap()),
             other => panic!("--measure takes facade, capped or raw, not {other}"),
         }
@@ -116,7 +116,7 @@ fn measure(kind: &str, origin: &str, calls: usize) -> serde_json::Value {
         for _ in 0..calls {
             tasks.push(if kind != "raw" {
                 let facade = facade.clone();
-                tokio::spawn(async move { facade.agents().get(id).await.is_ok() })
+                tokio::spawn(async move { facade.agents().get(id).send().await.is_ok() })
             } else {
                 let raw = raw.clone();
                 tokio::spawn(async move { raw.get_agent(id).await.is_ok() })

@@ -74,7 +74,7 @@ fn run(seconds: u64, rate: u64) -> serde_json::Value {
     let total = seconds * rate;
     let (load_started, load_ended) = runtime.block_on(async {
         // The first token (a cold, 500 ms fetch) is not part of the load.
-        client.agents().get(id).await.unwrap();
+        client.agents().get(id).send().await.unwrap();
         let mut tick = tokio::time::interval(Duration::from_secs(1) / rate as u32);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let started = Instant::now();
@@ -84,7 +84,7 @@ fn run(seconds: u64, rate: u64) -> serde_json::Value {
             let (client, calls) = (client.clone(), Arc::clone(&calls));
             tasks.push(tokio::spawn(async move {
                 let begun = Instant::now();
-                client.agents().get(id).await.unwrap();
+                client.agents().get(id).send().await.unwrap();
                 calls.lock().unwrap().push((begun, Instant::now()));
             }));
         }

@@ -90,7 +90,7 @@ async fn burst(client: &sentryagent_idp::Client) -> Duration {
     for _ in 0..CALLS {
         let client = client.clone();
         tasks.push(tokio::spawn(async move {
-            client.agents().get(id).await.unwrap();
+            client.agents().get(id).send().await.unwrap();
         }));
     }
     let all = futures::future::join_all(tasks);
@@ -124,7 +124,7 @@ async fn raw_burst(origin: &str) -> Duration {
 async fn one_cold(origin: &str) -> Duration {
     let client = support::facade(origin);
     let started = Instant::now();
-    client.agents().get(support::agent_id()).await.unwrap();
+    client.agents().get(support::agent_id()).send().await.unwrap();
     started.elapsed()
 }
 

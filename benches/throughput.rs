@@ -81,7 +81,7 @@ async fn run_facade(client: &sentryagent_idp::Client, total: u64, concurrency: u
         async move {
             while next.get() < total && Instant::now() < deadline {
                 next.set(next.get() + 1);
-                std::hint::black_box(client.agents().get(id).await.unwrap());
+                std::hint::black_box(client.agents().get(id).send().await.unwrap());
             }
         }
     });

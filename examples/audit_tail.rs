@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use sentryagent_idp::model::{AuditOutcome, NewAgent};
+use sentryagent_idp::model::{AgentType, AuditOutcome, DeploymentEnv, Uuid};
 use sentryagent_idp::testing::FakeAgentIdp;
 use sentryagent_idp::{Client, SecretString};
 
@@ -60,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "{mark} {} {:<22} agent {}",
                 event.timestamp.map(|t| t.to_rfc3339()).unwrap_or_default(),
                 event.action.as_str(),
-                event.agent_id
+                event.agent_id.map(|id| id.to_string()).unwrap_or_else(|| "-".into())
             );
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -70,17 +70,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// Some traffic for the fake to record: a registration and a failed login.
 async fn make_activity(client: &Client, round: u32) {
-    let agent = NewAgent::builder()
-        .email(format!("tail-{round}@example.com").as_str())
-        .agent_type(sentryagent_idp::model::AgentType::Monitor)
+    let _ = client
+        .agents()
+        .register()
+        .email(format!("tail-{round}@example.com"))
+        .agent_type(AgentType::Monitor)
         .version("1.0.0")
-        .capabilities(vec!["logs:read".parse().expect("a valid capability")])
+        .capabilities(["logs:read"])
         .owner("audit-tail")
-        .deployment_env(sentryagent_idp::model::DeploymentEnv::Staging);
-    let _ = client.agents().register(agent).await;
+        .deployment_env(DeploymentEnv::Staging)
+        .send()
+        .await;
     let intruder = Client::builder()
         .api_url(client.api_url())
-        .client_id(uuid::Uuid::new_v4().to_string())
+        .client_id(Uuid::new_v4().to_string())
         .client_secret(SecretString::from("wrong"))
         .build();
     if let Ok(intruder) = intruder {

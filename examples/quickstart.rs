@@ -9,9 +9,7 @@
 //! set it runs against that server instead.
 
 use futures::TryStreamExt;
-use sentryagent_idp::model::{
-    AgentType, AuditAction, DeploymentEnv, NewAgent, builder::AgentUpdate,
-};
+use sentryagent_idp::model::{AgentType, AuditAction, DeploymentEnv, Uuid};
 use sentryagent_idp::testing::FakeAgentIdp;
 use sentryagent_idp::{Client, ErrorKind, Scope};
 
@@ -26,28 +24,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let email = format!(
         "screener-{}@quickstart.example",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
+        &Uuid::new_v4().simple().to_string()[..8]
     );
     let agent = admin
         .agents()
-        .register(
-            NewAgent::builder()
-                .email(email.as_str())
-                .agent_type(AgentType::Screener)
-                .version("1.0.0")
-                .capabilities(vec!["resume:read".parse()?, "candidate:score".parse()?])
-                .owner("quickstart")
-                .deployment_env(DeploymentEnv::Development),
-        )
+        .register()
+        .email(&email)
+        .agent_type(AgentType::Screener)
+        .version("1.0.0")
+        .capabilities(["resume:read", "candidate:score"])
+        .owner("quickstart")
+        .deployment_env(DeploymentEnv::Development)
+        .send()
         .await?;
     println!(
         "2. registered {} as {} ({})",
-        agent.email.as_str(),
+        agent.email,
         agent.agent_id,
         agent.status
     );
 
-    let credential = admin.credentials().generate(agent.agent_id).await?;
+    let credential = admin.credentials().generate(agent.agent_id).send().await?;
     println!(
         "3. generated credential {} (secret shown once, kept as a secret)",
         credential.credential_id
@@ -56,6 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rotated = admin
         .credentials()
         .rotate(agent.agent_id, credential.credential_id)
+        .send()
         .await?;
     println!(
         "4. rotated it: same id {}, new secret",
@@ -63,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let stale = agent_client(&admin, agent.agent_id, credential.client_secret.into())?;
     match stale.access_token().await {
-        Err(e) if e.kind() == &ErrorKind::Unauthorized => {
+        Err(e) if e.kind() == ErrorKind::Unauthorized => {
             println!("   the old secret is refused: {}", e.code().unwrap_or("?"))
         }
         other => println!("   unexpected: the old secret gave {other:?}"),
@@ -85,22 +83,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!("6. agents owned by quickstart: {}", agents.len());
 
-    let seen = admin.tokens().introspect(&agent_token).await?;
+    let seen = admin.tokens().introspect(&agent_token).send().await?;
     println!(
         "7. introspected its token: active={}, sub={}",
         seen.active,
         seen.sub.as_deref().unwrap_or("-")
     );
-    admin.tokens().revoke(&agent_token).await?;
-    let seen = admin.tokens().introspect(&agent_token).await?;
+    admin.tokens().revoke(&agent_token).send().await?;
+    let seen = admin.tokens().introspect(&agent_token).send().await?;
     println!("   revoked it: active={}", seen.active);
 
     admin
         .agents()
-        .update(
-            agent.agent_id,
-            AgentUpdate::default().version(Some("1.1.0".parse()?)),
-        )
+        .update(agent.agent_id)
+        .version("1.1.0")
+        .send()
         .await?;
     let events: Vec<_> = admin
         .audit()
@@ -127,8 +124,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!("   of which credential.rotated: {}", rotations.items.len());
 
-    admin.agents().decommission(agent.agent_id).await?;
-    let after = admin.agents().get(agent.agent_id).await?;
+    admin.agents().decommission(agent.agent_id).send().await?;
+    let after = admin.agents().get(agent.agent_id).send().await?;
     as_agent.clear_token_cache();
     let refused = as_agent
         .access_token()
@@ -156,7 +153,7 @@ async fn connect() -> Result<(Client, Option<FakeAgentIdp>), Box<dyn std::error:
 /// A client that authenticates as `agent` with `secret`, asking for `agents:read` only.
 fn agent_client(
     admin: &Client,
-    agent: uuid::Uuid,
+    agent: Uuid,
     secret: sentryagent_idp::SecretString,
 ) -> sentryagent_idp::Result<Client> {
     Client::builder()

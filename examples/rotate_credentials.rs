@@ -30,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
-    let before = client.credentials().list(me).await?;
+    let before = client.credentials().list(me).send().await?;
     let old: Vec<_> = before
         .iter()
         .filter(|c| c.status == CredentialStatus::Active)
@@ -39,23 +39,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("agent {me} holds {} active credential(s)", old.len());
 
     // 1. A second credential: both work from now on.
-    let fresh = client.credentials().generate(me).await?;
+    let fresh = client.credentials().generate(me).send().await?;
     println!("generated {}", fresh.credential_id);
 
     // 2. Switch the running client (and its clones) to the new secret. In a
     //    real deployment, store it in your secret manager first.
     let secret = SecretString::from(fresh.client_secret.expose_secret());
     client.set_client_secret(secret)?;
-    client.agents().get(me).await?;
+    client.agents().get(me).send().await?;
     println!("the client now authenticates with the new credential");
 
     // 3. Revoke the old credentials; the client never notices.
     for id in old {
-        client.credentials().revoke(me, id).await?;
+        client.credentials().revoke(me, id).send().await?;
         println!("revoked {id}");
     }
-    client.agents().get(me).await?;
-    let after = client.credentials().list(me).await?;
+    client.agents().get(me).send().await?;
+    let after = client.credentials().list(me).send().await?;
     for c in after {
         println!("  {} {}", c.credential_id, c.status);
     }

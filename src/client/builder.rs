@@ -84,6 +84,15 @@ impl ClientBuilder<Async> {
     /// [`Client::from_env`](crate::Client::from_env)); further settings can
     /// be chained, and [`blocking`](Self::blocking) makes it a blocking
     /// client's builder.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use sentryagent_idp::ClientBuilder;
+    ///
+    /// let client = ClientBuilder::from_env()?.timeout(Duration::from_secs(5)).build()?;
+    /// # let _ = client;
+    /// # Ok::<(), sentryagent_idp::Error>(())
+    /// ```
     pub fn from_env() -> Result<Self> {
         Self::new().env(&|name| std::env::var(name).ok())
     }

@@ -4,6 +4,8 @@
 //! attempt is on the wire and its body is read, never across a token fetch
 //! or a backoff sleep.
 
+use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -43,37 +45,57 @@ impl CallState {
             attempt = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );
+        if span.is_disabled() {
+            // Nobody listens: spare the records.
+            let outcome = self.attempt_loop(request, &span).await;
+            if let Ok(response) = &outcome {
+                self.see(response);
+            }
+            return outcome;
+        }
         let started = Instant::now();
-        let outcome = self.attempt_loop(request).instrument(span.clone()).await;
+        let outcome = self.attempt_loop(request, &span).instrument(span.clone()).await;
         span.record("latency_ms", started.elapsed().as_millis() as u64);
         if let Ok(response) = &outcome {
             span.record("status", response.status().as_u16());
-            if !response.status().is_success() {
-                // Only error mapping needs these; spare successes the copy.
-                self.report().seen = Some((response.status(), response.headers().clone()));
-            }
+            self.see(response);
         }
         outcome
+    }
+
+    /// Keeps what error mapping needs of a non-2xx answer.
+    fn see(&self, response: &reqwest::Response) {
+        if !response.status().is_success() {
+            self.report().seen = Some((response.status(), response.headers().clone()));
+        }
     }
 
     async fn attempt_loop(
         &self,
         mut request: reqwest::Request,
+        span: &tracing::Span,
     ) -> reqwest::Result<reqwest::Response> {
         let config = &self.seam.config;
         let mut history = self.report().history;
         loop {
             history.attempts += 1;
-            tracing::Span::current().record("attempt", history.attempts);
+            span.record("attempt", history.attempts);
             let spare = request.try_clone();
-            let attempt = self.send_once(request).await;
+            let attempt = self.send_once(request, spare.as_ref()).await;
             let observed = self.observe(&attempt);
             let decision = retry::decide(self.op, &config.retry, &history, &observed);
             history.record(&observed);
             if decision == Decision::Refresh {
                 history.refreshed = true;
             }
-            self.report().history = history;
+            {
+                let mut report = self.report();
+                report.history = history;
+                if decision != Decision::Return {
+                    // No slot is held across a token fetch or a backoff.
+                    report.slot = None;
+                }
+            }
             let next = match decision {
                 Decision::Return => None,
                 Decision::Done => {
@@ -145,19 +167,29 @@ impl CallState {
         }
     }
 
-    /// One attempt on the wire, its body read within the limit.
-    async fn send_once(&self, request: reqwest::Request) -> Attempt {
-        let asked = request.url().origin();
-        // Waiting for a slot holds nothing else; the slot is given back as
-        // soon as the body is read.
-        let _slot = match &self.seam.in_flight {
-            Some(slots) => slots.acquire().await.ok(),
+    /// One attempt on the wire. An error response's body is read here (the
+    /// retry rules may need it); a success whose declared length is within
+    /// the limit is handed on unread, its in-flight slot kept until the call
+    /// ends, so that progenitor reads it straight from the connection.
+    async fn send_once(&self, request: reqwest::Request, spare: Option<&reqwest::Request>) -> Attempt {
+        let asked = match spare {
+            Some(spare) => Cow::Borrowed(spare.url()),
+            None => Cow::Owned(request.url().clone()),
+        };
+        // Waiting for a slot holds nothing else.
+        let slot = match &self.seam.in_flight {
+            Some(slots) => Arc::clone(slots).acquire_owned().await.ok(),
             None => None,
         };
-        self.report().in_flight = true;
+        {
+            let mut report = self.report();
+            report.in_flight = true;
+            report.slot = slot;
+        }
+        let max = self.seam.config.max_body;
         let attempt = match self.seam.http.execute(request).await {
             Err(e) => Attempt::Failed(e),
-            Ok(response) if response.url().origin() != asked => {
+            Ok(response) if !same_origin(response.url(), &asked) => {
                 self.report().error.get_or_insert(Error::invalid_response(
                     "the answer came from another origin than the request went to (a redirect \
                      was followed); it was refused. A reqwest::Client given to the SDK should \
@@ -165,14 +197,14 @@ impl CallState {
                 ));
                 Attempt::Refused(response)
             }
-            Ok(response) => match buffered(response, self.seam.config.max_body).await {
+            Ok(response) if response.status().is_success() && declared_length(&response).is_some_and(|n| n <= max) => {
+                Attempt::Answered(response)
+            }
+            Ok(response) => match buffered(response, max).await {
                 Ok(response) => Attempt::Answered(response),
                 Err(Unread::Transport(e)) => Attempt::Failed(e),
                 Err(Unread::TooLarge(status)) => {
-                    let limit = self.seam.config.max_body;
-                    self.report()
-                        .error
-                        .get_or_insert(Error::response_too_large(limit));
+                    self.report().error.get_or_insert(Error::response_too_large(max));
                     Attempt::Refused(empty(status))
                 }
             },
@@ -222,10 +254,7 @@ struct Body(Bytes);
 /// the body in memory.
 async fn buffered(mut response: reqwest::Response, max: u64) -> Result<reqwest::Response, Unread> {
     let status = response.status();
-    let declared = response
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared = declared_length(&response);
     if declared.is_some_and(|length| length > max) {
         return Err(Unread::TooLarge(status));
     }
@@ -242,6 +271,20 @@ async fn buffered(mut response: reqwest::Response, max: u64) -> Result<reqwest::
     *rebuilt.headers_mut() = std::mem::take(response.headers_mut());
     rebuilt.extensions_mut().insert(Body(body));
     Ok(reqwest::Response::from(rebuilt))
+}
+
+/// The body length a response declares.
+fn declared_length(response: &reqwest::Response) -> Option<u64> {
+    response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+}
+
+/// Whether two URLs share scheme, host and port (without building either
+/// origin, which allocates).
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
 }
 
 /// The body of a response [`buffered`] read.

@@ -196,6 +196,10 @@ struct Report {
     token: Option<Arc<AccessToken>>,
     /// An attempt is on the wire right now.
     in_flight: bool,
+    /// The in-flight slot of the last attempt, held until its body is read
+    /// (by progenitor, after the hooks return) and given back at the end of
+    /// the call, or before a backoff or a token fetch.
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
     history: History,
 }
 
@@ -227,6 +231,7 @@ impl CallState {
     {
         let (reported, seen, in_flight, history) = {
             let mut report = self.report();
+            report.slot = None;
             (
                 report.error.take(),
                 report.seen.take(),
