@@ -8,7 +8,7 @@
 //!   order alternating), N pairs on a single-threaded runtime; prints the
 //!   median and p99 of each, their ratios, and the allocations per call
 //!   (counted on the client thread by a counting global allocator).
-//! - `--callgrind facade|raw [--calls N]`: N calls of one kind only, against a
+//! - `--callgrind facade|generated|raw [--calls N]`: N calls of one kind only, against a
 //!   server in a child process, for `valgrind --tool=callgrind`.
 
 mod support;
@@ -157,20 +157,24 @@ fn callgrind(kind: &str, calls: usize) {
     let runtime = support::current_thread_runtime();
     let http = support::http_client();
     let facade = support::facade_on(&server.origin(), http.clone());
-    let raw = RawClient::new(&server.origin(), http);
+    let raw = RawClient::new(&server.origin(), http.clone());
+    let generated = support::GeneratedShape::new(&server.origin(), http);
     let id = support::agent_id();
     runtime.block_on(async {
         // One warm-up call: connection and (for the facade) the token.
         match kind {
             "facade" => drop(facade.agents().get(id).send().await.unwrap()),
             "raw" => drop(raw.get_agent(id).await.unwrap()),
-            other => panic!("--callgrind takes facade or raw, not {other}"),
+            "generated" => drop(generated.get_agent(id).await.unwrap()),
+            other => panic!("--callgrind takes facade, generated or raw, not {other}"),
         }
         for _ in 0..calls {
-            if kind == "facade" {
-                std::hint::black_box(facade.agents().get(id).send().await.unwrap());
-            } else {
-                std::hint::black_box(raw.get_agent(id).await.unwrap());
+            match kind {
+                "facade" => drop(std::hint::black_box(
+                    facade.agents().get(id).send().await.unwrap(),
+                )),
+                "generated" => drop(std::hint::black_box(generated.get_agent(id).await.unwrap())),
+                _ => drop(std::hint::black_box(raw.get_agent(id).await.unwrap())),
             }
         }
     });

@@ -124,7 +124,12 @@ async fn raw_burst(origin: &str) -> Duration {
 async fn one_cold(origin: &str) -> Duration {
     let client = support::facade(origin);
     let started = Instant::now();
-    client.agents().get(support::agent_id()).send().await.unwrap();
+    client
+        .agents()
+        .get(support::agent_id())
+        .send()
+        .await
+        .unwrap();
     started.elapsed()
 }
 

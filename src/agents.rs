@@ -190,7 +190,7 @@ impl<F: Flavor> RegisterAgent<F> {
         let body = Self::body(self.fields)?;
         self.client
             .seam()
-            .call(Operation::RegisterAgent, move |raw| async move {
+            .call(Operation::RegisterAgent, body, |raw, body| async move {
                 raw.register_agent(&body).await
             })
             .await
@@ -212,7 +212,7 @@ impl<F: Flavor> GetAgent<F> {
         let id = self.agent_id;
         self.client
             .seam()
-            .call(Operation::GetAgent, move |raw| async move {
+            .call(Operation::GetAgent, id, |raw, id| async move {
                 raw.get_agent(&id).await
             })
             .await
@@ -282,9 +282,11 @@ impl<F: Flavor> UpdateAgent<F> {
         let id = self.agent_id;
         self.client
             .seam()
-            .call(Operation::UpdateAgent, move |raw| async move {
-                raw.update_agent(&id, &body).await
-            })
+            .call(
+                Operation::UpdateAgent,
+                (id, body),
+                |raw, (id, body)| async move { raw.update_agent(&id, &body).await },
+            )
             .await
     }
 }
@@ -304,7 +306,7 @@ impl<F: Flavor> DecommissionAgent<F> {
         let id = self.agent_id;
         self.client
             .seam()
-            .call(Operation::DecommissionAgent, move |raw| async move {
+            .call(Operation::DecommissionAgent, id, |raw, id| async move {
                 raw.decommission_agent(&id).await
             })
             .await
@@ -370,16 +372,20 @@ impl<F: Flavor> ListAgents<F> {
         } = self;
         let data = client
             .seam()
-            .call(op, move |raw| async move {
-                raw.list_agents(
-                    agent_type.as_ref(),
-                    Some(size),
-                    owner.as_deref(),
-                    Some(page),
-                    status.as_ref(),
-                )
-                .await
-            })
+            .call(
+                op,
+                (agent_type, owner, status),
+                move |raw, (agent_type, owner, status)| async move {
+                    raw.list_agents(
+                        agent_type.as_ref(),
+                        Some(size),
+                        owner.as_deref(),
+                        Some(page),
+                        status.as_ref(),
+                    )
+                    .await
+                },
+            )
             .await?;
         Ok(pagination::page(data.data, data.total, number, limit))
     }

@@ -60,7 +60,7 @@ impl<F: Flavor> GetAuditEvent<F> {
         let id = self.event_id;
         self.client
             .seam()
-            .call(Operation::GetAuditEvent, move |raw| async move {
+            .call(Operation::GetAuditEvent, id, |raw, id| async move {
                 raw.get_audit_event(&id).await
             })
             .await
@@ -142,18 +142,22 @@ impl<F: Flavor> QueryAudit<F> {
         } = self;
         let data = client
             .seam()
-            .call(op, move |raw| async move {
-                raw.query_audit_events(
-                    action.as_ref(),
-                    agent_id.as_ref(),
-                    from.as_ref(),
-                    Some(size),
-                    outcome.as_ref(),
-                    Some(page),
-                    to.as_ref(),
-                )
-                .await
-            })
+            .call(
+                op,
+                (action, outcome),
+                move |raw, (action, outcome)| async move {
+                    raw.query_audit_events(
+                        action.as_ref(),
+                        agent_id.as_ref(),
+                        from.as_ref(),
+                        Some(size),
+                        outcome.as_ref(),
+                        Some(page),
+                        to.as_ref(),
+                    )
+                    .await
+                },
+            )
             .await?;
         Ok(pagination::page(data.data, data.total, number, limit))
     }

@@ -92,9 +92,11 @@ impl<F: Flavor> GenerateCredential<F> {
         );
         self.client
             .seam()
-            .call(Operation::GenerateCredential, move |raw| async move {
-                raw.generate_credential(&id, &body).await
-            })
+            .call(
+                Operation::GenerateCredential,
+                (id, body),
+                |raw, (id, body)| async move { raw.generate_credential(&id, &body).await },
+            )
             .await
     }
 }
@@ -125,9 +127,13 @@ impl<F: Flavor> RotateCredential<F> {
         };
         self.client
             .seam()
-            .call(Operation::RotateCredential, move |raw| async move {
-                raw.rotate_credential(&agent, &credential, &body).await
-            })
+            .call(
+                Operation::RotateCredential,
+                (agent, credential, body),
+                |raw, (agent, credential, body)| async move {
+                    raw.rotate_credential(&agent, &credential, &body).await
+                },
+            )
             .await
     }
 }
@@ -148,7 +154,7 @@ impl<F: Flavor> ListCredentials<F> {
         let list = self
             .client
             .seam()
-            .call(Operation::ListCredentials, move |raw| async move {
+            .call(Operation::ListCredentials, id, |raw, id| async move {
                 raw.list_credentials(&id).await
             })
             .await?;
@@ -175,9 +181,13 @@ impl<F: Flavor> RevokeCredential<F> {
         let (agent, credential) = (self.agent_id, self.credential_id);
         self.client
             .seam()
-            .call(Operation::RevokeCredential, move |raw| async move {
-                raw.revoke_credential(&agent, &credential).await
-            })
+            .call(
+                Operation::RevokeCredential,
+                (agent, credential),
+                |raw, (agent, credential)| async move {
+                    raw.revoke_credential(&agent, &credential).await
+                },
+            )
             .await
     }
 }

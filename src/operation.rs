@@ -72,6 +72,27 @@ impl Operation {
     }
 }
 
+/// A set of operations, one bit each: which operations a set of scopes
+/// allows, computed once per token so that a call checks one bit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Allowed(u32);
+
+impl Allowed {
+    /// The operations whose required scopes `held` all has.
+    pub(crate) fn by(held: &ScopeSet) -> Self {
+        Self(
+            Operation::ALL
+                .iter()
+                .filter(|op| op.spec().granted_by(held))
+                .fold(0, |bits, op| bits | (1 << *op as u32)),
+        )
+    }
+
+    pub(crate) fn contains(self, op: Operation) -> bool {
+        self.0 & (1 << op as u32) != 0
+    }
+}
+
 impl OperationSpec {
     /// Whether `held` has every scope the operation requires (no allocation).
     pub fn granted_by(&self, held: &ScopeSet) -> bool {

@@ -7,8 +7,7 @@
 //! rule is unit-tested here without HTTP; the seam only turns responses and
 //! transport errors into an [`Observed`] and acts on the [`Decision`].
 
-use std::sync::Mutex;
-use std::sync::PoisonError;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -137,38 +136,43 @@ pub(crate) enum RetryCost {
 #[derive(Debug)]
 pub(crate) struct RetryBudget {
     capacity: u32,
-    level: Mutex<u32>,
+    level: AtomicU32,
 }
 
 impl RetryBudget {
     pub(crate) fn new(capacity: u32) -> Self {
         Self {
             capacity,
-            level: Mutex::new(capacity),
+            level: AtomicU32::new(capacity),
         }
     }
 
     /// Takes `cost` if the bucket holds it.
     pub(crate) fn withdraw(&self, cost: RetryCost) -> bool {
-        let mut level = self.level.lock().unwrap_or_else(PoisonError::into_inner);
         let cost = cost as u32;
-        if *level >= cost {
-            *level -= cost;
-            true
-        } else {
-            false
-        }
+        self.level
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |level| {
+                level.checked_sub(cost)
+            })
+            .is_ok()
     }
 
-    /// A success gives one token back.
+    /// A success gives one token back (a full bucket, the usual case, costs
+    /// one load).
     pub(crate) fn refund(&self) {
-        let mut level = self.level.lock().unwrap_or_else(PoisonError::into_inner);
-        *level = (*level + 1).min(self.capacity);
+        if self.level.load(Ordering::Acquire) >= self.capacity {
+            return;
+        }
+        let _ = self
+            .level
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |level| {
+                (level < self.capacity).then_some(level + 1)
+            });
     }
 
     #[cfg(test)]
     fn level(&self) -> u32 {
-        *self.level.lock().unwrap()
+        self.level.load(Ordering::Acquire)
     }
 }
 

@@ -56,7 +56,7 @@ impl<F: Flavor> IntrospectToken<F> {
         };
         self.client
             .seam()
-            .call(Operation::IntrospectToken, move |raw| async move {
+            .call(Operation::IntrospectToken, form, |raw, form| async move {
                 raw.introspect_token(&form).await
             })
             .await
@@ -80,7 +80,7 @@ impl<F: Flavor> RevokeToken<F> {
         };
         self.client
             .seam()
-            .call(Operation::RevokeToken, move |raw| async move {
+            .call(Operation::RevokeToken, form, |raw, form| async move {
                 raw.revoke_token(&form).await
             })
             .await

@@ -84,6 +84,19 @@ impl TokenCache {
         fetch.await
     }
 
+    /// The cached token if it is not yet due for refresh, without waiting:
+    /// the common path of every call.
+    pub(crate) fn fresh(&self) -> Option<Arc<AccessToken>> {
+        let state = self.lock();
+        let cached = state.current.as_ref()?;
+        let fresh = match (cached.token.expires_at(), cached.refresh_at) {
+            (None, _) => true,
+            (Some(_), Some(due)) => Instant::now() < due,
+            (Some(_), None) => false,
+        };
+        fresh.then(|| Arc::clone(&cached.token))
+    }
+
     /// Forgets `used` (after the server refused it), unless a newer token
     /// already replaced it.
     pub(crate) fn invalidate(&self, used: &Arc<AccessToken>) {

@@ -160,7 +160,7 @@ impl ClientCredentials {
         };
         let response = self
             .seam
-            .call(Operation::IssueToken, move |raw| async move {
+            .call(Operation::IssueToken, form, |raw, form| async move {
                 raw.issue_token(&form).await
             })
             .await?;

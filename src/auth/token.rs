@@ -7,6 +7,7 @@ use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, Result};
+use crate::operation::{Allowed, Operation};
 use crate::scope::ScopeSet;
 
 /// An access token with what the cache needs to know of it.
@@ -15,6 +16,8 @@ pub struct AccessToken {
     secret: SecretString,
     expires_at: Option<Instant>,
     scopes: Option<ScopeSet>,
+    /// The operations `scopes` allow, computed once.
+    allowed: Allowed,
     /// `Bearer <secret>`, built once (marked sensitive); `None` if the token
     /// holds characters a header cannot carry.
     bearer: Option<HeaderValue>,
@@ -34,6 +37,7 @@ impl AccessToken {
             secret,
             expires_at: None,
             scopes: None,
+            allowed: Allowed::default(),
             bearer,
         }
     }
@@ -49,8 +53,15 @@ impl AccessToken {
     /// Records the scopes the server granted, so calls needing another scope
     /// are refused before they are sent.
     pub fn with_scopes(mut self, scopes: ScopeSet) -> Self {
+        self.allowed = Allowed::by(&scopes);
         self.scopes = Some(scopes);
         self
+    }
+
+    /// Whether the token may call `op`: its scopes allow it, or they are
+    /// unknown (the server decides).
+    pub(crate) fn allows(&self, op: Operation) -> bool {
+        self.scopes.is_none() || self.allowed.contains(op)
     }
 
     /// The token itself.

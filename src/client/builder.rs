@@ -392,7 +392,7 @@ impl<F: Flavor> ClientBuilder<F> {
             http.clone(),
             api_url.clone(),
             Arc::clone(&config),
-        ));
+        )?);
         let (source, requested): (Box<dyn DynTokenSource>, _) = match self.source {
             Some(source) => {
                 if self.client_id.is_some() || self.client_secret.is_some() || self.scopes.is_some()
@@ -430,7 +430,7 @@ impl<F: Flavor> ClientBuilder<F> {
         let tokens = TokenCache::new(source, &config);
         Ok(Arc::new(Seam::api(
             http, api_url, config, tokens, requested, in_flight,
-        )))
+        )?))
     }
 }
 

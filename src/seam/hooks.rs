@@ -1,8 +1,12 @@
 //! progenitor's hooks, the only way the generated client calls back into the
-//! facade: `pre` authorizes the request, `exec` sends it (with retries).
+//! facade, once per attempt: `pre` authorizes the request, `exec` sends it.
 
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
 use progenitor_client::{ClientHooks, OperationInfo};
-use reqwest::header::AUTHORIZATION;
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH};
 
 use super::{Call, CallState};
 use crate::error::{Error, Result};
@@ -27,13 +31,13 @@ impl ClientHooks<Call> for raw::Client {
         request: reqwest::Request,
         _info: &OperationInfo,
     ) -> reqwest::Result<reqwest::Response> {
-        self.inner.0.attempts(request).await
+        self.inner.0.send(request).await
     }
 }
 
 impl CallState {
-    /// Sets the attempt timeout and, for bearer operations, checks the
-    /// scopes and puts the token on the request.
+    /// Sets the attempt's timeout (never past the call's deadline) and, for
+    /// bearer operations, checks the scopes and puts the token on the request.
     async fn authorize(&self, request: &mut reqwest::Request, info: &OperationInfo) -> Result<()> {
         let op = self.op;
         if info.operation_id != op.id {
@@ -42,29 +46,40 @@ impl CallState {
                 op.id, info.operation_id
             )));
         }
-        *request.timeout_mut() = Some(self.seam.config.attempt_timeout);
+        let config = &self.seam.config;
+        let remaining = self.remaining();
+        if remaining.is_some_and(|left| left.is_zero()) {
+            return Err(Error::total_timeout(config.total_timeout));
+        }
+        let attempt = remaining.map_or(config.attempt_timeout, |left| {
+            left.min(config.attempt_timeout)
+        });
+        *request.timeout_mut() = Some(attempt);
         if !op.bearer {
             return Ok(());
         }
         let Some(auth) = &self.seam.auth else {
             return Err(Error::config("this client has no token source"));
         };
-        if let Some(requested) = auth.requested.as_ref().filter(|r| !op.granted_by(r)) {
+        if let Some((requested, _)) = auth
+            .requested
+            .as_ref()
+            .filter(|(_, allowed)| !allowed.contains(op.operation))
+        {
             return Err(Error::missing_scope(
                 op.operation.required_scopes(),
                 requested.clone(),
                 false,
             ));
         }
-        let token = auth
-            .tokens
-            .token()
-            .await
-            .map_err(|e| e.with_operation(Operation::IssueToken))?;
-        if let Some(granted) = token.scopes().filter(|g| !op.granted_by(g)) {
+        let token = match auth.tokens.fresh() {
+            Some(token) => token,
+            None => Box::pin(self.fetch_token(&auth.tokens)).await?,
+        };
+        if !token.allows(op.operation) {
             return Err(Error::missing_scope(
                 op.operation.required_scopes(),
-                granted.clone(),
+                token.scopes().cloned().unwrap_or_default(),
                 true,
             ));
         }
@@ -75,26 +90,105 @@ impl CallState {
         Ok(())
     }
 
-    /// After a 401: drops the refused token, fetches a new one and returns
-    /// its header, or `None` when no newer token came (the 401 stands).
-    pub(super) async fn fresh_token(&self) -> Result<Option<reqwest::header::HeaderValue>> {
-        let Some(auth) = &self.seam.auth else {
-            return Ok(None);
-        };
-        let Some(used) = self.report().token.take() else {
-            return Ok(None);
-        };
-        auth.tokens.invalidate(&used);
-        let fresh = auth
-            .tokens
-            .token()
-            .await
-            .map_err(|e| e.with_operation(Operation::IssueToken))?;
-        if std::sync::Arc::ptr_eq(&fresh, &used) {
+    /// Waits for a token (a fetch, or one in flight), within the deadline.
+    /// Boxed by the caller: the common path finds a fresh token cached.
+    async fn fetch_token(
+        &self,
+        tokens: &Arc<crate::auth::TokenCache>,
+    ) -> Result<Arc<crate::auth::AccessToken>> {
+        let fetch = tokens.token();
+        match self.remaining() {
+            Some(left) => tokio::time::timeout(left, fetch)
+                .await
+                .map_err(|_| Error::total_timeout(self.seam.config.total_timeout))?,
+            None => fetch.await,
+        }
+        .map_err(|e| e.with_operation(Operation::IssueToken))
+    }
+
+    /// One attempt on the wire. A success whose declared length is within
+    /// the limit is handed on unread, its in-flight slot kept until the
+    /// attempt ends, so that progenitor reads it straight off the
+    /// connection; any other body is read here, within the limit.
+    async fn send(&self, request: reqwest::Request) -> reqwest::Result<reqwest::Response> {
+        // Waiting for a slot holds nothing else.
+        if let Some(slots) = &self.seam.in_flight {
+            let slot = Arc::clone(slots).acquire_owned().await.ok();
+            self.report().slot = slot;
+        }
+        let response = self.seam.http.execute(request).await?;
+        let max = self.seam.config.max_body;
+        if !same_origin(response.url(), &self.seam.origin) {
+            self.report().error.get_or_insert(Error::invalid_response(
+                "the answer came from another origin than the request went to (a redirect was \
+                 followed); it was refused. A reqwest::Client given to the SDK should not follow \
+                 redirects",
+            ));
+            return Ok(empty(response.status()));
+        }
+        let status = response.status();
+        if !status.is_success() {
+            self.report().seen = Some((status, response.headers().clone()));
+        }
+        match declared_length(&response) {
+            Some(length) if length > max => {
+                self.report()
+                    .error
+                    .get_or_insert(Error::response_too_large(max));
+                Ok(empty(status))
+            }
+            Some(_) if status.is_success() => Ok(response),
+            _ => match Box::pin(buffered(response, max)).await? {
+                Some(response) => Ok(response),
+                None => {
+                    self.report()
+                        .error
+                        .get_or_insert(Error::response_too_large(max));
+                    Ok(empty(status))
+                }
+            },
+        }
+    }
+}
+
+/// Whether two URLs share scheme, host and port (without building either
+/// origin, which allocates).
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// The body length a response declares.
+fn declared_length(response: &reqwest::Response) -> Option<u64> {
+    response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+}
+
+/// Reads the whole body, up to `max` bytes (`None` past it), and returns the
+/// response with the body in memory.
+async fn buffered(
+    mut response: reqwest::Response,
+    max: u64,
+) -> reqwest::Result<Option<reqwest::Response>> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        if (body.len() + chunk.len()) as u64 > max {
             return Ok(None);
         }
-        let header = fresh.bearer_header()?;
-        self.report().token = Some(fresh);
-        Ok(Some(header))
+        body.extend_from_slice(&chunk);
     }
+    let mut rebuilt = http::Response::new(reqwest::Body::from(body.freeze()));
+    *rebuilt.status_mut() = response.status();
+    *rebuilt.headers_mut() = std::mem::take(response.headers_mut());
+    Ok(Some(reqwest::Response::from(rebuilt)))
+}
+
+/// A response with no body.
+fn empty(status: StatusCode) -> reqwest::Response {
+    let mut response = http::Response::new(reqwest::Body::from(Bytes::new()));
+    *response.status_mut() = status;
+    reqwest::Response::from(response)
 }

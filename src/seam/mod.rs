@@ -1,21 +1,22 @@
 //! The one seam between the generated client and the facade.
 //!
-//! Every raw call goes through [`Seam::call`]: it builds the generated client
-//! for that one call (so nothing else can reach it), runs the caller's closure
-//! on it within the total timeout, and maps the outcome into the facade's
-//! types. The generated client calls back into the seam through progenitor's
-//! hooks ([`hooks`]), keyed by the call's own state ([`Call`]), which carries
-//! the operation, what the hooks learnt (an error they raised, the status of
-//! the last response) and nothing else. Retry decisions are made by
-//! [`crate::retry::decide`]; this module only observes and acts.
+//! Every raw call goes through [`Seam::call`]. For each attempt it builds the
+//! generated client for that attempt only (so nothing else can reach it) and
+//! runs the caller's closure on it; progenitor's hooks ([`hooks`]) authorize
+//! and send that one attempt, keyed by the call's own state ([`CallState`]).
+//! What the attempt came to is observed ([`outcome`]) and handed to
+//! [`crate::retry::decide`], whose decision the loop here carries out. A
+//! retry is a new request built by the generated code, so nothing is cloned
+//! up front, and the total timeout is a deadline every attempt, token fetch
+//! and backoff is measured against, not a timer of its own.
 
-mod attempt;
 mod hooks;
+mod outcome;
 
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::Instant;
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -24,10 +25,10 @@ use serde::de::DeserializeOwned;
 use crate::auth::source::ClientCredentials;
 use crate::auth::{AccessToken, TokenCache};
 use crate::client::Config;
-use crate::error::{Error, ErrorKind, IntoErrorBody, Result};
-use crate::operation::{Operation, OperationSpec, Replay};
+use crate::error::{Error, IntoErrorBody, Result};
+use crate::operation::{Allowed, Operation, OperationSpec, Replay};
 use crate::raw;
-use crate::retry::History;
+use crate::retry::{self, Decision, History, Observed};
 use crate::scope::ScopeSet;
 
 /// Where a family of clients meets the generated bindings: the HTTP client,
@@ -35,6 +36,8 @@ use crate::scope::ScopeSet;
 pub(crate) struct Seam {
     http: reqwest::Client,
     api_url: Arc<str>,
+    /// The API root, parsed once: an answer from another origin is refused.
+    origin: reqwest::Url,
     config: Arc<Config>,
     /// `None` for the seam of the token endpoint itself.
     auth: Option<Auth>,
@@ -45,7 +48,7 @@ pub(crate) struct Seam {
 struct Auth {
     tokens: Arc<TokenCache>,
     /// The scopes the client requests; a call needing another is refused unsent.
-    requested: Option<ScopeSet>,
+    requested: Option<(ScopeSet, Allowed)>,
 }
 
 impl fmt::Debug for Seam {
@@ -58,19 +61,32 @@ impl fmt::Debug for Seam {
 }
 
 impl Seam {
+    fn new(
+        http: reqwest::Client,
+        api_url: Arc<str>,
+        config: Arc<Config>,
+        auth: Option<Auth>,
+        in_flight: Option<Arc<tokio::sync::Semaphore>>,
+    ) -> Result<Self> {
+        let origin = reqwest::Url::parse(&api_url)
+            .map_err(|e| Error::config(format!("the base URL is not a valid URL: {e}")))?;
+        Ok(Self {
+            http,
+            api_url,
+            origin,
+            config,
+            auth,
+            in_flight,
+        })
+    }
+
     /// The seam of `POST /token`: no bearer, no in-flight cap.
     pub(crate) fn token_endpoint(
         http: reqwest::Client,
         api_url: Arc<str>,
         config: Arc<Config>,
-    ) -> Self {
-        Self {
-            http,
-            api_url,
-            config,
-            auth: None,
-            in_flight: None,
-        }
+    ) -> Result<Self> {
+        Self::new(http, api_url, config, None, None)
     }
 
     /// The seam of the API calls.
@@ -81,14 +97,18 @@ impl Seam {
         tokens: Arc<TokenCache>,
         requested: Option<ScopeSet>,
         in_flight: Option<Arc<tokio::sync::Semaphore>>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self> {
+        let requested = requested.map(|scopes| {
+            let allowed = Allowed::by(&scopes);
+            (scopes, allowed)
+        });
+        Self::new(
             http,
             api_url,
             config,
-            auth: Some(Auth { tokens, requested }),
+            Some(Auth { tokens, requested }),
             in_flight,
-        }
+        )
     }
 
     /// A seam for a token of its own with only `scopes`, sharing the pool,
@@ -119,14 +139,14 @@ impl Seam {
             return Err(Error::invalid_input("cannot narrow to no scopes"));
         }
         let narrowed = ClientCredentials::narrowed(credentials, scopes.clone());
-        Ok(Self::api(
+        Self::api(
             self.http.clone(),
             Arc::clone(&self.api_url),
             Arc::clone(&self.config),
             TokenCache::new(Box::new(narrowed), &self.config),
             Some(scopes),
             self.in_flight.clone(),
-        ))
+        )
     }
 
     pub(crate) fn api_url(&self) -> &str {
@@ -138,33 +158,112 @@ impl Seam {
     }
 
     pub(crate) fn requested_scopes(&self) -> Option<&ScopeSet> {
-        self.auth.as_ref().and_then(|a| a.requested.as_ref())
+        self.auth
+            .as_ref()
+            .and_then(|a| a.requested.as_ref())
+            .map(|(scopes, _)| scopes)
     }
 
-    /// Runs one operation: `send` gets the generated client, built for this
-    /// call only, and returns its future; the seam bounds it by the total
-    /// timeout and maps whatever comes out.
-    pub(crate) async fn call<T, E, S, Fut>(
+    /// Runs one operation. `send` gets the generated client, built for one
+    /// attempt only, and the call's arguments, and returns that attempt's
+    /// future; it is called again (with a copy of the arguments) for each
+    /// attempt the retry rules allow.
+    pub(crate) async fn call<A, T, E, S, Fut>(
         self: &Arc<Self>,
         operation: Operation,
+        args: A,
         send: S,
     ) -> Result<T>
     where
-        S: FnOnce(raw::Client) -> Fut,
+        A: Clone,
+        S: Fn(raw::Client, A) -> Fut,
         Fut: Future<Output = std::result::Result<raw::ResponseValue<T>, raw::Error<E>>>,
         T: DeserializeOwned,
         E: IntoErrorBody,
     {
-        let call = Call(Arc::new(CallState {
+        let op = operation.spec();
+        let state = Arc::new(CallState {
             seam: Arc::clone(self),
-            op: operation.spec(),
+            op,
+            deadline: Instant::now().checked_add(self.config.total_timeout),
             report: Mutex::new(Report::default()),
-        }));
-        let raw = raw::Client::new_with_client(&self.api_url, self.http.clone(), call.clone());
-        let total = self.config.total_timeout;
-        // Boxed once: the generated future is large, the caller's stays small.
-        let outcome = tokio::time::timeout(total, Box::pin(send(raw))).await;
-        call.0.finish(outcome, total).await
+        });
+        let span = tracing::debug_span!(
+            "agentidp.request",
+            operation = op.id,
+            route = op.path,
+            method = op.method,
+            status = tracing::field::Empty,
+            attempt = tracing::field::Empty,
+        );
+        let mut history = History::default();
+        loop {
+            history.attempts += 1;
+            let raw = raw::Client::new_with_client(
+                &self.api_url,
+                self.http.clone(),
+                Call(Arc::clone(&state)),
+            );
+            // Boxed once: the generated future is large, the caller's stays small.
+            let result = Box::pin(send(raw, args.clone())).await;
+            let report = state.end_attempt();
+            if !span.is_disabled() {
+                span.record("attempt", history.attempts);
+                if let Some((status, _)) = &report.seen {
+                    span.record("status", status.as_u16());
+                }
+            }
+            let (observed, error) = match (report.error, result) {
+                // The hooks refused (scopes, token, limits): final.
+                (Some(error), _) => (Observed::Refused, error),
+                (None, Ok(value)) => {
+                    if let Some(budget) = &self.config.budget {
+                        budget.refund();
+                    }
+                    return Ok(value.into_inner());
+                }
+                (None, Err(raw_error)) => {
+                    match outcome::observe::<T, E>(raw_error, report.seen).await {
+                        Ok(value) => return Ok(value),
+                        Err(pair) => pair,
+                    }
+                }
+            };
+            let decision = retry::decide(op, &self.config.retry, &history, &observed);
+            history.record(&observed);
+            tracing::debug!(parent: &span, attempt = history.attempts, ?decision, "attempt classified");
+            match decision {
+                Decision::Return => return Err(state.finish(error, &history)),
+                Decision::Done => {
+                    return outcome::done(error).map_err(|e| state.finish(e, &history));
+                }
+                Decision::Unknown(what) => {
+                    let unknown = Error::outcome_unknown(what, op.outcome_check());
+                    let unknown = match (error.status(), &observed) {
+                        (Some(status), Observed::Response { .. }) => {
+                            unknown.with_status(status, &HeaderMap::new())
+                        }
+                        _ => unknown,
+                    };
+                    return Err(state.finish(unknown, &history));
+                }
+                Decision::Refresh => {
+                    history.refreshed = true;
+                    if let (Some(auth), Some(used)) = (&self.auth, report.token) {
+                        auth.tokens.invalidate(&used);
+                    }
+                }
+                Decision::Retry { wait, cost } => {
+                    let in_time = state.remaining().is_none_or(|left| wait < left);
+                    let budgeted = self.config.budget.as_ref().is_none_or(|b| b.withdraw(cost));
+                    if !(in_time && budgeted) {
+                        return Err(state.finish(error, &history));
+                    }
+                    tracing::debug!(parent: &span, attempt = history.attempts, wait_ms = wait.as_millis() as u64, "retrying");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
     }
 }
 
@@ -181,26 +280,24 @@ impl fmt::Debug for Call {
 pub(crate) struct CallState {
     seam: Arc<Seam>,
     op: &'static OperationSpec,
+    /// When the total timeout runs out (`None`: too far to represent).
+    deadline: Option<Instant>,
     report: Mutex<Report>,
 }
 
-/// What the hooks learnt of the call.
+/// What the hooks learnt of the current attempt.
 #[derive(Default)]
 struct Report {
-    /// The error the call returns. The first report wins: it is the cause,
+    /// An error that ends the call. The first report wins: it is the cause,
     /// and what progenitor makes of the aftermath is not.
     error: Option<Error>,
-    /// Status and headers of the last non-2xx response.
+    /// Status and headers of a non-2xx answer.
     seen: Option<(StatusCode, HeaderMap)>,
-    /// The token on the request, for the 401 replay.
+    /// The token on the request, for the 401 refresh.
     token: Option<Arc<AccessToken>>,
-    /// An attempt is on the wire right now.
-    in_flight: bool,
-    /// The in-flight slot of the last attempt, held until its body is read
-    /// (by progenitor, after the hooks return) and given back at the end of
-    /// the call, or before a backoff or a token fetch.
+    /// The attempt's in-flight slot, held until its body is read (by
+    /// progenitor, after the hooks return) and given back when the attempt ends.
     slot: Option<tokio::sync::OwnedSemaphorePermit>,
-    history: History,
 }
 
 impl CallState {
@@ -216,93 +313,43 @@ impl CallState {
         raw::Error::Custom(String::new())
     }
 
-    /// Maps the generated call's outcome.
-    async fn finish<T, E>(
-        &self,
-        outcome: std::result::Result<
-            std::result::Result<raw::ResponseValue<T>, raw::Error<E>>,
-            tokio::time::error::Elapsed,
-        >,
-        total: Duration,
-    ) -> Result<T>
-    where
-        T: DeserializeOwned,
-        E: IntoErrorBody,
-    {
-        let (reported, seen, in_flight, history) = {
-            let mut report = self.report();
-            report.slot = None;
-            (
-                report.error.take(),
-                report.seen.take(),
-                report.in_flight,
-                report.history,
-            )
-        };
-        let may_have_applied = in_flight || history.may_have_applied;
-        let error = match (reported, outcome) {
-            (Some(error), _) => error,
-            (None, Ok(Ok(value))) => return Ok(value.into_inner()),
-            (None, Ok(Err(raw_error))) => match map_raw(raw_error, seen.as_ref()).await {
-                Ok(value) => return Ok(value),
-                Err(error) => error,
-            },
-            (None, Err(_elapsed)) if in_flight && self.op.replay == Replay::UnsentOnly => {
-                Error::outcome_unknown(
-                    &format!(
-                        "the call hit its total timeout of {total:?} while the request was on the wire"
-                    ),
-                    self.op.outcome_check(),
-                )
+    /// Takes what the hooks learnt of the attempt that just ended, giving
+    /// its in-flight slot back.
+    fn end_attempt(&self) -> Report {
+        std::mem::take(&mut *self.report())
+    }
+
+    /// Time left before the deadline (`None`: no deadline).
+    fn remaining(&self) -> Option<std::time::Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
+    /// The error the call returns: with its operation, the deadline's
+    /// verdict, and marked not replay-safe when a write may have happened.
+    fn finish(&self, error: Error, history: &History) -> Error {
+        let late = self.remaining().is_some_and(|left| left.is_zero());
+        let error = match error.kind() {
+            crate::ErrorKind::Timeout if late => {
+                if self.op.replay == Replay::UnsentOnly && history.may_have_applied {
+                    Error::outcome_unknown(
+                        &format!(
+                            "the call hit its total timeout of {:?} after the request was sent",
+                            self.seam.config.total_timeout
+                        ),
+                        self.op.outcome_check(),
+                    )
+                } else {
+                    Error::total_timeout(self.seam.config.total_timeout)
+                }
             }
-            (None, Err(_elapsed)) => Error::total_timeout(total),
+            _ => error,
         };
-        let error = if self.op.replay == Replay::UnsentOnly && may_have_applied {
+        let error = if self.op.replay == Replay::UnsentOnly && history.may_have_applied {
             error.not_replay_safe()
         } else {
             error
         };
-        Err(error.with_operation(self.op.operation))
+        error.with_operation(self.op.operation)
     }
-}
-
-/// Maps progenitor's error, with what the hooks saw of the last response.
-async fn map_raw<T, E>(e: raw::Error<E>, seen: Option<&(StatusCode, HeaderMap)>) -> Result<T>
-where
-    T: DeserializeOwned,
-    E: IntoErrorBody,
-{
-    Err(match e {
-        raw::Error::ErrorResponse(rv) => {
-            let (status, headers) = (rv.status(), rv.headers().clone());
-            Error::from_body(status, &headers, rv.into_inner().into_error_body())
-        }
-        raw::Error::InvalidResponsePayload(bytes, _) => match seen {
-            // progenitor drops the status here; the hooks kept it.
-            Some((status, headers)) if !status.is_success() => {
-                Error::from_response(*status, headers, &bytes)
-            }
-            // A success body that does not fit: decode again to name the field.
-            _ => {
-                let de = &mut serde_json::Deserializer::from_slice(&bytes);
-                match serde_path_to_error::deserialize::<_, T>(de) {
-                    Ok(value) => return Ok(value),
-                    Err(e) => Error::decode(&e.path().to_string(), e.inner()),
-                }
-            }
-        },
-        raw::Error::UnexpectedResponse(response) => {
-            // Only non-2xx get here (any 2xx decodes); the body is buffered.
-            let (status, headers) = (response.status(), response.headers().clone());
-            match response.bytes().await {
-                Ok(body) => Error::from_response(status, &headers, &body),
-                Err(e) => Error::transport(e),
-            }
-        }
-        raw::Error::CommunicationError(e)
-        | raw::Error::ResponseBodyError(e)
-        | raw::Error::InvalidUpgrade(e) => Error::transport(e),
-        raw::Error::InvalidRequest(message) => Error::invalid_input(message),
-        raw::Error::Custom(message) => Error::new(ErrorKind::Transport, message),
-    })
 }

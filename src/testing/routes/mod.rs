@@ -236,7 +236,11 @@ impl Call {
 
     /// Whether the caller may manage `agent_id`'s credentials: its own, or
     /// anyone's for an admin agent; else `403 FORBIDDEN`.
-    pub(crate) fn may_manage(&self, store: &super::state::Store, agent_id: Uuid) -> Result<(), ApiError> {
+    pub(crate) fn may_manage(
+        &self,
+        store: &super::state::Store,
+        agent_id: Uuid,
+    ) -> Result<(), ApiError> {
         let caller = self.caller_id();
         let admin = store.agent(caller).is_some_and(|a| a.admin);
         if caller == agent_id || admin {

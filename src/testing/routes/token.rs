@@ -33,7 +33,9 @@ pub(crate) async fn issue(State(app): State<Arc<App>>, call: Call) -> Response {
                 ("error", Value::from(error.code())),
                 (
                     "clientId",
-                    client_id.map_or(Value::Null, |id| Value::from(bounded(&id, MAX_RECORDED_CHARS))),
+                    client_id.map_or(Value::Null, |id| {
+                        Value::from(bounded(&id, MAX_RECORDED_CHARS))
+                    }),
                 ),
             ]);
             let mut store = app.store();
