@@ -59,29 +59,48 @@ impl TokenCache {
         })
     }
 
-    /// The current token, fetching or refreshing as needed.
+    /// The current token, fetching or refreshing as needed. A caller that
+    /// joined a fetch someone else started, which then ended abnormally (it
+    /// hung past the token timeout, panicked, or was cancelled with its
+    /// runtime), starts one fetch of its own rather than inherit that fate.
     pub(crate) async fn token(self: &Arc<Self>) -> Result<Arc<AccessToken>> {
-        let fetch = {
-            let mut state = self.lock();
-            let now = Instant::now();
-            if let Some(cached) = &state.current {
-                let token = Arc::clone(&cached.token);
-                match (token.expires_at(), cached.refresh_at) {
-                    (None, _) => return Ok(token),
-                    (Some(_), Some(due)) if now < due => return Ok(token),
-                    (Some(expiry), _) if now < expiry => {
-                        let quiet = state.quiet_until.is_some_and(|q| now < q);
-                        if state.fetching.is_none() && !quiet {
-                            let _background = self.start_fetch(&mut state, now);
-                        }
-                        return Ok(token);
-                    }
-                    (Some(_), _) => state.current = None,
+        let (fetch, joined) = match self.cached_or_fetch() {
+            Ok(token) => return Ok(token),
+            Err(pending) => pending,
+        };
+        match fetch.await {
+            Err(e) if joined && matches!(e.kind(), ErrorKind::Timeout | ErrorKind::TokenSource) => {
+                match self.cached_or_fetch() {
+                    Ok(token) => Ok(token),
+                    Err((fetch, _)) => fetch.await,
                 }
             }
-            self.start_fetch(&mut state, now)
-        };
-        fetch.await
+            other => other,
+        }
+    }
+
+    /// The cached token, or the fetch to wait for and whether it was
+    /// already running.
+    fn cached_or_fetch(self: &Arc<Self>) -> std::result::Result<Arc<AccessToken>, (Fetch, bool)> {
+        let mut state = self.lock();
+        let now = Instant::now();
+        if let Some(cached) = &state.current {
+            let token = Arc::clone(&cached.token);
+            match (token.expires_at(), cached.refresh_at) {
+                (None, _) => return Ok(token),
+                (Some(_), Some(due)) if now < due => return Ok(token),
+                (Some(expiry), _) if now < expiry => {
+                    let quiet = state.quiet_until.is_some_and(|q| now < q);
+                    if state.fetching.is_none() && !quiet {
+                        let _background = self.start_fetch(&mut state, now);
+                    }
+                    return Ok(token);
+                }
+                (Some(_), _) => state.current = None,
+            }
+        }
+        let joined = state.fetching.is_some();
+        Err((self.start_fetch(&mut state, now), joined))
     }
 
     /// The cached token if it is not yet due for refresh, without waiting:
