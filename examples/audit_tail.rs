@@ -60,7 +60,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "{mark} {} {:<22} agent {}",
                 event.timestamp.map(|t| t.to_rfc3339()).unwrap_or_default(),
                 event.action.as_str(),
-                event.agent_id.map(|id| id.to_string()).unwrap_or_else(|| "-".into())
+                event
+                    .agent_id
+                    .map(|id| id.to_string())
+                    .unwrap_or_else(|| "-".into())
             );
         }
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -39,9 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!(
         "2. registered {} as {} ({})",
-        agent.email,
-        agent.agent_id,
-        agent.status
+        agent.email, agent.agent_id, agent.status
     );
 
     let credential = admin.credentials().generate(agent.agent_id).send().await?;

@@ -418,7 +418,7 @@ impl Error {
         Self::new(kind_for_status(status), message)
             .with_status(status, headers)
             .edit(|i| {
-                i.code = Some(body.code);
+                i.code = Some(redact::text(&body.code).into_owned());
                 i.details = details;
             })
     }

@@ -11,17 +11,18 @@ use serde_json::Value;
 
 use crate::secret::REDACTED;
 
-/// Field names whose values are never quoted, compared without case.
+/// Field names whose values are never quoted, compared without case and
+/// without `_` or `-` (`client_secret`, `clientSecret`, `access-token`…).
 const SECRET_FIELDS: [&str; 9] = [
     "clientsecret",
-    "client_secret",
-    "access_token",
-    "refresh_token",
-    "id_token",
+    "accesstoken",
+    "refreshtoken",
+    "idtoken",
     "token",
     "password",
     "secret",
     "authorization",
+    "apikey",
 ];
 
 /// How much of a non-API body an error message quotes.
@@ -29,7 +30,19 @@ const SNIPPET_CHARS: usize = 120;
 
 /// Whether a JSON field of this name may hold a secret.
 pub(crate) fn is_secret_field(name: &str) -> bool {
-    SECRET_FIELDS.iter().any(|f| name.eq_ignore_ascii_case(f))
+    let folded: String = name
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-'))
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    SECRET_FIELDS.contains(&folded.as_str())
+}
+
+/// Whether free text names a secret-bearing field anywhere (`client_secret=…`,
+/// a cut-off `{"token":"…`), so that none of it may be quoted.
+fn names_a_secret_field(text: &str) -> bool {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-')))
+        .any(is_secret_field)
 }
 
 /// Replaces the values of secret fields, at any depth.
@@ -54,9 +67,11 @@ pub(crate) fn json(value: &mut Value) {
     }
 }
 
-/// Free text with every client secret (`sk_…`) and JWT-shaped token removed.
+/// Free text with every client secret (`sk_…`), JWT-shaped token and word
+/// after `Bearer ` removed.
 pub(crate) fn text(s: &str) -> Cow<'_, str> {
-    if !s.contains("sk_") && !s.contains("eyJ") {
+    let bearer = s.to_ascii_lowercase().contains("bearer ");
+    if !s.contains("sk_") && !s.contains("eyJ") && !bearer {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
@@ -74,13 +89,18 @@ pub(crate) fn text(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Where the next secret-shaped word starts: `sk_` or `eyJ` at a word start.
+/// Where the next secret-shaped word starts: `sk_` or `eyJ` at a word
+/// start, or the word after `Bearer `.
 fn next_secret(s: &str) -> Option<usize> {
     let bytes = s.as_bytes();
     (0..bytes.len()).find(|&i| {
         let at_word_start =
             i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_');
-        at_word_start && (bytes[i..].starts_with(b"sk_") || bytes[i..].starts_with(b"eyJ"))
+        let after_bearer = i >= 7
+            && bytes[i - 7..i].eq_ignore_ascii_case(b"bearer ")
+            && bytes[i].is_ascii_graphic();
+        after_bearer
+            || (at_word_start && (bytes[i..].starts_with(b"sk_") || bytes[i..].starts_with(b"eyJ")))
     })
 }
 
@@ -92,7 +112,15 @@ pub(crate) fn snippet(body: &[u8]) -> Option<String> {
             json(&mut value);
             value.to_string()
         }
-        Err(_) => self::text(String::from_utf8_lossy(body).trim()).into_owned(),
+        Err(_) => {
+            let raw = String::from_utf8_lossy(body);
+            if names_a_secret_field(&raw) {
+                return Some(String::from(
+                    "(not quoted: it names a secret-bearing field)",
+                ));
+            }
+            self::text(raw.trim()).into_owned()
+        }
     };
     let snippet: String = text.chars().take(SNIPPET_CHARS).collect();
     (!snippet.is_empty()).then_some(snippet)
@@ -150,6 +178,12 @@ mod tests {
     fn text_leaves_ordinary_words_alone() {
         assert_eq!(text("task_sk_ok and risk_x"), "task_sk_ok and risk_x");
         assert_eq!(text("a sk_live_1 b"), "a [REDACTED] b");
+        assert_eq!(
+            text("sent Bearer abc.def here"),
+            "sent Bearer [REDACTED] here"
+        );
+        assert!(is_secret_field("accessToken") && is_secret_field("client-secret"));
+        assert!(!is_secret_field("tokens") && !is_secret_field("code"));
     }
 
     #[test]

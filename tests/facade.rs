@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use common::spec::{Documented, documented_responses};
 use common::*;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use httpmock::prelude::*;
 use sentryagent_idp::auth::{AccessToken, StaticToken, TokenSource};
-use sentryagent_idp::model::AuditAction;
-use sentryagent_idp::{Client, ErrorKind, Scope, ScopeSet};
+use sentryagent_idp::model::{AgentType, AuditAction, DeploymentEnv};
+use sentryagent_idp::{
+    Client, DEFAULT_PAGE_SIZE, DEFAULT_STREAM_PAGE_SIZE, ErrorKind, Operation, Scope, ScopeSet,
+};
 use serde_json::json;
 
 async fn token_mock<'a>(server: &'a MockServer, token: &str, scope: &str) -> httpmock::Mock<'a> {
@@ -41,13 +43,15 @@ async fn slow_token_mock<'a>(
         .await
 }
 
-/// Mocks one documented response of `d` (the `example`-th example, if any).
-async fn api_mock<'a>(
+/// Mocks one documented response of `d` (the `example`-th example, if any),
+/// answering with `status` instead of the documented one when given.
+async fn api_mock_as<'a>(
     server: &'a MockServer,
     d: &Documented,
+    status: u16,
     example: Option<&serde_json::Value>,
 ) -> httpmock::Mock<'a> {
-    let (method, path, status) = (d.method.clone(), request_path(&d.path), d.status);
+    let (method, path) = (d.method.clone(), request_path(&d.path));
     let example = example.cloned();
     server
         .mock_async(move |when, then| {
@@ -60,39 +64,93 @@ async fn api_mock<'a>(
         .await
 }
 
+/// Mocks one documented response of `d` (the `example`-th example, if any).
+async fn api_mock<'a>(
+    server: &'a MockServer,
+    d: &Documented,
+    example: Option<&serde_json::Value>,
+) -> httpmock::Mock<'a> {
+    api_mock_as(server, d, d.status, example).await
+}
+
+/// The examples of a documented response, or one "no body" case.
+fn bodies(d: &Documented) -> Vec<Option<&serde_json::Value>> {
+    if d.examples.is_empty() {
+        vec![None]
+    } else {
+        d.examples.iter().map(Some).collect()
+    }
+}
+
+/// Serves `d`'s example with `status` and checks the call succeeds, with one
+/// request to the operation's route and one token request.
+async fn succeeds_when_answered(d: &Documented, status: u16, example: Option<&serde_json::Value>) {
+    let case = format!("{} answered {status}", d.operation);
+    let server = MockServer::start_async().await;
+    let client = client(&server.base_url());
+    if d.operation == "issue_token" {
+        let body = example
+            .cloned()
+            .unwrap_or_else(|| token_body(ACCESS_TOKEN, ALL_SCOPES, 3600));
+        let token = server
+            .mock_async(move |when, then| {
+                when.method(POST).path("/api/v1/token");
+                then.status(status).json_body(body);
+            })
+            .await;
+        invoke(&client, &d.operation)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        assert_eq!(token.calls_async().await, 1, "{case}");
+    } else {
+        let token = token_mock(&server, ACCESS_TOKEN, ALL_SCOPES).await;
+        let api = api_mock_as(&server, d, status, example).await;
+        invoke(&client, &d.operation)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        assert_eq!(
+            (api.calls_async().await, token.calls_async().await),
+            (1, 1),
+            "{case}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn every_operation_succeeds_on_its_documented_examples() {
     let mut checked = 0;
     for d in documented_responses().iter().filter(|d| d.status < 300) {
-        let examples: Vec<Option<&serde_json::Value>> = if d.examples.is_empty() {
-            vec![None]
-        } else {
-            d.examples.iter().map(Some).collect()
-        };
-        for example in examples {
-            let server = MockServer::start_async().await;
-            let client = client(&server.base_url());
+        for example in bodies(d) {
             if d.operation == "issue_token" {
+                // The token endpoint's own mock serves the spec's example
+                // here, and the token the client fetched is the example's.
+                let server = MockServer::start_async().await;
                 let token = token_mock(&server, ACCESS_TOKEN, ALL_SCOPES).await;
-                invoke(&client, &d.operation).await.unwrap();
+                invoke(&client(&server.base_url()), &d.operation)
+                    .await
+                    .unwrap();
                 assert_eq!(token.calls_async().await, 1);
             } else {
-                let token = token_mock(&server, ACCESS_TOKEN, ALL_SCOPES).await;
-                let api = api_mock(&server, d, example).await;
-                invoke(&client, &d.operation)
-                    .await
-                    .unwrap_or_else(|e| panic!("{}: {e:?}", d.operation));
-                assert_eq!(
-                    (api.calls_async().await, token.calls_async().await),
-                    (1, 1),
-                    "{}",
-                    d.operation
-                );
+                succeeds_when_answered(d, d.status, example).await;
             }
             checked += 1;
         }
     }
     assert!(checked >= 14, "only {checked} success cases");
+}
+
+/// 0.2: any 2xx decodes with the operation's success schema, whether or not
+/// the spec documents that status for the operation.
+#[tokio::test]
+async fn every_operation_succeeds_on_an_undocumented_2xx_with_its_success_body() {
+    let mut checked = 0;
+    for d in documented_responses().iter().filter(|d| d.status < 300) {
+        for status in [200, 201, 202, 203].into_iter().filter(|s| *s != d.status) {
+            succeeds_when_answered(d, status, bodies(d)[0]).await;
+            checked += 1;
+        }
+    }
+    assert!(checked >= 14 * 3, "only {checked} undocumented 2xx cases");
 }
 
 #[tokio::test]
@@ -110,9 +168,14 @@ async fn every_documented_error_status_maps_to_its_kind_and_code() {
             };
             let err = invoke(&client, &d.operation).await.unwrap_err();
             let case = format!("{} {} {example}", d.operation, d.status);
-            assert_eq!(err.kind(), &expected_kind(d.status), "{case}");
+            assert_eq!(err.kind(), expected_kind(d.status), "{case}");
             assert_eq!(err.status().map(|s| s.as_u16()), Some(d.status), "{case}");
             assert_eq!(err.code(), example_code(example), "{case}");
+            assert_eq!(
+                err.operation().map(Operation::as_str),
+                Some(d.operation.as_str()),
+                "{case}"
+            );
             // A 401 on a bearer call drops the token, refreshes and replays once.
             let expected_sends = if d.status == 401 && api.is_some() {
                 2
@@ -142,7 +205,7 @@ async fn hundred_concurrent_cold_calls_share_one_token_request() {
     let client = client(&server.base_url());
     let calls = (0..100).map(|_| {
         let client = client.clone();
-        async move { client.agents().get(agent_id()).await }
+        async move { client.agents().get(agent_id()).send().await }
     });
     let results = futures::future::join_all(calls).await;
     assert!(results.iter().all(Result::is_ok));
@@ -171,8 +234,20 @@ async fn a_cancelled_caller_does_not_cancel_the_shared_token_fetch() {
 
 #[tokio::test]
 async fn a_token_inside_the_refresh_buffer_is_used_while_a_new_one_is_fetched_in_the_background() {
+    // 0.2: the buffer used is at most half the token's lifetime, the refresh
+    // falls at a random point of its earlier half, and no background refresh
+    // starts within 5 s of the previous fetch. So an 8 s token with a buffer
+    // longer than its lifetime is due for refresh between 4 s and 6 s after
+    // it was fetched, and valid until 8 s.
+    const LIFETIME: u64 = 8;
     let server = MockServer::start_async().await;
-    let first_token = token_mock(&server, "tok-A", ALL_SCOPES).await;
+    let first_body = token_body("tok-A", ALL_SCOPES, LIFETIME);
+    let first_token = server
+        .mock_async(|when, then| {
+            when.method(POST).path("/api/v1/token");
+            then.status(200).json_body(first_body);
+        })
+        .await;
     let with = |token: &'static str| {
         let server = &server;
         async move {
@@ -187,7 +262,6 @@ async fn a_token_inside_the_refresh_buffer_is_used_while_a_new_one_is_fetched_in
         }
     };
     let (api_a, api_b) = (with("tok-A").await, with("tok-B").await);
-    // A buffer longer than the lifetime: every token is "about to expire" but valid.
     let client = Client::builder()
         .base_url(server.base_url())
         .client_id(CLIENT_ID)
@@ -195,13 +269,23 @@ async fn a_token_inside_the_refresh_buffer_is_used_while_a_new_one_is_fetched_in
         .refresh_buffer(Duration::from_secs(7200))
         .build()
         .unwrap();
-    client.agents().get(agent_id()).await.unwrap();
+    let fetched = std::time::Instant::now();
+    client.agents().get(agent_id()).send().await.unwrap();
     first_token.delete_async().await;
     let second_token = slow_token_mock(&server, "tok-B", Duration::from_millis(300)).await;
-    client.agents().get(agent_id()).await.unwrap();
+    // Not yet due: used as is, no refresh.
+    client.agents().get(agent_id()).send().await.unwrap();
+    assert_eq!(second_token.calls_async().await, 0, "no refresh before due");
+    // Due (past 6 s and the 5 s quiet time), still valid (before 8 s).
+    tokio::time::sleep(Duration::from_millis(6500).saturating_sub(fetched.elapsed())).await;
+    client.agents().get(agent_id()).send().await.unwrap();
+    assert!(
+        fetched.elapsed() < Duration::from_secs(LIFETIME),
+        "the test ran too slowly to tell"
+    );
     assert_eq!(
         api_a.calls_async().await,
-        2,
+        3,
         "the valid token is used without waiting"
     );
     for _ in 0..100 {
@@ -217,7 +301,7 @@ async fn a_token_inside_the_refresh_buffer_is_used_while_a_new_one_is_fetched_in
     );
     // Let the background task store the new token.
     for _ in 0..100 {
-        client.agents().get(agent_id()).await.unwrap();
+        client.agents().get(agent_id()).send().await.unwrap();
         if api_b.calls_async().await > 0 {
             break;
         }
@@ -227,6 +311,7 @@ async fn a_token_inside_the_refresh_buffer_is_used_while_a_new_one_is_fetched_in
         api_b.calls_async().await >= 1,
         "later calls use the refreshed token"
     );
+    assert_eq!(second_token.calls_async().await, 1, "still one refresh");
 }
 
 /// Hands out `tok-1`, `tok-2`, … and counts fetches.
@@ -275,7 +360,7 @@ async fn a_401_refreshes_the_token_and_replays_once() {
         bearer_mock(&server, "tok-1", 401).await,
         bearer_mock(&server, "tok-2", 200).await,
     );
-    client.agents().get(agent_id()).await.unwrap();
+    client.agents().get(agent_id()).send().await.unwrap();
     assert_eq!(
         (refused.calls_async().await, accepted.calls_async().await),
         (1, 1)
@@ -291,8 +376,8 @@ async fn a_second_401_is_returned_not_replayed_again() {
         bearer_mock(&server, "tok-1", 401).await,
         bearer_mock(&server, "tok-2", 401).await,
     );
-    let err = client.agents().get(agent_id()).await.unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::Unauthorized);
+    let err = client.agents().get(agent_id()).send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthorized);
     assert_eq!(err.code(), Some("UNAUTHORIZED"));
     assert_eq!(
         (first.calls_async().await, second.calls_async().await),
@@ -319,13 +404,23 @@ async fn a_scope_the_client_does_not_request_is_refused_with_nothing_sent() {
         .build()
         .unwrap();
     let err = client.audit().query().send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MissingScope);
     assert_eq!(
-        err.kind(),
-        &ErrorKind::MissingScope {
-            required: ScopeSet::from([Scope::AUDIT_READ]),
-            granted: ScopeSet::from([Scope::AGENTS_READ])
-        }
+        err.required_scopes(),
+        Some(&ScopeSet::from([Scope::AUDIT_READ]))
     );
+    assert_eq!(
+        err.missing_scopes(),
+        Some(ScopeSet::from([Scope::AUDIT_READ]))
+    );
+    // Refused from what the client requests: no token was fetched.
+    assert_eq!(
+        err.requested_scopes(),
+        Some(&ScopeSet::from([Scope::AGENTS_READ]))
+    );
+    assert_eq!(err.granted_scopes(), None);
+    assert_eq!(err.operation(), Some(Operation::QueryAuditEvents));
+    assert!(!err.is_retryable());
     assert_eq!(
         (token.calls_async().await, audit.calls_async().await),
         (0, 0)
@@ -343,11 +438,23 @@ async fn a_scope_the_server_did_not_grant_is_refused_before_the_api_call() {
         })
         .await;
     let client = client(&server.base_url());
-    let err = client.audit().get(event_id()).await.unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::MissingScope { granted, .. } if granted == &ScopeSet::from([Scope::AGENTS_READ]))
+    let err = client.audit().get(event_id()).send().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MissingScope);
+    // Refused after a token was fetched: what the server granted it.
+    assert_eq!(
+        err.granted_scopes(),
+        Some(&ScopeSet::from([Scope::AGENTS_READ]))
     );
-    assert_eq!(err.operation(), Some("get_audit_event"));
+    assert_eq!(err.requested_scopes(), None);
+    assert_eq!(
+        err.required_scopes(),
+        Some(&ScopeSet::from([Scope::AUDIT_READ]))
+    );
+    assert_eq!(
+        err.missing_scopes(),
+        Some(ScopeSet::from([Scope::AUDIT_READ]))
+    );
+    assert_eq!(err.operation(), Some(Operation::GetAuditEvent));
     assert_eq!(
         (token.calls_async().await, audit.calls_async().await),
         (1, 0)
@@ -375,15 +482,32 @@ async fn with_scopes_narrows_with_a_token_of_its_own_and_refuses_broadening() {
         .build()
         .unwrap();
     let reader = parent.with_scopes([Scope::AGENTS_READ]).unwrap();
-    reader.agents().get(agent_id()).await.unwrap();
+    assert_eq!(
+        reader.requested_scopes(),
+        Some(&ScopeSet::from([Scope::AGENTS_READ]))
+    );
+    reader.agents().get(agent_id()).send().await.unwrap();
     assert_eq!(
         (narrow.calls_async().await, get.calls_async().await),
         (1, 1)
     );
-    let err = reader.credentials().list(agent_id()).await.unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::MissingScope { .. }));
+    let err = reader
+        .credentials()
+        .list(agent_id())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MissingScope);
+    assert_eq!(
+        err.missing_scopes(),
+        Some(ScopeSet::from([Scope::AGENTS_WRITE]))
+    );
+    assert_eq!(
+        err.requested_scopes(),
+        Some(&ScopeSet::from([Scope::AGENTS_READ]))
+    );
     let err = parent.with_scopes([Scope::AUDIT_READ]).unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::InvalidInput);
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
     let fixed = Client::builder()
         .base_url(server.base_url())
         .token_source(StaticToken::new("t"))
@@ -391,8 +515,19 @@ async fn with_scopes_narrows_with_a_token_of_its_own_and_refuses_broadening() {
         .unwrap();
     assert_eq!(
         fixed.with_scopes([Scope::AGENTS_READ]).unwrap_err().kind(),
-        &ErrorKind::Config
+        ErrorKind::Config
     );
+}
+
+/// Page `page` of a listing with `count` agents of distinct ids.
+fn agents_page(page: u128, count: u128) -> Vec<serde_json::Value> {
+    (0..count)
+        .map(|i| {
+            let mut a = agent_json();
+            a["agentId"] = json!(uuid::Uuid::from_u128(page * 10 + i).to_string());
+            a
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -401,13 +536,7 @@ async fn list_stream_walks_every_page_lazily() {
     token_mock(&server, ACCESS_TOKEN, ALL_SCOPES).await;
     let mut pages = Vec::new();
     for (page, count) in [(1, 2), (2, 2), (3, 1)] {
-        let items: Vec<_> = (0..count)
-            .map(|i| {
-                let mut a = agent_json();
-                a["agentId"] = json!(uuid::Uuid::from_u128(page * 10 + i).to_string());
-                a
-            })
-            .collect();
+        let items = agents_page(page, count);
         pages.push(
             server
                 .mock_async(move |when, then| {
@@ -447,6 +576,88 @@ async fn list_stream_walks_every_page_lazily() {
     assert_eq!(all.len(), 5);
     let hits = futures::future::join_all(pages.iter().map(|m| m.calls_async())).await;
     assert_eq!(hits, vec![2, 1, 1]);
+    // Lazily: a stream that is read only in part fetches only its first page;
+    // the paginator is `Unpin`, so `next()` needs no `pin!`.
+    let mut stream = client
+        .agents()
+        .list()
+        .owner("platform-team")
+        .limit(2)
+        .stream();
+    let mut read = 0;
+    while let Some(agent) = stream.next().await {
+        agent.unwrap();
+        read += 1;
+        if read == 2 {
+            break;
+        }
+    }
+    drop(stream);
+    let hits = futures::future::join_all(pages.iter().map(|m| m.calls_async())).await;
+    assert_eq!(hits, vec![3, 1, 1]);
+}
+
+/// 0.2: `.send()` asks for 20 items unless told otherwise, a walk for 100.
+#[tokio::test]
+async fn one_page_asks_for_the_default_page_size_and_a_walk_for_the_stream_page_size() {
+    assert_eq!((DEFAULT_PAGE_SIZE, DEFAULT_STREAM_PAGE_SIZE), (20, 100));
+    let server = MockServer::start_async().await;
+    token_mock(&server, ACCESS_TOKEN, ALL_SCOPES).await;
+    let mut mocks = Vec::new();
+    for (path, limit) in [("/api/v1/agents", 20), ("/api/v1/audit", 20)]
+        .into_iter()
+        .chain([("/api/v1/agents", 100), ("/api/v1/audit", 100)])
+    {
+        mocks.push(
+            server
+                .mock_async(move |when, then| {
+                    when.method(GET)
+                        .path(path)
+                        .query_param("page", "1")
+                        .query_param("limit", limit.to_string());
+                    then.status(200).json_body(json!({"data": [], "total": 0}));
+                })
+                .await,
+        );
+    }
+    let client = client(&server.base_url());
+    client.agents().list().send().await.unwrap();
+    client.audit().query().send().await.unwrap();
+    let agents: Vec<_> = client.agents().list().stream().try_collect().await.unwrap();
+    let events: Vec<_> = client.audit().query().stream().try_collect().await.unwrap();
+    assert!(agents.is_empty() && events.is_empty());
+    let hits = futures::future::join_all(mocks.iter().map(|m| m.calls_async())).await;
+    assert_eq!(hits, vec![1, 1, 1, 1]);
+}
+
+/// 0.2: a server that answers the same page again (one that ignores `page`)
+/// ends the walk with `InvalidResponse`, not an endless stream.
+#[tokio::test]
+async fn a_server_that_repeats_a_page_ends_the_stream_with_invalid_response() {
+    let server = MockServer::start_async().await;
+    token_mock(&server, ACCESS_TOKEN, ALL_SCOPES).await;
+    let items = agents_page(1, 2);
+    let listing = server
+        .mock_async(move |when, then| {
+            when.method(GET).path("/api/v1/agents");
+            then.status(200).json_body(json!({"data": items}));
+        })
+        .await;
+    let mut stream = client(&server.base_url()).agents().list().limit(2).stream();
+    let mut got = Vec::new();
+    // Bounded: a correct walk ends after the second page.
+    for _ in 0..10 {
+        match stream.next().await {
+            Some(item) => got.push(item),
+            None => break,
+        }
+    }
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(got[0].is_ok() && got[1].is_ok());
+    let err = got.pop().unwrap().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidResponse, "{err}");
+    assert!(stream.next().await.is_none(), "nothing after the error");
+    assert_eq!(listing.calls_async().await, 2);
 }
 
 #[tokio::test]
@@ -531,24 +742,24 @@ async fn non_json_error_bodies_keep_their_status() {
         })
         .await;
     let client = client(&server.base_url());
-    let err = client.agents().get(agent_id()).await.unwrap_err();
+    let err = client.agents().get(agent_id()).send().await.unwrap_err();
     assert_eq!(
         (err.kind(), err.status().map(|s| s.as_u16())),
-        (&ErrorKind::NotFound, Some(404))
+        (ErrorKind::NotFound, Some(404))
     );
     assert!(err.message().contains("not here"), "{err}");
     let err = client.agents().list().send().await.unwrap_err();
     assert_eq!(
         (err.kind(), err.status().map(|s| s.as_u16())),
-        (&ErrorKind::Server, Some(502))
+        (ErrorKind::Server, Some(502))
     );
     assert_eq!(err.request_id(), Some("req-9"));
-    assert_eq!(err.operation(), Some("list_agents"));
+    assert_eq!(err.operation(), Some(Operation::ListAgents));
+    assert_eq!(err.operation().map(Operation::as_str), Some("list_agents"));
 }
 
 #[tokio::test]
 async fn bad_arguments_are_refused_before_anything_is_sent() {
-    use sentryagent_idp::model::{NewAgent, builder::AgentUpdate};
     let server = MockServer::start_async().await;
     let any = server
         .mock_async(|when, then| {
@@ -557,50 +768,122 @@ async fn bad_arguments_are_refused_before_anything_is_sent() {
         })
         .await;
     let client = client(&server.base_url());
+    let register = || {
+        client
+            .agents()
+            .register()
+            .email("screener-001@myproject.ai")
+            .agent_type(AgentType::Screener)
+            .version("1.0.0")
+            .capabilities(["resume:read"])
+            .owner("platform-team")
+            .deployment_env(DeploymentEnv::Production)
+    };
+    // The complete request is valid: every case below breaks one thing.
     let cases = [
-        client
-            .agents()
-            .update(agent_id(), AgentUpdate::default())
-            .await
-            .unwrap_err(),
-        client
-            .agents()
-            .register(NewAgent::builder().email("a@b.c"))
-            .await
-            .unwrap_err(),
-        client.agents().list().page(0).send().await.unwrap_err(),
-        client.audit().query().limit(0).send().await.unwrap_err(),
+        (
+            "empty update",
+            client.agents().update(agent_id()).send().await.unwrap_err(),
+        ),
+        (
+            "register with only an email",
+            client
+                .agents()
+                .register()
+                .email("a@b.c")
+                .send()
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "capability without a colon",
+            register()
+                .capabilities(["no colon"])
+                .send()
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "no capabilities",
+            register()
+                .capabilities(Vec::<String>::new())
+                .send()
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "not an email",
+            register().email("not-an-email").send().await.unwrap_err(),
+        ),
+        (
+            "not a version",
+            register().version("one").send().await.unwrap_err(),
+        ),
+        (
+            "owner over 128 characters",
+            register().owner("o".repeat(129)).send().await.unwrap_err(),
+        ),
+        (
+            "update with a bad capability",
+            client
+                .agents()
+                .update(agent_id())
+                .capabilities(["no colon"])
+                .send()
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "page 0",
+            client.agents().list().page(0).send().await.unwrap_err(),
+        ),
+        (
+            "limit 0",
+            client.audit().query().limit(0).send().await.unwrap_err(),
+        ),
     ];
-    for err in cases {
-        assert_eq!(err.kind(), &ErrorKind::InvalidInput, "{err}");
+    for (case, err) in cases {
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{case}: {err}");
     }
-    assert!(
-        "no colon"
-            .parse::<sentryagent_idp::model::Capability>()
-            .is_err()
-    );
+    assert!("no colon".parse::<Scope>().is_err());
     assert_eq!(any.calls_async().await, 0);
 }
 
+/// 0.2: `revoke_credential` documents only 204; a 200 (here with the revoked
+/// credential) or any other 2xx succeeds by the "any 2xx decodes" rule.
 #[tokio::test]
 async fn revoke_credential_also_accepts_200_with_the_revoked_credential() {
-    let server = MockServer::start_async().await;
-    token_mock(&server, ACCESS_TOKEN, ALL_SCOPES).await;
-    server
-        .mock_async(|when, then| {
-            when.method(DELETE)
-                .path(request_path("/agents/{agentId}/credentials/{credentialId}"));
-            then.status(200).json_body(
+    for (status, body) in [
+        (
+            200,
+            Some(
                 json!({"credentialId": CREDENTIAL_ID, "clientId": AGENT_ID, "status": "revoked",
                 "createdAt": "2026-03-28T09:00:00.000Z", "revokedAt": "2026-03-29T09:00:00.000Z"}),
-            );
-        })
-        .await;
-    client(&server.base_url())
-        .credentials()
-        .revoke(agent_id(), credential_id())
-        .await
-        .unwrap();
+            ),
+        ),
+        (200, None),
+        (202, None),
+    ] {
+        let server = MockServer::start_async().await;
+        token_mock(&server, ACCESS_TOKEN, ALL_SCOPES).await;
+        let revoke = server
+            .mock_async(|when, then| {
+                when.method(DELETE)
+                    .path(request_path("/agents/{agentId}/credentials/{credentialId}"));
+                let then = then.status(status);
+                if let Some(body) = body {
+                    then.json_body(body);
+                }
+            })
+            .await;
+        client(&server.base_url())
+            .credentials()
+            .revoke(agent_id(), credential_id())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{status}: {e:?}"));
+        assert_eq!(revoke.calls_async().await, 1);
+    }
 }
 
 #[tokio::test]
@@ -620,6 +903,7 @@ async fn list_credentials_accepts_a_bare_array() {
     let list = client(&server.base_url())
         .credentials()
         .list(agent_id())
+        .send()
         .await
         .unwrap();
     assert_eq!(list.len(), 1);
@@ -667,7 +951,11 @@ async fn a_fetch_started_before_clear_does_not_refill_the_cache() {
     client.clear_token_cache();
     // Its caller still gets a token, but the cache stays empty: it may have
     // been fetched with a secret that was just replaced.
-    before_clear.await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(30), before_clear)
+        .await
+        .expect("the fetch ends")
+        .unwrap()
+        .unwrap();
     client.access_token().await.unwrap();
     assert_eq!(token.calls_async().await, 2);
 }

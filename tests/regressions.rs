@@ -143,8 +143,9 @@ async fn rotate_answered_201_returns_the_new_secret() {
     token_mock(&server, 3600).await;
     server
         .mock_async(|when, then| {
-            when.method(POST)
-                .path(request_path("/agents/{agentId}/credentials/{credentialId}/rotate"));
+            when.method(POST).path(request_path(
+                "/agents/{agentId}/credentials/{credentialId}/rotate",
+            ));
             then.status(201).json_body(credential_json(NEW_SECRET));
         })
         .await;
@@ -254,8 +255,11 @@ async fn max_in_flight_1_still_refreshes_and_replays_after_a_401() {
         .build()
         .unwrap();
     // The total timeout is 20 s; a healthy replay takes milliseconds.
-    let outcome =
-        tokio::time::timeout(Duration::from_secs(3), client.agents().get(agent_id()).send()).await;
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(3),
+        client.agents().get(agent_id()).send(),
+    )
+    .await;
     match outcome {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => panic!("the replayed call must succeed; got {e:?}"),
@@ -336,9 +340,16 @@ async fn a_token_source_that_hung_once_does_not_block_later_calls() {
         .build()
         .unwrap();
     // The first call may fail (its fetch hangs), but must end.
-    let first = tokio::time::timeout(Duration::from_secs(8), client.agents().get(agent_id()).send()).await;
-    let second =
-        tokio::time::timeout(Duration::from_secs(8), client.agents().get(agent_id()).send()).await;
+    let first = tokio::time::timeout(
+        Duration::from_secs(8),
+        client.agents().get(agent_id()).send(),
+    )
+    .await;
+    let second = tokio::time::timeout(
+        Duration::from_secs(8),
+        client.agents().get(agent_id()).send(),
+    )
+    .await;
     assert!(
         first.is_ok(),
         "the first call (hung token fetch) must be bounded; it did not end within 8 s"
@@ -375,14 +386,24 @@ fn a_token_fetch_on_a_runtime_that_was_shut_down_does_not_poison_the_cache() {
     let client = first_runtime.block_on(async { client(&server.base_url()) });
     first_runtime.block_on(async {
         // Starts the (slow) token fetch, then gives up on the call.
-        let started =
-            tokio::time::timeout(Duration::from_millis(200), client.agents().get(agent_id()).send()).await;
-        assert!(started.is_err(), "the first call should still be waiting for its token");
+        let started = tokio::time::timeout(
+            Duration::from_millis(200),
+            client.agents().get(agent_id()).send(),
+        )
+        .await;
+        assert!(
+            started.is_err(),
+            "the first call should still be waiting for its token"
+        );
     });
     drop(first_runtime);
     let second_runtime = rt();
     let second = second_runtime.block_on(async {
-        tokio::time::timeout(Duration::from_secs(10), client.agents().get(agent_id()).send()).await
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            client.agents().get(agent_id()).send(),
+        )
+        .await
     });
     match second {
         Ok(Ok(_)) => {}
@@ -502,7 +523,13 @@ async fn token_request_to_localhost_never_goes_through_http_proxy() {
 
     let mut child = tokio::process::Command::new(std::env::current_exe().unwrap());
     child
-        .args([PROXY_CHILD_TEST, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            PROXY_CHILD_TEST,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(PROXY_CHILD_MARKER, "1")
         .env(PROXY_CHILD_BASE_URL, &base)
         .env("HTTP_PROXY", &proxy_url)
@@ -560,7 +587,10 @@ async fn rotate_that_timed_out_after_sending_is_an_unknown_outcome_not_a_replaye
     let result = bounded(
         10,
         "rotate",
-        client.credentials().rotate(agent_id(), credential_id()).send(),
+        client
+            .credentials()
+            .rotate(agent_id(), credential_id())
+            .send(),
     )
     .await;
     match result {
@@ -739,7 +769,12 @@ async fn decommission_429_then_409_already_is_a_conflict() {
     )])
     .await;
     let client = scripted_static_client(&server.base_url).build().unwrap();
-    let result = bounded(10, "decommission", client.agents().decommission(agent_id()).send()).await;
+    let result = bounded(
+        10,
+        "decommission",
+        client.agents().decommission(agent_id()).send(),
+    )
+    .await;
     assert_conflict(result, "AGENT_ALREADY_DECOMMISSIONED", server.count(AGENT));
 }
 
@@ -754,8 +789,15 @@ async fn decommission_401_then_409_already_is_a_conflict() {
         ),
     ])
     .await;
-    let client = scripted_credentials_client(&server.base_url).build().unwrap();
-    let result = bounded(10, "decommission", client.agents().decommission(agent_id()).send()).await;
+    let client = scripted_credentials_client(&server.base_url)
+        .build()
+        .unwrap();
+    let result = bounded(
+        10,
+        "decommission",
+        client.agents().decommission(agent_id()).send(),
+    )
+    .await;
     assert_conflict(result, "AGENT_ALREADY_DECOMMISSIONED", server.count(AGENT));
 }
 
@@ -771,10 +813,17 @@ async fn revoke_credential_429_then_409_already_is_a_conflict() {
     let result = bounded(
         10,
         "revoke",
-        client.credentials().revoke(agent_id(), credential_id()).send(),
+        client
+            .credentials()
+            .revoke(agent_id(), credential_id())
+            .send(),
     )
     .await;
-    assert_conflict(result, "CREDENTIAL_ALREADY_REVOKED", server.count(CREDENTIAL));
+    assert_conflict(
+        result,
+        "CREDENTIAL_ALREADY_REVOKED",
+        server.count(CREDENTIAL),
+    );
 }
 
 /// Defect 9: 401 (refresh, replay) then 409 on revoke credential is a Conflict, not done.
@@ -788,14 +837,23 @@ async fn revoke_credential_401_then_409_already_is_a_conflict() {
         ),
     ])
     .await;
-    let client = scripted_credentials_client(&server.base_url).build().unwrap();
+    let client = scripted_credentials_client(&server.base_url)
+        .build()
+        .unwrap();
     let result = bounded(
         10,
         "revoke",
-        client.credentials().revoke(agent_id(), credential_id()).send(),
+        client
+            .credentials()
+            .revoke(agent_id(), credential_id())
+            .send(),
     )
     .await;
-    assert_conflict(result, "CREDENTIAL_ALREADY_REVOKED", server.count(CREDENTIAL));
+    assert_conflict(
+        result,
+        "CREDENTIAL_ALREADY_REVOKED",
+        server.count(CREDENTIAL),
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -896,7 +954,8 @@ fn serializing_a_credential_with_secret_does_not_write_the_secret() {
 async fn the_fake_refuses_a_token_form_with_too_many_fields() {
     use sentryagent_idp::testing::FakeAgentIdp;
     let fake = FakeAgentIdp::start().await.unwrap();
-    let mut body = String::from("grant_type=client_credentials&client_id=nobody&client_secret=wrong");
+    let mut body =
+        String::from("grant_type=client_credentials&client_id=nobody&client_secret=wrong");
     for i in 0..16_000 {
         body.push_str(&format!("&f{i}=x"));
     }
@@ -967,7 +1026,11 @@ async fn huge_client_ids_in_failed_token_requests_do_not_make_audit_page_1_unrea
 /// Two registered agents (not the bootstrap), each with one credential.
 async fn two_agents(
     fake: &sentryagent_idp::testing::FakeAgentIdp,
-) -> [(sentryagent_idp::model::Uuid, sentryagent_idp::model::Uuid, SecretString); 2] {
+) -> [(
+    sentryagent_idp::model::Uuid,
+    sentryagent_idp::model::Uuid,
+    SecretString,
+); 2] {
     let bootstrap = fake.client_builder().build().unwrap();
     let mut made = Vec::new();
     for email in ["agent-a@regressions.test", "agent-b@regressions.test"] {
@@ -989,7 +1052,11 @@ async fn two_agents(
     [a, b]
 }
 
-fn agent_client(fake: &sentryagent_idp::testing::FakeAgentIdp, id: sentryagent_idp::model::Uuid, secret: SecretString) -> Client {
+fn agent_client(
+    fake: &sentryagent_idp::testing::FakeAgentIdp,
+    id: sentryagent_idp::model::Uuid,
+    secret: SecretString,
+) -> Client {
     Client::builder()
         .base_url(fake.base_url())
         .client_id(id.to_string())
@@ -1006,7 +1073,12 @@ async fn the_fake_forbids_rotating_another_agents_credential() {
     let fake = FakeAgentIdp::start().await.unwrap();
     let [(a_id, _, a_secret), (b_id, b_credential, _)] = two_agents(&fake).await;
     let as_a = agent_client(&fake, a_id, a_secret);
-    let result = bounded(10, "rotate", as_a.credentials().rotate(b_id, b_credential).send()).await;
+    let result = bounded(
+        10,
+        "rotate",
+        as_a.credentials().rotate(b_id, b_credential).send(),
+    )
+    .await;
     match result {
         Ok(_) => panic!(
             "agent {a_id} rotated agent {b_id}'s credential {b_credential}: must be 403 FORBIDDEN"
@@ -1026,7 +1098,12 @@ async fn the_fake_forbids_revoking_another_agents_credential() {
     let fake = FakeAgentIdp::start().await.unwrap();
     let [(a_id, _, a_secret), (b_id, b_credential, _)] = two_agents(&fake).await;
     let as_a = agent_client(&fake, a_id, a_secret);
-    let result = bounded(10, "revoke", as_a.credentials().revoke(b_id, b_credential).send()).await;
+    let result = bounded(
+        10,
+        "revoke",
+        as_a.credentials().revoke(b_id, b_credential).send(),
+    )
+    .await;
     match result {
         Ok(()) => panic!(
             "agent {a_id} revoked agent {b_id}'s credential {b_credential}: must be 403 FORBIDDEN"
@@ -1062,7 +1139,13 @@ async fn a_stream_over_a_server_repeating_the_same_page_ends() {
     let items: Vec<_> = bounded(
         60,
         "the bounded stream",
-        client.agents().list().limit(2).stream().take(1000).collect::<Vec<_>>(),
+        client
+            .agents()
+            .list()
+            .limit(2)
+            .stream()
+            .take(1000)
+            .collect::<Vec<_>>(),
     )
     .await;
     assert!(
@@ -1170,7 +1253,9 @@ async fn serve_keep_alive(mut stream: TcpStream) {
 #[tokio::test]
 async fn a_connection_idle_past_the_servers_keep_alive_is_not_reused() {
     let server = start_keep_alive_server().await;
-    let client = for_mock(Client::builder(), &server.base_url).build().unwrap();
+    let client = for_mock(Client::builder(), &server.base_url)
+        .build()
+        .unwrap();
     bounded(10, "first call", client.agents().get(agent_id()).send())
         .await
         .unwrap();
@@ -1204,9 +1289,13 @@ async fn an_outcome_unknown_error_is_not_retryable() {
         )])
         .await;
         let client = scripted_static_client(&server.base_url).build().unwrap();
-        let err = bounded(10, "register", register(&client, "screener-001@myproject.ai").send())
-            .await
-            .unwrap_err();
+        let err = bounded(
+            10,
+            "register",
+            register(&client, "screener-001@myproject.ai").send(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::OutcomeUnknown, "{err:?}");
         assert_eq!(server.count("/agents"), 1, "register must not be replayed");
         if err.is_retryable() {
@@ -1275,7 +1364,12 @@ async fn an_agent_with_a_capability_outside_the_pattern_still_decodes() {
             then.status(200).json_body(agent);
         })
         .await;
-    let result = bounded(10, "get_agent", client(&server.base_url()).agents().get(agent_id()).send()).await;
+    let result = bounded(
+        10,
+        "get_agent",
+        client(&server.base_url()).agents().get(agent_id()).send(),
+    )
+    .await;
     if let Err(e) = result {
         panic!("an agent with capability `text-classification` must decode; got {e:?}");
     }
@@ -1294,7 +1388,12 @@ async fn a_token_response_without_scope_works() {
         })
         .await;
     get_agent_mock(&server).await;
-    let result = bounded(10, "get_agent", client(&server.base_url()).agents().get(agent_id()).send()).await;
+    let result = bounded(
+        10,
+        "get_agent",
+        client(&server.base_url()).agents().get(agent_id()).send(),
+    )
+    .await;
     if let Err(e) = result {
         panic!("a token response without `scope` must be accepted; got {e:?}");
     }
@@ -1319,7 +1418,12 @@ async fn an_auth_failed_event_without_agent_id_decodes() {
             then.status(200).json_body(page);
         })
         .await;
-    let result = bounded(10, "query_audit", client(&server.base_url()).audit().query().send()).await;
+    let result = bounded(
+        10,
+        "query_audit",
+        client(&server.base_url()).audit().query().send(),
+    )
+    .await;
     match result {
         Ok(page) => assert_eq!(page.items.len(), 1),
         Err(e) => panic!("an auth.failed event without agentId must decode; got {e:?}"),
@@ -1340,9 +1444,13 @@ async fn a_decode_error_names_the_json_path_of_the_bad_field() {
             then.status(200).json_body(page);
         })
         .await;
-    let err = bounded(10, "list_agents", client(&server.base_url()).agents().list().send())
-        .await
-        .unwrap_err();
+    let err = bounded(
+        10,
+        "list_agents",
+        client(&server.base_url()).agents().list().send(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode, "{err:?}");
     assert!(
         err.to_string().contains("data[1].createdAt"),

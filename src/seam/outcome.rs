@@ -44,9 +44,12 @@ where
             }
             // A success body that does not fit: decode again to name the field.
             _ => {
-                let de = &mut serde_json::Deserializer::from_slice(&bytes);
-                match serde_path_to_error::deserialize::<_, T>(de) {
-                    Ok(value) => return Ok(value),
+                let mut de = serde_json::Deserializer::from_slice(&bytes);
+                match serde_path_to_error::deserialize::<_, T>(&mut de) {
+                    Ok(value) => match de.end() {
+                        Ok(()) => return Ok(value),
+                        Err(e) => (Observed::Refused, Error::decode("", &e)),
+                    },
                     Err(e) => (
                         Observed::Refused,
                         Error::decode(&e.path().to_string(), e.inner()),

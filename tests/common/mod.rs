@@ -4,7 +4,10 @@
 pub mod scripted;
 pub mod spec;
 
-use sentryagent_idp::{Client, ClientBuilder};
+use sentryagent_idp::model::{AgentStatus, AgentType, DeploymentEnv};
+use sentryagent_idp::{
+    Client, ClientBuilder, ErrorKind, Flavor, Operation, RegisterAgent, SecretString,
+};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -44,10 +47,10 @@ pub fn request_path(template: &str) -> String {
     format!("/api/v1{path}")
 }
 
-/// `builder` (async or blocking) set up for the mock server at `base_url`,
-/// with client credentials and no retries, so each mock answer maps to
-/// exactly one outcome.
-pub fn for_mock<F>(builder: ClientBuilder<F>, base_url: &str) -> ClientBuilder<F> {
+/// `builder` (async, or blocking after `.blocking()`) set up for the mock
+/// server at `base_url`, with client credentials and no retries, so each
+/// mock answer maps to exactly one outcome.
+pub fn for_mock<F: Flavor>(builder: ClientBuilder<F>, base_url: &str) -> ClientBuilder<F> {
     builder
         .base_url(base_url)
         .client_id(CLIENT_ID)
@@ -60,6 +63,14 @@ pub fn client(base_url: &str) -> Client {
     for_mock(Client::builder(), base_url).build().unwrap()
 }
 
+/// A blocking client of the mock server at `base_url` (see [`for_mock`]).
+#[cfg(feature = "blocking")]
+pub fn blocking_client(base_url: &str) -> sentryagent_idp::blocking::Client {
+    for_mock(Client::builder().blocking(), base_url)
+        .build()
+        .unwrap()
+}
+
 /// A valid agent record.
 pub fn agent_json() -> Value {
     json!({
@@ -70,92 +81,107 @@ pub fn agent_json() -> Value {
     })
 }
 
-/// A valid `NewAgent`.
-pub fn new_agent() -> sentryagent_idp::model::builder::NewAgent {
-    use sentryagent_idp::model::{AgentType, DeploymentEnv, NewAgent};
-    NewAgent::builder()
+/// A complete, valid register request of `client` (either flavor): run it
+/// with `.send()` (async: `.send().await`).
+pub fn new_agent<F: Flavor>(client: &Client<F>) -> RegisterAgent<F> {
+    client
+        .agents()
+        .register()
         .email("screener-001@myproject.ai")
         .agent_type(AgentType::Screener)
         .version("1.0.0")
-        .capabilities(vec!["resume:read".parse().unwrap()])
+        .capabilities(["resume:read"])
         .owner("platform-team")
         .deployment_env(DeploymentEnv::Production)
 }
 
-/// Calls the facade method of `operation` with the fixture ids, discarding the value.
-pub async fn invoke(client: &Client, operation: &str) -> sentryagent_idp::Result<()> {
-    use sentryagent_idp::SecretString;
-    use sentryagent_idp::model::{AgentStatus, builder::AgentUpdate};
-    let token = SecretString::from("some.jwt.token");
-    match operation {
-        "issue_token" => client.access_token().await.map(drop),
-        "introspect_token" => client.tokens().introspect(&token).await.map(drop),
-        "revoke_token" => client.tokens().revoke(&token).await,
-        "register_agent" => client.agents().register(new_agent()).await.map(drop),
-        "list_agents" => client.agents().list().send().await.map(drop),
-        "get_agent" => client.agents().get(agent_id()).await.map(drop),
-        "update_agent" => {
-            let update = AgentUpdate::default().status(Some(AgentStatus::Suspended));
-            client.agents().update(agent_id(), update).await.map(drop)
-        }
-        "decommission_agent" => client.agents().decommission(agent_id()).await,
-        "generate_credential" => client.credentials().generate(agent_id()).await.map(drop),
-        "list_credentials" => client.credentials().list(agent_id()).await.map(drop),
-        "rotate_credential" => client
-            .credentials()
-            .rotate(agent_id(), credential_id())
-            .await
-            .map(drop),
-        "revoke_credential" => {
-            client
+/// Names an operation of the spec: an operationId (`"get_agent"`, as `&str`
+/// or `String`) or an [`Operation`].
+pub trait OperationName {
+    fn operation(&self) -> Operation;
+}
+
+impl OperationName for Operation {
+    fn operation(&self) -> Operation {
+        *self
+    }
+}
+
+impl OperationName for str {
+    fn operation(&self) -> Operation {
+        self.parse()
+            .unwrap_or_else(|_| panic!("`{self}` is not an operationId of the spec"))
+    }
+}
+
+impl OperationName for String {
+    fn operation(&self) -> Operation {
+        self.as_str().operation()
+    }
+}
+
+impl<T: OperationName + ?Sized> OperationName for &T {
+    fn operation(&self) -> Operation {
+        (**self).operation()
+    }
+}
+
+/// The call of every operation with the fixture ids, for either flavor:
+/// `$($wait)*` is `.await` for the async client and nothing for the blocking one.
+macro_rules! call_operation {
+    ($client:expr, $operation:expr, $($wait:tt)*) => {{
+        let client = $client;
+        let token = SecretString::from("some.jwt.token");
+        match $operation {
+            Operation::IssueToken => client.access_token()$($wait)*.map(drop),
+            Operation::IntrospectToken => client.tokens().introspect(&token).send()$($wait)*.map(drop),
+            Operation::RevokeToken => client.tokens().revoke(&token).send()$($wait)*,
+            Operation::RegisterAgent => new_agent(client).send()$($wait)*.map(drop),
+            Operation::ListAgents => client.agents().list().send()$($wait)*.map(drop),
+            Operation::GetAgent => client.agents().get(agent_id()).send()$($wait)*.map(drop),
+            Operation::UpdateAgent => client
+                .agents()
+                .update(agent_id())
+                .status(AgentStatus::Suspended)
+                .send()$($wait)*
+                .map(drop),
+            Operation::DecommissionAgent => client.agents().decommission(agent_id()).send()$($wait)*,
+            Operation::GenerateCredential => {
+                client.credentials().generate(agent_id()).send()$($wait)*.map(drop)
+            }
+            Operation::ListCredentials => client.credentials().list(agent_id()).send()$($wait)*.map(drop),
+            Operation::RotateCredential => client
+                .credentials()
+                .rotate(agent_id(), credential_id())
+                .send()$($wait)*
+                .map(drop),
+            Operation::RevokeCredential => client
                 .credentials()
                 .revoke(agent_id(), credential_id())
-                .await
+                .send()$($wait)*,
+            Operation::QueryAuditEvents => client.audit().query().send()$($wait)*.map(drop),
+            Operation::GetAuditEvent => client.audit().get(event_id()).send()$($wait)*.map(drop),
+            other => panic!("no facade call for operation `{other}`: add one"),
         }
-        "query_audit_events" => client.audit().query().send().await.map(drop),
-        "get_audit_event" => client.audit().get(event_id()).await.map(drop),
-        other => panic!("no facade call for operation `{other}`: add one"),
-    }
+    }};
+}
+
+/// Calls the facade method of `operation` with the fixture ids, discarding the value.
+pub async fn invoke(client: &Client, operation: impl OperationName) -> sentryagent_idp::Result<()> {
+    call_operation!(client, operation.operation(), .await)
 }
 
 /// The blocking twin of [`invoke`].
 #[cfg(feature = "blocking")]
 pub fn invoke_blocking(
     client: &sentryagent_idp::blocking::Client,
-    operation: &str,
+    operation: impl OperationName,
 ) -> sentryagent_idp::Result<()> {
-    use sentryagent_idp::SecretString;
-    use sentryagent_idp::model::{AgentStatus, builder::AgentUpdate};
-    let token = SecretString::from("some.jwt.token");
-    match operation {
-        "issue_token" => client.access_token().map(drop),
-        "introspect_token" => client.tokens().introspect(&token).map(drop),
-        "revoke_token" => client.tokens().revoke(&token),
-        "register_agent" => client.agents().register(new_agent()).map(drop),
-        "list_agents" => client.agents().list().send().map(drop),
-        "get_agent" => client.agents().get(agent_id()).map(drop),
-        "update_agent" => {
-            let update = AgentUpdate::default().status(Some(AgentStatus::Suspended));
-            client.agents().update(agent_id(), update).map(drop)
-        }
-        "decommission_agent" => client.agents().decommission(agent_id()),
-        "generate_credential" => client.credentials().generate(agent_id()).send().map(drop),
-        "list_credentials" => client.credentials().list(agent_id()).map(drop),
-        "rotate_credential" => client
-            .credentials()
-            .rotate(agent_id(), credential_id())
-            .send()
-            .map(drop),
-        "revoke_credential" => client.credentials().revoke(agent_id(), credential_id()),
-        "query_audit_events" => client.audit().query().send().map(drop),
-        "get_audit_event" => client.audit().get(event_id()).map(drop),
-        other => panic!("no blocking call for operation `{other}`: add one"),
-    }
+    call_operation!(client, operation.operation(),)
 }
 
 /// The error kind a documented status must map to.
-pub fn expected_kind(status: u16) -> sentryagent_idp::ErrorKind {
-    use sentryagent_idp::ErrorKind;
+pub fn expected_kind(status: u16) -> ErrorKind {
     match status {
         400 => ErrorKind::Validation,
         401 => ErrorKind::Unauthorized,

@@ -9,6 +9,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// How long the server waits for a request to arrive whole.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What the server does with one request.
 #[derive(Clone, Debug)]
 pub enum Act {
@@ -66,15 +69,21 @@ impl Scripted {
             let routes = Arc::clone(&routes);
             let busy = Arc::clone(&busy);
             async move {
+                // Owned by this task: aborting it (when the server is dropped)
+                // aborts every connection still being served, stalls included.
+                let mut connections = tokio::task::JoinSet::new();
                 // Bounded: a test never needs more than a few hundred requests.
                 for _ in 0..2000 {
                     let Ok((stream, _)) = listener.accept().await else {
                         return;
                     };
+                    while connections.try_join_next().is_some() {}
                     let (seen, routes, busy) =
                         (Arc::clone(&seen), Arc::clone(&routes), Arc::clone(&busy));
-                    tokio::spawn(async move { serve(stream, seen, routes, busy).await });
+                    connections.spawn(async move { serve(stream, seen, routes, busy).await });
                 }
+                // Let the last connections finish before the listener goes.
+                while connections.join_next().await.is_some() {}
             }
         });
         Scripted {
@@ -125,7 +134,10 @@ async fn serve(
     routes: Routes,
     busy: Arc<Busy>,
 ) {
-    let Some((method, path)) = read_request(&mut stream).await else {
+    // A client that connects but never sends a whole request is not waited for.
+    let Ok(Some((method, path))) =
+        tokio::time::timeout(READ_TIMEOUT, read_request(&mut stream)).await
+    else {
         return;
     };
     let act = {
