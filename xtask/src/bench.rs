@@ -417,6 +417,38 @@ fn table(
         "—",
     ]);
 
+    match f.get("instructions_per_call").filter(|v| v.is_object()) {
+        Some(counts) => {
+            let (fi, gi, ri) = (
+                num(counts, &["facade"])?,
+                num(counts, &["generated"])?,
+                num(counts, &["raw"])?,
+            );
+            row([
+                "1d",
+                "Client instructions per call (callgrind, exact): the facade vs the same request built and decoded the way the generated code does it (`GeneratedShape`: `encode_path`, `api-version` and `Accept` headers, header copy into the answer), i.e. the seam's own cost",
+                &format!("{fi:.0} vs {gi:.0} = **{:.3}×**", fi / gi),
+                "≤ 1.05×",
+                verdict(fi / gi <= 1.05),
+            ]);
+            row([
+                "1e",
+                "Client instructions per call: the facade vs hand-written reqwest with a fixed token (the seam plus what remains inside the generated code)",
+                &format!(
+                    "{fi:.0} vs {ri:.0} = **{:.3}×**; of the {:.0} more, {:.0} are the generated code's (`GeneratedShape` vs reqwest) and {:.0} the seam's",
+                    fi / ri,
+                    fi - ri,
+                    gi - ri,
+                    fi - gi
+                ),
+                "(reported)",
+                "—",
+            ]);
+        }
+        None => notes
+            .push("- Instruction counts (1d/1e) need valgrind, which is not installed.".to_owned()),
+    }
+
     let s = find(reports, "single_flight")?;
     let tokens: Vec<u64> = s["fast_token"]["token_requests_per_burst"]
         .as_array()
