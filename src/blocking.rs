@@ -33,7 +33,6 @@ use secrecy::SecretString;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::flavor::{Flavor, private};
-use crate::pagination::Paginator;
 use crate::scope::ScopeSet;
 
 /// The blocking flavor: `.send()` blocks until the answer is in.
@@ -160,12 +159,12 @@ impl Drop for Runtime {
     }
 }
 
-/// An iterator over every item of a paginated listing; from `.iter()` on a
-/// blocking list request.
+/// An iterator over every item of a paginated listing, or the events of a
+/// follow; from `.iter()` or `.follow()` on a blocking request.
 pub struct Iter<T> {
     runtime: Arc<Runtime>,
     /// `None` once the listing ended.
-    pages: Option<Paginator<T>>,
+    pages: Option<Pin<Box<dyn futures::Stream<Item = Result<T>> + Send>>>,
 }
 
 impl<T> fmt::Debug for Iter<T> {
@@ -175,10 +174,13 @@ impl<T> fmt::Debug for Iter<T> {
 }
 
 impl<T> Iter<T> {
-    pub(crate) fn new(runtime: Arc<Runtime>, pages: Paginator<T>) -> Self {
+    pub(crate) fn new(
+        runtime: Arc<Runtime>,
+        pages: impl futures::Stream<Item = Result<T>> + Send + 'static,
+    ) -> Self {
         Self {
             runtime,
-            pages: Some(pages),
+            pages: Some(Box::pin(pages)),
         }
     }
 }
@@ -194,7 +196,8 @@ impl<T: Send + 'static> Iterator for Iter<T> {
         });
         match next {
             Ok((Some(item), pages)) => {
-                // Fused: after an error the paginator yields nothing more.
+                // A paginator yields nothing after an error; a follow goes on
+                // after one that may pass.
                 self.pages = Some(pages);
                 Some(item)
             }

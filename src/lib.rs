@@ -84,7 +84,9 @@ mod tokens;
 mod validate;
 
 pub use agents::{Agents, DecommissionAgent, GetAgent, ListAgents, RegisterAgent, UpdateAgent};
-pub use audit::{Audit, GetAuditEvent, QueryAudit};
+pub use audit::{
+    Audit, DEFAULT_POLL_INTERVAL, Follow, GetAuditEvent, MAX_FOLLOW_BACKOFF, QueryAudit,
+};
 pub use client::{
     API_PREFIX, Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_REFRESH_BUFFER, DEFAULT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT,

@@ -1,4 +1,8 @@
-//! The audit log: query and get events.
+//! The audit log: query, walk, follow and get events.
+
+mod follow;
+
+pub use follow::{DEFAULT_POLL_INTERVAL, Follow, MAX_FOLLOW_BACKOFF};
 
 use futures::future::BoxFuture;
 use uuid::Uuid;
@@ -35,6 +39,7 @@ impl<F: Flavor> Audit<F> {
             to: None,
             page: None,
             limit: None,
+            poll_interval: None,
         }
     }
 
@@ -81,6 +86,7 @@ pub struct QueryAudit<F: Flavor = Async> {
     to: Option<Timestamp>,
     page: Option<u32>,
     limit: Option<u32>,
+    poll_interval: Option<std::time::Duration>,
 }
 
 impl<F: Flavor> QueryAudit<F> {
@@ -200,6 +206,29 @@ impl QueryAudit<Async> {
     pub fn stream(self) -> Paginator<AuditEvent> {
         self.walk()
     }
+
+    /// New events, oldest first, as they arrive, until dropped: see
+    /// [`Follow`]. Without [`from`](Self::from) it starts with the events
+    /// written from now on.
+    ///
+    /// ```no_run
+    /// use futures::StreamExt;
+    /// use sentryagent_idp::model::AuditOutcome;
+    ///
+    /// # async fn run(client: sentryagent_idp::Client) {
+    /// let mut failures = client.audit().query().outcome(AuditOutcome::Failure).follow();
+    /// while let Some(event) = failures.next().await {
+    ///     match event {
+    ///         Ok(event) => println!("{} {}", event.action, event.event_id),
+    ///         Err(e) if e.is_retryable() => eprintln!("retrying: {e}"),
+    ///         Err(e) => eprintln!("stopped: {e}"),
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn follow(self) -> Follow {
+        self.follow_stream()
+    }
 }
 
 #[cfg(feature = "blocking")]
@@ -208,5 +237,12 @@ impl QueryAudit<crate::blocking::Blocking> {
     pub fn iter(self) -> crate::blocking::Iter<AuditEvent> {
         let runtime = self.client.runtime().clone();
         crate::blocking::Iter::new(runtime, self.walk())
+    }
+
+    /// New events as they arrive, as [`QueryAudit::follow`] yields them, as
+    /// an iterator that blocks between events and never ends by itself.
+    pub fn follow(self) -> crate::blocking::Iter<AuditEvent> {
+        let runtime = self.client.runtime().clone();
+        crate::blocking::Iter::new(runtime, self.follow_stream())
     }
 }
