@@ -23,7 +23,7 @@
 //!
 //! ```
 //! use sentryagent_idp::testing::{AgentSeed, FakeAgentIdp, Failure};
-//! use sentryagent_idp::{Client, ErrorKind, RetryPolicy};
+//! use sentryagent_idp::{Client, ErrorKind, Operation, RetryPolicy};
 //!
 //! /// The code under test: how many agents an owner has.
 //! async fn fleet_size(client: &Client, owner: &str) -> sentryagent_idp::Result<usize> {
@@ -38,15 +38,15 @@
 //! assert_eq!(fleet_size(&client, "platform-team").await?, 3);
 //!
 //! // A 503 is retried by default...
-//! fake.fail_next("list_agents", Failure::Status(503), 1);
+//! fake.fail_next(Operation::ListAgents, Failure::Status(503), 1);
 //! assert_eq!(fleet_size(&client, "platform-team").await?, 3);
-//! assert_eq!(fake.requests_seen("list_agents"), 3);
+//! assert_eq!(fake.requests_seen(Operation::ListAgents), 3);
 //!
 //! // ...and surfaces as a typed error without retries.
 //! let strict = fake.client_builder().retry_policy(RetryPolicy::disabled()).build()?;
-//! fake.fail_next("list_agents", Failure::Status(503), 1);
+//! fake.fail_next(Operation::ListAgents, Failure::Status(503), 1);
 //! let err = fleet_size(&strict, "platform-team").await.unwrap_err();
-//! assert_eq!(err.kind(), &ErrorKind::Server);
+//! assert_eq!(err.kind(), ErrorKind::Server);
 //! # Ok(())
 //! # }
 //! ```
