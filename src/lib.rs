@@ -120,6 +120,21 @@ pub struct ReadmeDoctests;
 pub mod __raw {
     pub use crate::raw::*;
 
+    /// Runs one raw call of `operation` through `client`'s seam (the hooks
+    /// every facade call goes through), returning the raw result unmapped
+    /// and the error the hooks recorded, if any.
+    pub async fn call<T, E, S, Fut>(
+        client: &crate::Client,
+        operation: crate::Operation,
+        send: S,
+    ) -> (std::result::Result<ResponseValue<T>, Error<E>>, Option<crate::Error>)
+    where
+        S: FnOnce(Client) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<ResponseValue<T>, Error<E>>>,
+    {
+        client.seam().raw_attempt(operation, send).await
+    }
+
     /// The facade's mapping of an error response, for the fuzz target.
     pub fn map_error_response(status: u16, retry_after: &[u8], body: &[u8]) -> crate::Error {
         let status =

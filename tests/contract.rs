@@ -1,7 +1,8 @@
 //! Spec-driven contract tests of the raw generated bindings.
 //!
 //! `openapi/agentidp.yaml` is read at run time and is the oracle: every
-//! operation is called through the raw client (`sentryagent_idp::__raw`)
+//! operation is called through the raw bindings (`sentryagent_idp::__raw::call`,
+//! which runs them inside the seam's hooks, as every facade call does)
 //! against httpmock, using progenitor's typed mock helpers
 //! (`generated/httpmock.rs`), and every documented example response is served
 //! back and must decode into the typed value the spec names.
@@ -19,7 +20,7 @@ mod model {
 }
 #[allow(unused_imports)]
 mod secret {
-    pub use sentryagent_idp::Secret;
+    pub use sentryagent_idp::secret::Secret;
 }
 #[allow(unused_imports)]
 mod scope {

@@ -267,6 +267,39 @@ impl Seam {
     }
 }
 
+/// The contract tests' way in: one attempt of `operation` through the same
+/// hooks as every call (operation check, scopes, token, origin, limits), its
+/// raw result handed back unmapped, with any error the hooks recorded.
+#[cfg(feature = "_contract")]
+impl Seam {
+    pub(crate) async fn raw_attempt<T, E, S, Fut>(
+        self: &Arc<Self>,
+        operation: Operation,
+        send: S,
+    ) -> (
+        std::result::Result<raw::ResponseValue<T>, raw::Error<E>>,
+        Option<Error>,
+    )
+    where
+        S: FnOnce(raw::Client) -> Fut,
+        Fut: Future<Output = std::result::Result<raw::ResponseValue<T>, raw::Error<E>>>,
+    {
+        let state = Arc::new(CallState {
+            seam: Arc::clone(self),
+            op: operation.spec(),
+            deadline: Instant::now().checked_add(self.config.total_timeout),
+            report: Mutex::new(Report::default()),
+        });
+        let raw = raw::Client::new_with_client(
+            &self.api_url,
+            self.http.clone(),
+            Call(Arc::clone(&state)),
+        );
+        let result = send(raw).await;
+        (result, state.end_attempt().error)
+    }
+}
+
 /// progenitor's inner type: the state of one call, shared by its hooks.
 #[derive(Clone)]
 pub(crate) struct Call(Arc<CallState>);

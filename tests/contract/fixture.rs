@@ -10,8 +10,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use uuid::Uuid;
 
-use sentryagent_idp::__raw::{self, Client, ResponseValue, types};
+use sentryagent_idp::__raw::{self, ResponseValue, types};
+use sentryagent_idp::auth::StaticToken;
 use sentryagent_idp::model::{AgentStatus, AgentType, AuditAction, AuditOutcome};
+use sentryagent_idp::{Client, RetryPolicy};
 
 use crate::spec::Operation;
 
@@ -52,8 +54,16 @@ fn date(text: &str) -> DateTime<Utc> {
 }
 
 /// A raw client of `server`, sending [`TOKEN`] on bearer operations.
+/// A client of the mock server with the fixed bearer [`TOKEN`] and no
+/// retries: each raw call is one request.
 pub fn client(server: &httpmock::MockServer) -> Client {
-    __raw::client_with_token(&server.base_url(), TOKEN)
+    // The mocks serve the spec's paths at the root: the API root is the server.
+    Client::builder()
+        .api_url(server.base_url())
+        .token_source(StaticToken::new(TOKEN))
+        .retry_policy(RetryPolicy::disabled())
+        .build()
+        .expect("a client of the mock server")
 }
 
 /// The request path of `op` with the fixture ids.
@@ -122,6 +132,26 @@ pub fn to_json<T: Serialize>(value: &T) -> Value {
     serde_json::to_value(value).expect("serializable")
 }
 
+/// A success example as the bindings serialize it back: every secret
+/// property (see [`crate::spec::secret_properties`]) reads `[REDACTED]`.
+pub fn as_received(example: Value) -> Value {
+    match example {
+        Value::Array(items) => items.into_iter().map(as_received).collect(),
+        Value::Object(fields) => fields
+            .into_iter()
+            .map(|(k, v)| {
+                let v = if v.is_string() && crate::spec::secret_properties().contains(&k) {
+                    Value::from("[REDACTED]")
+                } else {
+                    as_received(v)
+                };
+                (k, v)
+            })
+            .collect(),
+        other => other,
+    }
+}
+
 /// `value` with nulls dropped (an absent `Option`) and date-times in one
 /// notation (`.000Z` and `Z` are the same instant), for comparing a typed value
 /// serialized back with the example it was decoded from.
@@ -152,8 +182,6 @@ pub enum Outcome {
     },
     /// `Err(Error::ErrorResponse(rv))`: status and typed body.
     Err { status: u16, body: ErrorBody },
-    /// `Err(Error::UnexpectedResponse(r))`: a status the spec does not list.
-    Unexpected { status: u16 },
     /// Any other error (transport, undecodable body, request refused unsent, …).
     Other(String),
 }
@@ -187,11 +215,16 @@ impl From<types::TokenError> for ErrorBody {
     }
 }
 
-fn outcome<T, E>(result: Result<ResponseValue<T>, __raw::Error<E>>) -> Outcome
+fn outcome<T, E>(
+    (result, refused): (Result<ResponseValue<T>, __raw::Error<E>>, Option<sentryagent_idp::Error>),
+) -> Outcome
 where
     T: Serialize,
     E: Into<ErrorBody> + Debug,
 {
+    if let Some(error) = refused {
+        return Outcome::Other(format!("refused by the seam: {error}"));
+    }
     match result {
         Ok(rv) => Outcome::Ok {
             status: rv.status().as_u16(),
@@ -202,9 +235,9 @@ where
             status: rv.status().as_u16(),
             body: rv.into_inner().into(),
         },
-        Err(__raw::Error::UnexpectedResponse(r)) => Outcome::Unexpected {
-            status: r.status().as_u16(),
-        },
+        Err(__raw::Error::UnexpectedResponse(r)) => {
+            Outcome::Other(format!("a status the bindings do not expect: {}", r.status()))
+        }
         Err(other) => Outcome::Other(format!("{other:?}")),
     }
 }
@@ -215,109 +248,82 @@ fn short_type_name<T>() -> &'static str {
     name.rsplit("::").next().unwrap_or(name)
 }
 
-/// Calls `op` through the raw client with the fixture inputs: the fixture ids,
-/// the spec's request example as body, and every query parameter set.
+/// One raw call of `operation` through the client's seam.
+macro_rules! raw_call {
+    ($client:expr, $operation:ident, |$raw:ident| $call:expr) => {
+        outcome(
+            __raw::call($client, sentryagent_idp::Operation::$operation, |$raw| async move {
+                $call.await
+            })
+            .await,
+        )
+    };
+}
+
+/// Calls `op` through the raw bindings (and the seam's hooks) with the
+/// fixture inputs: the fixture ids, the spec's request example as body, and
+/// every query parameter set.
 pub async fn send(client: &Client, op: &str) -> Outcome {
-    let (agent, credential) = (agent_id(), credential_id());
+    let (agent, credential, event) = (agent_id(), credential_id(), event_id());
+    let (from, to) = (date(FROM_DATE), date(TO_DATE));
     match op {
-        "issue_token" => outcome(
-            client
-                .issue_token()
-                .body(request_body::<types::TokenRequest>(op))
-                .send()
-                .await,
-        ),
-        "introspect_token" => outcome(
-            client
-                .introspect_token()
-                .body(request_body::<types::TokenForm>(op))
-                .send()
-                .await,
-        ),
-        "revoke_token" => outcome(
-            client
-                .revoke_token()
-                .body(request_body::<types::TokenForm>(op))
-                .send()
-                .await,
-        ),
-        "register_agent" => outcome(
-            client
-                .register_agent()
-                .body(request_body::<types::NewAgent>(op))
-                .send()
-                .await,
-        ),
-        "list_agents" => outcome(
-            client
-                .list_agents()
-                .status(AgentStatus::Suspended)
-                .agent_type(AgentType::Screener)
-                .owner(OWNER)
-                .page(nonzero(PAGE))
-                .limit(nonzero(LIMIT))
-                .send()
-                .await,
-        ),
-        "get_agent" => outcome(client.get_agent().agent_id(agent).send().await),
+        "issue_token" => {
+            let body = request_body::<types::TokenRequest>(op);
+            raw_call!(client, IssueToken, |raw| raw.issue_token(&body))
+        }
+        "introspect_token" => {
+            let body = request_body::<types::TokenForm>(op);
+            raw_call!(client, IntrospectToken, |raw| raw.introspect_token(&body))
+        }
+        "revoke_token" => {
+            let body = request_body::<types::TokenForm>(op);
+            raw_call!(client, RevokeToken, |raw| raw.revoke_token(&body))
+        }
+        "register_agent" => {
+            let body = request_body::<types::NewAgent>(op);
+            raw_call!(client, RegisterAgent, |raw| raw.register_agent(&body))
+        }
+        "list_agents" => raw_call!(client, ListAgents, |raw| raw.list_agents(
+            Some(&AgentType::Screener),
+            Some(nonzero(LIMIT)),
+            Some(OWNER),
+            Some(nonzero(PAGE)),
+            Some(&AgentStatus::Suspended),
+        )),
+        "get_agent" => raw_call!(client, GetAgent, |raw| raw.get_agent(&agent)),
         "update_agent" => {
-            let update = request_body::<types::AgentUpdate>(op);
-            outcome(
-                client
-                    .update_agent()
-                    .agent_id(agent)
-                    .body(update)
-                    .send()
-                    .await,
-            )
+            let body = request_body::<types::AgentUpdate>(op);
+            raw_call!(client, UpdateAgent, |raw| raw.update_agent(&agent, &body))
         }
-        "decommission_agent" => outcome(client.decommission_agent().agent_id(agent).send().await),
+        "decommission_agent" => {
+            raw_call!(client, DecommissionAgent, |raw| raw.decommission_agent(&agent))
+        }
         "generate_credential" => {
-            let new = request_body::<types::NewCredential>(op);
-            outcome(
-                client
-                    .generate_credential()
-                    .agent_id(agent)
-                    .body(new)
-                    .send()
-                    .await,
-            )
+            let body = request_body::<types::NewCredential>(op);
+            raw_call!(client, GenerateCredential, |raw| raw
+                .generate_credential(&agent, &body))
         }
-        "list_credentials" => outcome(client.list_credentials().agent_id(agent).send().await),
+        "list_credentials" => {
+            raw_call!(client, ListCredentials, |raw| raw.list_credentials(&agent))
+        }
         "rotate_credential" => {
-            let new = request_body::<types::NewCredential>(op);
-            outcome(
-                client
-                    .rotate_credential()
-                    .agent_id(agent)
-                    .credential_id(credential)
-                    .body(new)
-                    .send()
-                    .await,
-            )
+            let body = request_body::<types::NewCredential>(op);
+            raw_call!(client, RotateCredential, |raw| raw
+                .rotate_credential(&agent, &credential, &body))
         }
-        "revoke_credential" => outcome(
-            client
-                .revoke_credential()
-                .agent_id(agent)
-                .credential_id(credential)
-                .send()
-                .await,
-        ),
-        "query_audit_events" => outcome(
-            client
-                .query_audit_events()
-                .agent_id(agent)
-                .action(AuditAction::CredentialRotated)
-                .outcome(AuditOutcome::Failure)
-                .from_date(date(FROM_DATE))
-                .to_date(date(TO_DATE))
-                .page(nonzero(PAGE))
-                .limit(nonzero(LIMIT))
-                .send()
-                .await,
-        ),
-        "get_audit_event" => outcome(client.get_audit_event().event_id(event_id()).send().await),
+        "revoke_credential" => raw_call!(client, RevokeCredential, |raw| raw
+            .revoke_credential(&agent, &credential)),
+        "query_audit_events" => raw_call!(client, QueryAuditEvents, |raw| raw
+            .query_audit_events(
+                Some(&AuditAction::CredentialRotated),
+                Some(&agent),
+                Some(&from),
+                Some(nonzero(LIMIT)),
+                Some(&AuditOutcome::Failure),
+                Some(nonzero(PAGE)),
+                Some(&to),
+            )),
+        "get_audit_event" => raw_call!(client, GetAuditEvent, |raw| raw.get_audit_event(&event)),
         other => panic!("no contract call for operation `{other}`: add one to fixture::send"),
     }
 }

@@ -11,7 +11,7 @@ use httpmock::{Mock, MockServer, Then, When};
 use regex::Regex;
 use serde_json::Value;
 
-use sentryagent_idp::__raw::{Client, Error, types};
+use sentryagent_idp::Client;
 use sentryagent_idp::model::{AgentStatus, AgentType, AuditAction, AuditOutcome};
 
 use crate::fixture::{self, Outcome};
@@ -74,28 +74,6 @@ fn path_parameters_are_uuids() {
             param.name
         );
     }
-}
-
-#[tokio::test]
-async fn a_path_parameter_that_is_not_a_uuid_is_refused_unsent() {
-    let server = MockServer::start_async().await;
-    let anything = server
-        .mock_async(|when, then| {
-            when.any_request();
-            then.status(500);
-        })
-        .await;
-    let sent = fixture::client(&server)
-        .rotate_credential()
-        .agent_id(fixture::agent_id())
-        .credential_id("not-a-uuid")
-        .body(types::NewCredential { expires_at: None })
-        .send()
-        .await;
-    let error = sent.expect_err("a credentialId that is not a uuid must be refused");
-    let refused = matches!(&error, Error::InvalidRequest(m) if m.contains("credential_id"));
-    assert!(refused, "{error:?}");
-    anything.assert_calls_async(0).await;
 }
 
 /// A mock server, the raw client pointed at it and the operation under test.
@@ -294,12 +272,8 @@ async fn generate_credential() {
         GenerateCredentialThen::new(then).created(&fixture::success_example(contract.op));
     });
     let body = contract.expect_success(mock.await).await;
-    assert!(
-        body["clientSecret"]
-            .as_str()
-            .is_some_and(|s| s.starts_with("sk_live_")),
-        "{body}"
-    );
+    // Decoded, and redacted even when serialized back.
+    assert_eq!(body["clientSecret"], "[REDACTED]", "{body}");
 }
 
 #[tokio::test]

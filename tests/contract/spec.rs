@@ -50,9 +50,6 @@ pub struct Operation {
     /// The request body, if the operation takes one.
     pub request: Option<Content>,
     pub responses: Vec<Response>,
-    /// Success statuses the spec cannot declare as responses (progenitor
-    /// allows one success shape) and lists in `x-sentryagent-also-succeeds`.
-    pub also_succeeds: Vec<u16>,
 }
 
 /// A path parameter.
@@ -152,12 +149,6 @@ impl Operation {
                         .unwrap_or_else(|_| panic!("{id}: status `{status}` is not a number")),
                     content: Content::read(resolve(response)),
                 })
-                .collect(),
-            also_succeeds: op["x-sentryagent-also-succeeds"]
-                .as_object()
-                .into_iter()
-                .flat_map(|statuses| statuses.keys())
-                .map(|status| status.parse().expect("a numeric status"))
                 .collect(),
         }
     }
@@ -269,4 +260,22 @@ fn names_oauth2(security: &Value) -> bool {
         .filter_map(Value::as_object)
         .flat_map(|requirement| requirement.keys())
         .any(|scheme| resolve(&schemes[scheme])["type"] == "oauth2")
+}
+
+/// The names of the object properties whose schema is a secret (a string of
+/// `format: password`): what the bindings decode as redacted values.
+pub fn secret_properties() -> &'static std::collections::BTreeSet<String> {
+    static NAMES: LazyLock<std::collections::BTreeSet<String>> = LazyLock::new(|| {
+        let schemas = DOCUMENT["components"]["schemas"]
+            .as_object()
+            .expect("the spec has component schemas");
+        schemas
+            .values()
+            .filter_map(|schema| schema.get("properties")?.as_object())
+            .flatten()
+            .filter(|(_, property)| resolve(property)["format"] == "password")
+            .map(|(name, _)| name.clone())
+            .collect()
+    });
+    &NAMES
 }
