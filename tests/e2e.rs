@@ -3,12 +3,12 @@
 #![cfg(feature = "testing")]
 
 use futures::TryStreamExt;
-use sentryagent_idp::model::{
-    AgentStatus, AgentType, AuditAction, AuditOutcome, DeploymentEnv, NewAgent,
-    builder::AgentUpdate,
-};
+use sentryagent_idp::model::{AgentStatus, AgentType, AuditAction, AuditOutcome, DeploymentEnv};
 use sentryagent_idp::testing::{AgentSeed, FakeAgentIdp};
-use sentryagent_idp::{Client, ErrorKind, ExposeSecret, Scope, ScopeSet, SecretString};
+use sentryagent_idp::{
+    Agents, Client, ErrorKind, ExposeSecret, Operation, RegisterAgent, Scope, ScopeSet,
+    SecretString,
+};
 use uuid::Uuid;
 
 async fn fake() -> (FakeAgentIdp, Client) {
@@ -38,15 +38,14 @@ fn as_agent(
         .unwrap()
 }
 
-fn new_agent(email: &str) -> sentryagent_idp::model::builder::NewAgent {
-    NewAgent::builder()
+/// A complete registration of an agent with `email`; run it with `.send()`.
+fn new_agent(agents: &Agents, email: &str) -> RegisterAgent {
+    agents
+        .register()
         .email(email)
         .agent_type(AgentType::Classifier)
         .version("2.3.1-beta")
-        .capabilities(vec![
-            "documents:read".parse().unwrap(),
-            "data:*".parse().unwrap(),
-        ])
+        .capabilities(["documents:read", "data:*"])
         .owner("e2e")
         .deployment_env(DeploymentEnv::Staging)
 }
@@ -55,8 +54,8 @@ fn new_agent(email: &str) -> sentryagent_idp::model::builder::NewAgent {
 async fn agent_lifecycle_from_registration_to_decommission() {
     let (_fake, admin) = fake().await;
     let agents = admin.agents();
-    let agent = agents
-        .register(new_agent("lifecycle@e2e.test"))
+    let agent = new_agent(&agents, "lifecycle@e2e.test")
+        .send()
         .await
         .unwrap();
     assert_eq!(
@@ -64,24 +63,29 @@ async fn agent_lifecycle_from_registration_to_decommission() {
         (AgentStatus::Active, "2.3.1-beta")
     );
     assert_eq!(
-        agents.get(agent.agent_id).await.unwrap().email.as_str(),
+        agents
+            .get(agent.agent_id)
+            .send()
+            .await
+            .unwrap()
+            .email
+            .as_str(),
         "lifecycle@e2e.test"
     );
 
-    let err = agents
-        .register(new_agent("lifecycle@e2e.test"))
+    let err = new_agent(&agents, "lifecycle@e2e.test")
+        .send()
         .await
         .unwrap_err();
     assert_eq!(
         (err.kind(), err.code()),
-        (&ErrorKind::Conflict, Some("AGENT_ALREADY_EXISTS"))
+        (ErrorKind::Conflict, Some("AGENT_ALREADY_EXISTS"))
     );
 
     let suspended = agents
-        .update(
-            agent.agent_id,
-            AgentUpdate::default().status(Some(AgentStatus::Suspended)),
-        )
+        .update(agent.agent_id)
+        .status(AgentStatus::Suspended)
+        .send()
         .await
         .unwrap();
     assert_eq!(suspended.status, AgentStatus::Suspended);
@@ -99,35 +103,38 @@ async fn agent_lifecycle_from_registration_to_decommission() {
     let err = admin
         .credentials()
         .generate(agent.agent_id)
+        .send()
         .await
         .unwrap_err();
     assert_eq!(
         (err.kind(), err.code()),
-        (&ErrorKind::Forbidden, Some("AGENT_NOT_ACTIVE"))
+        (ErrorKind::Forbidden, Some("AGENT_NOT_ACTIVE"))
     );
     agents
-        .update(
-            agent.agent_id,
-            AgentUpdate::default().status(Some(AgentStatus::Active)),
-        )
+        .update(agent.agent_id)
+        .status(AgentStatus::Active)
+        .send()
         .await
         .unwrap();
 
-    agents.decommission(agent.agent_id).await.unwrap();
+    agents.decommission(agent.agent_id).send().await.unwrap();
     assert_eq!(
-        agents.get(agent.agent_id).await.unwrap().status,
+        agents.get(agent.agent_id).send().await.unwrap().status,
         AgentStatus::Decommissioned
     );
-    let err = agents.decommission(agent.agent_id).await.unwrap_err();
-    assert_eq!(err.code(), Some("AGENT_ALREADY_DECOMMISSIONED"));
     let err = agents
-        .update(
-            agent.agent_id,
-            AgentUpdate::default().owner(Some("x".parse().unwrap())),
-        )
+        .decommission(agent.agent_id)
+        .send()
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::Conflict);
+    assert_eq!(err.code(), Some("AGENT_ALREADY_DECOMMISSIONED"));
+    let err = agents
+        .update(agent.agent_id)
+        .owner("x")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
 
     let actions: Vec<AuditAction> = admin
         .audit()
@@ -149,22 +156,26 @@ async fn agent_lifecycle_from_registration_to_decommission() {
             "{expected} missing from {actions:?}"
         );
     }
-    let err = agents.get(Uuid::new_v4()).await.unwrap_err();
+    let err = agents.get(Uuid::new_v4()).send().await.unwrap_err();
     assert_eq!(
         (err.kind(), err.code()),
-        (&ErrorKind::NotFound, Some("AGENT_NOT_FOUND"))
+        (ErrorKind::NotFound, Some("AGENT_NOT_FOUND"))
     );
 }
 
 #[tokio::test]
 async fn rotation_keeps_the_id_and_invalidates_the_old_secret_at_once() {
     let (_fake, admin) = fake().await;
-    let agent = admin
-        .agents()
-        .register(new_agent("rotate@e2e.test"))
+    let agent = new_agent(&admin.agents(), "rotate@e2e.test")
+        .send()
         .await
         .unwrap();
-    let first = admin.credentials().generate(agent.agent_id).await.unwrap();
+    let first = admin
+        .credentials()
+        .generate(agent.agent_id)
+        .send()
+        .await
+        .unwrap();
     assert!(first.client_secret.expose_secret().starts_with("sk_live_"));
     let old = as_agent(
         &admin,
@@ -172,11 +183,12 @@ async fn rotation_keeps_the_id_and_invalidates_the_old_secret_at_once() {
         first.client_secret.clone(),
         &[Scope::AGENTS_READ],
     );
-    old.agents().get(agent.agent_id).await.unwrap();
+    old.agents().get(agent.agent_id).send().await.unwrap();
 
     let rotated = admin
         .credentials()
         .rotate(agent.agent_id, first.credential_id)
+        .send()
         .await
         .unwrap();
     assert_eq!(rotated.credential_id, first.credential_id);
@@ -189,7 +201,7 @@ async fn rotation_keeps_the_id_and_invalidates_the_old_secret_at_once() {
     let err = old.access_token().await.unwrap_err();
     assert_eq!(
         (err.kind(), err.code()),
-        (&ErrorKind::Unauthorized, Some("invalid_client"))
+        (ErrorKind::Unauthorized, Some("invalid_client"))
     );
     let new = as_agent(
         &admin,
@@ -197,24 +209,30 @@ async fn rotation_keeps_the_id_and_invalidates_the_old_secret_at_once() {
         rotated.client_secret.clone(),
         &[Scope::AGENTS_READ],
     );
-    new.agents().get(agent.agent_id).await.unwrap();
+    new.agents().get(agent.agent_id).send().await.unwrap();
 
     // Switching the old client to the new secret heals it.
     old.set_client_secret(SecretString::from(rotated.client_secret.expose_secret()))
         .unwrap();
-    old.agents().get(agent.agent_id).await.unwrap();
+    old.agents().get(agent.agent_id).send().await.unwrap();
 
     admin
         .credentials()
         .revoke(agent.agent_id, first.credential_id)
+        .send()
         .await
         .unwrap();
     new.clear_token_cache();
     assert_eq!(
         new.access_token().await.unwrap_err().kind(),
-        &ErrorKind::Unauthorized
+        ErrorKind::Unauthorized
     );
-    let listed = admin.credentials().list(agent.agent_id).await.unwrap();
+    let listed = admin
+        .credentials()
+        .list(agent.agent_id)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(
         listed[0].status,
@@ -223,6 +241,7 @@ async fn rotation_keeps_the_id_and_invalidates_the_old_secret_at_once() {
     let err = admin
         .credentials()
         .revoke(agent.agent_id, first.credential_id)
+        .send()
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("CREDENTIAL_ALREADY_REVOKED"));
@@ -237,14 +256,14 @@ async fn scope_narrowing_is_enforced_by_the_client_and_the_server() {
         Some(ScopeSet::from([Scope::AGENTS_READ]))
     );
     reader.agents().list().send().await.unwrap();
-    let before = fake.requests_seen("query_audit_events");
+    let before = fake.requests_seen(Operation::QueryAuditEvents);
     let err = reader.audit().query().send().await.unwrap_err();
     assert!(
         matches!(err.kind(), ErrorKind::MissingScope { .. }),
         "{err:?}"
     );
     assert_eq!(
-        fake.requests_seen("query_audit_events"),
+        fake.requests_seen(Operation::QueryAuditEvents),
         before,
         "refused without a request"
     );
@@ -258,7 +277,7 @@ async fn scope_narrowing_is_enforced_by_the_client_and_the_server() {
         Some("invalid_scope")
     );
     let modest = as_agent(&admin, limited, secret, &[Scope::AGENTS_READ]);
-    modest.agents().get(limited).await.unwrap();
+    modest.agents().get(limited).send().await.unwrap();
 
     // A token the server narrows below what the call needs is refused by the server.
     let token = modest.access_token().await.unwrap();
@@ -270,43 +289,65 @@ async fn scope_narrowing_is_enforced_by_the_client_and_the_server() {
     let err = static_client.audit().query().send().await.unwrap_err();
     assert_eq!(
         (err.kind(), err.code()),
-        (&ErrorKind::Forbidden, Some("FORBIDDEN"))
+        (ErrorKind::Forbidden, Some("FORBIDDEN"))
     );
 }
 
 #[tokio::test]
 async fn decommissioning_blocks_the_agents_tokens() {
     let (_fake, admin) = fake().await;
-    let agent = admin
-        .agents()
-        .register(new_agent("retire@e2e.test"))
+    let agent = new_agent(&admin.agents(), "retire@e2e.test")
+        .send()
         .await
         .unwrap();
-    let credential = admin.credentials().generate(agent.agent_id).await.unwrap();
+    let credential = admin
+        .credentials()
+        .generate(agent.agent_id)
+        .send()
+        .await
+        .unwrap();
     let client = as_agent(
         &admin,
         agent.agent_id,
         credential.client_secret,
         &[Scope::AGENTS_READ],
     );
-    client.agents().get(agent.agent_id).await.unwrap();
+    client.agents().get(agent.agent_id).send().await.unwrap();
     let token = client.access_token().await.unwrap();
 
-    admin.agents().decommission(agent.agent_id).await.unwrap();
+    admin
+        .agents()
+        .decommission(agent.agent_id)
+        .send()
+        .await
+        .unwrap();
     // The cached token is refused; the refresh is refused too.
-    let err = client.agents().get(agent.agent_id).await.unwrap_err();
+    let err = client
+        .agents()
+        .get(agent.agent_id)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(
         (err.kind(), err.code()),
-        (&ErrorKind::Forbidden, Some("unauthorized_client"))
+        (ErrorKind::Forbidden, Some("unauthorized_client"))
     );
-    assert!(!admin.tokens().introspect(&token).await.unwrap().active);
+    assert!(
+        !admin
+            .tokens()
+            .introspect(&token)
+            .send()
+            .await
+            .unwrap()
+            .active
+    );
 }
 
 #[tokio::test]
 async fn introspection_and_revocation_follow_rfc_7662_and_7009() {
     let (_fake, admin) = fake().await;
     let token = admin.access_token().await.unwrap();
-    let seen = admin.tokens().introspect(&token).await.unwrap();
+    let seen = admin.tokens().introspect(&token).send().await.unwrap();
     assert!(seen.active);
     assert_eq!(seen.scope, Some(ScopeSet::documented()));
     let other = admin
@@ -315,13 +356,29 @@ async fn introspection_and_revocation_follow_rfc_7662_and_7009() {
         .access_token()
         .await
         .unwrap();
-    admin.tokens().revoke(&other).await.unwrap();
-    assert!(!admin.tokens().introspect(&other).await.unwrap().active);
+    admin.tokens().revoke(&other).send().await.unwrap();
+    assert!(
+        !admin
+            .tokens()
+            .introspect(&other)
+            .send()
+            .await
+            .unwrap()
+            .active
+    );
     let garbage = SecretString::from("not.a.token");
-    assert!(!admin.tokens().introspect(&garbage).await.unwrap().active);
+    assert!(
+        !admin
+            .tokens()
+            .introspect(&garbage)
+            .send()
+            .await
+            .unwrap()
+            .active
+    );
 
     // Revoking the client's own token: the next call gets a 401, refreshes once and succeeds.
-    admin.tokens().revoke(&token).await.unwrap();
+    admin.tokens().revoke(&token).send().await.unwrap();
     admin.agents().list().send().await.unwrap();
 }
 
@@ -333,7 +390,7 @@ async fn pagination_walks_hundreds_of_agents() {
             .owner("bulk")
             .email(format!("bulk-{i:03}@e2e.test"))
     });
-    let before = fake.requests_seen("list_agents");
+    let before = fake.requests_seen(Operation::ListAgents);
     let all: Vec<_> = admin
         .agents()
         .list()
@@ -348,7 +405,7 @@ async fn pagination_walks_hundreds_of_agents() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 250, "no duplicates across pages");
-    assert_eq!(fake.requests_seen("list_agents") - before, 5);
+    assert_eq!(fake.requests_seen(Operation::ListAgents) - before, 5);
     let third = admin
         .agents()
         .list()
@@ -368,12 +425,16 @@ async fn pagination_walks_hundreds_of_agents() {
 async fn audit_filters_by_agent_action_outcome_and_time() {
     let (fake, admin) = fake().await;
     let start = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let agent = admin
-        .agents()
-        .register(new_agent("audited@e2e.test"))
+    let agent = new_agent(&admin.agents(), "audited@e2e.test")
+        .send()
         .await
         .unwrap();
-    admin.credentials().generate(agent.agent_id).await.unwrap();
+    admin
+        .credentials()
+        .generate(agent.agent_id)
+        .send()
+        .await
+        .unwrap();
     let intruder = as_agent(
         &admin,
         agent.agent_id,
@@ -390,7 +451,7 @@ async fn audit_filters_by_agent_action_outcome_and_time() {
         .try_collect()
         .await
         .unwrap();
-    assert!(mine.iter().all(|e| e.agent_id == agent.agent_id));
+    assert!(mine.iter().all(|e| e.agent_id == Some(agent.agent_id)));
     assert!(mine.len() >= 3, "{mine:?}");
     let newest_first = mine.windows(2).all(|w| w[0].timestamp >= w[1].timestamp);
     assert!(newest_first);
@@ -417,7 +478,7 @@ async fn audit_filters_by_agent_action_outcome_and_time() {
         .await
         .unwrap();
     assert_eq!(generated.items.len(), 1);
-    let one = audit.get(generated.items[0].event_id).await.unwrap();
+    let one = audit.get(generated.items[0].event_id).send().await.unwrap();
     assert_eq!(one.action, AuditAction::CredentialGenerated);
 
     let before_start = audit
@@ -436,28 +497,24 @@ async fn audit_filters_by_agent_action_outcome_and_time() {
         .await
         .unwrap();
     assert_eq!(since.items.len(), mine.len());
-    let err = audit.get(Uuid::new_v4()).await.unwrap_err();
+    let err = audit.get(Uuid::new_v4()).send().await.unwrap_err();
     assert_eq!(err.code(), Some("AUDIT_EVENT_NOT_FOUND"));
-    assert!(fake.requests_seen("get_audit_event") >= 2);
+    assert!(fake.requests_seen(Operation::GetAuditEvent) >= 2);
 }
 
 #[tokio::test]
-async fn the_server_validates_what_the_client_cannot() {
-    let (_fake, admin) = fake().await;
-    let err = admin
-        .agents()
-        .register(new_agent("not-an-email"))
+async fn an_email_the_spec_refuses_is_refused_unsent_naming_the_field() {
+    let (fake, admin) = fake().await;
+    let err = new_agent(&admin.agents(), "not-an-email")
+        .send()
         .await
         .unwrap_err();
     assert_eq!(
-        (err.kind(), err.code()),
-        (&ErrorKind::Validation, Some("VALIDATION_ERROR"))
+        (err.kind(), err.operation()),
+        (ErrorKind::InvalidInput, Some(Operation::RegisterAgent))
     );
-    assert!(
-        err.details()
-            .is_some_and(|d| d.values().any(|v| v == "email")),
-        "{err:?}"
-    );
+    assert!(err.message().contains("email"), "{err}");
+    assert_eq!(fake.requests_seen(Operation::RegisterAgent), 0);
 }
 
 #[tokio::test]
@@ -467,35 +524,33 @@ async fn the_fakes_failure_knobs_meet_the_clients_replay_rules() {
     let (fake, admin) = fake().await;
 
     // A write whose connection drops after sending is never sent twice.
-    fake.fail_next("register_agent", Failure::DropConnection, 1);
-    let err = admin
-        .agents()
-        .register(new_agent("dropped@e2e.test"))
+    fake.fail_next(Operation::RegisterAgent, Failure::DropConnection, 1);
+    let err = new_agent(&admin.agents(), "dropped@e2e.test")
+        .send()
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::OutcomeUnknown);
-    assert_eq!(fake.requests_seen("register_agent"), 1);
+    assert_eq!(err.kind(), ErrorKind::OutcomeUnknown);
+    assert_eq!(fake.requests_seen(Operation::RegisterAgent), 1);
 
     // A read is replayed after the same fault.
     let me = fake.bootstrap_agent_id();
-    fake.fail_next("get_agent", Failure::DropConnection, 1);
-    admin.agents().get(me).await.unwrap();
-    assert_eq!(fake.requests_seen("get_agent"), 2);
+    fake.fail_next(Operation::GetAgent, Failure::DropConnection, 1);
+    admin.agents().get(me).send().await.unwrap();
+    assert_eq!(fake.requests_seen(Operation::GetAgent), 2);
 
     // A rate limit is waited out, writes included.
     fake.fail_next(
-        "register_agent",
+        Operation::RegisterAgent,
         Failure::RateLimited {
             retry_after: Duration::from_secs(1),
         },
         1,
     );
-    admin
-        .agents()
-        .register(new_agent("patient@e2e.test"))
+    new_agent(&admin.agents(), "patient@e2e.test")
+        .send()
         .await
         .unwrap();
-    assert_eq!(fake.requests_seen("register_agent"), 3);
+    assert_eq!(fake.requests_seen(Operation::RegisterAgent), 3);
 
     // Slower than the attempt timeout: retried, then answered.
     let impatient = fake
@@ -503,7 +558,11 @@ async fn the_fakes_failure_knobs_meet_the_clients_replay_rules() {
         .timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    fake.fail_next("list_agents", Failure::Delay(Duration::from_millis(600)), 1);
+    fake.fail_next(
+        Operation::ListAgents,
+        Failure::Delay(Duration::from_millis(600)),
+        1,
+    );
     impatient.agents().list().send().await.unwrap();
-    assert_eq!(fake.requests_seen("list_agents"), 2);
+    assert_eq!(fake.requests_seen(Operation::ListAgents), 2);
 }
