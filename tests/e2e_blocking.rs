@@ -2,11 +2,9 @@
 #![cfg(all(feature = "testing", feature = "blocking"))]
 
 use sentryagent_idp::blocking::Client;
-use sentryagent_idp::model::{
-    AgentStatus, AgentType, AuditAction, DeploymentEnv, NewAgent, builder::AgentUpdate,
-};
+use sentryagent_idp::model::{AgentStatus, AgentType, AuditAction, DeploymentEnv};
 use sentryagent_idp::testing::{AgentSeed, FakeAgentIdp};
-use sentryagent_idp::{ErrorKind, ExposeSecret, Scope, SecretString};
+use sentryagent_idp::{ErrorKind, ExposeSecret, Operation, Scope, SecretString};
 
 /// The fake runs on a runtime of its own; the blocking client is used from
 /// this (non-async) thread, as users of the blocking client would.
@@ -23,7 +21,8 @@ fn fixture() -> Fixture {
         .build()
         .unwrap();
     let fake = runtime.block_on(FakeAgentIdp::start()).unwrap();
-    let admin = Client::builder()
+    let admin = sentryagent_idp::Client::builder()
+        .blocking()
         .base_url(fake.base_url())
         .client_id(fake.client_id())
         .client_secret(fake.client_secret())
@@ -45,30 +44,27 @@ fn lifecycle_rotation_and_audit_with_the_blocking_client() {
     } = fixture();
     let agent = admin
         .agents()
-        .register(
-            NewAgent::builder()
-                .email("blocking@e2e.test")
-                .agent_type(AgentType::Router)
-                .version("1.0.0")
-                .capabilities(vec!["requests:route".parse().unwrap()])
-                .owner("blocking")
-                .deployment_env(DeploymentEnv::Production),
-        )
+        .register()
+        .email("blocking@e2e.test")
+        .agent_type(AgentType::Router)
+        .version("1.0.0")
+        .capabilities(["requests:route"])
+        .owner("blocking")
+        .deployment_env(DeploymentEnv::Production)
+        .send()
         .unwrap();
     let suspended = admin
         .agents()
-        .update(
-            agent.agent_id,
-            AgentUpdate::default().status(Some(AgentStatus::Suspended)),
-        )
+        .update(agent.agent_id)
+        .status(AgentStatus::Suspended)
+        .send()
         .unwrap();
     assert_eq!(suspended.status, AgentStatus::Suspended);
     admin
         .agents()
-        .update(
-            agent.agent_id,
-            AgentUpdate::default().status(Some(AgentStatus::Active)),
-        )
+        .update(agent.agent_id)
+        .status(AgentStatus::Active)
+        .send()
         .unwrap();
 
     let first = admin.credentials().generate(agent.agent_id).send().unwrap();
@@ -77,8 +73,9 @@ fn lifecycle_rotation_and_audit_with_the_blocking_client() {
         .rotate(agent.agent_id, first.credential_id)
         .send()
         .unwrap();
-    let login = |secret: &sentryagent_idp::Secret| {
-        Client::builder()
+    let login = |secret: &sentryagent_idp::secret::Secret| {
+        sentryagent_idp::Client::builder()
+            .blocking()
             .api_url(admin.api_url())
             .client_id(agent.agent_id.to_string())
             .client_secret(SecretString::from(secret.expose_secret()))
@@ -92,14 +89,14 @@ fn lifecycle_rotation_and_audit_with_the_blocking_client() {
         Some("invalid_client")
     );
     let token = login(&rotated.client_secret).unwrap();
-    assert!(admin.tokens().introspect(&token).unwrap().active);
-    admin.tokens().revoke(&token).unwrap();
-    assert!(!admin.tokens().introspect(&token).unwrap().active);
+    assert!(admin.tokens().introspect(&token).send().unwrap().active);
+    admin.tokens().revoke(&token).send().unwrap();
+    assert!(!admin.tokens().introspect(&token).send().unwrap().active);
 
-    admin.agents().decommission(agent.agent_id).unwrap();
+    admin.agents().decommission(agent.agent_id).send().unwrap();
     assert_eq!(
         login(&rotated.client_secret).unwrap_err().kind(),
-        &ErrorKind::Forbidden
+        ErrorKind::Forbidden
     );
     let actions: Vec<AuditAction> = admin
         .audit()
@@ -142,7 +139,7 @@ fn blocking_iteration_walks_hundreds_of_agents() {
         .map(Result::unwrap)
         .count();
     assert_eq!(count, 230);
-    assert_eq!(fake.requests_seen("list_agents"), 6);
+    assert_eq!(fake.requests_seen(Operation::ListAgents), 6);
     let reader = admin.with_scopes([Scope::AGENTS_READ]).unwrap();
     assert!(matches!(
         reader.audit().query().send().unwrap_err().kind(),
