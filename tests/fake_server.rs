@@ -13,6 +13,7 @@ use chrono::{TimeZone, Utc};
 use fake_support::{ALL_SCOPES, Body, Harness, is_millis_timestamp, jwt_part, new_agent, spec};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
+use sentryagent_idp::Operation;
 use sentryagent_idp::testing::{AgentSeed, AuditEventSeed, Failure, FakeAgentIdp};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -987,8 +988,8 @@ async fn rate_limit_answers_429_with_retry_after() {
         token_limited.schema_checked,
         "the TokenError oneOf accepts the API envelope"
     );
-    assert_eq!(h.fake.requests_seen("list_agents"), 3);
-    assert_eq!(h.fake.requests_seen("issue_token"), 2);
+    assert_eq!(h.fake.requests_seen(Operation::ListAgents), 3);
+    assert_eq!(h.fake.requests_seen(Operation::IssueToken), 2);
 }
 
 #[tokio::test]
@@ -996,7 +997,8 @@ async fn injected_failures_come_first_then_normal_service() {
     let h = Harness::start().await;
     let token = h.token(None).await;
     let path = format!("/agents/{}", h.fake.bootstrap_agent_id());
-    h.fake.fail_next("get_agent", Failure::Status(503), 2);
+    h.fake
+        .fail_next(Operation::GetAgent, Failure::Status(503), 2);
     for _ in 0..2 {
         let reply = h.get(&token, &path).await;
         assert_eq!(
@@ -1005,10 +1007,12 @@ async fn injected_failures_come_first_then_normal_service() {
         );
     }
     assert_eq!(h.get(&token, &path).await.status, StatusCode::OK);
-    assert_eq!(h.fake.requests_seen("get_agent"), 3);
+    assert_eq!(h.fake.requests_seen(Operation::GetAgent), 3);
 
-    h.fake.fail_next("issue_token", Failure::Status(401), 1);
-    h.fake.fail_next("issue_token", Failure::Status(500), 1);
+    h.fake
+        .fail_next(Operation::IssueToken, Failure::Status(401), 1);
+    h.fake
+        .fail_next(Operation::IssueToken, Failure::Status(500), 1);
     let secret = h.fake.client_secret();
     let first = h
         .token_for(&h.fake.client_id(), secret.expose_secret(), None)
@@ -1032,7 +1036,7 @@ async fn injected_failures_come_first_then_normal_service() {
     );
 
     h.fake.fail_next(
-        "list_agents",
+        Operation::ListAgents,
         Failure::RateLimited {
             retry_after: Duration::from_millis(2500),
         },
@@ -1041,7 +1045,8 @@ async fn injected_failures_come_first_then_normal_service() {
     let limited = h.get(&token, "/agents").await;
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(limited.header("retry-after"), Some("3"));
-    h.fake.fail_next("list_agents", Failure::Status(429), 1);
+    h.fake
+        .fail_next(Operation::ListAgents, Failure::Status(429), 1);
     assert_eq!(
         h.get(&token, "/agents").await.header("retry-after"),
         Some("1")
@@ -1049,10 +1054,11 @@ async fn injected_failures_come_first_then_normal_service() {
 
     // Injected failures come before authentication.
     h.fake
-        .fail_next("query_audit_events", Failure::Status(502), 1);
+        .fail_next(Operation::QueryAuditEvents, Failure::Status(502), 1);
     let unauthenticated = h.send(Method::GET, "/audit", None, Body::None).await;
     assert_eq!(unauthenticated.code(), "BAD_GATEWAY");
-    h.fake.fail_next("revoke_token", Failure::Status(204), 1);
+    h.fake
+        .fail_next(Operation::RevokeToken, Failure::Status(204), 1);
     let odd = h
         .post_form(&token, "/token/revoke", &[("token", "x")])
         .await;
@@ -1066,7 +1072,8 @@ async fn injected_failures_come_first_then_normal_service() {
 async fn dropped_connection_gets_no_response_at_all() {
     let h = Harness::start().await;
     let token = h.token(None).await;
-    h.fake.fail_next("list_agents", Failure::DropConnection, 1);
+    h.fake
+        .fail_next(Operation::ListAgents, Failure::DropConnection, 1);
     let error = h
         .http
         .get(h.url("/agents"))
@@ -1078,11 +1085,12 @@ async fn dropped_connection_gets_no_response_at_all() {
     assert!(error.status().is_none());
     // The next request, on a fresh connection, is served.
     assert_eq!(h.get(&token, "/agents").await.status, StatusCode::OK);
-    assert_eq!(h.fake.requests_seen("list_agents"), 2);
+    assert_eq!(h.fake.requests_seen(Operation::ListAgents), 2);
 
     // Also on a raw socket: the server closes without writing a byte.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    h.fake.fail_next("issue_token", Failure::DropConnection, 1);
+    h.fake
+        .fail_next(Operation::IssueToken, Failure::DropConnection, 1);
     let mut socket = tokio::net::TcpStream::connect(h.fake.local_addr())
         .await
         .unwrap();
@@ -1113,8 +1121,11 @@ async fn latency_and_delays_slow_responses_down() {
     h.get(&token, "/agents").await;
     assert!(started.elapsed() < Duration::from_secs(5));
 
-    h.fake
-        .fail_next("list_agents", Failure::Delay(Duration::from_secs(2)), 1);
+    h.fake.fail_next(
+        Operation::ListAgents,
+        Failure::Delay(Duration::from_secs(2)),
+        1,
+    );
     let error = h
         .http
         .get(h.url("/agents"))
@@ -1125,14 +1136,7 @@ async fn latency_and_delays_slow_responses_down() {
         .unwrap_err();
     assert!(error.is_timeout(), "{error:?}");
     assert_eq!(h.get(&token, "/agents").await.status, StatusCode::OK);
-    assert_eq!(h.fake.requests_seen("list_agents"), 3);
-}
-
-#[tokio::test]
-#[should_panic(expected = "not an operationId")]
-async fn unknown_operation_ids_are_refused() {
-    let fake = FakeAgentIdp::start().await.unwrap();
-    fake.fail_next("getAgent", Failure::Status(500), 1);
+    assert_eq!(h.fake.requests_seen(Operation::ListAgents), 3);
 }
 
 // ---------------------------------------------------------------- the spec
@@ -1270,7 +1274,12 @@ async fn every_operation_answers_as_the_spec_says() {
             "query_audit_events" => 1,  // the event lookup
             _ => 0,
         };
-        assert_eq!(h.fake.requests_seen(&op), count + extra, "{op}");
+        assert_eq!(
+            h.fake
+                .requests_seen(op.parse::<Operation>().expect("an operationId")),
+            count + extra,
+            "{op}"
+        );
     }
 }
 
@@ -1304,4 +1313,86 @@ async fn the_handle_hides_secrets_and_shuts_down() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(closed, "the port closes after drop");
+}
+
+// ------------------------------------------------------- review fixes
+
+#[tokio::test]
+async fn an_agent_manages_only_its_own_credentials_unless_it_is_an_admin() {
+    let h = Harness::start().await;
+    let admin = h.token(None).await;
+    let other = h.register(&admin, "other@example.com").await;
+    let other_id = other["agentId"].as_str().unwrap().to_owned();
+    let plain = h
+        .fake
+        .seed_agent(AgentSeed::new().email("plain@example.com"));
+    let (_, secret) = h.fake.seed_credential(plain);
+    let reply = h
+        .token_for(&plain.to_string(), secret.expose_secret(), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    let token = reply.str("access_token").to_owned();
+
+    let theirs = format!("/agents/{other_id}/credentials");
+    let listed = h.get(&token, &theirs).await;
+    assert_eq!(
+        (listed.status, listed.code()),
+        (StatusCode::FORBIDDEN, "FORBIDDEN")
+    );
+    let generated = h.post_json(&token, &theirs, json!({})).await;
+    assert_eq!(generated.status, StatusCode::FORBIDDEN);
+    // Its own, yes; and the bootstrap agent (an admin) may manage anyone's.
+    let own = h.get(&token, &format!("/agents/{plain}/credentials")).await;
+    assert_eq!(own.status, StatusCode::OK, "{own:?}");
+    assert_eq!(h.get(&admin, &theirs).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_token_request_with_more_than_16_form_fields_is_refused() {
+    let h = Harness::start().await;
+    let secret = h.fake.client_secret();
+    let id = h.fake.client_id();
+    let base = [
+        ("grant_type", "client_credentials"),
+        ("client_id", id.as_str()),
+        ("client_secret", secret.expose_secret()),
+    ];
+    let names: Vec<String> = (0..14).map(|i| format!("extra{i}")).collect();
+    let mut pairs: Vec<(&str, &str)> = base.to_vec();
+    pairs.extend(names.iter().take(13).map(|n| (n.as_str(), "x")));
+    assert_eq!(pairs.len(), 16);
+    let at_limit = h.token_request(&pairs).await;
+    assert_eq!(at_limit.status, StatusCode::OK, "{at_limit:?}");
+    pairs.push((names[13].as_str(), "x"));
+    let over = h.token_request(&pairs).await;
+    assert_eq!(
+        (over.status, over.str("error")),
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    );
+    let repeated = h
+        .token_request(&[base[0], base[1], base[2], ("scope", "a"), ("scope", "b")])
+        .await;
+    assert_eq!(repeated.str("error"), "invalid_request");
+}
+
+#[tokio::test]
+async fn the_audit_log_keeps_the_newest_100_000_events() {
+    let h = Harness::start().await;
+    let agent = h.fake.bootstrap_agent_id();
+    let first = h
+        .fake
+        .seed_audit_event(AuditEventSeed::new(agent, "agent.updated"));
+    let mut last = first;
+    for _ in 0..100_000 {
+        last = h
+            .fake
+            .seed_audit_event(AuditEventSeed::new(agent, "agent.updated"));
+    }
+    let token = h.token(None).await;
+    let dropped = h.get(&token, &format!("/audit/{first}")).await;
+    assert_eq!(dropped.status, StatusCode::NOT_FOUND);
+    let kept = h.get(&token, &format!("/audit/{last}")).await;
+    assert_eq!(kept.status, StatusCode::OK, "{kept:?}");
+    let page = h.get(&token, "/audit?limit=1").await;
+    assert!(page.json["total"].as_u64().is_some_and(|t| t <= 100_000));
 }
