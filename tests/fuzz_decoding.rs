@@ -120,8 +120,8 @@ proptest! {
             if let Err(err) = outcome {
                 // The error renders, and an error status is kept.
                 let _ = (err.to_string(), format!("{err:?}"));
-                prop_assert!(err.kind() != &ErrorKind::Config, "{err:?}");
-                if status >= 400 && err.kind() != &ErrorKind::Transport {
+                prop_assert!(err.kind() != ErrorKind::Config, "{err:?}");
+                if status >= 400 && err.kind() != ErrorKind::Transport {
                     prop_assert_eq!(err.status().map(|s| s.as_u16()), Some(status), "{:?}", err);
                 }
             } else {
