@@ -127,7 +127,10 @@ pub mod __raw {
         client: &crate::Client,
         operation: crate::Operation,
         send: S,
-    ) -> (std::result::Result<ResponseValue<T>, Error<E>>, Option<crate::Error>)
+    ) -> (
+        std::result::Result<ResponseValue<T>, Error<E>>,
+        Option<crate::Error>,
+    )
     where
         S: FnOnce(Client) -> Fut,
         Fut: std::future::Future<Output = std::result::Result<ResponseValue<T>, Error<E>>>,

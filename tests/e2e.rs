@@ -258,10 +258,7 @@ async fn scope_narrowing_is_enforced_by_the_client_and_the_server() {
     reader.agents().list().send().await.unwrap();
     let before = fake.requests_seen(Operation::QueryAuditEvents);
     let err = reader.audit().query().send().await.unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::MissingScope { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err.kind(), ErrorKind::MissingScope), "{err:?}");
     assert_eq!(
         fake.requests_seen(Operation::QueryAuditEvents),
         before,

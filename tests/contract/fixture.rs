@@ -216,7 +216,10 @@ impl From<types::TokenError> for ErrorBody {
 }
 
 fn outcome<T, E>(
-    (result, refused): (Result<ResponseValue<T>, __raw::Error<E>>, Option<sentryagent_idp::Error>),
+    (result, refused): (
+        Result<ResponseValue<T>, __raw::Error<E>>,
+        Option<sentryagent_idp::Error>,
+    ),
 ) -> Outcome
 where
     T: Serialize,
@@ -235,9 +238,10 @@ where
             status: rv.status().as_u16(),
             body: rv.into_inner().into(),
         },
-        Err(__raw::Error::UnexpectedResponse(r)) => {
-            Outcome::Other(format!("a status the bindings do not expect: {}", r.status()))
-        }
+        Err(__raw::Error::UnexpectedResponse(r)) => Outcome::Other(format!(
+            "a status the bindings do not expect: {}",
+            r.status()
+        )),
         Err(other) => Outcome::Other(format!("{other:?}")),
     }
 }
@@ -252,9 +256,11 @@ fn short_type_name<T>() -> &'static str {
 macro_rules! raw_call {
     ($client:expr, $operation:ident, |$raw:ident| $call:expr) => {
         outcome(
-            __raw::call($client, sentryagent_idp::Operation::$operation, |$raw| async move {
-                $call.await
-            })
+            __raw::call(
+                $client,
+                sentryagent_idp::Operation::$operation,
+                |$raw| async move { $call.await },
+            )
             .await,
         )
     };
@@ -296,7 +302,8 @@ pub async fn send(client: &Client, op: &str) -> Outcome {
             raw_call!(client, UpdateAgent, |raw| raw.update_agent(&agent, &body))
         }
         "decommission_agent" => {
-            raw_call!(client, DecommissionAgent, |raw| raw.decommission_agent(&agent))
+            raw_call!(client, DecommissionAgent, |raw| raw
+                .decommission_agent(&agent))
         }
         "generate_credential" => {
             let body = request_body::<types::NewCredential>(op);
@@ -308,21 +315,23 @@ pub async fn send(client: &Client, op: &str) -> Outcome {
         }
         "rotate_credential" => {
             let body = request_body::<types::NewCredential>(op);
-            raw_call!(client, RotateCredential, |raw| raw
-                .rotate_credential(&agent, &credential, &body))
+            raw_call!(client, RotateCredential, |raw| raw.rotate_credential(
+                &agent,
+                &credential,
+                &body
+            ))
         }
         "revoke_credential" => raw_call!(client, RevokeCredential, |raw| raw
             .revoke_credential(&agent, &credential)),
-        "query_audit_events" => raw_call!(client, QueryAuditEvents, |raw| raw
-            .query_audit_events(
-                Some(&AuditAction::CredentialRotated),
-                Some(&agent),
-                Some(&from),
-                Some(nonzero(LIMIT)),
-                Some(&AuditOutcome::Failure),
-                Some(nonzero(PAGE)),
-                Some(&to),
-            )),
+        "query_audit_events" => raw_call!(client, QueryAuditEvents, |raw| raw.query_audit_events(
+            Some(&AuditAction::CredentialRotated),
+            Some(&agent),
+            Some(&from),
+            Some(nonzero(LIMIT)),
+            Some(&AuditOutcome::Failure),
+            Some(nonzero(PAGE)),
+            Some(&to),
+        )),
         "get_audit_event" => raw_call!(client, GetAuditEvent, |raw| raw.get_audit_event(&event)),
         other => panic!("no contract call for operation `{other}`: add one to fixture::send"),
     }

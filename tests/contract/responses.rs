@@ -6,7 +6,10 @@
 use httpmock::{Mock, MockServer};
 use serde_json::{Value, json};
 
-use sentryagent_idp::__raw::{self, types::{self, CredentialList, TokenError}};
+use sentryagent_idp::__raw::{
+    self,
+    types::{self, CredentialList, TokenError},
+};
 
 use crate::fixture::{self, ErrorBody, Outcome};
 use crate::spec::{self, Operation, Response};
