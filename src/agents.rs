@@ -8,9 +8,7 @@ use crate::error::{Error, Result};
 use crate::flavor::{Async, Flavor};
 use crate::model::{Agent, AgentStatus, AgentType, DeploymentEnv, Page};
 use crate::operation::Operation;
-use crate::pagination::{
-    self, DEFAULT_PAGE_SIZE, DEFAULT_STREAM_PAGE_SIZE, Pages, Paginator, positive,
-};
+use crate::pagination::{Pages, Paginator, Paging};
 use crate::raw;
 use crate::validate::{checked, each, required};
 
@@ -62,8 +60,7 @@ impl<F: Flavor> Agents<F> {
             status: None,
             agent_type: None,
             owner: None,
-            page: None,
-            limit: None,
+            paging: Paging::default(),
         }
     }
 
@@ -323,8 +320,7 @@ pub struct ListAgents<F: Flavor = Async> {
     status: Option<AgentStatus>,
     agent_type: Option<AgentType>,
     owner: Option<String>,
-    page: Option<u32>,
-    limit: Option<u32>,
+    paging: Paging,
 }
 
 impl<F: Flavor> ListAgents<F> {
@@ -346,23 +342,10 @@ impl<F: Flavor> ListAgents<F> {
         self
     }
 
-    /// The 1-based page to fetch (default 1); for a walk, where to start.
-    pub fn page(mut self, page: u32) -> Self {
-        self.page = Some(page);
-        self
-    }
-
-    /// The page size (default 20 for one page, 100 for a walk).
-    pub fn limit(mut self, limit: u32) -> Self {
-        self.limit = Some(limit);
-        self
-    }
-
     async fn run(self) -> Result<Page<Agent>> {
         let op = Operation::ListAgents;
-        let number = self.page.unwrap_or(1);
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE_SIZE);
-        let (page, size) = positive(op, number, limit)?;
+        let query = self.paging.query(op)?;
+        let (page, size) = (query.page, query.size);
         let Self {
             client,
             status,
@@ -387,12 +370,11 @@ impl<F: Flavor> ListAgents<F> {
                 },
             )
             .await?;
-        Ok(pagination::page(data.data, data.total, number, limit))
+        Ok(query.page(data.data, data.total))
     }
 
     fn walk(mut self) -> Paginator<Agent> {
-        let first = self.page.unwrap_or(1);
-        self.limit = Some(self.limit.unwrap_or(DEFAULT_STREAM_PAGE_SIZE));
+        let first = self.paging.walk();
         Paginator::new(first, AgentPages(self))
     }
 }
@@ -409,6 +391,7 @@ impl<F: Flavor> Pages for AgentPages<F> {
 }
 
 send!(ListAgents => Page<Agent>);
+paging_setters!(ListAgents);
 
 impl ListAgents<Async> {
     /// Every matching agent, fetching pages (of 100 unless

@@ -58,6 +58,8 @@
 
 #[macro_use]
 mod flavor;
+#[macro_use]
+mod pagination;
 
 mod agents;
 mod audit;
@@ -70,7 +72,6 @@ mod credentials;
 mod error;
 pub mod model;
 mod operation;
-mod pagination;
 mod raw;
 mod redact;
 mod retry;

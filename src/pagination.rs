@@ -156,25 +156,78 @@ impl<T: Send + 'static> Stream for Paginator<T> {
     }
 }
 
-/// Turns the wire's echo of a page into a [`Page`], trusting the request for
-/// what the server leaves out.
-pub(crate) fn page<T>(items: Vec<T>, total: Option<i64>, page: u32, limit: u32) -> Page<T> {
-    Page {
-        items,
-        total: total.and_then(|t| u64::try_from(t).ok()),
-        page,
-        limit,
+/// The `page` and `limit` of a listing request, as given.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Paging {
+    pub(crate) page: Option<u32>,
+    pub(crate) limit: Option<u32>,
+}
+
+/// What one page request asks for: as numbers for the [`Page`] it returns,
+/// and as the spec's positive integers for the wire.
+pub(crate) struct PageQuery {
+    number: u32,
+    limit: u32,
+    pub(crate) page: NonZeroU32,
+    pub(crate) size: NonZeroU32,
+}
+
+impl Paging {
+    /// The page to ask for (default 1, [`DEFAULT_PAGE_SIZE`] items).
+    pub(crate) fn query(self, op: Operation) -> Result<PageQuery> {
+        let number = self.page.unwrap_or(1);
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE_SIZE);
+        let nonzero = |name: &str, n: u32| {
+            NonZeroU32::new(n).ok_or_else(|| {
+                Error::invalid_input(format!("`{name}` must be at least 1")).with_operation(op)
+            })
+        };
+        Ok(PageQuery {
+            number,
+            limit,
+            page: nonzero("page", number)?,
+            size: nonzero("limit", limit)?,
+        })
+    }
+
+    /// Sets up a walk: pages of [`DEFAULT_STREAM_PAGE_SIZE`] unless a limit
+    /// was given; returns the page it starts at.
+    pub(crate) fn walk(&mut self) -> u32 {
+        self.limit = Some(self.limit.unwrap_or(DEFAULT_STREAM_PAGE_SIZE));
+        self.page.unwrap_or(1)
     }
 }
 
-/// `page` and `limit` as the spec's positive integers.
-pub(crate) fn positive(op: Operation, page: u32, limit: u32) -> Result<(NonZeroU32, NonZeroU32)> {
-    let nonzero = |name: &str, n: u32| {
-        NonZeroU32::new(n).ok_or_else(|| {
-            Error::invalid_input(format!("`{name}` must be at least 1")).with_operation(op)
-        })
+impl PageQuery {
+    /// Turns the wire's echo of a page into a [`Page`], trusting the request
+    /// for what the server leaves out.
+    pub(crate) fn page<T>(&self, items: Vec<T>, total: Option<i64>) -> Page<T> {
+        Page {
+            items,
+            total: total.and_then(|t| u64::try_from(t).ok()),
+            page: self.number,
+            limit: self.limit,
+        }
+    }
+}
+
+/// The `page` and `limit` setters of a listing request with a `paging` field.
+macro_rules! paging_setters {
+    ($request:ident) => {
+        impl<F: Flavor> $request<F> {
+            /// The 1-based page to fetch (default 1); for a walk, where to start.
+            pub fn page(mut self, page: u32) -> Self {
+                self.paging.page = Some(page);
+                self
+            }
+
+            /// The page size (default 20 for one page, 100 for a walk).
+            pub fn limit(mut self, limit: u32) -> Self {
+                self.paging.limit = Some(limit);
+                self
+            }
+        }
     };
-    Ok((nonzero("page", page)?, nonzero("limit", limit)?))
 }
 
 #[cfg(test)]
@@ -199,7 +252,13 @@ mod tests {
 
         fn fetch(&mut self, number: u32) -> BoxFuture<'static, Result<Page<Item>>> {
             let index = (number as usize - 1).min(self.0.len() - 1);
-            let page = super::page(self.0[index].clone(), None, number, self.1);
+            let query = Paging {
+                page: Some(number),
+                limit: Some(self.1),
+            }
+            .query(Operation::ListAgents)
+            .expect("positive");
+            let page = query.page(self.0[index].clone(), None);
             Box::pin(async move { Ok(page) })
         }
     }

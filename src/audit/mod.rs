@@ -12,9 +12,7 @@ use crate::error::Result;
 use crate::flavor::{Async, Flavor};
 use crate::model::{AuditAction, AuditEvent, AuditOutcome, Page, Timestamp};
 use crate::operation::Operation;
-use crate::pagination::{
-    self, DEFAULT_PAGE_SIZE, DEFAULT_STREAM_PAGE_SIZE, Pages, Paginator, positive,
-};
+use crate::pagination::{Pages, Paginator, Paging};
 
 /// Audit-log calls (`audit:read`); from [`Client::audit`].
 #[derive(Clone, Debug)]
@@ -37,8 +35,7 @@ impl<F: Flavor> Audit<F> {
             outcome: None,
             from: None,
             to: None,
-            page: None,
-            limit: None,
+            paging: Paging::default(),
             poll_interval: None,
         }
     }
@@ -84,8 +81,7 @@ pub struct QueryAudit<F: Flavor = Async> {
     outcome: Option<AuditOutcome>,
     from: Option<Timestamp>,
     to: Option<Timestamp>,
-    page: Option<u32>,
-    limit: Option<u32>,
+    paging: Paging,
     poll_interval: Option<std::time::Duration>,
 }
 
@@ -120,23 +116,10 @@ impl<F: Flavor> QueryAudit<F> {
         self
     }
 
-    /// The 1-based page to fetch (default 1); for a walk, where to start.
-    pub fn page(mut self, page: u32) -> Self {
-        self.page = Some(page);
-        self
-    }
-
-    /// The page size (default 20 for one page, 100 for a walk).
-    pub fn limit(mut self, limit: u32) -> Self {
-        self.limit = Some(limit);
-        self
-    }
-
     async fn run(self) -> Result<Page<AuditEvent>> {
         let op = Operation::QueryAuditEvents;
-        let number = self.page.unwrap_or(1);
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE_SIZE);
-        let (page, size) = positive(op, number, limit)?;
+        let query = self.paging.query(op)?;
+        let (page, size) = (query.page, query.size);
         let Self {
             client,
             agent_id,
@@ -165,17 +148,17 @@ impl<F: Flavor> QueryAudit<F> {
                 },
             )
             .await?;
-        Ok(pagination::page(data.data, data.total, number, limit))
+        Ok(query.page(data.data, data.total))
     }
 
     fn walk(mut self) -> Paginator<AuditEvent> {
-        let first = self.page.unwrap_or(1);
-        self.limit = Some(self.limit.unwrap_or(DEFAULT_STREAM_PAGE_SIZE));
+        let first = self.paging.walk();
         Paginator::new(first, AuditPages(self))
     }
 }
 
 send!(QueryAudit => Page<AuditEvent>);
+paging_setters!(QueryAudit);
 
 /// The pages of a [`QueryAudit`] walk.
 struct AuditPages<F: Flavor>(QueryAudit<F>);
