@@ -1205,34 +1205,10 @@ async fn start_keep_alive_server() -> KeepAliveServer {
 /// Answers up to 100 requests on one connection, never closing it first.
 async fn serve_keep_alive(mut stream: TcpStream) {
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
     for _ in 0..100 {
-        let head_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            match stream.read(&mut chunk).await {
-                Ok(n) if n > 0 && buf.len() < 1 << 20 => buf.extend_from_slice(&chunk[..n]),
-                _ => return,
-            }
+        let Some((_, path)) = common::scripted::next_request(&mut stream, &mut buf).await else {
+            return;
         };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-        let length: usize = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-length:")
-                    .map(|v| v.trim().parse().unwrap_or(0))
-            })
-            .unwrap_or(0);
-        while buf.len() < head_end + length {
-            match stream.read(&mut chunk).await {
-                Ok(n) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-                _ => return,
-            }
-        }
-        buf.drain(..head_end + length);
-        let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
         let body = if path.ends_with("/token") {
             token_body(ACCESS_TOKEN, ALL_SCOPES, 3600).to_string()
         } else {

@@ -195,7 +195,13 @@ async fn perform(stream: &mut TcpStream, mut act: Act) {
 
 /// Reads one request (head and body); returns its method and path.
 async fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
-    let mut buf = Vec::new();
+    next_request(stream, &mut Vec::new()).await
+}
+
+/// Reads the next request of a connection, head and body, into `buf` (which
+/// may already hold some of it) and takes it out, leaving what follows it;
+/// returns its method and path. `None` when the connection ends first.
+pub async fn next_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(String, String)> {
     let mut chunk = [0u8; 4096];
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -223,6 +229,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
         }
         buf.extend_from_slice(&chunk[..n]);
     }
+    buf.drain(..head_end + length);
     let mut first = head.lines().next()?.split_whitespace();
     Some((first.next()?.to_owned(), first.next()?.to_owned()))
 }

@@ -48,7 +48,8 @@ pub fn collect(doc: &Value) -> StringEnums {
     out
 }
 
-fn variant_name(value: &str) -> Ident {
+/// A value as a `CamelCase` variant name: its alphanumeric runs, each capitalized.
+pub(super) fn variant_name(value: &str) -> Ident {
     let name: String = value
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|part| !part.is_empty())

@@ -100,17 +100,7 @@ pub fn collect(doc: &Value) -> Result<Vec<Operation>, String> {
 
 /// `snake_case` → `CamelCase`.
 fn variant(id: &str) -> Ident {
-    let name: String = id
-        .split('_')
-        .map(|part| {
-            let mut chars = part.chars();
-            chars
-                .next()
-                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
-                .unwrap_or_default()
-        })
-        .collect();
-    Ident::new(&name, Span::call_site())
+    super::enums::variant_name(id)
 }
 
 /// The `Operation` enum and `OPERATIONS`, its table in the same order.
