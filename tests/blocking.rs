@@ -159,19 +159,7 @@ fn iter_stops_after_an_error() {
 #[tokio::test]
 async fn calling_it_inside_an_async_runtime_works_and_dropping_it_there_does_not_panic() {
     let server = MockServer::start_async().await;
-    let token = server
-        .mock_async(|when, then| {
-            when.method(POST).path("/api/v1/token");
-            then.status(200)
-                .json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600));
-        })
-        .await;
-    let api = server
-        .mock_async(|when, then| {
-            when.method(GET).path(request_path("/agents/{agentId}"));
-            then.status(200).json_body(agent_json());
-        })
-        .await;
+    let (token, api) = token_and_agent(&server).await;
     // Built, called and dropped on the async test's own thread. The mock
     // server runs on threads of its own; the total timeout bounds each call.
     let client = for_mock(Client::builder().blocking(), &server.base_url())
@@ -198,19 +186,7 @@ fn it_works_inside_spawn_blocking_and_may_be_dropped_in_async_code() {
         .unwrap();
     runtime.block_on(async {
         let server = MockServer::start_async().await;
-        let token = server
-            .mock_async(|when, then| {
-                when.method(POST).path("/api/v1/token");
-                then.status(200)
-                    .json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600));
-            })
-            .await;
-        let api = server
-            .mock_async(|when, then| {
-                when.method(GET).path(request_path("/agents/{agentId}"));
-                then.status(200).json_body(agent_json());
-            })
-            .await;
+        let (token, api) = token_and_agent(&server).await;
         let listing = server
             .mock_async(|when, then| {
                 when.method(GET).path("/api/v1/agents");
@@ -268,4 +244,22 @@ fn it_works_inside_spawn_blocking_and_may_be_dropped_in_async_code() {
     });
     // And the last handle dropped by a runtime shutting down.
     drop(runtime);
+}
+
+/// Mocks of `/token` and `GET /agents/{agentId}`, both answering 200.
+async fn token_and_agent(server: &MockServer) -> (httpmock::Mock<'_>, httpmock::Mock<'_>) {
+    let token = server
+        .mock_async(|when, then| {
+            when.method(POST).path("/api/v1/token");
+            then.status(200)
+                .json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600));
+        })
+        .await;
+    let api = server
+        .mock_async(|when, then| {
+            when.method(GET).path(request_path("/agents/{agentId}"));
+            then.status(200).json_body(agent_json());
+        })
+        .await;
+    (token, api)
 }

@@ -12,7 +12,7 @@ use common::*;
 use futures::{StreamExt, TryStreamExt};
 use httpmock::prelude::*;
 use sentryagent_idp::auth::{AccessToken, StaticToken, TokenSource};
-use sentryagent_idp::model::{AgentType, AuditAction, DeploymentEnv};
+use sentryagent_idp::model::AuditAction;
 use sentryagent_idp::{
     Client, DEFAULT_PAGE_SIZE, DEFAULT_STREAM_PAGE_SIZE, ErrorKind, Operation, Scope, ScopeSet,
 };
@@ -768,17 +768,7 @@ async fn bad_arguments_are_refused_before_anything_is_sent() {
         })
         .await;
     let client = client(&server.base_url());
-    let register = || {
-        client
-            .agents()
-            .register()
-            .email("screener-001@myproject.ai")
-            .agent_type(AgentType::Screener)
-            .version("1.0.0")
-            .capabilities(["resume:read"])
-            .owner("platform-team")
-            .deployment_env(DeploymentEnv::Production)
-    };
+    let register = || new_agent(&client);
     // The complete request is valid: every case below breaks one thing.
     let cases = [
         (
