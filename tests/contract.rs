@@ -38,6 +38,8 @@ mod mocks {
 
 #[path = "contract/fixture.rs"]
 mod fixture;
+#[path = "common/spec.rs"]
+mod openapi;
 #[path = "contract/requests.rs"]
 mod requests;
 #[path = "contract/responses.rs"]

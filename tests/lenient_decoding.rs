@@ -37,8 +37,8 @@ fn successes() -> Vec<Success> {
             let response =
                 &doc["paths"][&d.path][d.method.to_lowercase()]["responses"][d.status.to_string()];
             let schema = resolve(
-                &doc,
-                &resolve(&doc, response)["content"]["application/json"]["schema"],
+                doc,
+                &resolve(doc, response)["content"]["application/json"]["schema"],
             )
             .clone();
             let operation: Operation = d.operation.parse().expect("an operationId");
@@ -62,7 +62,7 @@ fn properties(schema: &Value) -> Vec<(String, Value)> {
         .as_object()
         .into_iter()
         .flatten()
-        .map(|(name, property)| (name.clone(), resolve(&doc, property).clone()))
+        .map(|(name, property)| (name.clone(), resolve(doc, property).clone()))
         .collect()
 }
 
@@ -80,7 +80,7 @@ fn variant(schema: &Value, value: &Value) -> Value {
     let shape = if value.is_array() { "array" } else { "object" };
     alternatives
         .iter()
-        .map(|a| resolve(&doc, a).clone())
+        .map(|a| resolve(doc, a).clone())
         .find(|a| a["type"] == shape || (shape == "object" && a["properties"].is_object()))
         .unwrap_or_else(|| schema.clone())
 }
@@ -113,7 +113,7 @@ fn each_object(
             change(object, schema);
         }
         Value::Array(items) => {
-            let item_schema = resolve(&doc, &schema["items"]).clone();
+            let item_schema = resolve(doc, &schema["items"]).clone();
             for item in items {
                 each_object(item, &item_schema, change);
             }
@@ -230,7 +230,7 @@ async fn values_outside_the_documented_enums_decode() {
     let doc = document();
     every_success_decodes_when(&|object, schema| {
         for (name, property) in properties(schema) {
-            let known = resolve(&doc, &property)["enum"].is_array();
+            let known = resolve(doc, &property)["enum"].is_array();
             if let (true, Some(value)) = (known, object.get_mut(&name))
                 && value.is_string()
             {

@@ -1,4 +1,9 @@
-//! Reads the spec for tests: operations, their documented responses and examples.
+//! The one reader of the spec for every test: the document, `$ref`s,
+//! operations, their documented responses and examples. Included by the
+//! test crates that have no `common` module as `#[path] mod openapi`.
+#![allow(dead_code)]
+
+use std::sync::LazyLock;
 
 use serde_json::Value;
 
@@ -14,14 +19,17 @@ pub struct Documented {
     pub examples: Vec<Value>,
 }
 
-/// The spec as JSON (anchors and aliases expanded by the YAML parser).
-pub fn document() -> Value {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/openapi/agentidp.yaml"
-    ))
-    .expect("the spec is readable");
-    yaml_serde::from_str(&text).expect("the spec is YAML")
+/// The spec as JSON (anchors and aliases expanded by the YAML parser), read once.
+pub fn document() -> &'static Value {
+    static DOCUMENT: LazyLock<Value> = LazyLock::new(|| {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/openapi/agentidp.yaml"
+        ))
+        .expect("the spec is readable");
+        yaml_serde::from_str(&text).expect("the spec is YAML")
+    });
+    &DOCUMENT
 }
 
 /// Follows a local `$ref` (`#/components/...`), if `value` is one.
@@ -44,7 +52,7 @@ pub fn documented_responses() -> Vec<Documented> {
                 continue;
             };
             for (status, response) in op["responses"].as_object().expect("responses") {
-                let response = resolve(&doc, response);
+                let response = resolve(doc, response);
                 let media = response.pointer("/content/application~1json");
                 let mut examples: Vec<Value> = media
                     .and_then(|m| m.get("example"))
@@ -55,7 +63,7 @@ pub fn documented_responses() -> Vec<Documented> {
                     .and_then(|m| m.get("examples"))
                     .and_then(Value::as_object)
                 {
-                    examples.extend(named.values().map(|e| resolve(&doc, e)["value"].clone()));
+                    examples.extend(named.values().map(|e| resolve(doc, e)["value"].clone()));
                 }
                 out.push(Documented {
                     operation: id.to_owned(),

@@ -8,7 +8,8 @@ use std::sync::LazyLock;
 
 use serde_json::Value;
 
-const SPEC_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/agentidp.yaml");
+use crate::openapi::document;
+
 /// Longer `$ref` chains are a spec error (and would otherwise never end).
 const MAX_REF_DEPTH: usize = 8;
 /// The keys of a path item that are operations.
@@ -16,13 +17,10 @@ const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
-static DOCUMENT: LazyLock<Value> = LazyLock::new(|| {
-    let text = std::fs::read_to_string(SPEC_PATH).expect("the spec is readable");
-    yaml_serde::from_str(&text).expect("the spec is valid YAML")
-});
-
 static OPERATIONS: LazyLock<Vec<Operation>> = LazyLock::new(|| {
-    let paths = DOCUMENT["paths"].as_object().expect("the spec has `paths`");
+    let paths = document()["paths"]
+        .as_object()
+        .expect("the spec has `paths`");
     let mut operations = Vec::new();
     for (path, item) in paths {
         for method in METHODS {
@@ -106,7 +104,7 @@ fn resolve(mut value: &'static Value) -> &'static Value {
         let pointer = reference
             .strip_prefix('#')
             .unwrap_or_else(|| panic!("non-local $ref {reference}"));
-        value = DOCUMENT
+        value = document()
             .pointer(pointer)
             .unwrap_or_else(|| panic!("dangling $ref {reference}"));
     }
@@ -130,7 +128,7 @@ impl Operation {
             id: id.to_owned(),
             method: method.to_uppercase(),
             path: path.to_owned(),
-            bearer: names_oauth2(op.get("security").unwrap_or(&DOCUMENT["security"])),
+            bearer: names_oauth2(op.get("security").unwrap_or(&document()["security"])),
             path_params: parameters
                 .filter(|p| p["in"] == "path")
                 .map(|p| Parameter {
@@ -252,7 +250,7 @@ impl Content {
 
 /// Whether a `security` list has a requirement naming an OAuth 2.0 scheme.
 fn names_oauth2(security: &Value) -> bool {
-    let schemes = &DOCUMENT["components"]["securitySchemes"];
+    let schemes = &document()["components"]["securitySchemes"];
     security
         .as_array()
         .into_iter()
@@ -266,7 +264,7 @@ fn names_oauth2(security: &Value) -> bool {
 /// `format: password`): what the bindings decode as redacted values.
 pub fn secret_properties() -> &'static std::collections::BTreeSet<String> {
     static NAMES: LazyLock<std::collections::BTreeSet<String>> = LazyLock::new(|| {
-        let schemas = DOCUMENT["components"]["schemas"]
+        let schemas = document()["components"]["schemas"]
             .as_object()
             .expect("the spec has component schemas");
         schemas

@@ -2,6 +2,8 @@
 //! spec documents for the operation is checked against the spec's schema on
 //! the way in.
 
+#[path = "../common/spec.rs"]
+pub mod openapi;
 pub mod schema;
 
 use std::time::Duration;

@@ -22,7 +22,7 @@ pub struct Operation {
 
 /// The loaded spec.
 pub struct Spec {
-    doc: Value,
+    doc: &'static Value,
     components: Value,
     operations: Vec<Operation>,
     validators: Mutex<HashMap<(String, u16), Arc<Validator>>>,
@@ -66,9 +66,7 @@ fn translate(value: &mut Value) {
 
 impl Spec {
     fn load() -> Spec {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/agentidp.yaml");
-        let text = std::fs::read_to_string(path).expect("read the spec");
-        let doc: Value = yaml_serde::from_str(&text).expect("parse the spec");
+        let doc = super::openapi::document();
         let mut components = doc["components"].clone();
         translate(&mut components);
         let mut operations = Vec::new();
