@@ -354,8 +354,8 @@ async fn token_expiry_mid_flight_refreshes_once_and_succeeds() {
 
 #[tokio::test]
 async fn token_endpoint_down_while_the_cached_token_is_valid_lets_calls_go_on() {
-    // An 8 s token with a huge buffer: due for refresh at 4-6 s (half its
-    // lifetime at most, and never within 5 s of the first fetch), valid to 8 s.
+    // An 8 s token with a huge buffer: due for refresh at 4-6 s (the buffer
+    // is at most half its lifetime), valid to 8 s.
     let server = Scripted::start(vec![
         ("/token", vec![token_act("tok-1", 8), unavailable()]),
         (AGENT, vec![agent()]),
@@ -523,4 +523,34 @@ async fn max_in_flight_caps_the_requests_on_the_wire() {
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(server.count(AGENT), 12);
     assert_eq!(server.most_at_once(), 3);
+}
+
+#[tokio::test]
+async fn a_short_lived_token_is_refreshed_in_the_background_before_it_expires() {
+    // A 2 s token is due at 1-1.5 s. The refresh must start then, not wait
+    // for a quiet period after the first fetch that outlasts the token (0.2
+    // waited 5 s, so every caller stalled on a fetch once the token expired).
+    let server = Scripted::start(vec![
+        (
+            "/token",
+            vec![token_act("tok-1", 2), token_act("tok-2", 3600)],
+        ),
+        (AGENT, vec![agent()]),
+    ])
+    .await;
+    let client = credentials_client(&server.base_url).build().unwrap();
+    client.agents().get(agent_id()).send().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_550)).await;
+    client.agents().get(agent_id()).send().await.unwrap();
+    for _ in 0..20 {
+        if server.count("/token") == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        server.count("/token"),
+        2,
+        "a background refresh while the first token was still valid"
+    );
 }

@@ -216,6 +216,10 @@ impl TokenCache {
                     token: Arc::clone(token),
                     refresh_at,
                 });
+                // A new token is refreshed at its own `refresh_at`: a quiet
+                // period after a success would let a short-lived token expire
+                // first and stall every caller on a foreground fetch.
+                state.quiet_until = None;
             }
             Err(_) => state.quiet_until = Instant::now().checked_add(MIN_REFRESH_INTERVAL),
         }

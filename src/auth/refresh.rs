@@ -2,13 +2,16 @@
 //! buffer, but never by more than half its lifetime (a 60 s token with the
 //! 60 s default buffer would otherwise be "due" at once, and every call would
 //! ask for a new one), at a random point of the buffer's earlier half (so a
-//! fleet of processes spreads its refreshes), and never within
-//! [`MIN_REFRESH_INTERVAL`] of the previous fetch.
+//! fleet of processes spreads its refreshes). After a fetch that failed (or
+//! ended abnormally), no background refresh starts for
+//! [`MIN_REFRESH_INTERVAL`], so a failing token endpoint is not asked again on
+//! every call; a success ends that quiet period, since the new token's
+//! refresh point is already at least half its lifetime away.
 
 use std::time::{Duration, Instant};
 
-/// No background refresh starts sooner than this after the previous fetch
-/// started, successful or not.
+/// No background refresh starts sooner than this after a fetch that did not
+/// bring a token.
 pub(crate) const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The instant a token received at `received`, expiring at `expires_at`,
