@@ -554,3 +554,48 @@ async fn a_short_lived_token_is_refreshed_in_the_background_before_it_expires() 
         "a background refresh while the first token was still valid"
     );
 }
+
+#[tokio::test]
+async fn a_call_backing_off_gives_its_in_flight_slot_to_another() {
+    // With one slot, a call waiting out `Retry-After: 1` must not keep it:
+    // the other call is answered during that second, before the retry.
+    let busy = Act::Respond(
+        503,
+        vec![
+            ("content-type", "application/json".into()),
+            ("retry-after", "1".into()),
+        ],
+        json!({"code": "SERVICE_UNAVAILABLE", "message": "busy"}).to_string(),
+    );
+    let listing = json!({"data": [agent_json()], "total": 1});
+    let server = Scripted::start(vec![
+        (AGENT, vec![busy, agent()]),
+        ("/agents", vec![Act::json(200, listing)]),
+    ])
+    .await;
+    let client = builder(&server.base_url).max_in_flight(1).build().unwrap();
+    let backing_off = client.agents().get(agent_id()).send();
+    let other = async {
+        // Starts once the first call has had its 503.
+        for _ in 0..100 {
+            if server.count(AGENT) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        client.agents().list().send().await
+    };
+    let (got, listed) = tokio::join!(backing_off, other);
+    got.unwrap();
+    listed.unwrap();
+    let order: Vec<bool> = server
+        .seen()
+        .into_iter()
+        .map(|(_, path)| !path.contains(AGENT))
+        .collect();
+    assert_eq!(
+        order,
+        [false, true, false],
+        "503, the other call, then the retry"
+    );
+}

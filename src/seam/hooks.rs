@@ -74,7 +74,11 @@ impl CallState {
         }
         let token = match auth.tokens.fresh() {
             Some(token) => token,
-            None => Box::pin(self.fetch_token(&auth.tokens)).await?,
+            None => {
+                // No slot is held while waiting for a token.
+                self.report().slot = None;
+                Box::pin(self.fetch_token(&auth.tokens)).await?
+            }
         };
         if !token.allows(op.operation) {
             return Err(Error::missing_scope(
@@ -111,11 +115,8 @@ impl CallState {
     /// attempt ends, so that progenitor reads it straight off the
     /// connection; any other body is read here, within the limit.
     async fn send(&self, request: reqwest::Request) -> reqwest::Result<reqwest::Response> {
-        // Waiting for a slot holds nothing else.
-        if let Some(slots) = &self.seam.in_flight {
-            let slot = Arc::clone(slots).acquire_owned().await.ok();
-            self.report().slot = slot;
-        }
+        // Taken again if a token fetch made the attempt give it back.
+        self.take_slot().await;
         let response = self.seam.http.execute(request).await?;
         let max = self.seam.config.max_body;
         if !same_origin(response.url(), &self.seam.origin) {

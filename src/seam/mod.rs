@@ -199,6 +199,9 @@ impl Seam {
         let mut history = History::default();
         loop {
             history.attempts += 1;
+            // A call waiting for a slot holds no request yet: 10,000 calls
+            // queued behind `max_in_flight` cost only their arguments.
+            state.take_slot().await;
             let raw = raw::Client::new_with_client(
                 &self.api_url,
                 self.http.clone(),
@@ -349,7 +352,22 @@ impl CallState {
     /// Takes what the hooks learnt of the attempt that just ended, giving
     /// its in-flight slot back.
     fn end_attempt(&self) -> Report {
-        std::mem::take(&mut *self.report())
+        let mut report = std::mem::take(&mut *self.report());
+        // Given back now, not when the report goes out of scope after a backoff.
+        report.slot = None;
+        report
+    }
+
+    /// Waits for an in-flight slot (if the client caps them) unless the
+    /// attempt holds one. Waiting for it holds nothing else.
+    async fn take_slot(&self) {
+        let Some(slots) = &self.seam.in_flight else {
+            return;
+        };
+        if self.report().slot.is_none() {
+            let slot = Arc::clone(slots).acquire_owned().await.ok();
+            self.report().slot = slot;
+        }
     }
 
     /// Time left before the deadline (`None`: no deadline).
