@@ -163,11 +163,8 @@ pub(crate) struct Paging {
     pub(crate) limit: Option<u32>,
 }
 
-/// What one page request asks for: as numbers for the [`Page`] it returns,
-/// and as the spec's positive integers for the wire.
+/// What one page request asks for, as the spec's positive integers.
 pub(crate) struct PageQuery {
-    number: u32,
-    limit: u32,
     pub(crate) page: NonZeroU32,
     pub(crate) size: NonZeroU32,
 }
@@ -175,18 +172,14 @@ pub(crate) struct PageQuery {
 impl Paging {
     /// The page to ask for (default 1, [`DEFAULT_PAGE_SIZE`] items).
     pub(crate) fn query(self, op: Operation) -> Result<PageQuery> {
-        let number = self.page.unwrap_or(1);
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE_SIZE);
         let nonzero = |name: &str, n: u32| {
             NonZeroU32::new(n).ok_or_else(|| {
                 Error::invalid_input(format!("`{name}` must be at least 1")).with_operation(op)
             })
         };
         Ok(PageQuery {
-            number,
-            limit,
-            page: nonzero("page", number)?,
-            size: nonzero("limit", limit)?,
+            page: nonzero("page", self.page.unwrap_or(1))?,
+            size: nonzero("limit", self.limit.unwrap_or(DEFAULT_PAGE_SIZE))?,
         })
     }
 
@@ -205,8 +198,8 @@ impl PageQuery {
         Page {
             items,
             total: total.and_then(|t| u64::try_from(t).ok()),
-            page: self.number,
-            limit: self.limit,
+            page: self.page.get(),
+            limit: self.size.get(),
         }
     }
 }

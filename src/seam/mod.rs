@@ -182,12 +182,7 @@ impl Seam {
         E: IntoErrorBody,
     {
         let op = operation.spec();
-        let state = Arc::new(CallState {
-            seam: Arc::clone(self),
-            op,
-            deadline: Instant::now().checked_add(self.config.total_timeout),
-            report: Mutex::new(Report::default()),
-        });
+        let state = CallState::start(self, op);
         let span = tracing::debug_span!(
             "agentidp.request",
             operation = op.id,
@@ -287,12 +282,7 @@ impl Seam {
         S: FnOnce(raw::Client) -> Fut,
         Fut: Future<Output = std::result::Result<raw::ResponseValue<T>, raw::Error<E>>>,
     {
-        let state = Arc::new(CallState {
-            seam: Arc::clone(self),
-            op: operation.spec(),
-            deadline: Instant::now().checked_add(self.config.total_timeout),
-            report: Mutex::new(Report::default()),
-        });
+        let state = CallState::start(self, operation.spec());
         let raw = raw::Client::new_with_client(
             &self.api_url,
             self.http.clone(),
@@ -337,6 +327,16 @@ struct Report {
 }
 
 impl CallState {
+    /// The state of a call of `op` starting now, its deadline the total timeout away.
+    fn start(seam: &Arc<Seam>, op: &'static OperationSpec) -> Arc<Self> {
+        Arc::new(Self {
+            seam: Arc::clone(seam),
+            op,
+            deadline: Instant::now().checked_add(seam.config.total_timeout),
+            report: Mutex::new(Report::default()),
+        })
+    }
+
     fn report(&self) -> MutexGuard<'_, Report> {
         // Every state the fields can hold is valid, even after a panic.
         self.report.lock().unwrap_or_else(PoisonError::into_inner)
