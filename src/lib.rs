@@ -83,6 +83,9 @@ pub mod secret;
 pub mod testing;
 mod tokens;
 mod validate;
+#[cfg(feature = "verify")]
+#[cfg_attr(docsrs, doc(cfg(feature = "verify")))]
+pub mod verify;
 
 pub use agents::{Agents, DecommissionAgent, GetAgent, ListAgents, RegisterAgent, UpdateAgent};
 pub use audit::{

@@ -1,0 +1,299 @@
+//! [`VerifierBuilder`]: the mode's source and the shared settings.
+
+use std::time::Duration;
+
+use jsonwebtoken::DecodingKey;
+use url::Url;
+
+use super::jwks::{Jwks, JwksTiming};
+use super::settings::{DEFAULT_JWKS_COOLDOWN, Settings};
+use super::verifier::{Check, Keys, Verifier};
+use crate::Client;
+use crate::error::{Error, Result};
+
+/// How long a JWKS answer without `max-age` is fresh.
+const JWKS_DEFAULT_TTL: Duration = Duration::from_secs(300);
+/// Default bounds of a JWKS `max-age`.
+const JWKS_MIN_TTL: Duration = Duration::from_secs(60);
+const JWKS_MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Timeouts of the default JWKS HTTP client.
+const JWKS_TIMEOUT: Duration = Duration::from_secs(10);
+const JWKS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+enum Source {
+    Introspection(Client),
+    Pem(Box<DecodingKey>),
+    Jwks {
+        discovery: Url,
+        http: Option<reqwest::Client>,
+    },
+}
+
+/// Options of a [`Verifier`]; from one of its constructors.
+#[must_use]
+pub struct VerifierBuilder {
+    source: Source,
+    first_sight: Option<Client>,
+    settings: Settings,
+    jwks: JwksTiming,
+}
+
+impl std::fmt::Debug for VerifierBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mode = match &self.source {
+            Source::Introspection(_) => "introspection",
+            Source::Pem(_) => "public key",
+            Source::Jwks { .. } => "jwks",
+        };
+        f.debug_struct("VerifierBuilder")
+            .field("mode", &mode)
+            .field("introspect_first_sight", &self.first_sight.is_some())
+            .field("settings", &self.settings)
+            .field("jwks", &self.jwks)
+            .finish()
+    }
+}
+
+impl Verifier {
+    /// Every token is introspected (RFC 7662) by `client`, which is the
+    /// service's own AgentIdP client and needs `tokens:read`; verdicts are
+    /// cached. Sees a revocation or a decommissioned agent within
+    /// [`max_age`](VerifierBuilder::max_age).
+    ///
+    #[cfg_attr(feature = "testing", doc = "```")]
+    #[cfg_attr(not(feature = "testing"), doc = "```ignore")]
+    /// use sentryagent_idp::verify::{Verifier, VerifyError};
+    /// use sentryagent_idp::{ExposeSecret, testing::FakeAgentIdp};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let fake = FakeAgentIdp::start().await?;
+    /// let verifier = Verifier::introspection(fake.client_builder().build()?).build()?;
+    ///
+    /// let token = fake.client_builder().build()?.access_token().await?;
+    /// let agent = verifier.verify(token.expose_secret()).await?;
+    /// assert_eq!(agent.agent_id, fake.bootstrap_agent_id());
+    /// assert_eq!(verifier.verify("not-a-token").await, Err(VerifyError::InvalidToken));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn introspection(client: Client) -> VerifierBuilder {
+        VerifierBuilder::new(Source::Introspection(client))
+    }
+
+    /// Tokens are checked locally against the AgentIdP server's RSA public
+    /// key (`pem`: SPKI `BEGIN PUBLIC KEY` or PKCS#1 `BEGIN RSA PUBLIC KEY`),
+    /// RS256 only. Nothing is asked of AgentIdP, so a revoked token or one of
+    /// a decommissioned agent is accepted until its `exp`, unless
+    /// [`introspect_first_sight`](VerifierBuilder::introspect_first_sight).
+    ///
+    /// Fails with [`ErrorKind::Config`](crate::ErrorKind::Config) when `pem`
+    /// is not an RSA public key.
+    ///
+    #[cfg_attr(feature = "testing", doc = "```")]
+    #[cfg_attr(not(feature = "testing"), doc = "```ignore")]
+    /// use sentryagent_idp::verify::Verifier;
+    /// use sentryagent_idp::{ExposeSecret, Scope, testing::FakeAgentIdp};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let fake = FakeAgentIdp::start().await?;
+    /// let verifier = Verifier::public_key_pem(fake.public_key_pem())?.build()?;
+    ///
+    /// let token = fake.client_builder().build()?.access_token().await?;
+    /// let agent = verifier.verify(token.expose_secret()).await?;
+    /// assert!(agent.has_all(&[Scope::AGENTS_READ]));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn public_key_pem(pem: impl AsRef<[u8]>) -> Result<VerifierBuilder> {
+        let key = DecodingKey::from_rsa_pem(pem.as_ref())
+            .map_err(|_| Error::config("the public key is not an RSA public key in PEM"))?;
+        Ok(VerifierBuilder::new(Source::Pem(Box::new(key))))
+    }
+
+    /// Tokens are checked locally against the key set the server publishes:
+    /// `{server_root_url}/.well-known/openid-configuration` names its
+    /// `jwks_uri` (https, or http when the root is http). The key set is
+    /// cached per its `Cache-Control: max-age` (within
+    /// [`jwks_cache_bounds`](VerifierBuilder::jwks_cache_bounds)); a token
+    /// with an unknown `kid` refetches it, at most once per
+    /// [`jwks_refetch_cooldown`](VerifierBuilder::jwks_refetch_cooldown); a
+    /// failed refresh keeps the key set held. A token without a `kid` is
+    /// checked only against a key set of one key. Like
+    /// [`public_key_pem`](Self::public_key_pem), it sees no revocation
+    /// unless [`introspect_first_sight`](VerifierBuilder::introspect_first_sight).
+    ///
+    /// Only the origin of `server_root_url` counts (the well-known paths are
+    /// at the server root, outside `/api/v1`). Fails with
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) for a URL that is not
+    /// `http(s)`.
+    ///
+    #[cfg_attr(feature = "testing", doc = "```")]
+    #[cfg_attr(not(feature = "testing"), doc = "```ignore")]
+    /// use sentryagent_idp::verify::Verifier;
+    /// use sentryagent_idp::{ExposeSecret, testing::FakeAgentIdp};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let fake = FakeAgentIdp::builder().oidc(true).start().await?;
+    /// let verifier = Verifier::jwks(&fake.base_url())?.build()?;
+    ///
+    /// let token = fake.client_builder().build()?.access_token().await?;
+    /// let agent = verifier.verify(token.expose_secret()).await?;
+    /// assert_eq!(agent.agent_id, fake.bootstrap_agent_id());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn jwks(server_root_url: &str) -> Result<VerifierBuilder> {
+        let root = Url::parse(server_root_url)
+            .map_err(|e| Error::config(format!("the server root URL is invalid: {e}")))?;
+        if !matches!(root.scheme(), "http" | "https") || root.host().is_none() {
+            return Err(Error::config(
+                "the server root URL must be http(s) with a host",
+            ));
+        }
+        let discovery = root
+            .join("/.well-known/openid-configuration")
+            .map_err(|e| Error::config(format!("the server root URL is invalid: {e}")))?;
+        Ok(VerifierBuilder::new(Source::Jwks {
+            discovery,
+            http: None,
+        }))
+    }
+}
+
+impl VerifierBuilder {
+    fn new(source: Source) -> VerifierBuilder {
+        VerifierBuilder {
+            source,
+            first_sight: None,
+            settings: Settings::default(),
+            jwks: JwksTiming {
+                cooldown: DEFAULT_JWKS_COOLDOWN,
+                min_ttl: JWKS_MIN_TTL,
+                max_ttl: JWKS_MAX_TTL,
+                default_ttl: JWKS_DEFAULT_TTL,
+            },
+        }
+    }
+
+    /// How long an active verdict from introspection is used before
+    /// AgentIdP is asked again (default [`DEFAULT_MAX_AGE`](super::DEFAULT_MAX_AGE),
+    /// 30 s): the bound within which a revocation is seen. Never past the
+    /// token's `exp`.
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.settings.max_age = max_age;
+        self
+    }
+
+    /// How long an inactive verdict is kept (default
+    /// [`DEFAULT_NEGATIVE_TTL`](super::DEFAULT_NEGATIVE_TTL), 5 s).
+    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
+        self.settings.negative_ttl = ttl;
+        self
+    }
+
+    /// The most verdicts kept (default [`DEFAULT_CAPACITY`](super::DEFAULT_CAPACITY)
+    /// entries); the least used go first.
+    pub fn capacity(mut self, entries: u64) -> Self {
+        self.settings.capacity = entries;
+        self
+    }
+
+    /// The clock skew allowed on `exp` and `nbf` in the local checks
+    /// (default [`DEFAULT_LEEWAY`](super::DEFAULT_LEEWAY), 5 s; whole seconds).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.settings.leeway = leeway;
+        self
+    }
+
+    /// Local checks require `iss` to be `issuer` (AgentIdP Phase-1 tokens
+    /// have no `iss`: set this only for a server that sets it).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.settings.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Local checks require `aud` to hold `audience` (Phase-1 tokens have no `aud`).
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.settings.audience = Some(audience.into());
+        self
+    }
+
+    /// Opt-in: while AgentIdP cannot answer, keep serving verdicts known
+    /// active for up to `grace` past their `max_age` (never past the token's
+    /// `exp`), trying AgentIdP again about once a second. Off by default:
+    /// without it, such requests are refused with 503.
+    pub fn grace_when_unavailable(mut self, grace: Duration) -> Self {
+        self.settings.grace = Some(grace);
+        self
+    }
+
+    /// For the local modes: also introspect each token the first time it is
+    /// seen, and again once its verdict is older than
+    /// [`max_age`](Self::max_age), so a revocation is seen within that bound
+    /// at nearly local speed. `client` needs `tokens:read`. In the
+    /// introspection mode, where every token is introspected already, this
+    /// changes nothing.
+    pub fn introspect_first_sight(mut self, client: Client) -> Self {
+        self.first_sight = Some(client);
+        self
+    }
+
+    /// JWKS mode: the least time between two key-set fetches caused by
+    /// unknown `kid`s or expiry (default
+    /// [`DEFAULT_JWKS_COOLDOWN`](super::DEFAULT_JWKS_COOLDOWN), 10 s).
+    pub fn jwks_refetch_cooldown(mut self, cooldown: Duration) -> Self {
+        self.jwks.cooldown = cooldown;
+        self
+    }
+
+    /// JWKS mode: the bounds a key set's `Cache-Control: max-age` is
+    /// clamped to (default 60 s to 24 h; 5 min without `max-age`, clamped too).
+    pub fn jwks_cache_bounds(mut self, min: Duration, max: Duration) -> Self {
+        self.jwks.min_ttl = min.min(max);
+        self.jwks.max_ttl = max.max(min);
+        self
+    }
+
+    /// JWKS mode: the HTTP client for discovery and the key set (default:
+    /// a new one with a 10 s timeout). Set its timeouts yourself.
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        if let Source::Jwks { http: slot, .. } = &mut self.source {
+            *slot = Some(http);
+        }
+        self
+    }
+
+    /// The verifier. Fails with [`ErrorKind::Config`](crate::ErrorKind::Config)
+    /// only if the default JWKS HTTP client cannot be built.
+    pub fn build(self) -> Result<Verifier> {
+        let check = match self.source {
+            Source::Introspection(client) => Check::Introspect(client),
+            Source::Pem(key) => Check::Local {
+                keys: Keys::Pem(key),
+                first_sight: self.first_sight,
+            },
+            Source::Jwks { discovery, http } => {
+                let http = match http {
+                    Some(http) => http,
+                    None => reqwest::Client::builder()
+                        .timeout(JWKS_TIMEOUT)
+                        .connect_timeout(JWKS_CONNECT_TIMEOUT)
+                        .build()
+                        .map_err(|e| {
+                            Error::config("cannot build the JWKS HTTP client").with_source(e)
+                        })?,
+                };
+                let mut timing = self.jwks;
+                timing.default_ttl = timing.default_ttl.clamp(timing.min_ttl, timing.max_ttl);
+                Check::Local {
+                    keys: Keys::Jwks(Box::new(Jwks::new(discovery, http, timing))),
+                    first_sight: self.first_sight,
+                }
+            }
+        };
+        Ok(Verifier::from_parts(check, self.settings))
+    }
+}

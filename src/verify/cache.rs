@@ -1,0 +1,133 @@
+//! The verdict cache: bounded (moka), keyed by a SHA-256 of the token, one
+//! lookup at a time per token (moka coalesces concurrent `init`s per key).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::principal::AgentPrincipal;
+
+/// A SHA-256 of a token: what the cache holds instead of the token.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct TokenKey([u8; 32]);
+
+impl TokenKey {
+    pub(crate) fn of(token: &str) -> TokenKey {
+        TokenKey(Sha256::digest(token.as_bytes()).into())
+    }
+}
+
+impl fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("sha256:")?;
+        for byte in &self.0[..8] {
+            write!(f, "{byte:02x}")?;
+        }
+        f.write_str("…")
+    }
+}
+
+/// What was decided about a token.
+#[derive(Clone, Debug)]
+pub(crate) enum Verdict {
+    Active(Arc<AgentPrincipal>),
+    Inactive,
+    /// AgentIdP could not tell; never kept (its entry expires at once).
+    Unavailable(Duration),
+}
+
+/// A verdict with its lifetimes.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    pub(crate) verdict: Verdict,
+    /// Until then the verdict is used as it is; after, AgentIdP is asked again.
+    pub(crate) fresh_until: Instant,
+    /// An active verdict may still be served until then while AgentIdP is
+    /// unreachable (the opt-in grace); never past the token's `exp`.
+    pub(crate) grace_until: Option<Instant>,
+}
+
+impl Entry {
+    /// When moka drops the entry.
+    fn evict_at(&self) -> Instant {
+        self.grace_until
+            .map_or(self.fresh_until, |g| g.max(self.fresh_until))
+    }
+
+    pub(crate) fn is_fresh(&self, now: Instant) -> bool {
+        now < self.fresh_until
+    }
+}
+
+/// Entries live until their own [`Entry::evict_at`].
+struct PerEntry;
+
+impl moka::Expiry<TokenKey, Entry> for PerEntry {
+    fn expire_after_create(&self, _: &TokenKey, entry: &Entry, now: Instant) -> Option<Duration> {
+        Some(entry.evict_at().saturating_duration_since(now))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &TokenKey,
+        entry: &Entry,
+        now: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(entry.evict_at().saturating_duration_since(now))
+    }
+}
+
+/// The bounded cache of verdicts.
+#[derive(Clone)]
+pub(crate) struct VerdictCache {
+    entries: moka::future::Cache<TokenKey, Entry>,
+}
+
+impl fmt::Debug for VerdictCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerdictCache")
+            .field("entries", &self.entries.entry_count())
+            .finish()
+    }
+}
+
+impl VerdictCache {
+    pub(crate) fn new(capacity: u64) -> VerdictCache {
+        VerdictCache {
+            entries: moka::future::Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(PerEntry)
+                .build(),
+        }
+    }
+
+    /// The fresh verdict for `key`, else the one `lookup` makes from the
+    /// stale entry (if any); concurrent callers for one key share one lookup.
+    pub(crate) async fn get_or_lookup<F, Fut>(&self, key: TokenKey, lookup: F) -> Entry
+    where
+        F: FnOnce(Option<Entry>) -> Fut,
+        Fut: Future<Output = Entry>,
+    {
+        let stale = match self.entries.get(&key).await {
+            Some(entry) if entry.is_fresh(Instant::now()) => return entry,
+            other => other,
+        };
+        self.entries
+            .entry(key)
+            .or_insert_with_if(lookup(stale), |entry| !entry.is_fresh(Instant::now()))
+            .await
+            .into_value()
+    }
+
+    /// Every key and entry, for the test that proves no token is held.
+    #[cfg(test)]
+    pub(crate) fn snapshot(&self) -> Vec<(TokenKey, Entry)> {
+        self.entries
+            .iter()
+            .map(|(key, entry)| (*key, entry))
+            .collect()
+    }
+}

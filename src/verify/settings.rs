@@ -1,0 +1,39 @@
+//! The knobs every mode shares, with their defaults.
+
+use std::time::Duration;
+
+/// Default [`max_age`](super::VerifierBuilder::max_age): a revocation is seen within 30 s.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30);
+/// Default [`negative_ttl`](super::VerifierBuilder::negative_ttl).
+pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(5);
+/// Default [`capacity`](super::VerifierBuilder::capacity), in entries.
+pub const DEFAULT_CAPACITY: u64 = 10_000;
+/// Default [`leeway`](super::VerifierBuilder::leeway) on `exp` and `nbf`.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
+/// Default [`jwks_refetch_cooldown`](super::VerifierBuilder::jwks_refetch_cooldown).
+pub const DEFAULT_JWKS_COOLDOWN: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) max_age: Duration,
+    pub(crate) negative_ttl: Duration,
+    pub(crate) capacity: u64,
+    pub(crate) leeway: Duration,
+    pub(crate) grace: Option<Duration>,
+    pub(crate) issuer: Option<String>,
+    pub(crate) audience: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_age: DEFAULT_MAX_AGE,
+            negative_ttl: DEFAULT_NEGATIVE_TTL,
+            capacity: DEFAULT_CAPACITY,
+            leeway: DEFAULT_LEEWAY,
+            grace: None,
+            issuer: None,
+            audience: None,
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! [`Verifier`]: the mode chosen, the cache, and `verify`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::HeaderMap;
+use jsonwebtoken::{DecodingKey, Validation};
+
+use super::cache::{TokenKey, Verdict, VerdictCache};
+use super::error::VerifyError;
+use super::header::{bearer_token, is_b64token};
+use super::introspect;
+use super::jwks::Jwks;
+use super::jwt;
+use super::principal::AgentPrincipal;
+use super::settings::Settings;
+use crate::Client;
+
+/// Decides whether a bearer token is good and whom it speaks for.
+///
+/// Cheap to clone (one `Arc`), `Send + Sync`: build one per service and
+/// share it. Built by mode: [`introspection`](Self::introspection),
+/// [`public_key_pem`](Self::public_key_pem) or [`jwks`](Self::jwks), then
+/// the [`VerifierBuilder`](super::VerifierBuilder) options. `Debug` shows
+/// the mode and settings, never a token.
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    check: Check,
+    cache: VerdictCache,
+    settings: Settings,
+    validation: Validation,
+}
+
+pub(crate) enum Check {
+    /// Every token is introspected (through the cache).
+    Introspect(Client),
+    /// Checked locally, then introspected once per cache lifetime if `first_sight`.
+    Local {
+        keys: Keys,
+        first_sight: Option<Client>,
+    },
+}
+
+pub(crate) enum Keys {
+    Pem(Box<DecodingKey>),
+    Jwks(Box<Jwks>),
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = &*self.inner;
+        let mode = match &i.check {
+            Check::Introspect(_) => "introspection",
+            Check::Local {
+                keys: Keys::Pem(_),
+                first_sight: None,
+            } => "public key",
+            Check::Local {
+                keys: Keys::Pem(_),
+                first_sight: Some(_),
+            } => "public key + introspection at first sight",
+            Check::Local {
+                keys: Keys::Jwks(_),
+                first_sight: None,
+            } => "jwks",
+            Check::Local {
+                keys: Keys::Jwks(_),
+                first_sight: Some(_),
+            } => "jwks + introspection at first sight",
+        };
+        f.debug_struct("Verifier")
+            .field("mode", &mode)
+            .field("settings", &i.settings)
+            .field("cache", &i.cache)
+            .finish()
+    }
+}
+
+impl Verifier {
+    pub(crate) fn from_parts(check: Check, settings: Settings) -> Verifier {
+        let validation = jwt::validation(
+            settings.leeway,
+            settings.issuer.as_deref(),
+            settings.audience.as_deref(),
+        );
+        Verifier {
+            inner: Arc::new(Inner {
+                check,
+                cache: VerdictCache::new(settings.capacity),
+                settings,
+                validation,
+            }),
+        }
+    }
+
+    /// The principal of the request's `Authorization: Bearer` token.
+    ///
+    /// The header must be one, `Bearer <b64token>` (RFC 6750 §2.1, the
+    /// scheme in any case); no header, or another scheme, is
+    /// [`VerifyError::MissingToken`]; several, or a malformed one,
+    /// [`VerifyError::InvalidRequest`]. Tokens in the query or the body
+    /// are not read.
+    pub async fn verify_request_headers(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<AgentPrincipal, VerifyError> {
+        self.verify(bearer_token(headers)?).await
+    }
+
+    /// The principal of `token`, or why it is refused:
+    /// [`InvalidToken`](VerifyError::InvalidToken), or
+    /// [`Unavailable`](VerifyError::Unavailable) when AgentIdP cannot tell.
+    ///
+    /// Scopes are not checked here: check them on every request, after
+    /// this (with [`RequireScopes`](super::RequireScopes) or
+    /// [`AgentPrincipal::has_all`]).
+    pub async fn verify(&self, token: &str) -> Result<AgentPrincipal, VerifyError> {
+        if !is_b64token(token.as_bytes()) {
+            return Err(VerifyError::InvalidToken);
+        }
+        let i = &*self.inner;
+        match &i.check {
+            Check::Introspect(client) => self.introspected(client, token).await,
+            Check::Local { keys, first_sight } => {
+                let principal = match keys {
+                    Keys::Pem(key) => jwt::verify(token, key, &i.validation)?,
+                    Keys::Jwks(jwks) => {
+                        let kid = jwt::key_id(token)?;
+                        let set = jwks.keys_for(kid.as_deref()).await?;
+                        let key = set.key(kid.as_deref()).ok_or(VerifyError::InvalidToken)?;
+                        jwt::verify(token, key, &i.validation)?
+                    }
+                };
+                match first_sight {
+                    None => Ok(principal),
+                    Some(client) => self.introspected(client, token).await,
+                }
+            }
+        }
+    }
+
+    /// The cached verdict on `token`, introspecting when there is none fresh.
+    async fn introspected(
+        &self,
+        client: &Client,
+        token: &str,
+    ) -> Result<AgentPrincipal, VerifyError> {
+        let i = &*self.inner;
+        let entry = i
+            .cache
+            .get_or_lookup(TokenKey::of(token), |stale| {
+                introspect::lookup(client, token, stale, &i.settings)
+            })
+            .await;
+        match entry.verdict {
+            Verdict::Active(principal) => Ok(AgentPrincipal::clone(&principal)),
+            Verdict::Inactive => Err(VerifyError::InvalidToken),
+            Verdict::Unavailable(retry_after) => Err(VerifyError::Unavailable { retry_after }),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn cache(&self) -> &VerdictCache {
+        &self.inner.cache
+    }
+}
