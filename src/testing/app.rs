@@ -1,13 +1,14 @@
-//! The state every handler shares: the store, the knobs and the signing key,
+//! The state every handler shares: the store, the knobs and the signing keys,
 //! with the few operations both the handlers and the seed helpers need.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::control::Control;
+use super::oidc::Oidc;
 use super::secrets::{SecretHash, new_client_secret};
 use super::state::{AuditRecord, CredentialRecord, Store};
 use super::tokens::{Claims, TokenKeys};
@@ -46,15 +47,18 @@ pub(crate) struct App {
     store: Mutex<Store>,
     pub control: Control,
     pub keys: TokenKeys,
+    /// The discovery and JWKS routes' knobs, when they are served.
+    pub oidc: Option<Arc<Oidc>>,
 }
 
 impl App {
     /// An empty fake.
-    pub(crate) fn new(control: Control, keys: TokenKeys) -> App {
+    pub(crate) fn new(control: Control, keys: TokenKeys, oidc: Option<Arc<Oidc>>) -> App {
         App {
             store: Mutex::new(Store::default()),
             control,
             keys,
+            oidc,
         }
     }
 

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::app::{App, new_credential};
 use super::control::Control;
 use super::failure::Failure;
+use super::oidc::Oidc;
 use super::routes;
 use super::seed::{AgentSeed, AuditEventSeed};
 use super::server::Server;
@@ -21,6 +22,9 @@ use crate::operation::Operation;
 
 /// The default lifetime of issued tokens, as on the real server.
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// The default `max-age` of the discovery and JWKS answers.
+const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// A stateful, in-memory AgentIdP serving the 14 endpoints under `/api/v1`
 /// on `127.0.0.1` and a port the OS picks (or the builder's
@@ -101,6 +105,8 @@ pub struct FakeAgentIdpBuilder {
     latency: Duration,
     rate_limit: Option<(u32, Duration)>,
     port: u16,
+    oidc: bool,
+    jwks_max_age: Duration,
 }
 
 impl Default for FakeAgentIdpBuilder {
@@ -110,6 +116,8 @@ impl Default for FakeAgentIdpBuilder {
             latency: Duration::ZERO,
             rate_limit: None,
             port: 0,
+            oidc: false,
+            jwks_max_age: DEFAULT_JWKS_MAX_AGE,
         }
     }
 }
@@ -146,6 +154,51 @@ impl FakeAgentIdpBuilder {
         self
     }
 
+    /// Whether the fake also acts as an OIDC provider, as later AgentIdP
+    /// releases do (default `false`: the Phase-1 server the API reference
+    /// documents). When `true`:
+    ///
+    /// - `GET /.well-known/openid-configuration` and
+    ///   `GET /.well-known/jwks.json` are served at the server root (outside
+    ///   `/api/v1`), with `Cache-Control: public, max-age=<n>`
+    ///   ([`jwks_max_age`](Self::jwks_max_age)); the discovery's `issuer` is
+    ///   [`FakeAgentIdp::base_url`];
+    /// - the key set lists the live signing keys as RFC 7517 RSA keys (`kty`,
+    ///   `use` `sig`, `alg` `RS256`, `kid`, `n`, `e`), the current one first;
+    /// - token headers carry the signing key's `kid`.
+    ///
+    /// Tokens' claims are the same either way (no `iss`, no `aud`).
+    ///
+    /// ```
+    /// use sentryagent_idp::testing::FakeAgentIdp;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let fake = FakeAgentIdp::builder().oidc(true).start().await?;
+    /// let url = format!("{}/.well-known/openid-configuration", fake.base_url());
+    /// let discovery: serde_json::Value = reqwest::get(url).await?.json().await?;
+    /// let jwks: serde_json::Value = reqwest::get(discovery["jwks_uri"].as_str().unwrap())
+    ///     .await?
+    ///     .json()
+    ///     .await?;
+    /// assert_eq!(jwks["keys"][0]["alg"], "RS256");
+    /// assert_eq!(fake.jwks_requests_seen(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn oidc(mut self, enabled: bool) -> Self {
+        self.oidc = enabled;
+        self
+    }
+
+    /// The `max-age` the discovery and JWKS answers carry in
+    /// `Cache-Control: public, max-age=<n>`, in whole seconds (default 300 s).
+    /// Only with [`oidc`](Self::oidc).
+    pub fn jwks_max_age(mut self, max_age: Duration) -> Self {
+        self.jwks_max_age = max_age;
+        self
+    }
+
     /// Binds `127.0.0.1` on the [`port`](Self::port) (by default one the OS
     /// picks) and starts serving on the current Tokio runtime.
     ///
@@ -153,9 +206,10 @@ impl FakeAgentIdpBuilder {
     ///
     /// If the port cannot be bound or the embedded test key cannot be read.
     pub async fn start(self) -> io::Result<FakeAgentIdp> {
-        let keys = TokenKeys::load().map_err(io::Error::other)?;
+        let keys = TokenKeys::new(self.oidc).map_err(io::Error::other)?;
         let control = Control::new(self.latency, self.token_lifetime, self.rate_limit);
-        let app = Arc::new(App::new(control, keys));
+        let oidc = self.oidc.then(|| Arc::new(Oidc::new(self.jwks_max_age)));
+        let app = Arc::new(App::new(control, keys, oidc.clone()));
         let bootstrap = AgentSeed::new()
             .email("bootstrap@fake.agentidp.test")
             .agent_type("orchestrator")
@@ -171,7 +225,15 @@ impl FakeAgentIdpBuilder {
             store.insert_agent(bootstrap);
             store.insert_credential(credential);
         }
-        let server = Server::spawn(routes::router(Arc::clone(&app)), self.port).await?;
+        let routes = routes::router(Arc::clone(&app));
+        let served = Arc::clone(&app);
+        let make = move |addr: SocketAddr| match oidc {
+            Some(oidc) => {
+                routes.merge(super::oidc::router(served, oidc, &format!("http://{addr}")))
+            }
+            None => routes,
+        };
+        let server = Server::spawn(make, self.port).await?;
         Ok(FakeAgentIdp {
             app,
             server,
@@ -328,9 +390,106 @@ impl FakeAgentIdp {
 
     /// How many requests of `operation` the fake has received, whatever it
     /// answered (injected failures, 429s, 401s and dropped connections
-    /// included).
+    /// included). Each request is counted once, when it arrives; so
+    /// `requests_seen(Operation::IntrospectToken)` is the introspection
+    /// counter a verifier's cache is tested against.
     pub fn requests_seen(&self, operation: Operation) -> usize {
         self.app.control.seen(operation)
+    }
+
+    /// The SPKI PEM (`-----BEGIN PUBLIC KEY-----`) of the key that signs
+    /// tokens now: what an AgentIdP operator shares with services that verify
+    /// tokens locally. It changes with
+    /// [`rotate_signing_key`](Self::rotate_signing_key).
+    pub fn public_key_pem(&self) -> String {
+        self.app.keys.public_pem()
+    }
+
+    /// Replaces the signing key with a freshly generated 2048-bit RSA key
+    /// with a new `kid` (`fake-key-2`, `fake-key-3`, …; the first key is
+    /// `fake-key-1`). Tokens are signed with the new key from now on; the old
+    /// key stays in the JWKS, and tokens it signed still pass the fake's own
+    /// checks (introspection, the API's bearer authentication), for `grace`;
+    /// then it is dropped. Zero drops it at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sentryagent_idp::testing::FakeAgentIdp;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let fake = FakeAgentIdp::builder().oidc(true).start().await?;
+    /// let before = fake.public_key_pem();
+    /// fake.rotate_signing_key(Duration::from_secs(60));
+    /// assert_ne!(fake.public_key_pem(), before);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// Generating the key takes tens of milliseconds (aws-lc, in C, also in
+    /// debug builds) and blocks the calling thread meanwhile.
+    ///
+    /// # Panics
+    ///
+    /// If the RSA key cannot be generated (the crypto library failed).
+    pub fn rotate_signing_key(&self, grace: Duration) {
+        if let Err(e) = self.app.keys.rotate(grace) {
+            panic!("the fake could not generate a signing key: {e}");
+        }
+    }
+
+    /// Signs arbitrary `claims` with the current key and the fake's usual
+    /// header (`alg` `RS256`, `typ` `JWT`, and `kid` with
+    /// [`oidc`](FakeAgentIdpBuilder::oidc)): for tests of expired,
+    /// not-yet-valid or otherwise odd tokens. The fake itself accepts only
+    /// tokens whose claims have its own shape (`sub`, `client_id`, `scope`,
+    /// `jti`, `iat`, `exp`).
+    ///
+    /// ```
+    /// use sentryagent_idp::testing::FakeAgentIdp;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let fake = FakeAgentIdp::start().await?;
+    /// let token = fake.sign_claims(serde_json::json!({ "sub": "nobody", "exp": 0 }));
+    /// assert_eq!(token.split('.').count(), 3);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If signing fails, which the fake's valid RSA key never causes.
+    pub fn sign_claims(&self, claims: serde_json::Value) -> String {
+        match self.app.keys.sign(&claims) {
+            Ok(token) => token,
+            Err(e) => panic!("the fake could not sign the claims: {e}"),
+        }
+    }
+
+    /// How many requests `GET /.well-known/openid-configuration` has
+    /// received (0 without [`oidc`](FakeAgentIdpBuilder::oidc)).
+    pub fn discovery_requests_seen(&self) -> usize {
+        self.app
+            .oidc
+            .as_ref()
+            .map_or(0, |oidc| oidc.discovery_seen())
+    }
+
+    /// How many requests `GET /.well-known/jwks.json` has received, failed
+    /// ones included (0 without [`oidc`](FakeAgentIdpBuilder::oidc)).
+    pub fn jwks_requests_seen(&self) -> usize {
+        self.app.oidc.as_ref().map_or(0, |oidc| oidc.jwks_seen())
+    }
+
+    /// While `true`, `GET /.well-known/jwks.json` answers
+    /// `503 SERVICE_UNAVAILABLE` (discovery keeps working), so a verifier's
+    /// handling of a failed key-set refresh can be tested. No effect without
+    /// [`oidc`](FakeAgentIdpBuilder::oidc).
+    pub fn fail_jwks(&self, fail: bool) {
+        if let Some(oidc) = &self.app.oidc {
+            oidc.set_fail_jwks(fail);
+        }
     }
 
     /// Changes the delay added before every response.

@@ -50,11 +50,15 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Binds `127.0.0.1:port` (0: a port the OS picks) and serves `router` on
-    /// a spawned task.
-    pub(crate) async fn spawn(router: Router, port: u16) -> io::Result<Server> {
+    /// Binds `127.0.0.1:port` (0: a port the OS picks) and serves the router
+    /// `make` builds for the bound address on a spawned task.
+    pub(crate) async fn spawn(
+        make: impl FnOnce(SocketAddr) -> Router,
+        port: u16,
+    ) -> io::Result<Server> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
         let addr = listener.local_addr()?;
+        let router = make(addr);
         let (shutdown, signal) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, router, signal));
         Ok(Server {
