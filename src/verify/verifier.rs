@@ -168,3 +168,44 @@ impl Verifier {
         &self.inner.cache
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::testing::FakeAgentIdp;
+    use secrecy::ExposeSecret;
+
+    /// The cache holds hashes and principals only: neither its keys, its
+    /// entries nor any `Debug` contains a token, valid or not.
+    #[tokio::test]
+    async fn the_cache_holds_no_raw_token() {
+        let fake = FakeAgentIdp::start().await.unwrap();
+        let verifier =
+            super::super::Verifier::introspection(fake.client_builder().build().unwrap())
+                .build()
+                .unwrap();
+        let good = fake
+            .client_builder()
+            .build()
+            .unwrap()
+            .access_token()
+            .await
+            .unwrap();
+        let good = good.expose_secret().to_owned();
+        let bad = format!("{good}x");
+        assert!(verifier.verify(&good).await.is_ok());
+        assert!(verifier.verify(&bad).await.is_err());
+        let snapshot = verifier.cache().snapshot();
+        assert_eq!(snapshot.len(), 2);
+        let dump = format!("{snapshot:?} {verifier:?}");
+        for token in [&good, &bad] {
+            for part in token.split('.') {
+                assert!(!dump.contains(part), "a token part is in the cache: {dump}");
+            }
+            assert!(snapshot.iter().any(|(key, _)| *key == TokenKey::of(token)));
+        }
+        for (key, _) in &snapshot {
+            assert_eq!(std::mem::size_of_val(key), 32, "a SHA-256, nothing else");
+        }
+    }
+}
