@@ -140,7 +140,7 @@ async fn agentidp_down_through_the_layer_is_503_with_retry_after() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
     /// Any header bytes: never a panic; always 400, 401 or the principal
     /// (403 cannot happen on `/read`, which the token reaches only when
