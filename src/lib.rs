@@ -72,6 +72,9 @@ mod credentials;
 mod error;
 pub mod model;
 mod operation;
+#[cfg(feature = "present")]
+#[cfg_attr(docsrs, doc(cfg(feature = "present")))]
+pub mod present;
 mod raw;
 mod redact;
 mod retry;
