@@ -58,10 +58,29 @@ pub(crate) fn is_b64token(token: &[u8]) -> bool {
         return false;
     }
     let body_len = token.len() - token.iter().rev().take_while(|b| **b == b'=').count();
-    body_len > 0
-        && token[..body_len]
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(b))
+    body_len > 0 && all_b64token_body(&token[..body_len])
+}
+
+/// Whether every byte may be in a b64token's body: branch-free range tests
+/// over 32-byte chunks, which the compiler vectorizes (this runs on every
+/// request, over ~1 KiB).
+fn all_b64token_body(bytes: &[u8]) -> bool {
+    fn allowed(c: u8) -> bool {
+        let lower = c | 0x20;
+        lower.is_ascii_lowercase()
+            | c.is_ascii_digit()
+            | (c == b'-')
+            | (c == b'.')
+            | (c == b'_')
+            | (c == b'~')
+            | (c == b'+')
+            | (c == b'/')
+    }
+    let mut chunks = bytes.chunks_exact(32);
+    let whole = chunks
+        .by_ref()
+        .all(|chunk| chunk.iter().fold(true, |ok, c| ok & allowed(*c)));
+    whole && chunks.remainder().iter().all(|c| allowed(*c))
 }
 
 #[cfg(test)]

@@ -108,7 +108,8 @@ impl Verifier {
         &self,
         headers: &HeaderMap,
     ) -> Result<AgentPrincipal, VerifyError> {
-        self.verify(bearer_token(headers)?).await
+        // bearer_token checked the b64token syntax already.
+        self.decide(bearer_token(headers)?).await
     }
 
     /// The principal of `token`, or why it is refused:
@@ -122,6 +123,11 @@ impl Verifier {
         if !is_b64token(token.as_bytes()) {
             return Err(VerifyError::InvalidToken);
         }
+        self.decide(token).await
+    }
+
+    /// [`verify`](Self::verify) of a token known to be a b64token.
+    async fn decide(&self, token: &str) -> Result<AgentPrincipal, VerifyError> {
         let i = &*self.inner;
         match &i.check {
             Check::Introspect(client) => self.introspected(client, token).await,
