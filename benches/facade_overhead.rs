@@ -147,49 +147,8 @@ fn report(pairs: usize) {
         "median_ratio": ratio("median_us"),
         "p99_ratio": ratio("p99_us"),
         "token_requests": server.stats.tokens(),
-        "instructions_per_call": instructions_per_call(),
+        "instructions_per_call": support::instructions_per_call(&["facade", "generated", "raw"]),
     }));
-}
-
-/// Client instructions per call of each kind, counted by callgrind (this
-/// executable run under `valgrind --tool=callgrind` in `--callgrind` mode,
-/// twice: per call = the difference / the difference in calls, so setup and
-/// warm-up cancel out). `null` when valgrind is not installed.
-fn instructions_per_call() -> serde_json::Value {
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(_) => return serde_json::Value::Null,
-    };
-    let count = |kind: &str, calls: usize| -> Option<f64> {
-        let out = std::env::temp_dir().join(format!(
-            "sentryagent-callgrind-{}-{kind}-{calls}",
-            std::process::id()
-        ));
-        let output = std::process::Command::new("valgrind")
-            .arg("--tool=callgrind")
-            .arg(format!("--callgrind-out-file={}", out.display()))
-            .arg(&exe)
-            .args(["--callgrind", kind, "--calls", &calls.to_string()])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .output()
-            .ok()?;
-        let _ = std::fs::remove_file(&out);
-        String::from_utf8_lossy(&output.stderr)
-            .lines()
-            .find_map(|l| l.split("Collected :").nth(1))
-            .and_then(|n| n.trim().parse::<f64>().ok())
-    };
-    let mut per_call = serde_json::Map::new();
-    for kind in ["facade", "generated", "raw"] {
-        match (count(kind, 1_000), count(kind, 3_000)) {
-            (Some(a), Some(b)) => {
-                per_call.insert(kind.to_owned(), json!((b - a) / 2_000.0));
-            }
-            _ => return serde_json::Value::Null,
-        }
-    }
-    serde_json::Value::Object(per_call)
 }
 
 /// `calls` calls of one kind, the server in a child process so that only the

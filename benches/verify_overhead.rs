@@ -15,13 +15,13 @@
 
 mod support;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
 use http::HeaderMap;
 use sentryagent_idp::Operation;
-use sentryagent_idp::testing::{AgentSeed, FakeAgentIdp};
+use sentryagent_idp::testing::{AgentSeed, FakeAgentIdp, token_claims};
 use sentryagent_idp::verify::{AgentPrincipal, Verifier, VerifyLayer};
 use serde_json::json;
 use tower::ServiceExt;
@@ -53,7 +53,7 @@ fn main() {
             .unwrap()
     });
     let layer = layer(&runtime, &fake, pairs);
-    let rs256 = rs256(&runtime, &fake, tokens);
+    let rs256 = rs256(&fake, tokens);
     let burst = burst(&runtime, &fake, trials);
     support::emit(&json!({
         "bench": "verify_overhead",
@@ -92,23 +92,8 @@ async fn hello_plain() -> String {
     support::AGENT_ID.to_owned()
 }
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 fn claims(agent: uuid::Uuid) -> serde_json::Value {
-    let now = now();
-    json!({
-        "sub": agent.to_string(),
-        "client_id": agent.to_string(),
-        "scope": "agents:read",
-        "jti": uuid::Uuid::new_v4().to_string(),
-        "iat": now,
-        "exp": now + 3600,
-    })
+    token_claims(agent, "agents:read", Duration::from_secs(3600))
 }
 
 fn layer(
@@ -198,42 +183,19 @@ fn layer(
             response.bytes().await.unwrap();
         }
     };
-    let (mut with, mut without) = (Vec::with_capacity(pairs), Vec::with_capacity(pairs));
-    client_rt.block_on(async {
-        for _ in 0..WARM_UP {
-            call(with_addr).await;
-            call(without_addr).await;
-        }
-        let deadline = Instant::now() + TIME_LIMIT;
-        for i in 0..pairs {
-            if Instant::now() > deadline {
-                break;
-            }
-            let order = if i % 2 == 0 {
-                [true, false]
-            } else {
-                [false, true]
-            };
-            for layered in order {
-                let started = Instant::now();
-                call(if layered { with_addr } else { without_addr }).await;
-                let took = started.elapsed();
-                if layered {
-                    with.push(took)
-                } else {
-                    without.push(took)
-                }
-            }
-        }
-    });
+    let (mut with, mut without) = client_rt.block_on(support::interleaved(
+        pairs,
+        WARM_UP,
+        TIME_LIMIT,
+        || call(with_addr),
+        || call(without_addr),
+    ));
     let _ = stop_tx.send(());
     server.join().unwrap();
-    let (wm, wp) = support::median_p99(&mut with);
-    let (pm, pp) = support::median_p99(&mut without);
     json!({
         "pairs": with.len(),
-        "with": {"median_us": support::micros(wm), "p99_us": support::micros(wp)},
-        "without": {"median_us": support::micros(pm), "p99_us": support::micros(pp)},
+        "with": support::latency_summary(&mut with),
+        "without": support::latency_summary(&mut without),
         "cache_hit_ns": hit_ns,
         "router_with_ns": router_with_ns,
         "router_without_ns": router_without_ns,
@@ -251,11 +213,7 @@ struct Claims {
     iat: i64,
 }
 
-fn rs256(
-    runtime: &tokio::runtime::Runtime,
-    fake: &FakeAgentIdp,
-    tokens: usize,
-) -> serde_json::Value {
+fn rs256(fake: &FakeAgentIdp, tokens: usize) -> serde_json::Value {
     let agent = fake.seed_agent(AgentSeed::new());
     let rounds: Vec<Vec<String>> = (0..ROUNDS)
         .map(|_| {
@@ -273,7 +231,6 @@ fn rs256(
     let key = jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
     let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     let rt = support::current_thread_runtime();
-    let _ = runtime;
     let (mut ours, mut theirs) = (Duration::ZERO, Duration::ZERO);
     let (mut ours_n, mut theirs_n) = (0usize, 0usize);
     for (round, batch) in rounds.iter().enumerate() {

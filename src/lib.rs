@@ -117,7 +117,7 @@ pub use reqwest::StatusCode;
 pub use secrecy::{ExposeSecret, SecretString};
 
 /// The README's examples, compiled as doc tests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "axum", feature = "reqwest-middleware"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 

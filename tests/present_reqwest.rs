@@ -28,10 +28,7 @@ fn bearer(token: &str) -> Option<String> {
 async fn attaches_the_clients_current_token_to_an_allowed_origin() {
     let (fake, client) = agent().await;
     let service = Destination::start().await;
-    let auth = OutgoingAuth::builder(&client)
-        .allow_origin(service.origin())
-        .build()
-        .unwrap();
+    let auth = service.auth(&client);
     let response = http(auth).get(service.url("/ok")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let token = client.access_token().await.unwrap();
@@ -47,12 +44,7 @@ async fn never_sends_to_an_origin_outside_the_allowlist() {
     let (fake, client) = agent().await;
     let allowed = Destination::start().await;
     let other = Destination::start().await;
-    let http = http(
-        OutgoingAuth::builder(&client)
-            .allow_origin(allowed.origin())
-            .build()
-            .unwrap(),
-    );
+    let http = http(allowed.auth(&client));
     let error = http
         .get(other.url("/ok?secret=1"))
         .send()
@@ -76,8 +68,8 @@ async fn a_redirect_to_another_origin_carries_no_token() {
     let allowed = Destination::start().await;
     let other = Destination::start().await;
     let http = http(
-        OutgoingAuth::builder(&client)
-            .allow_origin(allowed.origin())
+        allowed
+            .auth_builder(&client)
             .allow_origin(other.origin())
             .build()
             .unwrap(),
@@ -111,15 +103,15 @@ async fn a_redirect_to_another_origin_carries_no_token() {
 async fn a_refused_token_is_replaced_and_an_idempotent_call_replayed_once() {
     let (fake, client) = agent().await;
     let service = Destination::start().await;
-    let http = http(
-        OutgoingAuth::builder(&client)
-            .allow_origin(service.origin())
-            .build()
-            .unwrap(),
-    );
+    let http = http(service.auth(&client));
     let first = client.access_token().await.unwrap();
     service.refuse(first.expose_secret());
-    let response = http.get(service.url("/ok")).send().await.unwrap();
+    let response = http
+        .get(service.url("/ok"))
+        .header("x-trace", "t-1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let second = client.access_token().await.unwrap();
     assert_ne!(first.expose_secret(), second.expose_secret());
@@ -127,6 +119,8 @@ async fn a_refused_token_is_replaced_and_an_idempotent_call_replayed_once() {
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].authorization, bearer(first.expose_secret()));
     assert_eq!(seen[1].authorization, bearer(second.expose_secret()));
+    // The replay is the same request: the caller's own headers are kept.
+    assert_eq!(seen[1].trace.as_deref(), Some("t-1"));
     assert_eq!(fake.requests_seen(Operation::IssueToken), 2);
 }
 
@@ -135,8 +129,8 @@ async fn a_post_is_replayed_only_when_marked_replayable() {
     let (fake, client) = agent().await;
     let service = Destination::start().await;
     let http = http(
-        OutgoingAuth::builder(&client)
-            .allow_origin(service.origin())
+        service
+            .auth_builder(&client)
             .refresh_cooldown(Duration::ZERO)
             .build()
             .unwrap(),
@@ -175,12 +169,7 @@ async fn a_post_is_replayed_only_when_marked_replayable() {
 async fn a_destination_refusing_every_token_gets_one_replay_and_a_cooldown() {
     let (fake, client) = agent().await;
     let service = Destination::start().await;
-    let http = http(
-        OutgoingAuth::builder(&client)
-            .allow_origin(service.origin())
-            .build()
-            .unwrap(),
-    );
+    let http = http(service.auth(&client));
     // Each token is refused as soon as it exists.
     let first = client.access_token().await.unwrap();
     service.refuse(first.expose_secret());
@@ -200,8 +189,8 @@ async fn a_replay_refused_again_is_returned_not_retried() {
     let (fake, client) = agent().await;
     let service = Destination::start().await;
     let http = http(
-        OutgoingAuth::builder(&client)
-            .allow_origin(service.origin())
+        service
+            .auth_builder(&client)
             .refresh_cooldown(Duration::ZERO)
             .build()
             .unwrap(),
@@ -222,12 +211,7 @@ async fn a_replay_refused_again_is_returned_not_retried() {
 async fn insufficient_scope_is_a_typed_error_naming_the_scope() {
     let (_fake, client) = agent().await;
     let service = Destination::start().await;
-    let http = http(
-        OutgoingAuth::builder(&client)
-            .allow_origin(service.origin())
-            .build()
-            .unwrap(),
-    );
+    let http = http(service.auth(&client));
     let error = http
         .get(service.url("/scope?scope=reports:read"))
         .send()
@@ -246,12 +230,7 @@ async fn insufficient_scope_is_a_typed_error_naming_the_scope() {
 async fn invalid_request_is_not_a_reason_for_a_new_token() {
     let (fake, client) = agent().await;
     let service = Destination::start().await;
-    let http = http(
-        OutgoingAuth::builder(&client)
-            .allow_origin(service.origin())
-            .build()
-            .unwrap(),
-    );
+    let http = http(service.auth(&client));
     let response = http.get(service.url("/bad-request")).send().await.unwrap();
     assert_eq!(response.status(), 401);
     assert_eq!(service.seen().len(), 1);
@@ -271,15 +250,15 @@ async fn each_destination_gets_a_token_with_only_its_scopes() {
     let audit = Destination::start().await;
     let registry = Destination::start().await;
     let to_audit = http(
-        OutgoingAuth::builder(&client)
-            .allow_origin(audit.origin())
+        audit
+            .auth_builder(&client)
             .with_scopes([Scope::AUDIT_READ])
             .build()
             .unwrap(),
     );
     let to_registry = http(
-        OutgoingAuth::builder(&client)
-            .allow_origin(registry.origin())
+        registry
+            .auth_builder(&client)
             .with_scopes([Scope::AGENTS_READ])
             .build()
             .unwrap(),
@@ -325,10 +304,7 @@ async fn the_builder_refuses_what_would_leak_or_cannot_work() {
 async fn neither_debug_nor_errors_show_the_token() {
     let (_fake, client) = agent().await;
     let service = Destination::start().await;
-    let auth = OutgoingAuth::builder(&client)
-        .allow_origin(service.origin())
-        .build()
-        .unwrap();
+    let auth = service.auth(&client);
     let http = http(auth.clone());
     let error = http
         .get(service.url("/scope?scope=x"))

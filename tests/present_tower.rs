@@ -13,7 +13,7 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use present_support::{Destination, agent};
-use sentryagent_idp::present::{BoxError, OutgoingAuth, PresentError, Replayable};
+use sentryagent_idp::present::{BoxError, PresentError, Replayable};
 use sentryagent_idp::{ExposeSecret, Operation};
 use tower::{Layer, ServiceExt};
 use tower_http::follow_redirect::FollowRedirectLayer;
@@ -38,10 +38,7 @@ fn present_error(error: &BoxError) -> &PresentError {
 async fn attaches_the_token_and_replays_a_refused_get_once() {
     let (fake, client) = agent().await;
     let service = Destination::start().await;
-    let auth = OutgoingAuth::builder(&client)
-        .allow_origin(service.origin())
-        .build()
-        .unwrap();
+    let auth = service.auth(&client);
     let http = auth.layer(hyper());
     let response: Response<Incoming> = http
         .clone()
@@ -76,11 +73,7 @@ async fn attaches_the_token_and_replays_a_refused_get_once() {
 async fn a_marked_post_is_replayed_with_its_body() {
     let (_fake, client) = agent().await;
     let service = Destination::start().await;
-    let http = OutgoingAuth::builder(&client)
-        .allow_origin(service.origin())
-        .build()
-        .unwrap()
-        .layer(hyper());
+    let http = service.auth(&client).layer(hyper());
     let first = client.access_token().await.unwrap();
     service.refuse(first.expose_secret());
     let mut request = Request::post(service.url("/orders"))
@@ -99,11 +92,7 @@ async fn an_origin_outside_the_allowlist_is_refused_unsent() {
     let (_fake, client) = agent().await;
     let allowed = Destination::start().await;
     let other = Destination::start().await;
-    let http = OutgoingAuth::builder(&client)
-        .allow_origin(allowed.origin())
-        .build()
-        .unwrap()
-        .layer(hyper());
+    let http = allowed.auth(&client).layer(hyper());
     let error = http.oneshot(get(&other.url("/ok"))).await.unwrap_err();
     assert!(matches!(
         present_error(&error),
@@ -117,10 +106,7 @@ async fn with_a_redirect_follower_outside_each_hop_is_checked() {
     let (_fake, client) = agent().await;
     let allowed = Destination::start().await;
     let other = Destination::start().await;
-    let auth = OutgoingAuth::builder(&client)
-        .allow_origin(allowed.origin())
-        .build()
-        .unwrap();
+    let auth = allowed.auth(&client);
     let http = FollowRedirectLayer::new().layer(auth.layer(hyper()));
 
     // A hop within the allowed origin is followed, with the token.
@@ -151,11 +137,7 @@ async fn with_a_redirect_follower_outside_each_hop_is_checked() {
 async fn insufficient_scope_is_a_typed_error() {
     let (_fake, client) = agent().await;
     let service = Destination::start().await;
-    let http = OutgoingAuth::builder(&client)
-        .allow_origin(service.origin())
-        .build()
-        .unwrap()
-        .layer(hyper());
+    let http = service.auth(&client).layer(hyper());
     let error = http
         .oneshot(get(&service.url("/scope?scope=reports:write")))
         .await

@@ -580,6 +580,93 @@ pub fn median_p99(samples: &mut [Duration]) -> (Duration, Duration) {
     (quantile(samples, 0.5), quantile(samples, 0.99))
 }
 
+/// Runs `a` and `b` one after the other `pairs` times (after `warm_up`
+/// unmeasured pairs), the order alternating so neither always follows the
+/// other, stopping at `limit`; returns the latencies of each.
+pub async fn interleaved<A, B, FA, FB>(
+    pairs: usize,
+    warm_up: usize,
+    limit: Duration,
+    mut a: A,
+    mut b: B,
+) -> (Vec<Duration>, Vec<Duration>)
+where
+    A: FnMut() -> FA,
+    B: FnMut() -> FB,
+    FA: std::future::Future<Output = ()>,
+    FB: std::future::Future<Output = ()>,
+{
+    for _ in 0..warm_up {
+        a().await;
+        b().await;
+    }
+    let (mut first, mut second) = (Vec::with_capacity(pairs), Vec::with_capacity(pairs));
+    let deadline = Instant::now() + limit;
+    for i in 0..pairs {
+        if Instant::now() > deadline {
+            break;
+        }
+        for a_now in [i % 2 == 0, i % 2 == 1] {
+            let started = Instant::now();
+            if a_now {
+                a().await;
+                first.push(started.elapsed());
+            } else {
+                b().await;
+                second.push(started.elapsed());
+            }
+        }
+    }
+    (first, second)
+}
+
+/// `{"median_us", "p99_us"}` of `samples`.
+pub fn latency_summary(samples: &mut [Duration]) -> serde_json::Value {
+    let (median, p99) = median_p99(samples);
+    serde_json::json!({"median_us": micros(median), "p99_us": micros(p99)})
+}
+
+/// Client instructions per call of each of `kinds`, counted by callgrind:
+/// this bench's executable run under `valgrind --tool=callgrind` with
+/// `--callgrind KIND --calls N`, twice; per call = the difference / the
+/// difference in calls, so setup and warm-up cancel out. `null` when
+/// valgrind is not installed.
+pub fn instructions_per_call(kinds: &[&str]) -> serde_json::Value {
+    let Ok(exe) = std::env::current_exe() else {
+        return serde_json::Value::Null;
+    };
+    let count = |kind: &str, calls: usize| -> Option<f64> {
+        let out = std::env::temp_dir().join(format!(
+            "sentryagent-callgrind-{}-{kind}-{calls}",
+            std::process::id()
+        ));
+        let output = Command::new("valgrind")
+            .arg("--tool=callgrind")
+            .arg(format!("--callgrind-out-file={}", out.display()))
+            .arg(&exe)
+            .args(["--callgrind", kind, "--calls", &calls.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .output()
+            .ok()?;
+        let _ = std::fs::remove_file(&out);
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .find_map(|l| l.split("Collected :").nth(1))
+            .and_then(|n| n.trim().parse::<f64>().ok())
+    };
+    let mut per_call = serde_json::Map::new();
+    for kind in kinds {
+        match (count(kind, 1_000), count(kind, 3_000)) {
+            (Some(a), Some(b)) => {
+                per_call.insert((*kind).to_owned(), serde_json::json!((b - a) / 2_000.0));
+            }
+            _ => return serde_json::Value::Null,
+        }
+    }
+    serde_json::Value::Object(per_call)
+}
+
 /// Microseconds as a float, for reports.
 pub fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6

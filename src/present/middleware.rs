@@ -23,13 +23,15 @@ impl Middleware for OutgoingAuth {
         self.check_origin(Some(url.scheme()), url.host_str(), url.port())
             .map_err(refusal)?;
         let (token, header) = self.token().await.map_err(refusal)?;
-        request.headers_mut().insert(AUTHORIZATION, header);
         let marked = extensions.get::<Replayable>().is_some();
+        // Copied before the token goes in: a replay carries a new token
+        // anyway, and a request without headers of its own copies no map.
         let copy = if OutgoingAuth::replayable(request.method(), marked) {
-            request.try_clone()
+            copy(&request)
         } else {
             None
         };
+        request.headers_mut().insert(AUTHORIZATION, header);
         let response = chain.clone().run(request, extensions).await?;
         let next = self
             .after(
@@ -54,6 +56,25 @@ impl Middleware for OutgoingAuth {
             _ => Ok(response),
         }
     }
+}
+
+/// The request again, for a replay, or `None` when its body is a stream.
+/// A request without a body is copied field by field rather than with
+/// `Request::try_clone`, which always allocates a per-request config map
+/// even when no timeout was set: this runs on every call.
+fn copy(request: &Request) -> Option<Request> {
+    if request.body().is_some() {
+        return request.try_clone();
+    }
+    let mut copy = Request::new(request.method().clone(), request.url().clone());
+    if let Some(timeout) = request.timeout() {
+        *copy.timeout_mut() = Some(*timeout);
+    }
+    if !request.headers().is_empty() {
+        *copy.headers_mut() = request.headers().clone();
+    }
+    *copy.version_mut() = request.version();
+    Some(copy)
 }
 
 fn refusal(error: PresentError) -> reqwest_middleware::Error {

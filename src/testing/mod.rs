@@ -75,3 +75,33 @@ mod wire;
 pub use failure::Failure;
 pub use handle::{FakeAgentIdp, FakeAgentIdpBuilder};
 pub use seed::{AgentSeed, AuditEventSeed};
+
+/// The claims of an access token the fake would issue to `agent` with
+/// `scope` (space-separated), valid from now for `lifetime`, with a new
+/// `jti`: to sign with [`FakeAgentIdp::sign_claims`], changed or not.
+///
+/// ```
+/// use std::time::Duration;
+/// use sentryagent_idp::testing::token_claims;
+///
+/// let agent = uuid::Uuid::new_v4();
+/// let mut claims = token_claims(agent, "agents:read", Duration::from_secs(60));
+/// assert_eq!(claims["sub"], agent.to_string());
+/// claims["exp"] = 0.into(); // an expired token
+/// ```
+pub fn token_claims(
+    agent: uuid::Uuid,
+    scope: &str,
+    lifetime: std::time::Duration,
+) -> serde_json::Value {
+    let now = wire::now().timestamp();
+    let lifetime = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX);
+    serde_json::json!({
+        "sub": agent.to_string(),
+        "client_id": agent.to_string(),
+        "scope": scope,
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "iat": now,
+        "exp": now.saturating_add(lifetime),
+    })
+}

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use sentryagent_idp::Client;
+use sentryagent_idp::present::{OutgoingAuth, OutgoingAuthBuilder};
 use sentryagent_idp::testing::FakeAgentIdp;
 use tokio::task::JoinHandle;
 
@@ -21,6 +22,8 @@ pub struct Seen {
     pub method: Method,
     pub path: String,
     pub authorization: Option<String>,
+    /// The `x-trace` header, to tell a replay kept the caller's headers.
+    pub trace: Option<String>,
     pub body: Bytes,
 }
 
@@ -66,6 +69,16 @@ impl Destination {
 
     pub fn origin(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The outgoing auth of `client`, allowed to this destination only.
+    pub fn auth(&self, client: &Client) -> OutgoingAuth {
+        self.auth_builder(client).build().unwrap()
+    }
+
+    /// The builder of [`auth`](Self::auth), to add options.
+    pub fn auth_builder(&self, client: &Client) -> OutgoingAuthBuilder {
+        OutgoingAuth::builder(client).allow_origin(self.origin())
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -116,6 +129,10 @@ async fn answer(
             method,
             path: uri.path().to_owned(),
             authorization: authorization.clone(),
+            trace: headers
+                .get("x-trace")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
             body,
         });
         shared.refuse_all || authorization.is_some_and(|a| shared.refused.contains(&a))

@@ -76,15 +76,7 @@ pub fn agent(fake: &FakeAgentIdp, scopes: &[&str]) -> uuid::Uuid {
 
 /// The claims of an AgentIdP token for `agent`, valid for ten minutes.
 pub fn claims(agent: uuid::Uuid, scope: &str) -> Value {
-    let now = now();
-    json!({
-        "sub": agent.to_string(),
-        "client_id": agent.to_string(),
-        "scope": scope,
-        "jti": uuid::Uuid::new_v4().to_string(),
-        "iat": now,
-        "exp": now + 600,
-    })
+    sentryagent_idp::testing::token_claims(agent, scope, Duration::from_secs(600))
 }
 
 /// A token for `agent` signed by the fake.

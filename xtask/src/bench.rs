@@ -20,13 +20,18 @@ use serde_json::Value;
 use crate::pyenv;
 
 /// The bench targets, in the order they run.
-const BENCHES: [&str; 5] = [
+const BENCHES: [&str; 7] = [
     "facade_overhead",
     "single_flight",
     "refresh_stall",
     "throughput",
     "peak_rss",
+    "verify_overhead",
+    "present_overhead",
 ];
+
+/// The features the benches' `required-features` need.
+const BENCH_FEATURES: &str = "testing,axum,reqwest-middleware";
 
 /// The line prefix a bench prints before its JSON report.
 const REPORT_PREFIX: &str = "BENCH-REPORT ";
@@ -133,6 +138,15 @@ fn bench_args(bench: &str, options: Options, python: &Path, script: &Path) -> Ve
             script.display().to_string(),
         ],
         "peak_rss" => vec!["--calls".into(), "10000".into()],
+        "verify_overhead" => vec![
+            "--pairs".into(),
+            quick("20000", "2000"),
+            "--tokens".into(),
+            quick("2000", "500"),
+            "--trials".into(),
+            quick("5", "2"),
+        ],
+        "present_overhead" => vec!["--pairs".into(), quick("20000", "2000")],
         _ => vec![],
     }
 }
@@ -147,6 +161,8 @@ fn build_benches(root: &Path) -> Result<Vec<(String, PathBuf)>, String> {
             "-p",
             "sentryagent-idp",
             "--no-run",
+            "--features",
+            BENCH_FEATURES,
             "--message-format=json-render-diagnostics",
         ])
         .current_dir(root);
@@ -589,6 +605,135 @@ fn table(
         verdict(capped <= 64.0),
     ]);
 
+    let v = find(reports, "verify_overhead")?;
+    let (vm, pm) = (
+        num(v, &["layer", "with", "median_us"])?,
+        num(v, &["layer", "without", "median_us"])?,
+    );
+    let (vp, pp) = (
+        num(v, &["layer", "with", "p99_us"])?,
+        num(v, &["layer", "without", "p99_us"])?,
+    );
+    let (layer_median, layer_p99) = (vm / pm, vp / pp);
+    row([
+        "7a",
+        &format!(
+            "Verifier layer on a cache hit (introspection mode), median latency of an axum handler with `VerifyLayer` vs the same handler without ({:.0} interleaved pairs over loopback)",
+            num(v, &["layer", "pairs"])?
+        ),
+        &format!(
+            "{vm:.1} µs vs {pm:.1} µs = **{layer_median:.3}×**; in-process, per request through the router: {:.2} µs vs {:.2} µs; one cache hit alone: {:.2} µs",
+            num(v, &["layer", "router_with_ns"])? / 1000.0,
+            num(v, &["layer", "router_without_ns"])? / 1000.0,
+            num(v, &["layer", "cache_hit_ns"])? / 1000.0,
+        ),
+        "≤ 1.05×",
+        verdict(layer_median <= 1.05),
+    ]);
+    row([
+        "7b",
+        "Verifier layer, p99 latency (same run)",
+        &format!("{vp:.1} µs vs {pp:.1} µs = **{layer_p99:.3}×**"),
+        "≤ 1.05×",
+        verdict(layer_p99 <= 1.05),
+    ]);
+    let (ours, theirs) = (
+        num(v, &["rs256", "ours_per_cpu_s"])?,
+        num(v, &["rs256", "jsonwebtoken_per_cpu_s"])?,
+    );
+    row([
+        "7c",
+        &format!(
+            "Local RS256 verifications per CPU-second: `Verifier::verify` (PEM mode, every token new) vs `jsonwebtoken::decode` on the same {:.0} tokens",
+            num(v, &["rs256", "tokens"])?
+        ),
+        &format!("{ours:.0} vs {theirs:.0} = **{:.3}×**", ours / theirs),
+        "≥ 0.95×",
+        verdict(ours / theirs >= 0.95),
+    ]);
+    let introspections: Vec<u64> = v["burst"]["introspections_per_trial"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_u64)
+        .collect();
+    let one_each = !introspections.is_empty() && introspections.iter().all(|&n| n == 1);
+    row([
+        "7d",
+        &format!(
+            "Introspections per distinct token under a burst of {:.0} concurrent `verify` calls",
+            num(v, &["burst", "burst"])?
+        ),
+        &format!(
+            "**{}** in each of {} trials",
+            if one_each {
+                "1".to_owned()
+            } else {
+                format!("{introspections:?}")
+            },
+            introspections.len()
+        ),
+        "exactly 1",
+        verdict(one_each),
+    ]);
+
+    let p = find(reports, "present_overhead")?;
+    let (mm, plm) = (
+        num(p, &["middleware", "median_us"])?,
+        num(p, &["plain", "median_us"])?,
+    );
+    let (mp, plp) = (
+        num(p, &["middleware", "p99_us"])?,
+        num(p, &["plain", "p99_us"])?,
+    );
+    row([
+        "8a",
+        &format!(
+            "Outgoing middleware, median latency of `GET /api/v1/agents/{{id}}`: `reqwest_middleware` with `OutgoingAuth` vs plain reqwest with a fixed header ({:.0} interleaved pairs, one shared `reqwest::Client`)",
+            num(p, &["pairs"])?
+        ),
+        &format!(
+            "{mm:.1} µs vs {plm:.1} µs = **{:.3}×**; an empty `reqwest_middleware` chain with the fixed header, in a second pass: {:.1} µs vs {:.1} µs = {:.3}×",
+            mm / plm,
+            num(p, &["empty_chain", "median_us"])?,
+            num(p, &["plain_again", "median_us"])?,
+            num(p, &["empty_chain", "median_us"])? / num(p, &["plain_again", "median_us"])?,
+        ),
+        "≤ 1.05×",
+        verdict(mm / plm <= 1.05),
+    ]);
+    row([
+        "8b",
+        "Outgoing middleware, p99 latency (same run)",
+        &format!("{mp:.1} µs vs {plp:.1} µs = **{:.3}×**", mp / plp),
+        "≤ 1.05×",
+        verdict(mp / plp <= 1.05),
+    ]);
+    match p.get("instructions_per_call").filter(|v| v.is_object()) {
+        Some(counts) => {
+            let (mi, ei, pi) = (
+                num(counts, &["middleware"])?,
+                num(counts, &["empty"])?,
+                num(counts, &["plain"])?,
+            );
+            row([
+                "8c",
+                "Outgoing middleware, client instructions per call (callgrind): with `OutgoingAuth` vs plain reqwest",
+                &format!(
+                    "{mi:.0} vs {pi:.0} = **{:.3}×**; of the {:.0} more, {:.0} are reqwest-middleware's own (empty chain) and {:.0} ours",
+                    mi / pi,
+                    mi - pi,
+                    ei - pi,
+                    mi - ei
+                ),
+                "≤ 1.05×",
+                verdict(mi / pi <= 1.05),
+            ]);
+        }
+        None => notes
+            .push("- Instruction counts (8c) need valgrind, which is not installed.".to_owned()),
+    }
+
     match build {
         Some(b) => {
             for line in b.rows() {
@@ -675,11 +820,24 @@ optional delay).
    scratch copy whose build.rs copies the checked-in `generated/` instead of
    running progenitor (and has no build-dependencies). The shipped crate is
    not changed.
+7. `benches/verify_overhead.rs` (features `testing`, `axum`): the same
+   axum handler with and without `VerifyLayer` (introspection mode, the
+   verdict cached), two servers on one server thread, called over loopback
+   in interleaved pairs; RS256 verifications per CPU-second of the PEM
+   verifier and of `jsonwebtoken::decode` on the same fresh tokens, in
+   alternating rounds; 1,000 concurrent `verify` calls with one new token
+   against the in-process fake, which counts its introspections.
+8. `benches/present_overhead.rs` (feature `reqwest-middleware`): the bench
+   server's `GET /api/v1/agents/{{id}}` through `reqwest_middleware` with
+   `OutgoingAuth` and through plain reqwest with a fixed header, interleaved
+   pairs on one `reqwest::Client`; a second pass with an empty
+   `reqwest_middleware` chain; instruction counts of the three under
+   callgrind, the server in a child process.
 
 ## Reproduce
 
 ```sh
-cargo xtask bench                # 1-5 (builds the benches, sets up .venv), rewrites this file
+cargo xtask bench                # 1-5, 7, 8 (builds the benches, sets up .venv), rewrites this file
 cargo xtask bench --build-cost   # also 6: two clean builds (about 2 minutes here)
 cargo xtask bench --quick        # smaller runs, prints only
 cargo bench --bench facade_overhead   # criterion (also single_flight, throughput)
