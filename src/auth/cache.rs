@@ -126,6 +126,7 @@ impl TokenCache {
             .is_some_and(|c| Arc::ptr_eq(&c.token, used))
         {
             state.current = None;
+            self.source.refused(used);
         }
     }
 

@@ -9,9 +9,11 @@
 
 mod cache;
 mod refresh;
+mod secret_source;
 pub(crate) mod source;
 mod token;
 
 pub(crate) use cache::TokenCache;
+pub use secret_source::SecretSource;
 pub use source::{StaticToken, TokenSource};
 pub use token::AccessToken;

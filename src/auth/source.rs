@@ -7,15 +7,17 @@ use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
-use super::AccessToken;
+use super::{AccessToken, SecretSource};
 use crate::error::Result;
 use crate::operation::Operation;
 use crate::raw;
 use crate::scope::ScopeSet;
 use crate::seam::Seam;
 use crate::secret::WireSecret;
+#[cfg(feature = "store")]
+use crate::store::shared::SharedStore;
 
 /// Supplies access tokens to a [`Client`](crate::Client).
 ///
@@ -77,6 +79,9 @@ pub(crate) trait DynTokenSource: Send + Sync + 'static {
     fn client_credentials(&self) -> Option<&ClientCredentials> {
         None
     }
+    /// The server refused `token`: a source that shares tokens must not
+    /// hand it out again.
+    fn refused(&self, _token: &AccessToken) {}
 }
 
 impl<T: TokenSource> DynTokenSource for T {
@@ -97,7 +102,12 @@ pub(crate) struct ClientCredentials {
     /// Shared with the clients narrowed from this one, so a new secret
     /// reaches them all.
     client_secret: Arc<RwLock<SecretString>>,
+    /// Where the secret is read again when it may have changed.
+    secret_source: Option<SecretSource>,
     scopes: ScopeSet,
+    /// The shared second level beneath the in-memory cache.
+    #[cfg(feature = "store")]
+    store: Option<Arc<SharedStore>>,
 }
 
 impl fmt::Debug for ClientCredentials {
@@ -121,8 +131,30 @@ impl ClientCredentials {
             seam,
             client_id,
             client_secret: Arc::new(RwLock::new(secret)),
+            secret_source: None,
             scopes,
+            #[cfg(feature = "store")]
+            store: None,
         }
+    }
+
+    /// Reads the secret again from `source` when it may have changed.
+    pub(crate) fn with_secret_source(mut self, source: SecretSource) -> Self {
+        self.secret_source = Some(source);
+        self
+    }
+
+    /// Shares tokens through `store`.
+    #[cfg(feature = "store")]
+    pub(crate) fn with_store(mut self, store: SharedStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// How many fetches the token store could not serve.
+    #[cfg(feature = "store")]
+    pub(crate) fn store_fallbacks(&self) -> Option<u64> {
+        self.store.as_ref().map(|s| s.fallbacks())
     }
 
     /// The same credentials, asking for `scopes` only.
@@ -131,7 +163,10 @@ impl ClientCredentials {
             seam: Arc::clone(&self.seam),
             client_id: self.client_id.clone(),
             client_secret: Arc::clone(&self.client_secret),
+            secret_source: self.secret_source.clone(),
             scopes,
+            #[cfg(feature = "store")]
+            store: self.store.clone(),
         }
     }
 
@@ -146,16 +181,65 @@ impl ClientCredentials {
             .unwrap_or_else(PoisonError::into_inner) = secret;
     }
 
+    fn secret(&self) -> SecretString {
+        self.client_secret
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A token: from the store when there is one, else the grant; after an
+    /// `invalid_client`, once more if the secret source now gives another
+    /// secret (a rotation the replicas pick up by themselves).
     async fn fetch(&self) -> Result<AccessToken> {
+        if let Some(source) = self
+            .secret_source
+            .as_ref()
+            .filter(|s| s.read_before_each_fetch())
+        {
+            match source.read() {
+                Ok(secret) => self.set_secret(secret),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the client secret again; using the last one")
+                }
+            }
+        }
+        let secret = self.secret();
+        match self.fetch_with(&secret).await {
+            Err(e) if e.code() == Some("invalid_client") => match self.reread(&secret) {
+                Some(new) => self.fetch_with(&new).await,
+                None => Err(e),
+            },
+            other => other,
+        }
+    }
+
+    /// The secret from the source, if it differs from `old`.
+    fn reread(&self, old: &SecretString) -> Option<SecretString> {
+        let new = self.secret_source.as_ref()?.read().ok()?;
+        if new.expose_secret() == old.expose_secret() {
+            return None;
+        }
+        self.set_secret(new.clone());
+        Some(new)
+    }
+
+    async fn fetch_with(&self, secret: &SecretString) -> Result<AccessToken> {
+        #[cfg(feature = "store")]
+        if let Some(store) = &self.store {
+            return store
+                .fetch(&self.client_id, &self.scopes, secret, || self.grant(secret))
+                .await;
+        }
+        self.grant(secret).await
+    }
+
+    /// The client-credentials grant itself.
+    async fn grant(&self, secret: &SecretString) -> Result<AccessToken> {
         let form = raw::types::TokenRequest {
             grant_type: raw::types::TokenRequestGrantType::ClientCredentials,
             client_id: Some(self.client_id.clone()),
-            client_secret: Some(WireSecret::new(
-                &*self
-                    .client_secret
-                    .read()
-                    .unwrap_or_else(PoisonError::into_inner),
-            )),
+            client_secret: Some(WireSecret::new(secret)),
             scope: Some(self.scopes.clone()),
         };
         let response = self
@@ -182,5 +266,12 @@ impl DynTokenSource for ClientCredentials {
 
     fn client_credentials(&self) -> Option<&ClientCredentials> {
         Some(self)
+    }
+
+    fn refused(&self, _token: &AccessToken) {
+        #[cfg(feature = "store")]
+        if let Some(store) = &self.store {
+            store.refused(_token);
+        }
     }
 }

@@ -5,12 +5,13 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::config::{
     Config, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_POOL_IDLE_TIMEOUT,
     DEFAULT_REFRESH_BUFFER, DEFAULT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT,
 };
+use crate::auth::SecretSource;
 use crate::auth::source::{ClientCredentials, DynTokenSource};
 use crate::auth::{TokenCache, TokenSource};
 use crate::error::{Error, Result};
@@ -43,7 +44,9 @@ pub struct ClientBuilder<F: Flavor = Async> {
     base_url: Option<String>,
     api_url: Option<String>,
     client_id: Option<String>,
-    client_secret: Option<SecretString>,
+    client_secret: Option<SecretSource>,
+    #[cfg(feature = "store")]
+    store: Option<crate::store::shared::PendingStore>,
     scopes: Option<ScopeSet>,
     source: Option<Box<dyn DynTokenSource>>,
     connect_timeout: Option<Duration>,
@@ -118,6 +121,8 @@ impl<F: Flavor> ClientBuilder<F> {
             api_url: None,
             client_id: None,
             client_secret: None,
+            #[cfg(feature = "store")]
+            store: None,
             scopes: None,
             source: None,
             connect_timeout: None,
@@ -145,6 +150,8 @@ impl<F: Flavor> ClientBuilder<F> {
             api_url: self.api_url,
             client_id: self.client_id,
             client_secret: self.client_secret,
+            #[cfg(feature = "store")]
+            store: self.store,
             scopes: self.scopes,
             source: self.source,
             connect_timeout: self.connect_timeout,
@@ -200,7 +207,25 @@ impl<F: Flavor> ClientBuilder<F> {
 
     /// The client secret; kept as a [`SecretString`] and never printed.
     pub fn client_secret(mut self, secret: impl Into<SecretString>) -> Self {
-        self.client_secret = Some(secret.into());
+        self.client_secret = Some(SecretSource::fixed(secret));
+        self
+    }
+
+    /// Reads the client secret from `source` (an environment variable, a
+    /// file, a function), and again when AgentIdP answers `invalid_client`
+    /// or the file changes: a rotated secret is picked up without a
+    /// restart. Replaces [`client_secret`](Self::client_secret).
+    pub fn client_secret_source(mut self, source: SecretSource) -> Self {
+        self.client_secret = Some(source);
+        self
+    }
+
+    /// Shares tokens through `store` (feature `store`), beneath the
+    /// in-memory cache: processes, restarts and replicas of one identity
+    /// share one token. See [`store`](crate::store).
+    #[cfg(feature = "store")]
+    pub fn token_store(mut self, store: impl crate::store::TokenStore) -> Self {
+        self.store = Some(crate::store::shared::pending(store));
         self
     }
 
@@ -401,6 +426,12 @@ impl<F: Flavor> ClientBuilder<F> {
                         "set either a token source or client credentials and scopes, not both",
                     ));
                 }
+                #[cfg(feature = "store")]
+                if self.store.is_some() {
+                    return Err(Error::config(
+                        "a token store works with client credentials only, not a token source",
+                    ));
+                }
                 (source, None)
             }
             None => {
@@ -408,12 +439,10 @@ impl<F: Flavor> ClientBuilder<F> {
                     .client_id
                     .filter(|id| !id.trim().is_empty())
                     .ok_or_else(|| Error::config("client_id is required (or a token source)"))?;
-                let client_secret = self
-                    .client_secret
-                    .filter(|s| !s.expose_secret().is_empty())
-                    .ok_or_else(|| {
-                        Error::config("client_secret is required (or a token source)")
-                    })?;
+                let secret_source = self.client_secret.ok_or_else(|| {
+                    Error::config("client_secret is required (or a token source)")
+                })?;
+                let client_secret = secret_source.read()?;
                 let scopes = self.scopes.unwrap_or_else(ScopeSet::documented);
                 if scopes.is_empty() {
                     return Err(Error::config("scopes must not be empty"));
@@ -423,7 +452,17 @@ impl<F: Flavor> ClientBuilder<F> {
                     client_id,
                     client_secret,
                     scopes.clone(),
-                );
+                )
+                .with_secret_source(secret_source);
+                #[cfg(feature = "store")]
+                let credentials = match self.store {
+                    Some(store) => credentials.with_store(crate::store::shared::SharedStore::new(
+                        store,
+                        api_url.to_string(),
+                        config.refresh_buffer,
+                    )),
+                    None => credentials,
+                };
                 (Box::new(credentials), Some(scopes))
             }
         };

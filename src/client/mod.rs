@@ -141,6 +141,18 @@ impl<F: Flavor> Client<F> {
         Ok(())
     }
 
+    /// How many token fetches the [token store](crate::store) could not
+    /// serve (it failed, was slow, or another process held its lock too
+    /// long), so this client asked AgentIdP by itself; `None` without a
+    /// store. Shared by the clients narrowed from this one.
+    #[cfg(feature = "store")]
+    pub fn token_store_fallbacks(&self) -> Option<u64> {
+        self.seam
+            .tokens()
+            .and_then(|t| t.client_credentials())
+            .and_then(|credentials| credentials.store_fallbacks())
+    }
+
     /// A client limited to `scopes`: it requests a token of its own with only
     /// these scopes and shares this client's connection pool and settings.
     ///
