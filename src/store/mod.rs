@@ -51,6 +51,8 @@
 mod error;
 mod file;
 mod lock;
+#[cfg(feature = "redis")]
+mod redis;
 mod seal;
 pub(crate) mod shared;
 
@@ -61,6 +63,8 @@ use std::time::Duration;
 pub use error::StoreError;
 pub use file::FileStore;
 pub use lock::StoreLock;
+#[cfg(feature = "redis")]
+pub use redis::{DEFAULT_KEY_PREFIX, RedisStore};
 pub use seal::StoreKey;
 
 /// How long a process waits for another to fetch the shared token before

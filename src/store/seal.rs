@@ -30,7 +30,10 @@ const HKDF_SALT: &[u8] = b"sentryagent-idp token store v1";
 pub struct StoreKey(String);
 
 impl StoreKey {
-    pub(crate) fn derive(
+    /// The key of the entry for these credentials: the API root (e.g.
+    /// `https://idp.example.com/api/v1`), the client id, the requested
+    /// scopes and the secret. To find or evict an entry by hand.
+    pub fn derive(
         api_url: &str,
         client_id: &str,
         scopes: &ScopeSet,

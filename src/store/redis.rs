@@ -1,0 +1,157 @@
+//! [`RedisStore`]: the entries and the fetch lock in Redis, for fleets.
+
+use std::fmt;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+
+use super::{StoreError, StoreKey, StoreLock, TokenStore};
+
+/// Releases the lock only if it is still the caller's: a holder whose lease
+/// ran out must not release the lock another process took since.
+const RELEASE: &str = r#"
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+  return redis.call("DEL", KEYS[1])
+end
+return 0
+"#;
+
+/// The default prefix of every key this store writes.
+pub const DEFAULT_KEY_PREFIX: &str = "sentryagent:token:";
+
+/// Token entries in Redis, for fleets: every replica of an identity, on any
+/// host, shares one token. Redis is what the AgentIdP server itself runs
+/// on, so operators already have it.
+///
+/// - An entry is a string key with the token's remaining life as its TTL.
+/// - The fetch lock is `SET <key>:lock <random owner> NX PX <lease>`,
+///   released by a Lua script only while it still holds the owner's value;
+///   a fetcher that dies frees it when the lease ends.
+/// - The connection is redis-rs's tokio `ConnectionManager`, which
+///   reconnects by itself; while Redis is down, each client fetches alone.
+/// - The entries are sealed with the client secret: reading Redis gives no
+///   usable token to whoever lacks it.
+///
+/// ```no_run
+/// use sentryagent_idp::Client;
+/// use sentryagent_idp::store::RedisStore;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = RedisStore::connect("redis://127.0.0.1:6379/").await?;
+/// let client = Client::builder()
+///     .base_url("https://idp.example.com")
+///     .client_id("a1b2c3d4-e5f6-7890-abcd-ef1234567890")
+///     .client_secret(std::env::var("AGENTIDP_CLIENT_SECRET")?)
+///     .token_store(store)
+///     .build()?;
+/// # let _ = client; Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    prefix: String,
+    release: redis::Script,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may hold a password: it is not kept, so it cannot show.
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects to the Redis at `url` (`redis://[:password@]host:port/db`,
+    /// or `rediss://` for TLS). The error never quotes the URL.
+    pub async fn connect(url: &str) -> Result<RedisStore, StoreError> {
+        let client = redis::Client::open(url)
+            .map_err(|e| StoreError::new(format!("bad Redis URL ({:?})", e.kind())))?;
+        Self::with_client(client).await
+    }
+
+    /// The store on a `redis::Client` you configured.
+    pub async fn with_client(client: redis::Client) -> Result<RedisStore, StoreError> {
+        let connection = ConnectionManager::new(client).await.map_err(redis_error)?;
+        Ok(RedisStore {
+            connection,
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            release: redis::Script::new(RELEASE),
+        })
+    }
+
+    /// Writes keys under `prefix` instead of [`DEFAULT_KEY_PREFIX`].
+    #[must_use]
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    fn entry_key(&self, key: &StoreKey) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn lock_key(&self, key: &StoreKey) -> String {
+        format!("{}{key}:lock", self.prefix)
+    }
+}
+
+impl TokenStore for RedisStore {
+    async fn load(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, StoreError> {
+        redis::cmd("GET")
+            .arg(self.entry_key(key))
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(redis_error)
+    }
+
+    async fn save(&self, key: &StoreKey, entry: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        redis::cmd("SET")
+            .arg(self.entry_key(key))
+            .arg(entry)
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async::<()>(&mut self.connection.clone())
+            .await
+            .map_err(redis_error)
+    }
+
+    async fn try_lock(
+        &self,
+        key: &StoreKey,
+        lease: Duration,
+    ) -> Result<Option<StoreLock>, StoreError> {
+        let owner = StoreLock::random_owner();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.lock_key(key))
+            .arg(&owner)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(lease))
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(redis_error)?;
+        Ok(set.map(|_| StoreLock::new(owner)))
+    }
+
+    async fn unlock(&self, key: &StoreKey, lock: StoreLock) -> Result<(), StoreError> {
+        self.release
+            .key(self.lock_key(key))
+            .arg(lock.owner())
+            .invoke_async::<i64>(&mut self.connection.clone())
+            .await
+            .map(drop)
+            .map_err(redis_error)
+    }
+}
+
+/// At least 1 ms: Redis refuses `PX 0`.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+fn redis_error(e: redis::RedisError) -> StoreError {
+    StoreError::new(e)
+}

@@ -1,0 +1,186 @@
+//! The Redis token store against a real redis-server: replicas share one
+//! token, the lock is released by its owner only, a dead fetcher's lock
+//! frees at its lease's end, and Redis going away never fails a call.
+#![cfg(all(feature = "redis", feature = "testing"))]
+
+mod redis_support;
+
+use std::time::{Duration, Instant};
+
+use redis::Commands;
+use redis_support::RedisServer;
+use sentryagent_idp::store::{RedisStore, StoreKey, StoreLock, TokenStore};
+use sentryagent_idp::testing::FakeAgentIdp;
+use sentryagent_idp::{Client, ExposeSecret, Operation};
+
+async fn replica(fake: &FakeAgentIdp, redis: &RedisServer) -> Client {
+    fake.client_builder()
+        .token_store(RedisStore::connect(&redis.url()).await.unwrap())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_replicas_started_together_make_one_token_request() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let fake = FakeAgentIdp::start().await.unwrap();
+    fake.set_latency(Duration::from_millis(200));
+    let mut replicas = Vec::new();
+    for _ in 0..20 {
+        replicas.push(replica(&fake, &redis).await);
+    }
+    let agent = fake.bootstrap_agent_id();
+    let calls = replicas.iter().map(|client| {
+        let client = client.clone();
+        tokio::spawn(async move { client.agents().get(agent).send().await.map(drop) })
+    });
+    for result in futures::future::join_all(calls).await {
+        result.unwrap().unwrap();
+    }
+    assert_eq!(fake.requests_seen(Operation::IssueToken), 1);
+    // A replica started later takes the token too.
+    replica(&fake, &redis).await.access_token().await.unwrap();
+    assert_eq!(fake.requests_seen(Operation::IssueToken), 1);
+}
+
+#[tokio::test]
+async fn the_entry_lives_as_long_as_the_token_and_holds_no_token() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let fake = FakeAgentIdp::builder()
+        .token_lifetime(Duration::from_secs(600))
+        .start()
+        .await
+        .unwrap();
+    let token = replica(&fake, &redis).await.access_token().await.unwrap();
+    let mut connection = redis.connection();
+    let keys: Vec<String> = connection.keys("sentryagent:token:*").unwrap();
+    let entries: Vec<&String> = keys.iter().filter(|k| !k.ends_with(":lock")).collect();
+    assert_eq!(entries.len(), 1, "{keys:?}");
+    // The lock was released after the fetch.
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let ttl: i64 = connection.pttl(entries[0]).unwrap();
+    assert!(ttl > 590_000 && ttl <= 600_000, "{ttl}");
+    let bytes: Vec<u8> = connection.get(entries[0]).unwrap();
+    for part in token.expose_secret().split('.') {
+        assert!(!bytes.windows(part.len()).any(|w| w == part.as_bytes()));
+    }
+}
+
+fn key() -> StoreKey {
+    StoreKey::derive(
+        "http://127.0.0.1:9/api/v1",
+        "agent",
+        &sentryagent_idp::ScopeSet::documented(),
+        &sentryagent_idp::SecretString::from("sk_live_test"),
+    )
+}
+
+#[tokio::test]
+async fn only_the_owner_releases_the_lock_and_a_lease_ends_by_itself() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let store = RedisStore::connect(&redis.url()).await.unwrap();
+    let key = key();
+    let lock = store
+        .try_lock(&key, Duration::from_millis(400))
+        .await
+        .unwrap()
+        .expect("a free lock is taken");
+    assert!(
+        store
+            .try_lock(&key, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Another owner's release does nothing.
+    store
+        .unlock(&key, StoreLock::new("someone else"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .try_lock(&key, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The lease ends: another process may take over.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = store.try_lock(&key, Duration::from_secs(5)).await.unwrap();
+    assert!(second.is_some());
+    // The first owner, late, cannot release the second's lock.
+    store.unlock(&key, lock).await.unwrap();
+    assert!(
+        store
+            .try_lock(&key, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.unlock(&key, second.unwrap()).await.unwrap();
+    assert!(
+        store
+            .try_lock(&key, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_fetcher_dies_holding_the_lock_another_takes_over() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let fake = FakeAgentIdp::start().await.unwrap();
+    replica(&fake, &redis).await.access_token().await.unwrap();
+    let mut connection = redis.connection();
+    let entry = connection
+        .keys::<_, Vec<String>>("sentryagent:token:*")
+        .unwrap()
+        .remove(0);
+    // A fetcher took the lock and died: no entry, and a lock whose lease
+    // (1 s) nobody will release.
+    let _: () = connection.del(&entry).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{entry}:lock"))
+        .arg("dead-owner")
+        .arg("PX")
+        .arg(1_000)
+        .query(&mut connection)
+        .unwrap();
+    let other = replica(&fake, &redis).await;
+    let started = Instant::now();
+    other.access_token().await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(700),
+        "waited for the lease: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(fake.requests_seen(Operation::IssueToken), 2);
+    assert_eq!(other.token_store_fallbacks(), Some(0), "the store served");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_going_away_never_fails_a_call() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let client = replica(&fake, &redis).await;
+    redis.stop();
+    client
+        .agents()
+        .get(fake.bootstrap_agent_id())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(client.token_store_fallbacks(), Some(1));
+}
