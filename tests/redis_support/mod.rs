@@ -83,10 +83,10 @@ impl RedisServer {
         let deadline = Instant::now() + START_LIMIT;
         let client = redis::Client::open(self.url()).unwrap();
         loop {
-            if let Ok(mut connection) = client.get_connection() {
-                if redis::cmd("PING").query::<String>(&mut connection).is_ok() {
-                    return;
-                }
+            if let Ok(mut connection) = client.get_connection()
+                && redis::cmd("PING").query::<String>(&mut connection).is_ok()
+            {
+                return;
             }
             assert!(
                 Instant::now() < deadline,
