@@ -102,7 +102,8 @@ pub use client::{
     DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_REFRESH_BUFFER, DEFAULT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT,
 };
 pub use credentials::{
-    Credentials, GenerateCredential, ListCredentials, RevokeCredential, RotateCredential,
+    Credentials, DEFAULT_ROLLOVER_GRACE, GenerateCredential, ListCredentials, RevokeCredential,
+    RolledOver, Rollover, RolloverError, RolloverStep, RotateCredential,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use flavor::{Async, Flavor};

@@ -240,7 +240,8 @@ impl ClientCredentials {
             grant_type: raw::types::TokenRequestGrantType::ClientCredentials,
             client_id: Some(self.client_id.clone()),
             client_secret: Some(WireSecret::new(secret)),
-            scope: Some(self.scopes.clone()),
+            // No scopes asked (a credential's proof): all the agent is allowed.
+            scope: (!self.scopes.is_empty()).then(|| self.scopes.clone()),
         };
         let response = self
             .seam

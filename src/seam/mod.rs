@@ -20,9 +20,10 @@ use std::time::Instant;
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
+use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
-use crate::auth::source::ClientCredentials;
+use crate::auth::source::{ClientCredentials, DynTokenSource};
 use crate::auth::{AccessToken, TokenCache};
 use crate::client::Config;
 use crate::error::{Error, IntoErrorBody, Result};
@@ -147,6 +148,20 @@ impl Seam {
             Some(scopes),
             self.in_flight.clone(),
         )
+    }
+
+    /// A token request with other credentials, on this seam's HTTP client
+    /// and settings (no scope asked: all the agent is allowed): the proof
+    /// that a new credential works. Its token is dropped.
+    pub(crate) async fn prove(&self, client_id: String, secret: SecretString) -> Result<()> {
+        let endpoint = Self::token_endpoint(
+            self.http.clone(),
+            Arc::clone(&self.api_url),
+            Arc::clone(&self.config),
+        )?;
+        let credentials =
+            ClientCredentials::new(Arc::new(endpoint), client_id, secret, ScopeSet::new());
+        DynTokenSource::fetch_boxed(&credentials).await.map(drop)
     }
 
     pub(crate) fn api_url(&self) -> &str {

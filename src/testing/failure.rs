@@ -46,4 +46,9 @@ pub enum Failure {
     Delay(Duration),
     /// Read the request, then close the TCP connection without any response.
     DropConnection,
+    /// Serve the request (a write is applied), then close the TCP
+    /// connection instead of sending the answer: the client cannot know
+    /// what happened, the case behind
+    /// [`ErrorKind::OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown).
+    DropAnswer,
 }

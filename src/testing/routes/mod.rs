@@ -77,7 +77,7 @@ fn operation(method: &Method, matched: &str) -> Option<&'static OperationSpec> {
 async fn guard(
     State(app): State<Arc<App>>,
     matched: Option<MatchedPath>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
     let Some(op) = matched.and_then(|m| operation(request.method(), m.as_str())) else {
@@ -95,19 +95,34 @@ async fn guard(
             return ApiError::rate_limited(retry_after).into_response();
         }
         Some(Failure::DropConnection) => {
-            let Some(connection) = request.extensions().get::<Connection>() else {
-                return ApiError::internal("no connection to drop").into_response();
-            };
-            connection.drop_now();
-            // The connection task drops this future together with the socket.
-            return std::future::pending().await;
+            return drop_connection(request.extensions().get::<Connection>().cloned()).await;
+        }
+        Some(Failure::DropAnswer) => {
+            let connection = request.extensions().get::<Connection>().cloned();
+            let _served = serve(&app, op, request, next).await;
+            return drop_connection(connection).await;
         }
     }
+    serve(&app, op, request, next).await
+}
+
+/// Closes the request's connection without an answer.
+async fn drop_connection(connection: Option<Connection>) -> Response {
+    let Some(connection) = connection else {
+        return ApiError::internal("no connection to drop").into_response();
+    };
+    connection.drop_now();
+    // The connection task drops this future together with the socket.
+    std::future::pending().await
+}
+
+/// Rate-limits, authenticates and runs the handler.
+async fn serve(app: &App, op: &OperationSpec, mut request: Request, next: Next) -> Response {
     if let Some(wait) = app.control.rate_limited() {
         return ApiError::rate_limited(wait).into_response();
     }
     if op.bearer {
-        match authenticate(&app, request.headers(), op.scopes) {
+        match authenticate(app, request.headers(), op.scopes) {
             Ok(claims) => {
                 request.extensions_mut().insert(claims);
             }

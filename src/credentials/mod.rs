@@ -1,4 +1,9 @@
-//! Credentials: generate, list, rotate, revoke.
+//! Credentials: generate, list, rotate, revoke, and the rollover of a
+//! fleet's secret.
+
+mod rollover;
+
+pub use rollover::{DEFAULT_ROLLOVER_GRACE, RolledOver, Rollover, RolloverError, RolloverStep};
 
 use uuid::Uuid;
 
@@ -11,11 +16,15 @@ use crate::raw;
 
 /// Credential calls (all need `agents:write`); from [`Client::credentials`].
 ///
-/// **Rotate or generate?** [`rotate`](Self::rotate) keeps the credential id
-/// and kills the old secret at once: right for one process that holds the
-/// secret and switches to the new one in the same breath. Where several
-/// processes or replicas share the secret, generate a second credential,
-/// hand its secret to them, and revoke the old credential once they switched.
+/// **Rotate or roll over?** [`rotate`](Self::rotate) keeps the credential
+/// id and kills the old secret at once: right for one process that holds
+/// the secret and switches to the new one in the same breath (then
+/// [`Client::set_client_secret`]). Where several processes or replicas
+/// share the secret, every other one would fail until redeployed: use
+/// [`rollover`](Self::rollover), which generates a second credential,
+/// proves it, hands its secret to you to publish, waits a grace period and
+/// revokes the old one; replicas reading their secret through a
+/// [`SecretSource`](crate::auth::SecretSource) switch by themselves.
 #[derive(Clone, Debug)]
 pub struct Credentials<F: Flavor = Async> {
     client: Client<F>,
@@ -55,6 +64,12 @@ impl<F: Flavor> Credentials<F> {
             credential_id,
             expires_at: None,
         }
+    }
+
+    /// Replaces `old_credential_id` without downtime for the replicas that
+    /// share it: see [`Rollover`].
+    pub fn rollover(&self, agent_id: Uuid, old_credential_id: Uuid) -> Rollover<F> {
+        Rollover::new(self.client.clone(), agent_id, old_credential_id)
     }
 
     /// Revokes the credential for good; the agent keeps its other credentials.
