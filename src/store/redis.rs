@@ -3,9 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{StoreError, StoreKey, StoreLock, TokenStore};
+use super::{STORE_TIMEOUT, StoreError, StoreKey, StoreLock, TokenStore};
 
 /// Releases the lock only if it is still the caller's: a holder whose lease
 /// ran out must not release the lock another process took since.
@@ -51,6 +51,7 @@ pub const DEFAULT_KEY_PREFIX: &str = "sentryagent:token:";
 pub struct RedisStore {
     connection: ConnectionManager,
     prefix: String,
+    lease: Option<Duration>,
     release: redis::Script,
 }
 
@@ -74,10 +75,19 @@ impl RedisStore {
 
     /// The store on a `redis::Client` you configured.
     pub async fn with_client(client: redis::Client) -> Result<RedisStore, StoreError> {
-        let connection = ConnectionManager::new(client).await.map_err(redis_error)?;
+        // The client bounds every store operation (STORE_TIMEOUT); redis-rs's
+        // own 500 ms response timeout would fail a busy fleet's lookups
+        // before that.
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(None)
+            .set_connection_timeout(Some(STORE_TIMEOUT));
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(redis_error)?;
         Ok(RedisStore {
             connection,
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            lease: None,
             release: redis::Script::new(RELEASE),
         })
     }
@@ -86,6 +96,16 @@ impl RedisStore {
     #[must_use]
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        self
+    }
+
+    /// How long a fetch lock lasts when its holder dies before releasing
+    /// it (default [`LOCK_LEASE`](super::LOCK_LEASE)): the longest the
+    /// other replicas wait before one of them fetches instead. Keep it above
+    /// the time a token request takes.
+    #[must_use]
+    pub fn lock_lease(mut self, lease: Duration) -> Self {
+        self.lease = Some(lease);
         self
     }
 
@@ -129,7 +149,7 @@ impl TokenStore for RedisStore {
             .arg(&owner)
             .arg("NX")
             .arg("PX")
-            .arg(millis(lease))
+            .arg(millis(self.lease.unwrap_or(lease)))
             .query_async(&mut self.connection.clone())
             .await
             .map_err(redis_error)?;
