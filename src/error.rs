@@ -278,6 +278,11 @@ impl Error {
         self.edit(|i| i.replay_safe = false)
     }
 
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn with_retry_after(self, wait: Duration) -> Self {
+        self.edit(|i| i.retry_after = Some(wait))
+    }
+
     pub(crate) fn with_source(self, source: impl StdError + Send + Sync + 'static) -> Self {
         self.edit(|i| i.source = Some(Box::new(source)))
     }

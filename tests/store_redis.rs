@@ -184,3 +184,69 @@ async fn redis_going_away_never_fails_a_call() {
         .unwrap();
     assert_eq!(client.token_store_fallbacks(), Some(1));
 }
+
+/// `clients` clients, each with its own connection to Redis (as separate
+/// processes would), each making `calls` calls at once without retries, so
+/// that a 429 shows; returns the 429s.
+async fn burst_of_429s(
+    fake: &FakeAgentIdp,
+    redis: &RedisServer,
+    limited: bool,
+    clients: usize,
+    calls: usize,
+) -> usize {
+    let mut all = Vec::new();
+    for _ in 0..clients {
+        let store = RedisStore::connect(&redis.url()).await.unwrap();
+        let mut builder = fake
+            .client_builder()
+            .retry_policy(sentryagent_idp::RetryPolicy::disabled());
+        if limited {
+            builder = builder.fleet_rate_limit(
+                store
+                    .rate_limiter()
+                    .limit(20, Duration::from_secs(1))
+                    .burst(5),
+            );
+        }
+        all.push(builder.token_store(store).build().unwrap());
+    }
+    let agent = fake.bootstrap_agent_id();
+    let calls = all.iter().flat_map(|client| {
+        (0..calls).map(move |_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.agents().get(agent).send().await })
+        })
+    });
+    let mut refused = 0;
+    for result in futures::future::join_all(calls).await {
+        match result.unwrap() {
+            Ok(_) => {}
+            Err(e) if e.status().is_some_and(|s| s.as_u16() == 429) => refused += 1,
+            Err(e) => panic!("unexpected failure: {e}"),
+        }
+    }
+    refused
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_limiter_keeps_a_fleet_under_the_server_limit() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let limited_fake = FakeAgentIdp::builder()
+        .rate_limit(20, Duration::from_secs(1))
+        .start()
+        .await
+        .unwrap();
+    // 5 "processes" × 8 calls at once against 20 a second: the limiter
+    // spreads them over about two seconds, and the server refuses none.
+    assert_eq!(burst_of_429s(&limited_fake, &redis, true, 5, 8).await, 0);
+    // Without it, the same fleet collects 429s.
+    let unlimited_fake = FakeAgentIdp::builder()
+        .rate_limit(20, Duration::from_secs(1))
+        .start()
+        .await
+        .unwrap();
+    assert!(burst_of_429s(&unlimited_fake, &redis, false, 5, 8).await > 0);
+}

@@ -47,6 +47,8 @@ pub struct ClientBuilder<F: Flavor = Async> {
     client_secret: Option<SecretSource>,
     #[cfg(feature = "store")]
     store: Option<crate::store::shared::PendingStore>,
+    #[cfg(feature = "redis")]
+    limiter: Option<crate::store::FleetLimiter>,
     scopes: Option<ScopeSet>,
     source: Option<Box<dyn DynTokenSource>>,
     connect_timeout: Option<Duration>,
@@ -123,6 +125,8 @@ impl<F: Flavor> ClientBuilder<F> {
             client_secret: None,
             #[cfg(feature = "store")]
             store: None,
+            #[cfg(feature = "redis")]
+            limiter: None,
             scopes: None,
             source: None,
             connect_timeout: None,
@@ -152,6 +156,8 @@ impl<F: Flavor> ClientBuilder<F> {
             client_secret: self.client_secret,
             #[cfg(feature = "store")]
             store: self.store,
+            #[cfg(feature = "redis")]
+            limiter: self.limiter,
             scopes: self.scopes,
             source: self.source,
             connect_timeout: self.connect_timeout,
@@ -226,6 +232,16 @@ impl<F: Flavor> ClientBuilder<F> {
     #[cfg(feature = "store")]
     pub fn token_store(mut self, store: impl crate::store::TokenStore) -> Self {
         self.store = Some(crate::store::shared::pending(store));
+        self
+    }
+
+    /// Every request of this client (token requests included) waits for a
+    /// slot of `limiter`, shared through Redis by every process of the same
+    /// client id (feature `redis`; off unless set). See
+    /// [`FleetLimiter`](crate::store::FleetLimiter).
+    #[cfg(feature = "redis")]
+    pub fn fleet_rate_limit(mut self, limiter: crate::store::FleetLimiter) -> Self {
+        self.limiter = Some(limiter);
         self
     }
 
@@ -397,6 +413,16 @@ impl<F: Flavor> ClientBuilder<F> {
             budget: retry.budget.map(RetryBudget::new),
             retry,
             max_body: self.max_body.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+            #[cfg(feature = "redis")]
+            limiter: match (self.limiter, &self.client_id) {
+                (Some(limiter), Some(id)) => Some((limiter, id.clone())),
+                (Some(_), None) => {
+                    return Err(Error::config(
+                        "a fleet rate limit counts a client id: set client_id",
+                    ));
+                }
+                (None, _) => None,
+            },
         });
         if [
             config.attempt_timeout,

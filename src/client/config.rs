@@ -36,4 +36,7 @@ pub(crate) struct Config {
     /// Shared by every call of the family.
     pub budget: Option<RetryBudget>,
     pub max_body: u64,
+    /// The fleet-wide rate limit and the client id it counts.
+    #[cfg(feature = "redis")]
+    pub limiter: Option<(crate::store::FleetLimiter, String)>,
 }

@@ -50,6 +50,8 @@
 
 mod error;
 mod file;
+#[cfg(feature = "redis")]
+mod limiter;
 mod lock;
 #[cfg(feature = "redis")]
 mod redis;
@@ -62,6 +64,8 @@ use std::time::Duration;
 
 pub use error::StoreError;
 pub use file::FileStore;
+#[cfg(feature = "redis")]
+pub use limiter::{DEFAULT_BURST, FleetLimiter, SERVER_LIMIT};
 pub use lock::StoreLock;
 #[cfg(feature = "redis")]
 pub use redis::{DEFAULT_KEY_PREFIX, RedisStore};

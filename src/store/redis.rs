@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::limiter::FleetLimiter;
 use super::{STORE_TIMEOUT, StoreError, StoreKey, StoreLock, TokenStore};
 
 /// Releases the lock only if it is still the caller's: a holder whose lease
@@ -107,6 +108,13 @@ impl RedisStore {
     pub fn lock_lease(mut self, lease: Duration) -> Self {
         self.lease = Some(lease);
         self
+    }
+
+    /// A fleet-wide rate limiter for the client id, on this store's
+    /// connection, for [`ClientBuilder::fleet_rate_limit`](crate::ClientBuilder::fleet_rate_limit).
+    /// Off unless given to a client.
+    pub fn rate_limiter(&self) -> FleetLimiter {
+        FleetLimiter::new(self.connection.clone(), self.prefix.clone())
     }
 
     fn entry_key(&self, key: &StoreKey) -> String {
