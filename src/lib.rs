@@ -121,7 +121,12 @@ pub use reqwest::StatusCode;
 pub use secrecy::{ExposeSecret, SecretString};
 
 /// The README's examples, compiled as doc tests.
-#[cfg(all(doctest, feature = "axum", feature = "reqwest-middleware"))]
+#[cfg(all(
+    doctest,
+    feature = "axum",
+    feature = "reqwest-middleware",
+    feature = "redis"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 

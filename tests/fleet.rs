@@ -20,6 +20,11 @@ async fn fleet_child() {
     fleet_support::child_main().await;
 }
 
+/// One fleet at a time: each is up to 20 processes, and several at once on
+/// a small machine starve the store of CPU until its answers pass the
+/// store timeout, which is not what these tests are about.
+static ONE_FLEET: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A fake whose token endpoint is slow enough that every process arrives
 /// while the first still fetches.
 async fn slow_fake() -> FakeAgentIdp {
@@ -30,6 +35,7 @@ async fn slow_fake() -> FakeAgentIdp {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_processes_of_ten_clients_on_redis_make_one_token_request() {
+    let _fleet = ONE_FLEET.lock().await;
     let Some(redis) = RedisServer::start() else {
         return;
     };
@@ -44,6 +50,7 @@ async fn twenty_processes_of_ten_clients_on_redis_make_one_token_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_processes_of_ten_clients_on_the_file_store_make_one_token_request() {
+    let _fleet = ONE_FLEET.lock().await;
     let fake = slow_fake().await;
     let dir = tempfile::tempdir().unwrap();
     let plan = Plan::new(format!("file:{}", dir.path().display()));
@@ -57,6 +64,7 @@ async fn twenty_processes_of_ten_clients_on_the_file_store_make_one_token_reques
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fetcher_killed_mid_fetch_is_taken_over_within_its_lease() {
+    let _fleet = ONE_FLEET.lock().await;
     let Some(redis) = RedisServer::start() else {
         return;
     };
@@ -95,6 +103,7 @@ async fn a_fetcher_killed_mid_fetch_is_taken_over_within_its_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_stopped_mid_run_fails_no_call() {
+    let _fleet = ONE_FLEET.lock().await;
     let Some(mut redis) = RedisServer::start() else {
         return;
     };
@@ -114,6 +123,7 @@ async fn redis_stopped_mid_run_fails_no_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollover_while_twenty_processes_run_fails_no_call() {
+    let _fleet = ONE_FLEET.lock().await;
     let Some(redis) = RedisServer::start() else {
         return;
     };

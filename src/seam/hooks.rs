@@ -115,6 +115,18 @@ impl CallState {
     /// attempt ends, so that progenitor reads it straight off the
     /// connection; any other body is read here, within the limit.
     async fn send(&self, request: reqwest::Request) -> reqwest::Result<reqwest::Response> {
+        // The fleet's rate limit is asked last, with the token on the
+        // request: a slot taken before a token wait would be spent later, in
+        // a clump with the slots after it. No in-flight slot is held while
+        // waiting for it.
+        #[cfg(feature = "redis")]
+        if let Some((limiter, client_id)) = &self.seam.config.limiter {
+            self.report().slot = None;
+            if let Err(error) = limiter.admit(client_id, self.deadline).await {
+                self.report().error.get_or_insert(error);
+                return Ok(empty(StatusCode::TOO_MANY_REQUESTS));
+            }
+        }
         // Taken again if a token fetch made the attempt give it back.
         self.take_slot().await;
         let response = self.seam.http.execute(request).await?;

@@ -209,12 +209,6 @@ impl Seam {
         let mut history = History::default();
         loop {
             history.attempts += 1;
-            #[cfg(feature = "redis")]
-            if let Some((limiter, client_id)) = &self.config.limiter
-                && let Err(error) = limiter.admit(client_id, state.deadline).await
-            {
-                return Err(state.finish(error, &history));
-            }
             // A call waiting for a slot holds no request yet: 10,000 calls
             // queued behind `max_in_flight` cost only their arguments.
             state.take_slot().await;

@@ -38,8 +38,9 @@ pub const DEFAULT_BURST: u32 = 10;
 /// given to [`ClientBuilder::fleet_rate_limit`](crate::ClientBuilder::fleet_rate_limit).
 ///
 /// Every request of the client (token requests included) first asks for a
-/// slot: a burst of [`DEFAULT_BURST`], then one every `per / (limit -
-/// burst)`, so no window of `per` holds more than `limit` requests. A call
+/// slot: a burst of [`DEFAULT_BURST`], then a steady rate, so that no
+/// window of `per` holds more than 90 % of `limit` requests (the rest is
+/// headroom for the time between admission and arrival). A call
 /// waits for its slot within its total timeout; one that cannot get it in
 /// time fails at once with [`ErrorKind::RateLimited`] (and
 /// [`Error::retry_after`]) without reaching the server. If Redis cannot
@@ -112,8 +113,8 @@ impl FleetLimiter {
             let wait = match answer {
                 Ok(Ok(0)) => return Ok(()),
                 Ok(Ok(ms)) => Duration::from_millis(ms),
-                Ok(Err(e)) => return Ok(warn_open(&e)),
-                Err(_) => return Ok(warn_open(&"no answer in time")),
+                Ok(Err(e)) => return fail_open(&e),
+                Err(_) => return fail_open(&"no answer in time"),
             };
             if deadline.is_some_and(|d| Instant::now() + wait >= d) {
                 return Err(Error::new(
@@ -132,9 +133,11 @@ impl FleetLimiter {
 }
 
 /// (interval between requests, burst tolerance), in ms, so that no window
-/// of `per` admits more than `limit`: a burst, then one per interval.
+/// of `per` admits more than 90 % of `limit` (at least one less): a burst,
+/// then one per interval. The headroom absorbs the jitter between a
+/// request's admission here and its arrival at the server.
 fn cell(limit: u32, per: Duration, burst: u32) -> (u64, u64) {
-    let limit = limit.max(1);
+    let limit = limit.saturating_sub((limit / 10).max(1)).max(1);
     let burst = burst.min(limit.saturating_sub(1)).max(1);
     let steady = u64::from(limit.saturating_sub(burst)).max(1);
     let per_ms = u64::try_from(per.as_millis()).unwrap_or(u64::MAX);
@@ -142,8 +145,10 @@ fn cell(limit: u32, per: Duration, burst: u32) -> (u64, u64) {
     (interval, interval.saturating_mul(u64::from(burst - 1)))
 }
 
-fn warn_open(why: &dyn fmt::Display) {
+/// Lets the request go when the limiter cannot answer: it can only help.
+fn fail_open(why: &dyn fmt::Display) -> Result<()> {
     tracing::warn!(reason = %why, "the fleet rate limiter cannot answer; sending without it");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -163,11 +168,14 @@ mod tests {
             // Admitted at once: the tolerance's worth plus one; then one per
             // interval for the rest of the window.
             let most = tolerance / interval + 1 + (per_ms - 1) / interval;
+            // At most 90 % of the limit, and one less than it when it is small.
+            let planned = limit - (limit / 10).max(1).min(limit - 1);
             assert!(
-                most <= u64::from(limit),
+                most <= u64::from(planned),
                 "{limit}/{per_ms} ms, burst {burst}: {most}"
             );
         }
-        assert_eq!(cell(100, Duration::from_secs(60), 10), (667, 6003));
+        // 100 a minute: 90 planned, a burst of 10, then one every 750 ms.
+        assert_eq!(cell(100, Duration::from_secs(60), 10), (750, 6750));
     }
 }

@@ -97,7 +97,7 @@ impl SharedStore {
         let key = StoreKey::derive(&self.api_url, client_id, scopes, secret);
         let Some(sealer) = Sealer::new(secret, &key) else {
             return self
-                .alone(grant, &"the entry key could not be derived")
+                .alone(None, grant, &"the entry key could not be derived")
                 .await;
         };
         let deadline = Instant::now() + STORE_WAIT;
@@ -106,7 +106,7 @@ impl SharedStore {
             match self.load(&key, &sealer).await {
                 Ok(Some(token)) => return Ok(token),
                 Ok(None) => {}
-                Err(e) => return self.alone(grant, &e).await,
+                Err(e) => return self.alone(Some((&key, &sealer)), grant, &e).await,
             }
             match bounded(self.store.try_lock(&key, LOCK_LEASE)).await {
                 Ok(Some(lock)) => {
@@ -131,10 +131,14 @@ impl SharedStore {
                 }
                 Ok(None) => {
                     return self
-                        .alone(grant, &"another process held the fetch lock too long")
+                        .alone(
+                            Some((&key, &sealer)),
+                            grant,
+                            &"another process held the fetch lock too long",
+                        )
                         .await;
                 }
-                Err(e) => return self.alone(grant, &e).await,
+                Err(e) => return self.alone(Some((&key, &sealer)), grant, &e).await,
             }
         }
     }
@@ -171,29 +175,21 @@ impl SharedStore {
 
     /// Saves `token` for the others; a failure only costs them a fetch.
     async fn save(&self, key: &StoreKey, sealer: &Sealer, token: &AccessToken) {
-        let Some(expires_at) = token.expires_at() else {
-            return; // A token without expiry is not shared: it could never be checked.
-        };
-        let now = SystemTime::now();
-        let remaining = expires_at.saturating_duration_since(Instant::now());
-        let entry = Entry {
-            token: token.secret().expose_secret().to_owned(),
-            scopes: token.scopes().map(ScopeSet::to_wire).unwrap_or_default(),
-            issued_ms: unix_ms(now),
-            expires_ms: unix_ms(now + remaining),
-        };
-        let Some(sealed) = sealer.seal(&entry) else {
-            tracing::warn!("could not seal the token for the store");
+        let Some((sealed, ttl)) = sealed(sealer, token) else {
             return;
         };
-        if let Err(e) = bounded(self.store.save(key, &sealed, remaining)).await {
+        if let Err(e) = bounded(self.store.save(key, &sealed, ttl)).await {
             tracing::warn!(error = %e, "could not save the token to the store");
         }
     }
 
-    /// Fetches without the store, after it failed.
+    /// Fetches without the store, after it failed, then offers the token to
+    /// it in the background: a store that was only slow (an answer lost to
+    /// the timeout, perhaps the lock itself) still gets the token for the
+    /// processes waiting on it, and this caller waits for nothing.
     async fn alone<F, Fut>(
         &self,
+        shared: Option<(&StoreKey, &Sealer)>,
         grant: F,
         why: &(dyn std::fmt::Display + Sync),
     ) -> Result<AccessToken>
@@ -203,8 +199,36 @@ impl SharedStore {
     {
         self.fallbacks.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(reason = %why, "token store unusable; fetching the token without it");
-        grant().await
+        let result = grant().await;
+        if let (Ok(token), Some((key, sealer))) = (&result, shared)
+            && let Some((entry, ttl)) = sealed(sealer, token)
+        {
+            let (store, key) = (Arc::clone(&self.store), key.clone());
+            tokio::spawn(async move {
+                let _ = bounded(store.save(&key, &entry, ttl)).await;
+            });
+        }
+        result
     }
+}
+
+/// `token` sealed for the store, and its remaining life; `None` for a token
+/// without expiry (it could never be checked) or if sealing failed.
+fn sealed(sealer: &Sealer, token: &AccessToken) -> Option<(Vec<u8>, Duration)> {
+    let expires_at = token.expires_at()?;
+    let now = SystemTime::now();
+    let remaining = expires_at.saturating_duration_since(Instant::now());
+    let entry = Entry {
+        token: token.secret().expose_secret().to_owned(),
+        scopes: token.scopes().map(ScopeSet::to_wire).unwrap_or_default(),
+        issued_ms: unix_ms(now),
+        expires_ms: unix_ms(now + remaining),
+    };
+    let sealed = sealer.seal(&entry);
+    if sealed.is_none() {
+        tracing::warn!("could not seal the token for the store");
+    }
+    Some((sealed?, remaining))
 }
 
 /// `op`, bounded by [`STORE_TIMEOUT`].

@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::pyenv;
 
 /// The bench targets, in the order they run.
-const BENCHES: [&str; 7] = [
+const BENCHES: [&str; 8] = [
     "facade_overhead",
     "single_flight",
     "refresh_stall",
@@ -28,10 +28,11 @@ const BENCHES: [&str; 7] = [
     "peak_rss",
     "verify_overhead",
     "present_overhead",
+    "fleet",
 ];
 
 /// The features the benches' `required-features` need.
-const BENCH_FEATURES: &str = "testing,axum,reqwest-middleware";
+const BENCH_FEATURES: &str = "testing,axum,reqwest-middleware,redis";
 
 /// The line prefix a bench prints before its JSON report.
 const REPORT_PREFIX: &str = "BENCH-REPORT ";
@@ -147,6 +148,12 @@ fn bench_args(bench: &str, options: Options, python: &Path, script: &Path) -> Ve
             quick("5", "2"),
         ],
         "present_overhead" => vec!["--pairs".into(), quick("20000", "2000")],
+        "fleet" => vec![
+            "--processes".into(),
+            quick("50", "10"),
+            "--pairs".into(),
+            quick("20000", "2000"),
+        ],
         _ => vec![],
     }
 }
@@ -734,6 +741,93 @@ fn table(
             .push("- Instruction counts (8c) need valgrind, which is not installed.".to_owned()),
     }
 
+    let fl = find(reports, "fleet")?;
+    let (with_store, without_store) = (
+        num(fl, &["tokens", "with_store"])?,
+        num(fl, &["tokens", "without_store"])?,
+    );
+    row([
+        "9a",
+        &format!(
+            "Fleets: token requests of {:.0} processes started together, one call each, with a shared file store vs without",
+            num(fl, &["tokens", "processes"])?
+        ),
+        &format!("**{with_store:.0}** vs {without_store:.0}"),
+        "1 vs N",
+        verdict(with_store == 1.0),
+    ]);
+    let warm_tokens = num(fl, &["first_call", "warm_token_requests"])?;
+    row([
+        "9b",
+        &format!(
+            "Fleets: first call of a new process (client built, token, `GET`), warm shared store vs cold, median of {:.0} runs each",
+            num(fl, &["first_call", "runs"])?
+        ),
+        &format!(
+            "{:.1} ms vs {:.1} ms; token requests of the warm runs: **{warm_tokens:.0}**",
+            num(fl, &["first_call", "warm", "median_us"])? / 1000.0,
+            num(fl, &["first_call", "cold", "median_us"])? / 1000.0,
+        ),
+        "no token round trip when warm",
+        verdict(warm_tokens == 0.0),
+    ]);
+    let (sm, pm) = (
+        num(fl, &["warm_overhead", "with_store", "median_us"])?,
+        num(fl, &["warm_overhead", "without_store", "median_us"])?,
+    );
+    let instructions = match fl["warm_overhead"]
+        .get("instructions_per_call")
+        .filter(|v| v.is_object())
+    {
+        Some(counts) => {
+            let (si, pi) = (num(counts, &["store"])?, num(counts, &["plain"])?);
+            format!(
+                "; client instructions per call {si:.0} vs {pi:.0} = {:.3}×",
+                si / pi
+            )
+        }
+        None => String::new(),
+    };
+    row([
+        "9c",
+        &format!(
+            "Fleets: per-call cost of a store on a warm in-memory cache, median latency with a file store vs without ({:.0} interleaved pairs)",
+            num(fl, &["warm_overhead", "pairs"])?
+        ),
+        &format!(
+            "{sm:.1} µs vs {pm:.1} µs = **{:.3}×**{instructions}",
+            sm / pm
+        ),
+        "≤ 1.02×",
+        verdict(sm / pm <= 1.02),
+    ]);
+    match fl.get("limiter").filter(|v| v.is_object()) {
+        Some(l) => {
+            let with_429 = num(l, &["with_limiter", "server_429"])?;
+            row([
+                "9d",
+                &format!(
+                    "Fleets: 429s the server sent to {:.0} processes making 500 calls over 5 s (a shared Redis token) against a limit of 100 a minute, with the fleet rate limiter vs without",
+                    num(l, &["processes"])?
+                ),
+                &format!(
+                    "**{with_429:.0}** vs {:.0}. With it: {:.0} calls succeeded, {:.0} held back unsent (no slot before their 5 s deadline); without: {:.0} succeeded",
+                    num(l, &["without_limiter", "server_429"])?,
+                    num(l, &["with_limiter", "ok"])?,
+                    num(l, &["with_limiter", "held_back"])?
+                        + num(l, &["with_limiter", "timed_out"])?,
+                    num(l, &["without_limiter", "ok"])?,
+                ),
+                "0 with it",
+                verdict(with_429 == 0.0),
+            ]);
+        }
+        None => notes.push(
+            "- The fleet rate limiter row (9d) needs `redis-server`, which is not installed."
+                .to_owned(),
+        ),
+    }
+
     match build {
         Some(b) => {
             for line in b.rows() {
@@ -833,11 +927,20 @@ optional delay).
    pairs on one `reqwest::Client`; a second pass with an empty
    `reqwest_middleware` chain; instruction counts of the three under
    callgrind, the server in a child process.
+9. `benches/fleet.rs` (features `testing`, `redis`): every process is the
+   bench binary run again, against the in-process fake AgentIdP: 50
+   started together with a shared file store and without; a new
+   process's first call with a warm store and a cold one, alternating; the
+   same `GET` through clients with and without a file store on a warm
+   cache, interleaved pairs on the bench server; 50 processes pacing 10
+   calls each over 5 s (5 s allowed per call, no retries) against the
+   fake's limit of 100 a minute, sharing a token through a redis-server the
+   bench starts, with `fleet_rate_limit` and without.
 
 ## Reproduce
 
 ```sh
-cargo xtask bench                # 1-5, 7, 8 (builds the benches, sets up .venv), rewrites this file
+cargo xtask bench                # 1-5, 7-9 (builds the benches, sets up .venv), rewrites this file
 cargo xtask bench --build-cost   # also 6: two clean builds (about 2 minutes here)
 cargo xtask bench --quick        # smaller runs, prints only
 cargo bench --bench facade_overhead   # criterion (also single_flight, throughput)
