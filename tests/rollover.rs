@@ -47,6 +47,24 @@ impl Fleet {
             .unwrap()
     }
 
+    /// The rollover of the first credential, with no grace period.
+    fn rollover(&self) -> sentryagent_idp::Rollover {
+        self.admin
+            .credentials()
+            .rollover(self.agent, self.old)
+            .grace(Duration::ZERO)
+    }
+
+    /// A new replica's call succeeds.
+    async fn a_replica_works(&self) {
+        self.replica()
+            .agents()
+            .get(self.agent)
+            .send()
+            .await
+            .unwrap();
+    }
+
     async fn statuses(&self) -> Vec<(uuid::Uuid, CredentialStatus)> {
         let list = self
             .admin
@@ -103,10 +121,7 @@ async fn the_replicas_keep_working_through_a_rollover() {
 async fn a_failed_publication_revokes_the_new_credential_again() {
     let fleet = fleet().await;
     let error = fleet
-        .admin
-        .credentials()
-        .rollover(fleet.agent, fleet.old)
-        .grace(Duration::ZERO)
+        .rollover()
         .run(|_| async { Err("the vault is sealed".into()) })
         .await
         .unwrap_err();
@@ -124,13 +139,7 @@ async fn a_failed_publication_revokes_the_new_credential_again() {
     // The old credential is the only active one; the new one is revoked.
     assert_eq!(fleet.active().await, vec![fleet.old]);
     assert_eq!(fleet.statuses().await.len(), 2);
-    fleet
-        .replica()
-        .agents()
-        .get(fleet.agent)
-        .send()
-        .await
-        .unwrap();
+    fleet.a_replica_works().await;
 }
 
 #[tokio::test]
@@ -143,10 +152,7 @@ async fn a_credential_that_fails_its_proof_is_never_published() {
         .fail_next(Operation::IssueToken, Failure::Status(400), 1);
     let mut published = false;
     let error = fleet
-        .admin
-        .credentials()
-        .rollover(fleet.agent, fleet.old)
-        .grace(Duration::ZERO)
+        .rollover()
         .run(|_| {
             published = true;
             async { Ok(()) }
@@ -176,10 +182,7 @@ async fn a_lost_answer_to_the_generation_leaves_no_orphan() {
         .fake
         .fail_next(Operation::GenerateCredential, Failure::DropAnswer, 1);
     let error = fleet
-        .admin
-        .credentials()
-        .rollover(fleet.agent, fleet.old)
-        .grace(Duration::ZERO)
+        .rollover()
         .run(|_| async { Ok(()) })
         .await
         .unwrap_err();
@@ -199,23 +202,14 @@ async fn a_lost_answer_to_the_generation_leaves_no_orphan() {
     // Nothing changed for the fleet: running again works.
     let published = Arc::clone(&fleet.published);
     fleet
-        .admin
-        .credentials()
-        .rollover(fleet.agent, fleet.old)
-        .grace(Duration::ZERO)
+        .rollover()
         .run(|new| async move {
             *published.lock().unwrap() = new.client_secret.into();
             Ok(())
         })
         .await
         .unwrap();
-    fleet
-        .replica()
-        .agents()
-        .get(fleet.agent)
-        .send()
-        .await
-        .unwrap();
+    fleet.a_replica_works().await;
 }
 
 #[tokio::test]
@@ -224,10 +218,7 @@ async fn the_new_secret_is_in_no_error() {
     let seen = Arc::new(Mutex::new(None::<SecretString>));
     let keep = Arc::clone(&seen);
     let error = fleet
-        .admin
-        .credentials()
-        .rollover(fleet.agent, fleet.old)
-        .grace(Duration::ZERO)
+        .rollover()
         .run(|new| async move {
             *keep.lock().unwrap() = Some(new.client_secret.into());
             Err("refused".into())
