@@ -1,0 +1,217 @@
+//! `sentryagent agents …`: the agent registry.
+
+use clap::{Args, Subcommand};
+use futures::TryStreamExt;
+
+use super::args::{Session, spec_enum};
+use super::failure::CliError;
+use super::output::{Record, Style, status_style, to_json, when};
+use super::prompt;
+use crate::model::{Agent, AgentStatus, AgentType, DeploymentEnv, Uuid};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AgentsCommand {
+    /// Registers a new agent.
+    Register(Register),
+    /// Lists agents, one page or (`--all`) every page.
+    List(List),
+    /// Shows one agent.
+    Get {
+        /// The agent's id.
+        agent_id: Uuid,
+    },
+    /// Changes an agent's fields (only those given).
+    Update(Update),
+    /// Suspends an active agent (its tokens stop being issued).
+    Suspend {
+        /// The agent's id.
+        agent_id: Uuid,
+    },
+    /// Reactivates a suspended agent.
+    Reactivate {
+        /// The agent's id.
+        agent_id: Uuid,
+    },
+    /// Decommissions an agent for good (asks first).
+    Decommission {
+        /// The agent's id.
+        agent_id: Uuid,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Register {
+    /// The agent's email, its unique name.
+    #[arg(long)]
+    email: String,
+    /// What kind of work it does.
+    #[arg(long = "type", value_parser = spec_enum!(AgentType))]
+    agent_type: AgentType,
+    /// Its version, e.g. 1.0.0.
+    #[arg(long)]
+    version: String,
+    /// A capability (`resource:action`); repeat for more.
+    #[arg(long = "capability", value_name = "CAPABILITY", required = true)]
+    capabilities: Vec<String>,
+    /// The team or person responsible for it.
+    #[arg(long)]
+    owner: String,
+    /// Where it runs.
+    #[arg(long = "env", value_parser = spec_enum!(DeploymentEnv))]
+    deployment_env: DeploymentEnv,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Update {
+    /// The agent's id.
+    agent_id: Uuid,
+    /// A new kind of work.
+    #[arg(long = "type", value_parser = spec_enum!(AgentType))]
+    agent_type: Option<AgentType>,
+    /// A new version.
+    #[arg(long)]
+    version: Option<String>,
+    /// The new capabilities (replacing all); repeat for more.
+    #[arg(long = "capability", value_name = "CAPABILITY")]
+    capabilities: Vec<String>,
+    /// A new owner.
+    #[arg(long)]
+    owner: Option<String>,
+    /// A new deployment environment.
+    #[arg(long = "env", value_parser = spec_enum!(DeploymentEnv))]
+    deployment_env: Option<DeploymentEnv>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct List {
+    /// Only agents in this status.
+    #[arg(long, value_parser = spec_enum!(AgentStatus))]
+    status: Option<AgentStatus>,
+    /// Only agents of this type.
+    #[arg(long = "type", value_parser = spec_enum!(AgentType))]
+    agent_type: Option<AgentType>,
+    /// Only agents of this owner.
+    #[arg(long)]
+    owner: Option<String>,
+    /// Walks every page.
+    #[arg(long, conflicts_with = "page")]
+    all: bool,
+    /// The page to show (1-based).
+    #[arg(long)]
+    page: Option<u32>,
+    /// Agents per page.
+    #[arg(long)]
+    limit: Option<u32>,
+}
+
+impl AgentsCommand {
+    pub async fn run(self, s: &Session) -> Result<(), CliError> {
+        let agents = s.client.agents();
+        let agent = match self {
+            AgentsCommand::Register(r) => {
+                agents
+                    .register()
+                    .email(r.email)
+                    .agent_type(r.agent_type)
+                    .version(r.version)
+                    .capabilities(r.capabilities)
+                    .owner(r.owner)
+                    .deployment_env(r.deployment_env)
+                    .send()
+                    .await?
+            }
+            AgentsCommand::List(l) => return list(s, l).await,
+            AgentsCommand::Get { agent_id } => agents.get(agent_id).send().await?,
+            AgentsCommand::Update(u) => {
+                let mut update = agents.update(u.agent_id);
+                if let Some(agent_type) = u.agent_type {
+                    update = update.agent_type(agent_type);
+                }
+                if let Some(version) = u.version {
+                    update = update.version(version);
+                }
+                if !u.capabilities.is_empty() {
+                    update = update.capabilities(u.capabilities);
+                }
+                if let Some(owner) = u.owner {
+                    update = update.owner(owner);
+                }
+                if let Some(env) = u.deployment_env {
+                    update = update.deployment_env(env);
+                }
+                update.send().await?
+            }
+            AgentsCommand::Suspend { agent_id } => {
+                agents.update(agent_id).status(AgentStatus::Suspended).send().await?
+            }
+            AgentsCommand::Reactivate { agent_id } => {
+                agents.update(agent_id).status(AgentStatus::Active).send().await?
+            }
+            AgentsCommand::Decommission { agent_id } => {
+                prompt::confirm(s.yes, &format!("decommission agent {agent_id}"), "This cannot be undone.")?;
+                agents.decommission(agent_id).send().await?;
+                s.out.status("decommissioned", agent_id.to_string().into(), &format!("decommissioned agent {agent_id}"))?;
+                return Ok(());
+            }
+        };
+        Ok(s.out.one(&agent)?)
+    }
+}
+
+async fn list(s: &Session, l: List) -> Result<(), CliError> {
+    let mut query = s.client.agents().list();
+    if let Some(status) = l.status {
+        query = query.status(status);
+    }
+    if let Some(agent_type) = l.agent_type {
+        query = query.agent_type(agent_type);
+    }
+    if let Some(owner) = l.owner {
+        query = query.owner(owner);
+    }
+    if let Some(limit) = l.limit {
+        query = query.limit(limit);
+    }
+    let items = if l.all {
+        let spinner = prompt::spinner("fetching agents…");
+        let items: Vec<Agent> = query
+            .stream()
+            .inspect_ok(|_| {
+                spinner.inc(1);
+                spinner.set_message(format!("fetching agents… {}", spinner.position()));
+            })
+            .try_collect()
+            .await?;
+        spinner.finish_and_clear();
+        items
+    } else {
+        let spinner = prompt::spinner("fetching agents…");
+        let page = query.page(l.page.unwrap_or(1)).send().await;
+        spinner.finish_and_clear();
+        page?.items
+    };
+    Ok(s.out.list(&items)?)
+}
+
+impl Record for Agent {
+    const COLUMNS: &'static [&'static str] =
+        &["AGENT ID", "EMAIL", "TYPE", "VERSION", "STATUS", "OWNER", "ENV", "CAPABILITIES", "CREATED"];
+
+    fn cells(&self) -> Vec<(String, Style)> {
+        vec![
+            (self.agent_id.to_string(), Style::Plain),
+            (self.email.clone(), Style::Plain),
+            (self.agent_type.to_string(), Style::Plain),
+            (self.version.clone(), Style::Plain),
+            (self.status.to_string(), status_style(self.status.as_str())),
+            (self.owner.clone(), Style::Plain),
+            (self.deployment_env.to_string(), Style::Plain),
+            (self.capabilities.join(","), Style::Plain),
+            (when(Some(self.created_at)), Style::Plain),
+        ]
+    }
+
+    fn json(&self) -> serde_json::Value {
+        to_json(self)
+    }
+}

@@ -1,0 +1,127 @@
+//! The flags every command takes, and the session they open: the client,
+//! the printer and the confirmation policy.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::config::{self, Settings};
+use super::failure::CliError;
+use super::output::{Format, Printer};
+use crate::Client;
+use crate::model::Timestamp;
+
+/// Flags shared by every command. Each can also be set by its `AGENTIDP_*`
+/// variable; the client secret has no flag (it would show in `ps` and in
+/// the shell's history).
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// The profile of the config file to use.
+    #[arg(long, global = true, env = "AGENTIDP_PROFILE", default_value = "default", hide_env_values = true)]
+    pub profile: String,
+    /// The config file (default: `sentryagent/config.toml` in the user's config directory).
+    #[arg(long, global = true, env = "AGENTIDP_CONFIG", value_name = "FILE", hide_env_values = true)]
+    pub config: Option<PathBuf>,
+    /// The AgentIdP server origin, e.g. `http://localhost:3000` (`/api/v1` is added).
+    #[arg(long, global = true, env = "AGENTIDP_BASE_URL", value_name = "URL", hide_env_values = true)]
+    pub base_url: Option<String>,
+    /// The client id (the agent id of the credential).
+    #[arg(long, global = true, env = "AGENTIDP_CLIENT_ID", value_name = "ID", hide_env_values = true)]
+    pub client_id: Option<String>,
+    /// Reads the client secret from this file (which only you may read).
+    #[arg(long, global = true, env = "AGENTIDP_CLIENT_SECRET_FILE", value_name = "FILE", hide_env_values = true)]
+    pub client_secret_file: Option<PathBuf>,
+    /// Reads the client secret from the first line of standard input.
+    #[arg(long, global = true)]
+    pub client_secret_stdin: bool,
+    /// Output format [default: table on a terminal, json otherwise].
+    #[arg(long, short, global = true, env = "AGENTIDP_OUTPUT", value_enum, hide_env_values = true)]
+    pub output: Option<Format>,
+    /// Answers yes to confirmations (needed for destructive commands without a terminal).
+    #[arg(long, short, global = true)]
+    pub yes: bool,
+    /// Does not keep the access token between commands.
+    #[arg(long, global = true)]
+    pub no_token_cache: bool,
+}
+
+/// What a command that talks to AgentIdP works with.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub client: Client,
+    pub out: Printer,
+    pub yes: bool,
+}
+
+impl Global {
+    /// The printer the flags and the terminal ask for.
+    pub fn printer(&self) -> Printer {
+        Printer::new(self.output)
+    }
+
+    /// The settings, flags over environment over the config files.
+    pub fn settings(&self) -> Result<Settings, CliError> {
+        config::resolve(self)
+    }
+
+    /// A client for the settings, with the token cached across commands.
+    pub fn session(&self) -> Result<Session, CliError> {
+        let client = self.settings()?.client(!self.no_token_cache)?;
+        Ok(Session { client, out: self.printer(), yes: self.yes })
+    }
+}
+
+/// Parses `90s`, `2m`, `500ms`, `1h` or a bare number of seconds.
+pub(crate) fn duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (e.g. 90s, 2m, 500ms)"))?;
+    let scale = match unit {
+        "ms" => Duration::from_millis(1),
+        "" | "s" => Duration::from_secs(1),
+        "m" => Duration::from_secs(60),
+        "h" => Duration::from_secs(3600),
+        _ => return Err(format!("`{text}`: the unit must be ms, s, m or h")),
+    };
+    scale
+        .checked_mul(u32::try_from(number).map_err(|_| format!("`{text}` is too long"))?)
+        .ok_or_else(|| format!("`{text}` is too long"))
+}
+
+/// Parses an RFC 3339 time, e.g. `2026-12-31T23:59:59Z`.
+pub(crate) fn timestamp(text: &str) -> Result<Timestamp, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("`{text}` is not an RFC 3339 time like 2026-12-31T23:59:59Z: {e}"))
+}
+
+/// A clap parser for one of the spec's enums: its documented values are
+/// offered (and completed), and only they are accepted.
+macro_rules! spec_enum {
+    ($ty:ty) => {
+        clap::builder::TypedValueParser::map(
+            clap::builder::PossibleValuesParser::new(<$ty>::KNOWN.iter().map(|v| v.as_str())),
+            |v: String| <$ty>::from(v.as_str()),
+        )
+    };
+}
+pub(crate) use spec_enum;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_a_unit_and_refuse_garbage() {
+        assert_eq!(duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(duration("2d").is_err());
+        assert!(duration("s").is_err());
+        assert!(duration("99999999999999h").is_err());
+    }
+}

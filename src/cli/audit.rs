@@ -1,0 +1,201 @@
+//! `sentryagent audit …`: the audit trail, queried, read and followed.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use futures::{StreamExt, TryStreamExt};
+
+use super::args::{Session, duration, spec_enum, timestamp};
+use super::failure::CliError;
+use super::output::{Record, Style, status_style, to_json, when};
+use super::prompt;
+use crate::model::{AuditAction, AuditEvent, AuditOutcome, Timestamp, Uuid};
+use crate::{Client, QueryAudit};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Lists events, newest first: one page or (`--all`) every page.
+    Query(Query),
+    /// Shows one event.
+    Get {
+        /// The event's id.
+        event_id: Uuid,
+    },
+    /// Shows the latest events, oldest first; with `--follow`, new ones as they arrive.
+    Tail(Tail),
+}
+
+/// The filters of a query.
+#[derive(Debug, Args)]
+pub(crate) struct Filters {
+    /// Only events about this agent.
+    #[arg(long = "agent", value_name = "AGENT_ID")]
+    agent_id: Option<Uuid>,
+    /// Only events of this action.
+    #[arg(long, value_parser = spec_enum!(AuditAction))]
+    action: Option<AuditAction>,
+    /// Only events with this outcome.
+    #[arg(long, value_parser = spec_enum!(AuditOutcome))]
+    outcome: Option<AuditOutcome>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Query {
+    #[command(flatten)]
+    filters: Filters,
+    /// Only events at or after this time (RFC 3339).
+    #[arg(long, value_parser = timestamp)]
+    from: Option<Timestamp>,
+    /// Only events at or before this time (RFC 3339).
+    #[arg(long, value_parser = timestamp)]
+    to: Option<Timestamp>,
+    /// Walks every page.
+    #[arg(long, conflicts_with = "page")]
+    all: bool,
+    /// The page to show (1-based).
+    #[arg(long)]
+    page: Option<u32>,
+    /// Events per page.
+    #[arg(long)]
+    limit: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Tail {
+    #[command(flatten)]
+    filters: Filters,
+    /// How many of the latest events to show first.
+    #[arg(long, short = 'n', default_value_t = 10)]
+    lines: u32,
+    /// Keeps printing new events as they arrive, until interrupted.
+    #[arg(long, short)]
+    follow: bool,
+    /// How often to ask for new events.
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    interval: Duration,
+}
+
+impl Filters {
+    fn query(&self, client: &Client) -> QueryAudit {
+        let mut query = client.audit().query();
+        if let Some(agent_id) = self.agent_id {
+            query = query.agent_id(agent_id);
+        }
+        if let Some(action) = &self.action {
+            query = query.action(action.clone());
+        }
+        if let Some(outcome) = &self.outcome {
+            query = query.outcome(outcome.clone());
+        }
+        query
+    }
+}
+
+impl AuditCommand {
+    pub async fn run(self, s: &Session) -> Result<(), CliError> {
+        match self {
+            AuditCommand::Query(q) => query(s, q).await,
+            AuditCommand::Get { event_id } => Ok(s.out.one(&s.client.audit().get(event_id).send().await?)?),
+            AuditCommand::Tail(t) => tail(s, t).await,
+        }
+    }
+}
+
+async fn query(s: &Session, q: Query) -> Result<(), CliError> {
+    let mut query = q.filters.query(&s.client);
+    if let Some(from) = q.from {
+        query = query.from(from);
+    }
+    if let Some(to) = q.to {
+        query = query.to(to);
+    }
+    if let Some(limit) = q.limit {
+        query = query.limit(limit);
+    }
+    let spinner = prompt::spinner("fetching events…");
+    let events: Result<Vec<AuditEvent>, _> = if q.all {
+        query.stream().inspect_ok(|_| spinner.inc(1)).try_collect().await
+    } else {
+        query.page(q.page.unwrap_or(1)).send().await.map(|page| page.items)
+    };
+    spinner.finish_and_clear();
+    Ok(s.out.list(&events?)?)
+}
+
+/// The latest events, then (with `--follow`) every new one, from where the
+/// latest left off: none is missed between the two, and none printed twice.
+async fn tail(s: &Session, t: Tail) -> Result<(), CliError> {
+    let latest = t.filters.query(&s.client).limit(t.lines.max(1)).page(1).send().await?;
+    let mut latest = latest.items;
+    latest.truncate(t.lines as usize);
+    latest.reverse();
+    for event in &latest {
+        s.out.line(event)?;
+    }
+    if !t.follow {
+        return Ok(());
+    }
+    let newest = latest.iter().filter_map(|e| e.timestamp).max();
+    // Events at the newest printed time come again from a follow that starts there.
+    let mut printed: HashSet<Uuid> =
+        latest.iter().filter(|e| e.timestamp == newest).map(|e| e.event_id).collect();
+    let mut follow = t.filters.query(&s.client).poll_interval(t.interval);
+    if let Some(newest) = newest {
+        follow = follow.from(newest);
+    }
+    let mut events = follow.follow();
+    let mut reconnecting: Option<indicatif::ProgressBar> = None;
+    let mut last_error = None;
+    loop {
+        let next = tokio::select! {
+            next = events.next() => next,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        match next {
+            Some(Ok(event)) => {
+                if let Some(spinner) = reconnecting.take() {
+                    spinner.finish_and_clear();
+                }
+                if !printed.is_empty() && printed.remove(&event.event_id) {
+                    continue;
+                }
+                s.out.line(&event)?;
+            }
+            Some(Err(e)) => {
+                let message = format!("{e}; reconnecting…");
+                match &reconnecting {
+                    Some(spinner) => spinner.set_message(message),
+                    None => reconnecting = Some(prompt::spinner(message)),
+                }
+                last_error = Some(e);
+            }
+            // A follow ends only after an error that will not pass.
+            None => {
+                if let Some(spinner) = reconnecting.take() {
+                    spinner.finish_and_clear();
+                }
+                return Err(last_error.map_or_else(|| CliError::Usage("the follow ended".into()), CliError::Api));
+            }
+        }
+    }
+}
+
+impl Record for AuditEvent {
+    const COLUMNS: &'static [&'static str] = &["TIME", "ACTION", "OUTCOME", "AGENT ID", "EVENT ID", "IP"];
+
+    fn cells(&self) -> Vec<(String, Style)> {
+        vec![
+            (when(self.timestamp), Style::Plain),
+            (format!("{:<20}", self.action), Style::Plain),
+            (format!("{:<7}", self.outcome), status_style(self.outcome.as_str())),
+            (self.agent_id.map_or_else(|| format!("{:<36}", "-"), |id| id.to_string()), Style::Plain),
+            (self.event_id.to_string(), Style::Plain),
+            (self.ip_address.clone().unwrap_or_else(|| "-".into()), Style::Plain),
+        ]
+    }
+
+    fn json(&self) -> serde_json::Value {
+        to_json(self)
+    }
+}

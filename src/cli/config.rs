@@ -1,0 +1,238 @@
+//! Where the settings come from: flags, then `AGENTIDP_*` variables, then
+//! the profile in `config.toml`, then (for the `default` profile) the
+//! upstream CLI's `~/.sentryagent/config.json`, read as it is.
+//!
+//! A file holding a client secret is read only when no one else can read it
+//! (as ssh treats a private key).
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::args::Global;
+use super::failure::CliError;
+use crate::Client;
+use crate::auth::SecretSource;
+use crate::store::FileStore;
+
+/// The config file's name in its directory.
+const FILE_NAME: &str = "config.toml";
+
+/// What the tool needs to talk to AgentIdP.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub base_url: String,
+    pub client_id: String,
+    pub secret: SecretSource,
+}
+
+/// One profile of `config.toml`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Profile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret_file: Option<PathBuf>,
+}
+
+/// The upstream Node CLI's `~/.sentryagent/config.json`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Upstream {
+    api_url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// `config.toml`: `[profiles.NAME]` tables.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub(crate) struct ConfigFile {
+    #[serde(default)]
+    pub profiles: std::collections::BTreeMap<String, Profile>,
+}
+
+/// The config file the flags name, or the default one.
+pub(crate) fn config_path(global: &Global) -> Result<PathBuf, CliError> {
+    if let Some(path) = &global.config {
+        return Ok(path.clone());
+    }
+    directories::ProjectDirs::from("ai", "SentryAgent", "sentryagent")
+        .map(|dirs| dirs.config_dir().join(FILE_NAME))
+        .ok_or_else(|| CliError::Usage("no home directory to keep the config file in; pass --config".into()))
+}
+
+/// The upstream CLI's config file, if there is a home directory.
+fn upstream_path() -> Option<PathBuf> {
+    directories::BaseDirs::new().map(|dirs| dirs.home_dir().join(".sentryagent").join("config.json"))
+}
+
+/// Reads `config.toml`, or an empty one when there is none.
+pub(crate) fn read_config(path: &Path) -> Result<ConfigFile, CliError> {
+    let Some(text) = read_if_exists(path)? else {
+        return Ok(ConfigFile::default());
+    };
+    let file: ConfigFile = toml::from_str(&text)
+        .map_err(|e| CliError::Usage(format!("{}: {}", path.display(), e.message())))?;
+    if file.profiles.values().any(|p| p.client_secret.is_some()) {
+        private_or_refuse(path)?;
+    }
+    Ok(file)
+}
+
+/// The settings, each from the first place that has it.
+pub(crate) fn resolve(global: &Global) -> Result<Settings, CliError> {
+    let path = config_path(global)?;
+    let mut file = read_config(&path)?;
+    let profile = file.profiles.remove(&global.profile);
+    if profile.is_none() && global.profile != "default" {
+        return Err(CliError::Usage(format!("{} has no profile `{}`", path.display(), global.profile)));
+    }
+    let profile = profile.unwrap_or_default();
+    let upstream = if global.profile == "default" { read_upstream()? } else { None };
+    let upstream = upstream.as_ref();
+
+    let base_url = global
+        .base_url
+        .clone()
+        .or(profile.base_url)
+        .or_else(|| upstream.and_then(|u| u.api_url.clone()));
+    let client_id = global
+        .client_id
+        .clone()
+        .or(profile.client_id)
+        .or_else(|| upstream.and_then(|u| u.client_id.clone()));
+    let (Some(base_url), Some(client_id)) = (base_url, client_id) else {
+        return Err(CliError::NotConfigured);
+    };
+    let secret = if global.client_secret_stdin {
+        SecretSource::fixed(read_secret_line(std::io::stdin().lock())?)
+    } else if let Some(file) = &global.client_secret_file {
+        secret_file(file)?
+    } else if std::env::var_os("AGENTIDP_CLIENT_SECRET").is_some() {
+        SecretSource::env("AGENTIDP_CLIENT_SECRET")
+    } else if let Some(secret) = profile.client_secret {
+        SecretSource::fixed(secret)
+    } else if let Some(file) = &profile.client_secret_file {
+        secret_file(file)?
+    } else if let Some(secret) = upstream.and_then(|u| u.client_secret.clone()) {
+        SecretSource::fixed(secret)
+    } else if super::prompt::interactive() {
+        SecretSource::fixed(super::prompt::secret("Client secret: ")?)
+    } else {
+        return Err(CliError::Usage(
+            "no client secret: set AGENTIDP_CLIENT_SECRET, pass --client-secret-file or \
+             --client-secret-stdin, or run `sentryagent configure`"
+                .into(),
+        ));
+    };
+    Ok(Settings { base_url, client_id, secret })
+}
+
+impl Settings {
+    /// A client for these settings; with `cache`, its token is kept in the
+    /// file token store so that consecutive commands share one.
+    pub fn client(self, cache: bool) -> Result<Client, CliError> {
+        let mut builder = Client::builder()
+            .base_url(self.base_url)
+            .client_id(self.client_id)
+            .client_secret_source(self.secret)
+            .user_agent(concat!("sentryagent-cli/", env!("CARGO_PKG_VERSION")));
+        if cache {
+            match FileStore::new() {
+                Ok(store) => builder = builder.token_store(store),
+                Err(e) => tracing::warn!("no token cache between commands: {e}"),
+            }
+        }
+        Ok(builder.build()?)
+    }
+}
+
+/// The upstream file, when there is one.
+fn read_upstream() -> Result<Option<Upstream>, CliError> {
+    let Some(path) = upstream_path() else { return Ok(None) };
+    let Some(text) = read_if_exists(&path)? else { return Ok(None) };
+    let upstream: Upstream = serde_json::from_str(&text)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+    if upstream.client_secret.is_some() {
+        private_or_refuse(&path)?;
+    }
+    Ok(Some(upstream))
+}
+
+/// A secret file's source, read again before each token request, once its
+/// permissions are checked.
+fn secret_file(path: &Path) -> Result<SecretSource, CliError> {
+    private_or_refuse(path)?;
+    Ok(SecretSource::file(path))
+}
+
+/// The first line of `input`, without its line ending.
+pub(crate) fn read_secret_line(mut input: impl BufRead) -> Result<SecretString, CliError> {
+    let mut line = String::new();
+    input.read_line(&mut line).map_err(CliError::Io)?;
+    let secret = line.trim_end_matches(['\r', '\n']);
+    if secret.is_empty() {
+        return Err(CliError::Usage("standard input held no client secret".into()));
+    }
+    let secret = SecretString::from(secret.to_owned());
+    zeroize::Zeroize::zeroize(&mut line);
+    Ok(secret)
+}
+
+fn read_if_exists(path: &Path) -> Result<Option<String>, CliError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(CliError::File(path.to_owned(), e)),
+    }
+}
+
+/// Refuses a secret in a file that others may read.
+#[cfg(unix)]
+fn private_or_refuse(path: &Path) -> Result<(), CliError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).map_err(|e| CliError::File(path.to_owned(), e))?.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(CliError::Usage(format!(
+            "permissions {:04o} for {} are too open: it holds a client secret that others \
+             can read, so it is not used. Run: chmod 600 {}",
+            mode & 0o7777,
+            path.display(),
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn private_or_refuse(_: &Path) -> Result<(), CliError> {
+    Ok(())
+}
+
+/// Writes `text` to `path` atomically, readable by its owner only, in a
+/// directory only they may enter when it is created here.
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let io = |e| CliError::File(path.to_owned(), e);
+    if !dir.exists() {
+        let mut create = std::fs::DirBuilder::new();
+        create.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut create, 0o700);
+        create.create(dir).map_err(io)?;
+    }
+    // tempfile creates the file 0600 on Unix before anything is written to it.
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)?;
+    file.as_file().sync_all().map_err(io)?;
+    file.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}

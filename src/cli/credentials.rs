@@ -1,0 +1,204 @@
+//! `sentryagent credentials …`: an agent's client credentials. A new secret
+//! is printed once, to stdout only.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use secrecy::ExposeSecret;
+
+use super::args::{Session, duration, timestamp};
+use super::config::write_private;
+use super::failure::CliError;
+use super::output::{Record, Style, status_style, to_json, when};
+use super::prompt;
+use crate::model::{Credential, CredentialWithSecret, Timestamp, Uuid};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CredentialsCommand {
+    /// Generates a credential; its secret is shown this once.
+    Generate {
+        /// The agent's id.
+        agent_id: Uuid,
+        /// When it expires (RFC 3339); never by default.
+        #[arg(long, value_parser = timestamp)]
+        expires_at: Option<Timestamp>,
+    },
+    /// Lists an agent's credentials.
+    List {
+        /// The agent's id.
+        agent_id: Uuid,
+    },
+    /// Replaces a credential's secret at once: the old secret stops working (asks first).
+    Rotate {
+        /// The agent's id.
+        agent_id: Uuid,
+        /// The credential's id.
+        credential_id: Uuid,
+        /// When the new secret expires (RFC 3339).
+        #[arg(long, value_parser = timestamp)]
+        expires_at: Option<Timestamp>,
+    },
+    /// Replaces a credential without downtime: a new one, proven, published,
+    /// then the old one revoked after a grace period (asks first).
+    Rollover(Rollover),
+    /// Revokes a credential for good (asks first).
+    Revoke {
+        /// The agent's id.
+        agent_id: Uuid,
+        /// The credential's id.
+        credential_id: Uuid,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Rollover {
+    /// The agent's id.
+    agent_id: Uuid,
+    /// The credential to replace.
+    credential_id: Uuid,
+    /// How long both work, for every replica to pick up the new secret.
+    #[arg(long, default_value = "120s", value_parser = duration)]
+    grace: Duration,
+    /// Publishes the new secret by writing it to this file (0600,
+    /// atomically), e.g. the one replicas read with `--client-secret-file`;
+    /// without it, the new credential is printed.
+    #[arg(long, value_name = "FILE")]
+    secret_file: Option<PathBuf>,
+    /// When the new credential expires (RFC 3339).
+    #[arg(long, value_parser = timestamp)]
+    expires_at: Option<Timestamp>,
+}
+
+impl CredentialsCommand {
+    pub async fn run(self, s: &Session) -> Result<(), CliError> {
+        let credentials = s.client.credentials();
+        let fresh = match self {
+            CredentialsCommand::Generate { agent_id, expires_at } => {
+                let mut generate = credentials.generate(agent_id);
+                if let Some(at) = expires_at {
+                    generate = generate.expires_at(at);
+                }
+                generate.send().await?
+            }
+            CredentialsCommand::List { agent_id } => {
+                return Ok(s.out.list(&credentials.list(agent_id).send().await?)?);
+            }
+            CredentialsCommand::Rotate { agent_id, credential_id, expires_at } => {
+                prompt::confirm(
+                    s.yes,
+                    &format!("rotate credential {credential_id}"),
+                    "Its current secret stops working at once.",
+                )?;
+                let mut rotate = credentials.rotate(agent_id, credential_id);
+                if let Some(at) = expires_at {
+                    rotate = rotate.expires_at(at);
+                }
+                rotate.send().await?
+            }
+            CredentialsCommand::Rollover(r) => return rollover(s, r).await,
+            CredentialsCommand::Revoke { agent_id, credential_id } => {
+                prompt::confirm(s.yes, &format!("revoke credential {credential_id}"), "This cannot be undone.")?;
+                credentials.revoke(agent_id, credential_id).send().await?;
+                let text = format!("revoked credential {credential_id}");
+                return Ok(s.out.status("revoked", credential_id.to_string().into(), &text)?);
+            }
+        };
+        show_secret(s, &fresh)
+    }
+}
+
+/// Prints a new credential with its secret, and says to keep it.
+fn show_secret(s: &Session, credential: &CredentialWithSecret) -> Result<(), CliError> {
+    s.out.one(credential)?;
+    eprintln!("Store the client secret now: it is not shown again.");
+    Ok(())
+}
+
+async fn rollover(s: &Session, r: Rollover) -> Result<(), CliError> {
+    prompt::confirm(
+        s.yes,
+        &format!("roll over credential {}", r.credential_id),
+        &format!("A new one now; this one is revoked after {}s.", r.grace.as_secs()),
+    )?;
+    let mut rollover = s.client.credentials().rollover(r.agent_id, r.credential_id).grace(r.grace);
+    if let Some(at) = r.expires_at {
+        rollover = rollover.expires_at(at);
+    }
+    let secret_file = r.secret_file.as_deref();
+    let grace = r.grace.as_secs();
+    let waiting = prompt::spinner("generating and proving a new credential…");
+    let progress = &waiting;
+    let done = rollover
+        .run(|new| async move {
+            let published = match secret_file {
+                Some(path) => write_private(path, new.client_secret.expose_secret()),
+                None => progress.suspend(|| show_secret(s, &new)),
+            };
+            published.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            progress.set_message(format!(
+                "new credential {} published; revoking the old one in {grace}s…",
+                new.credential_id
+            ));
+            Ok(())
+        })
+        .await;
+    waiting.finish_and_clear();
+    let done = done?;
+    let text = format!(
+        "credential {} is in use; {} is revoked",
+        done.new_credential_id, done.revoked_credential_id
+    );
+    let summary = serde_json::json!({
+        "newCredentialId": done.new_credential_id,
+        "revokedCredentialId": done.revoked_credential_id,
+    });
+    if r.secret_file.is_some() {
+        s.out.status("rollover", summary, &text)?;
+    } else {
+        eprintln!("{text}");
+    }
+    Ok(())
+}
+
+impl Record for Credential {
+    const COLUMNS: &'static [&'static str] = &["CREDENTIAL ID", "CLIENT ID", "STATUS", "CREATED", "EXPIRES", "REVOKED"];
+
+    fn cells(&self) -> Vec<(String, Style)> {
+        vec![
+            (self.credential_id.to_string(), Style::Plain),
+            (self.client_id.to_string(), Style::Plain),
+            (self.status.to_string(), status_style(self.status.as_str())),
+            (when(Some(self.created_at)), Style::Plain),
+            (when(self.expires_at), Style::Plain),
+            (when(self.revoked_at), Style::Plain),
+        ]
+    }
+
+    fn json(&self) -> serde_json::Value {
+        to_json(self)
+    }
+}
+
+impl Record for CredentialWithSecret {
+    const COLUMNS: &'static [&'static str] =
+        &["CREDENTIAL ID", "CLIENT ID", "CLIENT SECRET", "STATUS", "CREATED", "EXPIRES"];
+
+    fn cells(&self) -> Vec<(String, Style)> {
+        vec![
+            (self.credential_id.to_string(), Style::Plain),
+            (self.client_id.to_string(), Style::Plain),
+            (self.client_secret.expose_secret().to_owned(), Style::Bold),
+            (self.status.to_string(), status_style(self.status.as_str())),
+            (when(Some(self.created_at)), Style::Plain),
+            (when(self.expires_at), Style::Plain),
+        ]
+    }
+
+    /// The one place the secret is written out: this is what the command is for.
+    fn json(&self) -> serde_json::Value {
+        let mut json = to_json(self);
+        json["clientSecret"] = self.client_secret.expose_secret().into();
+        json
+    }
+}

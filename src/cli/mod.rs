@@ -1,0 +1,144 @@
+//! The `sentryagent` command-line tool (feature `cli`), built on the facade:
+//! it sends no HTTP of its own, so every command inherits the SDK's scopes
+//! before the wire, retries that never repeat a write, typed errors and
+//! secrets that do not print by accident.
+//!
+//! One module per command group (`agents`, `credentials`, `token`, `audit`,
+//! `verify`, `fake`, `configure`) over small shared ones: `config` (profiles,
+//! the upstream file, the environment), `output` (table, JSON, JSON lines),
+//! `failure` (exit codes and hints), `prompt` (confirmation, spinners).
+//!
+//! Exit codes, stable for scripts:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | any other failure (I/O, declined confirmation) |
+//! | 2 | usage or configuration (bad flags, a value the server rejected, not configured) |
+//! | 3 | authentication or authorization (refused credentials, missing scope, invalid token) |
+//! | 4 | not found |
+//! | 5 | conflict |
+//! | 6 | rate limited |
+//! | 7 | server or network failure |
+//! | 8 | outcome unknown: a write may or may not have been applied |
+
+mod agents;
+mod args;
+mod audit;
+mod config;
+mod configure;
+mod credentials;
+mod fake;
+mod failure;
+mod output;
+mod prompt;
+mod token;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use failure::CliError;
+
+/// Runs the tool with the process's arguments and returns its exit code;
+/// the whole of `src/bin/sentryagent.rs`.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help and version to stdout (exit 0), usage errors to stderr (exit 2).
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(failure::USAGE));
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return failure::report(&CliError::Io(e), false),
+    };
+    let color = output::stderr_color();
+    match runtime.block_on(cli.run()) {
+        Ok(code) => code,
+        Err(e) => failure::report(&e, color),
+    }
+}
+
+/// The AgentIdP from a terminal: agents, credentials, tokens and the audit trail.
+///
+/// Settings come from flags, then `AGENTIDP_*` environment variables, then
+/// the profile in the config file (`sentryagent configure`), then the
+/// upstream CLI's `~/.sentryagent/config.json`.
+#[derive(Debug, Parser)]
+#[command(name = "sentryagent", version, max_term_width = 100)]
+#[command(after_help = "Exit codes: 0 ok, 1 other, 2 usage or configuration, 3 auth, \
+    4 not found, 5 conflict, 6 rate limited, 7 server or network, 8 outcome unknown.")]
+struct Cli {
+    #[command(flatten)]
+    global: args::Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Writes a profile: API URL, client id and client secret (prompted without echo).
+    Configure(configure::Configure),
+    /// Registers, lists, reads, updates, suspends and decommissions agents.
+    #[command(subcommand)]
+    Agents(agents::AgentsCommand),
+    /// Generates, lists, rotates, rolls over and revokes an agent's credentials.
+    #[command(subcommand)]
+    Credentials(credentials::CredentialsCommand),
+    /// Gets, introspects and revokes access tokens; runs a command with one.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+    /// Queries, reads and follows the audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Verifies an access token: whose it is, its scopes, its expiry.
+    Verify(verify::VerifyArgs),
+    /// Runs the in-process fake AgentIdP for local development.
+    Fake(fake::FakeArgs),
+    /// Prints a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+impl Cli {
+    async fn run(self) -> Result<ExitCode, CliError> {
+        let global = self.global;
+        match self.command {
+            Command::Configure(c) => c.run(&global).await,
+            Command::Agents(c) => c.run(&global.session()?).await,
+            Command::Credentials(c) => c.run(&global.session()?).await,
+            Command::Token(c) => c.run(&global.session()?).await,
+            Command::Audit(c) => c.run(&global.session()?).await,
+            Command::Verify(c) => c.run(&global).await,
+            Command::Fake(c) => c.run(&global.printer()).await,
+            Command::Completions { shell } => {
+                let mut command = Cli::command();
+                clap_complete::generate(shell, &mut command, "sentryagent", &mut std::io::stdout());
+                Ok(())
+            }
+        }
+        .map(|()| ExitCode::SUCCESS)
+        .or_else(|e| match e {
+            CliError::Exit(code) => Ok(ExitCode::from(code)),
+            e => Err(e),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_tree_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

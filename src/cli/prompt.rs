@@ -1,0 +1,71 @@
+//! Talking to the person at the terminal: confirmations, prompts (the
+//! secret without echo) and spinners, all on stderr so stdout stays clean.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use secrecy::SecretString;
+
+use super::failure::CliError;
+
+/// Whether a person can answer: stdin and stderr are terminals.
+pub(crate) fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Asks before a destructive step. `--yes` answers for the user; without a
+/// terminal to ask on, the command is refused rather than run unasked.
+pub(crate) fn confirm(yes: bool, action: &str, warning: &str) -> Result<(), CliError> {
+    if yes {
+        return Ok(());
+    }
+    if !interactive() {
+        return Err(CliError::Usage(format!(
+            "refusing to {action} without confirmation: there is no terminal to ask on; pass --yes"
+        )));
+    }
+    let answer = line(&format!("{}? {warning} [y/N] ", capitalized(action)))?;
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" => Ok(()),
+        _ => Err(CliError::Declined),
+    }
+}
+
+/// Reads a line from the terminal after `prompt` on stderr.
+pub(crate) fn line(prompt: &str) -> Result<String, CliError> {
+    let mut stderr = std::io::stderr();
+    stderr.write_all(prompt.as_bytes())?;
+    stderr.flush()?;
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer)? == 0 {
+        return Err(CliError::Declined);
+    }
+    Ok(answer.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// Reads a secret from the terminal without echoing it.
+pub(crate) fn secret(prompt: &str) -> Result<SecretString, CliError> {
+    let secret = rpassword::prompt_password(prompt)?;
+    if secret.is_empty() {
+        return Err(CliError::Usage("no client secret was entered".into()));
+    }
+    Ok(SecretString::from(secret))
+}
+
+/// A spinner on stderr, drawn only when stderr is a terminal.
+pub(crate) fn spinner(message: impl Into<String>) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(message.into());
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+}
