@@ -151,7 +151,8 @@ impl Printer {
 
     fn table(&self) -> Table {
         let mut table = Table::new();
-        table.load_style(presets::NOTHING).set_content_arrangement(ContentArrangement::Dynamic);
+        // Rows never wrap: a wrapped id cannot be copied, and a pty may report no width at all.
+        table.load_style(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
         if self.color {
             table.enforce_styling();
         } else {

@@ -1,0 +1,116 @@
+//! The terminal experience of `sentryagent`, under a real pseudo-terminal:
+//! tables with colours (and none with `NO_COLOR`), the spinner on long
+//! listings, the confirmation prompt, and `configure` reading the secret
+//! without echo.
+
+mod cli_support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use cli_support::Cli;
+use rexpect::session::{PtySession, spawn_command};
+use sentryagent_idp::testing::AgentSeed;
+
+/// How long one expectation may wait.
+const EXPECT_MS: u64 = 20_000;
+
+/// The binary on a pseudo-terminal, configured for the fake.
+fn terminal(cli: &Cli, args: &[&str], extra: &[(&str, &str)]) -> PtySession {
+    let mut command = Command::new(cli_support::BIN);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TERM", "xterm-256color")
+        .env("HOME", cli.home_dir())
+        .env("XDG_CONFIG_HOME", cli.home.path().join("config"))
+        .env("XDG_CACHE_HOME", cli.home.path().join("cache"))
+        .env("AGENTIDP_BASE_URL", cli.fake.base_url())
+        .env("AGENTIDP_CLIENT_ID", cli.fake.client_id())
+        .env("AGENTIDP_CLIENT_SECRET", cli.secret())
+        .envs(extra.iter().copied())
+        .args(args);
+    spawn_command(command, Some(EXPECT_MS)).expect("the binary starts on a pty")
+}
+
+/// The exit status, as `Exited(pid, code)` prints.
+fn exit_code(session: &mut PtySession) -> String {
+    let _ = session.exp_eof();
+    format!("{:?}", session.process().wait().expect("the exit status"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_gets_a_coloured_table_and_no_colour_with_no_color() {
+    let cli = Cli::start().await;
+    let mut session = terminal(&cli, &["agents", "list"], &[]);
+    let shown = session.exp_eof().expect("the table");
+    assert!(shown.contains("AGENT ID") && shown.contains("bootstrap@fake.agentidp.test"), "{shown:?}");
+    assert!(shown.contains("\u{1b}[32m") || shown.contains("\u{1b}[38;5;10m"), "the active status is green: {shown:?}");
+
+    let mut plain = terminal(&cli, &["agents", "list"], &[("NO_COLOR", "1")]);
+    let shown = plain.exp_eof().expect("the table");
+    assert!(shown.contains("AGENT ID"), "{shown:?}");
+    // The spinner still erases its line; the table itself has no colour or weight.
+    let table = shown.rsplit_once("\u{1b}[2K").map_or(shown.as_str(), |(_, table)| table);
+    assert!(table.contains("AGENT ID") && !table.contains('\u{1b}'), "no colour with NO_COLOR: {table:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_listing_shows_a_spinner_on_the_terminal() {
+    let cli = Cli::start().await;
+    cli.fake.seed_agents(30, |i| AgentSeed::new().email(format!("slow-{i}@cli.test")).owner("slow"));
+    cli.fake.set_latency(Duration::from_millis(400));
+    let mut session = terminal(&cli, &["agents", "list", "--all", "--limit", "10", "--owner", "slow"], &[]);
+    session.exp_string("fetching agents").expect("the spinner's message");
+    let rest = session.exp_eof().expect("the table");
+    let (spinning, table) = rest.rsplit_once("\u{1b}[2K").expect("the spinner erased before the table");
+    assert!(spinning.matches("fetching agents").count() >= 2, "the spinner ticked and counted: {spinning:?}");
+    assert!(table.contains("AGENT ID") && table.contains("slow-29@cli.test"), "the table after the spinner: {table:?}");
+    cli.fake.set_latency(Duration::ZERO);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destructive_command_asks_and_does_nothing_unless_told_yes() {
+    let cli = Cli::start().await;
+    let agent = cli.fake.seed_agent(AgentSeed::new().email("asked@cli.test")).to_string();
+
+    let mut declined = terminal(&cli, &["agents", "decommission", &agent], &[]);
+    declined.exp_string("[y/N]").expect("the question");
+    declined.send_line("n").unwrap();
+    declined.exp_string("not confirmed").expect("the refusal");
+    assert!(exit_code(&mut declined).ends_with(", 1)"), "declining exits 1");
+    assert_eq!(cli.json(&["agents", "get", &agent])["status"], "active");
+
+    let mut confirmed = terminal(&cli, &["agents", "decommission", &agent], &[]);
+    confirmed.exp_string("This cannot be undone. [y/N]").expect("the question");
+    confirmed.send_line("y").unwrap();
+    confirmed.exp_string("decommissioned agent").expect("the result");
+    assert!(exit_code(&mut confirmed).ends_with(", 0)"));
+    assert_eq!(cli.json(&["agents", "get", &agent])["status"], "decommissioned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configure_prompts_and_reads_the_secret_without_echo() {
+    let cli = Cli::start().await;
+    let mut command = Command::new(cli_support::BIN);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TERM", "xterm-256color")
+        .env("HOME", cli.home_dir())
+        .env("XDG_CONFIG_HOME", cli.home.path().join("config"))
+        .env("XDG_CACHE_HOME", cli.home.path().join("cache"))
+        .arg("configure");
+    let mut session = spawn_command(command, Some(EXPECT_MS)).unwrap();
+    session.exp_string("API URL [http://localhost:3000]: ").expect("the URL prompt");
+    session.send_line(&cli.fake.base_url()).unwrap();
+    session.exp_string("Client id: ").expect("the id prompt");
+    session.send_line(&cli.fake.client_id()).unwrap();
+    session.exp_string("Client secret (not shown): ").expect("the secret prompt");
+    session.send_line(&cli.secret()).unwrap();
+    let rest = session.exp_string("saved to").expect("the result");
+    assert!(!rest.contains(&cli.secret()), "the secret was echoed: {rest:?}");
+    assert!(exit_code(&mut session).ends_with(", 0)"));
+    let out = cli.bare().args(["agents", "list", "-o", "json"]).output().unwrap();
+    cli_support::assert_ok(&out, &["agents list (after configure on a terminal)"]);
+}
