@@ -44,49 +44,93 @@ async fn a_terminal_gets_a_coloured_table_and_no_colour_with_no_color() {
     let cli = Cli::start().await;
     let mut session = terminal(&cli, &["agents", "list"], &[]);
     let shown = session.exp_eof().expect("the table");
-    assert!(shown.contains("AGENT ID") && shown.contains("bootstrap@fake.agentidp.test"), "{shown:?}");
-    assert!(shown.contains("\u{1b}[32m") || shown.contains("\u{1b}[38;5;10m"), "the active status is green: {shown:?}");
+    assert!(
+        shown.contains("AGENT ID") && shown.contains("bootstrap@fake.agentidp.test"),
+        "{shown:?}"
+    );
+    assert!(
+        shown.contains("\u{1b}[32m") || shown.contains("\u{1b}[38;5;10m"),
+        "the active status is green: {shown:?}"
+    );
 
     let mut plain = terminal(&cli, &["agents", "list"], &[("NO_COLOR", "1")]);
     let shown = plain.exp_eof().expect("the table");
     assert!(shown.contains("AGENT ID"), "{shown:?}");
     // The spinner still erases its line; the table itself has no colour or weight.
-    let table = shown.rsplit_once("\u{1b}[2K").map_or(shown.as_str(), |(_, table)| table);
-    assert!(table.contains("AGENT ID") && !table.contains('\u{1b}'), "no colour with NO_COLOR: {table:?}");
+    let table = shown
+        .rsplit_once("\u{1b}[2K")
+        .map_or(shown.as_str(), |(_, table)| table);
+    assert!(
+        table.contains("AGENT ID") && !table.contains('\u{1b}'),
+        "no colour with NO_COLOR: {table:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_listing_shows_a_spinner_on_the_terminal() {
     let cli = Cli::start().await;
-    cli.fake.seed_agents(30, |i| AgentSeed::new().email(format!("slow-{i}@cli.test")).owner("slow"));
+    cli.fake.seed_agents(30, |i| {
+        AgentSeed::new()
+            .email(format!("slow-{i}@cli.test"))
+            .owner("slow")
+    });
     cli.fake.set_latency(Duration::from_millis(400));
-    let mut session = terminal(&cli, &["agents", "list", "--all", "--limit", "10", "--owner", "slow"], &[]);
-    session.exp_string("fetching agents").expect("the spinner's message");
+    let mut session = terminal(
+        &cli,
+        &[
+            "agents", "list", "--all", "--limit", "10", "--owner", "slow",
+        ],
+        &[],
+    );
+    session
+        .exp_string("fetching agents")
+        .expect("the spinner's message");
     let rest = session.exp_eof().expect("the table");
-    let (spinning, table) = rest.rsplit_once("\u{1b}[2K").expect("the spinner erased before the table");
-    assert!(spinning.matches("fetching agents").count() >= 2, "the spinner ticked and counted: {spinning:?}");
-    assert!(table.contains("AGENT ID") && table.contains("slow-29@cli.test"), "the table after the spinner: {table:?}");
+    let (spinning, table) = rest
+        .rsplit_once("\u{1b}[2K")
+        .expect("the spinner erased before the table");
+    assert!(
+        spinning.matches("fetching agents").count() >= 2,
+        "the spinner ticked and counted: {spinning:?}"
+    );
+    assert!(
+        table.contains("AGENT ID") && table.contains("slow-29@cli.test"),
+        "the table after the spinner: {table:?}"
+    );
     cli.fake.set_latency(Duration::ZERO);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_destructive_command_asks_and_does_nothing_unless_told_yes() {
     let cli = Cli::start().await;
-    let agent = cli.fake.seed_agent(AgentSeed::new().email("asked@cli.test")).to_string();
+    let agent = cli
+        .fake
+        .seed_agent(AgentSeed::new().email("asked@cli.test"))
+        .to_string();
 
     let mut declined = terminal(&cli, &["agents", "decommission", &agent], &[]);
     declined.exp_string("[y/N]").expect("the question");
     declined.send_line("n").unwrap();
     declined.exp_string("not confirmed").expect("the refusal");
-    assert!(exit_code(&mut declined).ends_with(", 1)"), "declining exits 1");
+    assert!(
+        exit_code(&mut declined).ends_with(", 1)"),
+        "declining exits 1"
+    );
     assert_eq!(cli.json(&["agents", "get", &agent])["status"], "active");
 
     let mut confirmed = terminal(&cli, &["agents", "decommission", &agent], &[]);
-    confirmed.exp_string("This cannot be undone. [y/N]").expect("the question");
+    confirmed
+        .exp_string("This cannot be undone. [y/N]")
+        .expect("the question");
     confirmed.send_line("y").unwrap();
-    confirmed.exp_string("decommissioned agent").expect("the result");
+    confirmed
+        .exp_string("decommissioned agent")
+        .expect("the result");
     assert!(exit_code(&mut confirmed).ends_with(", 0)"));
-    assert_eq!(cli.json(&["agents", "get", &agent])["status"], "decommissioned");
+    assert_eq!(
+        cli.json(&["agents", "get", &agent])["status"],
+        "decommissioned"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,15 +146,26 @@ async fn configure_prompts_and_reads_the_secret_without_echo() {
         .env("XDG_CACHE_HOME", cli.home.path().join("cache"))
         .arg("configure");
     let mut session = spawn_command(command, Some(EXPECT_MS)).unwrap();
-    session.exp_string("API URL [http://localhost:3000]: ").expect("the URL prompt");
+    session
+        .exp_string("API URL [http://localhost:3000]: ")
+        .expect("the URL prompt");
     session.send_line(&cli.fake.base_url()).unwrap();
     session.exp_string("Client id: ").expect("the id prompt");
     session.send_line(&cli.fake.client_id()).unwrap();
-    session.exp_string("Client secret (not shown): ").expect("the secret prompt");
+    session
+        .exp_string("Client secret (not shown): ")
+        .expect("the secret prompt");
     session.send_line(&cli.secret()).unwrap();
     let rest = session.exp_string("saved to").expect("the result");
-    assert!(!rest.contains(&cli.secret()), "the secret was echoed: {rest:?}");
+    assert!(
+        !rest.contains(&cli.secret()),
+        "the secret was echoed: {rest:?}"
+    );
     assert!(exit_code(&mut session).ends_with(", 0)"));
-    let out = cli.bare().args(["agents", "list", "-o", "json"]).output().unwrap();
+    let out = cli
+        .bare()
+        .args(["agents", "list", "-o", "json"])
+        .output()
+        .unwrap();
     cli_support::assert_ok(&out, &["agents list (after configure on a terminal)"]);
 }

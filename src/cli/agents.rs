@@ -142,15 +142,31 @@ impl AgentsCommand {
                 update.send().await?
             }
             AgentsCommand::Suspend { agent_id } => {
-                agents.update(agent_id).status(AgentStatus::Suspended).send().await?
+                agents
+                    .update(agent_id)
+                    .status(AgentStatus::Suspended)
+                    .send()
+                    .await?
             }
             AgentsCommand::Reactivate { agent_id } => {
-                agents.update(agent_id).status(AgentStatus::Active).send().await?
+                agents
+                    .update(agent_id)
+                    .status(AgentStatus::Active)
+                    .send()
+                    .await?
             }
             AgentsCommand::Decommission { agent_id } => {
-                prompt::confirm(s.yes, &format!("decommission agent {agent_id}"), "This cannot be undone.")?;
+                prompt::confirm(
+                    s.yes,
+                    &format!("decommission agent {agent_id}"),
+                    "This cannot be undone.",
+                )?;
                 agents.decommission(agent_id).send().await?;
-                s.out.status("decommissioned", agent_id.to_string().into(), &format!("decommissioned agent {agent_id}"))?;
+                s.out.status(
+                    "decommissioned",
+                    agent_id.to_string().into(),
+                    &format!("decommissioned agent {agent_id}"),
+                )?;
                 return Ok(());
             }
         };
@@ -194,8 +210,17 @@ async fn list(s: &Session, l: List) -> Result<(), CliError> {
 }
 
 impl Record for Agent {
-    const COLUMNS: &'static [&'static str] =
-        &["AGENT ID", "EMAIL", "TYPE", "VERSION", "STATUS", "OWNER", "ENV", "CAPABILITIES", "CREATED"];
+    const COLUMNS: &'static [&'static str] = &[
+        "AGENT ID",
+        "EMAIL",
+        "TYPE",
+        "VERSION",
+        "STATUS",
+        "OWNER",
+        "ENV",
+        "CAPABILITIES",
+        "CREATED",
+    ];
 
     fn cells(&self) -> Vec<(String, Style)> {
         vec![

@@ -18,25 +18,62 @@ use crate::model::Timestamp;
 #[derive(Debug, Args)]
 pub(crate) struct Global {
     /// The profile of the config file to use.
-    #[arg(long, global = true, env = "AGENTIDP_PROFILE", default_value = "default", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTIDP_PROFILE",
+        default_value = "default",
+        hide_env_values = true
+    )]
     pub profile: String,
     /// The config file (default: `sentryagent/config.toml` in the user's config directory).
-    #[arg(long, global = true, env = "AGENTIDP_CONFIG", value_name = "FILE", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTIDP_CONFIG",
+        value_name = "FILE",
+        hide_env_values = true
+    )]
     pub config: Option<PathBuf>,
     /// The AgentIdP server origin, e.g. `http://localhost:3000` (`/api/v1` is added).
-    #[arg(long, global = true, env = "AGENTIDP_BASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTIDP_BASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub base_url: Option<String>,
     /// The client id (the agent id of the credential).
-    #[arg(long, global = true, env = "AGENTIDP_CLIENT_ID", value_name = "ID", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTIDP_CLIENT_ID",
+        value_name = "ID",
+        hide_env_values = true
+    )]
     pub client_id: Option<String>,
     /// Reads the client secret from this file (which only you may read).
-    #[arg(long, global = true, env = "AGENTIDP_CLIENT_SECRET_FILE", value_name = "FILE", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "AGENTIDP_CLIENT_SECRET_FILE",
+        value_name = "FILE",
+        hide_env_values = true
+    )]
     pub client_secret_file: Option<PathBuf>,
     /// Reads the client secret from the first line of standard input.
     #[arg(long, global = true)]
     pub client_secret_stdin: bool,
     /// Output format [default: table on a terminal, json otherwise].
-    #[arg(long, short, global = true, env = "AGENTIDP_OUTPUT", value_enum, hide_env_values = true)]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "AGENTIDP_OUTPUT",
+        value_enum,
+        hide_env_values = true
+    )]
     pub output: Option<Format>,
     /// Answers yes to confirmations (needed for destructive commands without a terminal).
     #[arg(long, short, global = true)]
@@ -68,14 +105,20 @@ impl Global {
     /// A client for the settings, with the token cached across commands.
     pub fn session(&self) -> Result<Session, CliError> {
         let client = self.settings()?.client(!self.no_token_cache)?;
-        Ok(Session { client, out: self.printer(), yes: self.yes })
+        Ok(Session {
+            client,
+            out: self.printer(),
+            yes: self.yes,
+        })
     }
 }
 
 /// Parses `90s`, `2m`, `500ms`, `1h` or a bare number of seconds.
 pub(crate) fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: u64 = number
         .parse()

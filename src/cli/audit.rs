@@ -96,7 +96,9 @@ impl AuditCommand {
     pub async fn run(self, s: &Session) -> Result<(), CliError> {
         match self {
             AuditCommand::Query(q) => query(s, q).await,
-            AuditCommand::Get { event_id } => Ok(s.out.one(&s.client.audit().get(event_id).send().await?)?),
+            AuditCommand::Get { event_id } => {
+                Ok(s.out.one(&s.client.audit().get(event_id).send().await?)?)
+            }
             AuditCommand::Tail(t) => tail(s, t).await,
         }
     }
@@ -115,9 +117,17 @@ async fn query(s: &Session, q: Query) -> Result<(), CliError> {
     }
     let spinner = prompt::spinner("fetching events…");
     let events: Result<Vec<AuditEvent>, _> = if q.all {
-        query.stream().inspect_ok(|_| spinner.inc(1)).try_collect().await
+        query
+            .stream()
+            .inspect_ok(|_| spinner.inc(1))
+            .try_collect()
+            .await
     } else {
-        query.page(q.page.unwrap_or(1)).send().await.map(|page| page.items)
+        query
+            .page(q.page.unwrap_or(1))
+            .send()
+            .await
+            .map(|page| page.items)
     };
     spinner.finish_and_clear();
     Ok(s.out.list(&events?)?)
@@ -126,7 +136,13 @@ async fn query(s: &Session, q: Query) -> Result<(), CliError> {
 /// The latest events, then (with `--follow`) every new one, from where the
 /// latest left off: none is missed between the two, and none printed twice.
 async fn tail(s: &Session, t: Tail) -> Result<(), CliError> {
-    let latest = t.filters.query(&s.client).limit(t.lines.max(1)).page(1).send().await?;
+    let latest = t
+        .filters
+        .query(&s.client)
+        .limit(t.lines.max(1))
+        .page(1)
+        .send()
+        .await?;
     let mut latest = latest.items;
     latest.truncate(t.lines as usize);
     latest.reverse();
@@ -138,8 +154,11 @@ async fn tail(s: &Session, t: Tail) -> Result<(), CliError> {
     }
     let newest = latest.iter().filter_map(|e| e.timestamp).max();
     // Events at the newest printed time come again from a follow that starts there.
-    let mut printed: HashSet<Uuid> =
-        latest.iter().filter(|e| e.timestamp == newest).map(|e| e.event_id).collect();
+    let mut printed: HashSet<Uuid> = latest
+        .iter()
+        .filter(|e| e.timestamp == newest)
+        .map(|e| e.event_id)
+        .collect();
     let mut follow = t.filters.query(&s.client).poll_interval(t.interval);
     if let Some(newest) = newest {
         follow = follow.from(newest);
@@ -175,23 +194,35 @@ async fn tail(s: &Session, t: Tail) -> Result<(), CliError> {
                 if let Some(spinner) = reconnecting.take() {
                     spinner.finish_and_clear();
                 }
-                return Err(last_error.map_or_else(|| CliError::Usage("the follow ended".into()), CliError::Api));
+                return Err(last_error
+                    .map_or_else(|| CliError::Usage("the follow ended".into()), CliError::Api));
             }
         }
     }
 }
 
 impl Record for AuditEvent {
-    const COLUMNS: &'static [&'static str] = &["TIME", "ACTION", "OUTCOME", "AGENT ID", "EVENT ID", "IP"];
+    const COLUMNS: &'static [&'static str] =
+        &["TIME", "ACTION", "OUTCOME", "AGENT ID", "EVENT ID", "IP"];
 
     fn cells(&self) -> Vec<(String, Style)> {
         vec![
             (when(self.timestamp), Style::Plain),
             (format!("{:<20}", self.action), Style::Plain),
-            (format!("{:<7}", self.outcome), status_style(self.outcome.as_str())),
-            (self.agent_id.map_or_else(|| format!("{:<36}", "-"), |id| id.to_string()), Style::Plain),
+            (
+                format!("{:<7}", self.outcome),
+                status_style(self.outcome.as_str()),
+            ),
+            (
+                self.agent_id
+                    .map_or_else(|| format!("{:<36}", "-"), |id| id.to_string()),
+                Style::Plain,
+            ),
             (self.event_id.to_string(), Style::Plain),
-            (self.ip_address.clone().unwrap_or_else(|| "-".into()), Style::Plain),
+            (
+                self.ip_address.clone().unwrap_or_else(|| "-".into()),
+                Style::Plain,
+            ),
         ]
     }
 

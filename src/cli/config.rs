@@ -65,12 +65,15 @@ pub(crate) fn config_path(global: &Global) -> Result<PathBuf, CliError> {
     }
     directories::ProjectDirs::from("ai", "SentryAgent", "sentryagent")
         .map(|dirs| dirs.config_dir().join(FILE_NAME))
-        .ok_or_else(|| CliError::Usage("no home directory to keep the config file in; pass --config".into()))
+        .ok_or_else(|| {
+            CliError::Usage("no home directory to keep the config file in; pass --config".into())
+        })
 }
 
 /// The upstream CLI's config file, if there is a home directory.
 fn upstream_path() -> Option<PathBuf> {
-    directories::BaseDirs::new().map(|dirs| dirs.home_dir().join(".sentryagent").join("config.json"))
+    directories::BaseDirs::new()
+        .map(|dirs| dirs.home_dir().join(".sentryagent").join("config.json"))
 }
 
 /// Reads `config.toml`, or an empty one when there is none.
@@ -92,10 +95,18 @@ pub(crate) fn resolve(global: &Global) -> Result<Settings, CliError> {
     let mut file = read_config(&path)?;
     let profile = file.profiles.remove(&global.profile);
     if profile.is_none() && global.profile != "default" {
-        return Err(CliError::Usage(format!("{} has no profile `{}`", path.display(), global.profile)));
+        return Err(CliError::Usage(format!(
+            "{} has no profile `{}`",
+            path.display(),
+            global.profile
+        )));
     }
     let profile = profile.unwrap_or_default();
-    let upstream = if global.profile == "default" { read_upstream()? } else { None };
+    let upstream = if global.profile == "default" {
+        read_upstream()?
+    } else {
+        None
+    };
     let upstream = upstream.as_ref();
 
     let base_url = global
@@ -132,7 +143,11 @@ pub(crate) fn resolve(global: &Global) -> Result<Settings, CliError> {
                 .into(),
         ));
     };
-    Ok(Settings { base_url, client_id, secret })
+    Ok(Settings {
+        base_url,
+        client_id,
+        secret,
+    })
 }
 
 impl Settings {
@@ -156,8 +171,12 @@ impl Settings {
 
 /// The upstream file, when there is one.
 fn read_upstream() -> Result<Option<Upstream>, CliError> {
-    let Some(path) = upstream_path() else { return Ok(None) };
-    let Some(text) = read_if_exists(&path)? else { return Ok(None) };
+    let Some(path) = upstream_path() else {
+        return Ok(None);
+    };
+    let Some(text) = read_if_exists(&path)? else {
+        return Ok(None);
+    };
     let upstream: Upstream = serde_json::from_str(&text)
         .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
     if upstream.client_secret.is_some() {
@@ -179,7 +198,9 @@ pub(crate) fn read_secret_line(mut input: impl BufRead) -> Result<SecretString, 
     input.read_line(&mut line).map_err(CliError::Io)?;
     let secret = line.trim_end_matches(['\r', '\n']);
     if secret.is_empty() {
-        return Err(CliError::Usage("standard input held no client secret".into()));
+        return Err(CliError::Usage(
+            "standard input held no client secret".into(),
+        ));
     }
     let secret = SecretString::from(secret.to_owned());
     zeroize::Zeroize::zeroize(&mut line);
@@ -198,7 +219,10 @@ fn read_if_exists(path: &Path) -> Result<Option<String>, CliError> {
 #[cfg(unix)]
 fn private_or_refuse(path: &Path) -> Result<(), CliError> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).map_err(|e| CliError::File(path.to_owned(), e))?.permissions().mode();
+    let mode = std::fs::metadata(path)
+        .map_err(|e| CliError::File(path.to_owned(), e))?
+        .permissions()
+        .mode();
     if mode & 0o077 != 0 {
         return Err(CliError::Usage(format!(
             "permissions {:04o} for {} are too open: it holds a client secret that others \
@@ -220,7 +244,10 @@ fn private_or_refuse(_: &Path) -> Result<(), CliError> {
 /// directory only they may enter when it is created here.
 pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), CliError> {
     use std::io::Write;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let io = |e| CliError::File(path.to_owned(), e);
     if !dir.exists() {
         let mut create = std::fs::DirBuilder::new();

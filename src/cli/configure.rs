@@ -21,14 +21,19 @@ impl Configure {
         let path = config::config_path(global)?;
         let mut file = config::read_config(&path)?;
         let current = file.profiles.remove(&global.profile).unwrap_or_default();
-        let ask = |name: &str, given: &Option<String>, current: &Option<String>, default: Option<&str>| {
+        let ask = |name: &str,
+                   given: &Option<String>,
+                   current: &Option<String>,
+                   default: Option<&str>| {
             if let Some(value) = given {
                 return Ok(value.clone());
             }
             let offered = current.as_deref().or(default);
             if !prompt::interactive() {
                 return offered.map(str::to_owned).ok_or_else(|| {
-                    CliError::Usage(format!("no {name}: pass it as a flag, or run `sentryagent configure` on a terminal"))
+                    CliError::Usage(format!(
+                        "no {name}: pass it as a flag, or run `sentryagent configure` on a terminal"
+                    ))
                 });
             }
             let answer = prompt::line(&match offered {
@@ -41,7 +46,12 @@ impl Configure {
                 (answer, _) => Ok(answer.to_owned()),
             }
         };
-        let base_url = ask("API URL", &global.base_url, &current.base_url, Some(DEFAULT_BASE_URL))?;
+        let base_url = ask(
+            "API URL",
+            &global.base_url,
+            &current.base_url,
+            Some(DEFAULT_BASE_URL),
+        )?;
         let client_id = ask("Client id", &global.client_id, &current.client_id, None)?;
         let secret = if global.client_secret_stdin {
             config::read_secret_line(std::io::stdin().lock())?
@@ -61,9 +71,14 @@ impl Configure {
                 client_secret_file: None,
             },
         );
-        let text = toml::to_string(&file).map_err(|e| CliError::Usage(format!("cannot write the config: {e}")))?;
+        let text = toml::to_string(&file)
+            .map_err(|e| CliError::Usage(format!("cannot write the config: {e}")))?;
         config::write_private(&path, &text)?;
-        eprintln!("Profile `{}` saved to {} (mode 0600).", global.profile, path.display());
+        eprintln!(
+            "Profile `{}` saved to {} (mode 0600).",
+            global.profile,
+            path.display()
+        );
         Ok(())
     }
 }

@@ -74,7 +74,10 @@ impl CredentialsCommand {
     pub async fn run(self, s: &Session) -> Result<(), CliError> {
         let credentials = s.client.credentials();
         let fresh = match self {
-            CredentialsCommand::Generate { agent_id, expires_at } => {
+            CredentialsCommand::Generate {
+                agent_id,
+                expires_at,
+            } => {
                 let mut generate = credentials.generate(agent_id);
                 if let Some(at) = expires_at {
                     generate = generate.expires_at(at);
@@ -84,7 +87,11 @@ impl CredentialsCommand {
             CredentialsCommand::List { agent_id } => {
                 return Ok(s.out.list(&credentials.list(agent_id).send().await?)?);
             }
-            CredentialsCommand::Rotate { agent_id, credential_id, expires_at } => {
+            CredentialsCommand::Rotate {
+                agent_id,
+                credential_id,
+                expires_at,
+            } => {
                 prompt::confirm(
                     s.yes,
                     &format!("rotate credential {credential_id}"),
@@ -97,11 +104,20 @@ impl CredentialsCommand {
                 rotate.send().await?
             }
             CredentialsCommand::Rollover(r) => return rollover(s, r).await,
-            CredentialsCommand::Revoke { agent_id, credential_id } => {
-                prompt::confirm(s.yes, &format!("revoke credential {credential_id}"), "This cannot be undone.")?;
+            CredentialsCommand::Revoke {
+                agent_id,
+                credential_id,
+            } => {
+                prompt::confirm(
+                    s.yes,
+                    &format!("revoke credential {credential_id}"),
+                    "This cannot be undone.",
+                )?;
                 credentials.revoke(agent_id, credential_id).send().await?;
                 let text = format!("revoked credential {credential_id}");
-                return Ok(s.out.status("revoked", credential_id.to_string().into(), &text)?);
+                return Ok(s
+                    .out
+                    .status("revoked", credential_id.to_string().into(), &text)?);
             }
         };
         show_secret(s, &fresh)
@@ -119,9 +135,16 @@ async fn rollover(s: &Session, r: Rollover) -> Result<(), CliError> {
     prompt::confirm(
         s.yes,
         &format!("roll over credential {}", r.credential_id),
-        &format!("A new one now; this one is revoked after {}s.", r.grace.as_secs()),
+        &format!(
+            "A new one now; this one is revoked after {}s.",
+            r.grace.as_secs()
+        ),
     )?;
-    let mut rollover = s.client.credentials().rollover(r.agent_id, r.credential_id).grace(r.grace);
+    let mut rollover = s
+        .client
+        .credentials()
+        .rollover(r.agent_id, r.credential_id)
+        .grace(r.grace);
     if let Some(at) = r.expires_at {
         rollover = rollover.expires_at(at);
     }
@@ -162,7 +185,14 @@ async fn rollover(s: &Session, r: Rollover) -> Result<(), CliError> {
 }
 
 impl Record for Credential {
-    const COLUMNS: &'static [&'static str] = &["CREDENTIAL ID", "CLIENT ID", "STATUS", "CREATED", "EXPIRES", "REVOKED"];
+    const COLUMNS: &'static [&'static str] = &[
+        "CREDENTIAL ID",
+        "CLIENT ID",
+        "STATUS",
+        "CREATED",
+        "EXPIRES",
+        "REVOKED",
+    ];
 
     fn cells(&self) -> Vec<(String, Style)> {
         vec![
@@ -181,8 +211,14 @@ impl Record for Credential {
 }
 
 impl Record for CredentialWithSecret {
-    const COLUMNS: &'static [&'static str] =
-        &["CREDENTIAL ID", "CLIENT ID", "CLIENT SECRET", "STATUS", "CREATED", "EXPIRES"];
+    const COLUMNS: &'static [&'static str] = &[
+        "CREDENTIAL ID",
+        "CLIENT ID",
+        "CLIENT SECRET",
+        "STATUS",
+        "CREATED",
+        "EXPIRES",
+    ];
 
     fn cells(&self) -> Vec<(String, Style)> {
         vec![

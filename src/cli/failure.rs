@@ -34,7 +34,9 @@ pub(crate) enum CliError {
     /// Bad arguments or configuration, said in words.
     #[error("{0}")]
     Usage(String),
-    #[error("not configured: run `sentryagent configure` first, or set AGENTIDP_BASE_URL, AGENTIDP_CLIENT_ID and AGENTIDP_CLIENT_SECRET")]
+    #[error(
+        "not configured: run `sentryagent configure` first, or set AGENTIDP_BASE_URL, AGENTIDP_CLIENT_ID and AGENTIDP_CLIENT_SECRET"
+    )]
     NotConfigured,
     /// The token is not active (or not valid), with why when known.
     #[error("{0}")]
@@ -87,22 +89,40 @@ impl CliError {
         };
         Some(match e.kind() {
             ErrorKind::MissingScope => match e.missing_scopes() {
-                Some(missing) => format!("the token lacks the scope `{missing}`; use a credential of an agent granted it"),
+                Some(missing) => format!(
+                    "the token lacks the scope `{missing}`; use a credential of an agent granted it"
+                ),
                 None => "the token lacks a scope this command needs".into(),
             },
-            ErrorKind::Unauthorized => "the client id or secret was refused: check them, or run `sentryagent configure`".into(),
-            ErrorKind::Forbidden => "the server refused: the agent may be suspended or decommissioned, or lack a scope".into(),
-            ErrorKind::NotFound => "check the id (`sentryagent agents list`, `sentryagent credentials list AGENT`)".into(),
+            ErrorKind::Unauthorized => {
+                "the client id or secret was refused: check them, or run `sentryagent configure`"
+                    .into()
+            }
+            ErrorKind::Forbidden => {
+                "the server refused: the agent may be suspended or decommissioned, or lack a scope"
+                    .into()
+            }
+            ErrorKind::NotFound => {
+                "check the id (`sentryagent agents list`, `sentryagent credentials list AGENT`)"
+                    .into()
+            }
             ErrorKind::RateLimited => match e.retry_after() {
-                Some(wait) => format!("the server asks to wait {}s before the next request", wait.as_secs().max(1)),
+                Some(wait) => format!(
+                    "the server asks to wait {}s before the next request",
+                    wait.as_secs().max(1)
+                ),
                 None => "wait a minute: the server allows 100 requests a minute per client".into(),
             },
-            ErrorKind::Connect => "is the server running at that URL? `sentryagent fake` starts a local one".into(),
+            ErrorKind::Connect => {
+                "is the server running at that URL? `sentryagent fake` starts a local one".into()
+            }
             ErrorKind::Timeout => "the server did not answer in time; try again".into(),
             ErrorKind::OutcomeUnknown => {
                 "the write may have been applied: look (list or get) before you run it again".into()
             }
-            ErrorKind::Config => "check the settings: flags, AGENTIDP_* variables, `sentryagent configure`".into(),
+            ErrorKind::Config => {
+                "check the settings: flags, AGENTIDP_* variables, `sentryagent configure`".into()
+            }
             _ => return None,
         })
     }
@@ -137,10 +157,15 @@ pub(crate) fn report(e: &CliError, color: bool) -> ExitCode {
     if let CliError::Exit(code) = e {
         return ExitCode::from(*code);
     }
-    let mut text = format!("{}: {e}\n", super::output::paint("error", super::output::Style::Red, color));
+    let mut text = format!(
+        "{}: {e}\n",
+        super::output::paint("error", super::output::Style::Red, color)
+    );
     let api = match e {
         CliError::Api(e) => Some(e),
-        CliError::Rollover(r) => std::error::Error::source(r).and_then(|s| s.downcast_ref::<Error>()),
+        CliError::Rollover(r) => {
+            std::error::Error::source(r).and_then(|s| s.downcast_ref::<Error>())
+        }
         _ => None,
     };
     if let Some(api) = api {
@@ -157,7 +182,11 @@ pub(crate) fn report(e: &CliError, color: bool) -> ExitCode {
         let _ = writeln!(text, "  {}", facts.join(" · "));
     }
     if let Some(hint) = e.hint() {
-        let _ = writeln!(text, "  {}: {hint}", super::output::paint("hint", super::output::Style::Bold, color));
+        let _ = writeln!(
+            text,
+            "  {}: {hint}",
+            super::output::paint("hint", super::output::Style::Bold, color)
+        );
     }
     eprint!("{text}");
     ExitCode::from(code)

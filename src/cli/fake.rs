@@ -17,7 +17,11 @@ pub(crate) struct FakeArgs {
 
 impl FakeArgs {
     pub async fn run(self, out: &Printer) -> Result<(), CliError> {
-        let fake = FakeAgentIdp::builder().port(self.port).oidc(true).start().await?;
+        let fake = FakeAgentIdp::builder()
+            .port(self.port)
+            .oidc(true)
+            .start()
+            .await?;
         // The bootstrap secret is a throwaway of this in-memory fake, made up
         // at start and gone when it stops; printing it is how one logs in.
         let secret = fake.client_secret();
@@ -34,7 +38,10 @@ impl FakeArgs {
             });
             println!("{line}");
         }
-        eprintln!("fake AgentIdP listening on {}; Ctrl-C stops it", fake.base_url());
+        eprintln!(
+            "fake AgentIdP listening on {}; Ctrl-C stops it",
+            fake.base_url()
+        );
         stopped().await;
         fake.shutdown().await;
         Ok(())

@@ -28,8 +28,8 @@ mod audit;
 mod config;
 mod configure;
 mod credentials;
-mod fake;
 mod failure;
+mod fake;
 mod output;
 mod prompt;
 mod token;
@@ -73,8 +73,10 @@ pub fn main() -> ExitCode {
 /// upstream CLI's `~/.sentryagent/config.json`.
 #[derive(Debug, Parser)]
 #[command(name = "sentryagent", version, max_term_width = 100)]
-#[command(after_help = "Exit codes: 0 ok, 1 other, 2 usage or configuration, 3 auth, \
-    4 not found, 5 conflict, 6 rate limited, 7 server or network, 8 outcome unknown.")]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 other, 2 usage or configuration, 3 auth, \
+    4 not found, 5 conflict, 6 rate limited, 7 server or network, 8 outcome unknown."
+)]
 struct Cli {
     #[command(flatten)]
     global: args::Global,

@@ -82,20 +82,38 @@ impl Printer {
     pub fn new(format: Option<Format>) -> Self {
         let format_asked = format;
         let terminal = std::io::stdout().is_terminal();
-        let format = format.unwrap_or(if terminal { Format::Table } else { Format::Json });
-        Printer { format, asked: format_asked, color: color_for(terminal) }
+        let format = format.unwrap_or(if terminal {
+            Format::Table
+        } else {
+            Format::Json
+        });
+        Printer {
+            format,
+            asked: format_asked,
+            color: color_for(terminal),
+        }
     }
 
     /// A listing.
     pub fn list<R: Record>(&self, items: &[R]) -> std::io::Result<()> {
         match self.format {
-            Format::Json => self.json(&serde_json::Value::Array(items.iter().map(R::json).collect())),
+            Format::Json => self.json(&serde_json::Value::Array(
+                items.iter().map(R::json).collect(),
+            )),
             Format::Jsonl => items.iter().try_for_each(|item| self.line(item)),
             Format::Table => {
                 let mut table = self.table();
-                table.set_header(R::COLUMNS.iter().map(|c| Cell::new(c).add_attribute(Attribute::Bold)));
+                table.set_header(
+                    R::COLUMNS
+                        .iter()
+                        .map(|c| Cell::new(c).add_attribute(Attribute::Bold)),
+                );
                 for item in items {
-                    table.add_row(item.cells().into_iter().map(|(text, style)| self.cell(text, style)));
+                    table.add_row(
+                        item.cells()
+                            .into_iter()
+                            .map(|(text, style)| self.cell(text, style)),
+                    );
                 }
                 self.write(&format!("{}\n", table.trim_fmt()))
             }
@@ -110,7 +128,10 @@ impl Printer {
             Format::Table => {
                 let mut table = self.table();
                 for (name, (text, style)) in R::COLUMNS.iter().zip(item.cells()) {
-                    table.add_row([Cell::new(name).add_attribute(Attribute::Bold), self.cell(text, style)]);
+                    table.add_row([
+                        Cell::new(name).add_attribute(Attribute::Bold),
+                        self.cell(text, style),
+                    ]);
                 }
                 self.write(&format!("{}\n", table.trim_fmt()))
             }
@@ -126,8 +147,11 @@ impl Printer {
                 self.write(&format!("{text}\n"))
             }
             Format::Table => {
-                let cells: Vec<String> =
-                    item.cells().into_iter().map(|(text, style)| paint(&text, style, self.color)).collect();
+                let cells: Vec<String> = item
+                    .cells()
+                    .into_iter()
+                    .map(|(text, style)| paint(&text, style, self.color))
+                    .collect();
                 self.write(&format!("{}\n", cells.join("  ")))
             }
         }
@@ -152,7 +176,9 @@ impl Printer {
     fn table(&self) -> Table {
         let mut table = Table::new();
         // Rows never wrap: a wrapped id cannot be copied, and a pty may report no width at all.
-        table.load_style(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+        table
+            .load_style(presets::NOTHING)
+            .set_content_arrangement(ContentArrangement::Disabled);
         if self.color {
             table.enforce_styling();
         } else {
@@ -175,7 +201,10 @@ impl Printer {
     /// Writes to stdout; a closed pipe (`| head`) ends the output quietly.
     fn write(&self, text: &str) -> std::io::Result<()> {
         let mut stdout = std::io::stdout().lock();
-        match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        match stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
             other => other,
         }
@@ -184,7 +213,10 @@ impl Printer {
 
 /// A time as a table shows it, or `-`.
 pub(crate) fn when(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    at.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    at.map_or_else(
+        || "-".to_owned(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
 }
 
 /// The style of a status word.

@@ -35,7 +35,12 @@ pub(crate) enum TokenCommand {
     /// e.g. `token exec -- sh -c 'curl -H "Authorization: Bearer $AGENTIDP_ACCESS_TOKEN" …'`.
     Exec {
         /// The command and its arguments.
-        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
         command: Vec<OsString>,
     },
 }
@@ -49,7 +54,11 @@ impl TokenCommand {
                 if !matches!(s.out.asked, Some(Format::Json | Format::Jsonl)) {
                     println!("{}", token.expose_secret());
                 } else {
-                    let scope = s.client.granted_scopes().await?.map(|scopes| scopes.to_string());
+                    let scope = s
+                        .client
+                        .granted_scopes()
+                        .await?
+                        .map(|scopes| scopes.to_string());
                     let json = serde_json::json!({
                         "access_token": token.expose_secret(),
                         "token_type": "Bearer",
@@ -61,7 +70,8 @@ impl TokenCommand {
             }
             TokenCommand::Introspect { token } => {
                 let token = given_or_stdin(token)?;
-                Ok(s.out.one(&s.client.tokens().introspect(&token).send().await?)?)
+                Ok(s.out
+                    .one(&s.client.tokens().introspect(&token).send().await?)?)
             }
             TokenCommand::Revoke { token } => {
                 let token = given_or_stdin(token)?;
@@ -71,12 +81,16 @@ impl TokenCommand {
             }
             TokenCommand::Exec { command } => {
                 let token = s.client.access_token().await?;
-                let (program, args) = command.split_first().ok_or_else(|| CliError::Usage("no command to run".into()))?;
+                let (program, args) = command
+                    .split_first()
+                    .ok_or_else(|| CliError::Usage("no command to run".into()))?;
                 let status = std::process::Command::new(program)
                     .args(args)
                     .env(TOKEN_VARIABLE, token.expose_secret())
                     .status()
-                    .map_err(|e| CliError::Usage(format!("cannot run {}: {e}", program.to_string_lossy())))?;
+                    .map_err(|e| {
+                        CliError::Usage(format!("cannot run {}: {e}", program.to_string_lossy()))
+                    })?;
                 Err(CliError::Exit(exit_status(status)))
             }
         }
@@ -90,7 +104,10 @@ fn exit_status(status: std::process::ExitStatus) -> u8 {
     if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
         return u8::try_from(128 + signal).unwrap_or(OTHER);
     }
-    status.code().and_then(|code| u8::try_from(code).ok()).unwrap_or(OTHER)
+    status
+        .code()
+        .and_then(|code| u8::try_from(code).ok())
+        .unwrap_or(OTHER)
 }
 
 /// The token argument, or the first line of stdin.
@@ -108,15 +125,31 @@ pub(crate) fn unix_time(seconds: Option<i64>) -> String {
 }
 
 impl Record for Introspection {
-    const COLUMNS: &'static [&'static str] = &["ACTIVE", "SUBJECT", "CLIENT ID", "SCOPE", "EXPIRES", "ISSUED", "TOKEN ID"];
+    const COLUMNS: &'static [&'static str] = &[
+        "ACTIVE",
+        "SUBJECT",
+        "CLIENT ID",
+        "SCOPE",
+        "EXPIRES",
+        "ISSUED",
+        "TOKEN ID",
+    ];
 
     fn cells(&self) -> Vec<(String, Style)> {
         let text = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
         vec![
-            (self.active.to_string(), status_style(if self.active { "true" } else { "false" })),
+            (
+                self.active.to_string(),
+                status_style(if self.active { "true" } else { "false" }),
+            ),
             (text(&self.sub), Style::Plain),
             (text(&self.client_id), Style::Plain),
-            (self.scope.as_ref().map_or_else(|| "-".into(), ToString::to_string), Style::Plain),
+            (
+                self.scope
+                    .as_ref()
+                    .map_or_else(|| "-".into(), ToString::to_string),
+                Style::Plain,
+            ),
             (unix_time(self.exp), Style::Plain),
             (unix_time(self.iat), Style::Plain),
             (text(&self.jti), Style::Plain),

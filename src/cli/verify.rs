@@ -63,7 +63,15 @@ fn unix(at: Option<SystemTime>) -> Option<i64> {
 }
 
 impl Record for Verified {
-    const COLUMNS: &'static [&'static str] = &["ACTIVE", "AGENT ID", "CLIENT ID", "SCOPE", "EXPIRES", "ISSUED", "TOKEN ID"];
+    const COLUMNS: &'static [&'static str] = &[
+        "ACTIVE",
+        "AGENT ID",
+        "CLIENT ID",
+        "SCOPE",
+        "EXPIRES",
+        "ISSUED",
+        "TOKEN ID",
+    ];
 
     fn cells(&self) -> Vec<(String, Style)> {
         let p = &self.0;

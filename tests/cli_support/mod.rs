@@ -51,7 +51,11 @@ impl Cli {
 
     /// Where the tool's config file is by default.
     pub fn config_file(&self) -> PathBuf {
-        self.home.path().join("config").join("sentryagent").join("config.toml")
+        self.home
+            .path()
+            .join("config")
+            .join("sentryagent")
+            .join("config.toml")
     }
 
     /// The bootstrap secret.
@@ -89,16 +93,34 @@ impl Cli {
 
     /// Runs `args` with `--output json`, expects success, and parses stdout.
     pub fn json(&self, args: &[&str]) -> Value {
-        let out = self.cmd().args(args).args(["--output", "json"]).output().expect("the binary runs");
+        let out = self
+            .cmd()
+            .args(args)
+            .args(["--output", "json"])
+            .output()
+            .expect("the binary runs");
         assert_ok(&out, args);
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}): {}", text(&out.stdout)))
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}): {}", text(&out.stdout)))
     }
 
     /// Registers an agent by `email` and returns its id.
     pub fn register(&self, email: &str) -> String {
         let agent = self.json(&[
-            "agents", "register", "--email", email, "--type", "screener", "--version", "1.0.0",
-            "--capability", "resume:read", "--owner", "platform", "--env", "production",
+            "agents",
+            "register",
+            "--email",
+            email,
+            "--type",
+            "screener",
+            "--version",
+            "1.0.0",
+            "--capability",
+            "resume:read",
+            "--owner",
+            "platform",
+            "--env",
+            "production",
         ]);
         agent["agentId"].as_str().expect("an agent id").to_owned()
     }
@@ -106,7 +128,12 @@ impl Cli {
 
 /// Fails with the command's stderr unless it succeeded.
 pub fn assert_ok(out: &Output, args: &[&str]) {
-    assert!(out.status.success(), "{args:?} failed ({:?}): {}", out.status.code(), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?} failed ({:?}): {}",
+        out.status.code(),
+        text(&out.stderr)
+    );
 }
 
 /// Bytes as text, for messages.
@@ -131,12 +158,19 @@ pub fn write_with_mode(path: &Path, text: &str, mode: u32) {
 /// Checks `body` against the spec's schema of `operation`'s `status` answer.
 pub fn assert_spec(operation: &str, status: u16, body: &Value) {
     let spec = schema::spec();
-    let op = spec.operations().iter().find(|o| o.id == operation).unwrap_or_else(|| panic!("no operation {operation}"));
+    let op = spec
+        .operations()
+        .iter()
+        .find(|o| o.id == operation)
+        .unwrap_or_else(|| panic!("no operation {operation}"));
     let schema::Expected::Json(validator) = spec.expected(op, status) else {
         panic!("{operation} {status} has no JSON body in the spec");
     };
     let errors: Vec<String> = validator.iter_errors(body).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "{operation} {status}: {errors:?}\n{body:#}");
+    assert!(
+        errors.is_empty(),
+        "{operation} {status}: {errors:?}\n{body:#}"
+    );
 }
 
 /// Checks a listing the tool printed as the items of `operation`'s envelope.
