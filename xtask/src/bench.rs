@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::pyenv;
 
 /// The bench targets, in the order they run.
-const BENCHES: [&str; 8] = [
+const BENCHES: [&str; 9] = [
     "facade_overhead",
     "single_flight",
     "refresh_stall",
@@ -29,10 +29,11 @@ const BENCHES: [&str; 8] = [
     "verify_overhead",
     "present_overhead",
     "fleet",
+    "cli",
 ];
 
 /// The features the benches' `required-features` need.
-const BENCH_FEATURES: &str = "testing,axum,reqwest-middleware,redis";
+const BENCH_FEATURES: &str = "testing,axum,reqwest-middleware,redis,cli";
 
 /// The line prefix a bench prints before its JSON report.
 const REPORT_PREFIX: &str = "BENCH-REPORT ";
@@ -69,6 +70,7 @@ pub fn run(root: &Path, args: &[&str]) -> Result<ExitCode, String> {
     }
     let machine = Machine::read(root);
     let venv = pyenv::ensure(root)?;
+    let node = crate::node::ensure()?;
     let executables = build_benches(root)?;
     let python = venv.python();
     let script = root.join(PYTHON_CLIENT);
@@ -81,7 +83,7 @@ pub fn run(root: &Path, args: &[&str]) -> Result<ExitCode, String> {
             .ok_or_else(|| format!("cargo built no executable for bench `{bench}`"))?;
         let mut command = Command::new(exe);
         command.arg("--report").current_dir(root);
-        command.args(bench_args(bench, options, &python, &script));
+        command.args(bench_args(bench, options, &python, &script, node.as_deref()));
         eprintln!("==> {bench}");
         let started = Instant::now();
         let report = run_report(command, bench)?;
@@ -116,7 +118,13 @@ pub fn run(root: &Path, args: &[&str]) -> Result<ExitCode, String> {
 }
 
 /// The arguments of one bench's report mode.
-fn bench_args(bench: &str, options: Options, python: &Path, script: &Path) -> Vec<String> {
+fn bench_args(
+    bench: &str,
+    options: Options,
+    python: &Path,
+    script: &Path,
+    node: Option<&Path>,
+) -> Vec<String> {
     let quick = |full: &str, short: &str| {
         if options.quick {
             short.to_owned()
@@ -154,6 +162,13 @@ fn bench_args(bench: &str, options: Options, python: &Path, script: &Path) -> Ve
             "--pairs".into(),
             quick("20000", "2000"),
         ],
+        "cli" => {
+            let mut args = vec!["--runs".into(), quick("60", "10")];
+            if let Some(node) = node {
+                args.extend(["--node".into(), node.display().to_string()]);
+            }
+            args
+        }
         _ => vec![],
     }
 }
@@ -828,6 +843,43 @@ fn table(
         ),
     }
 
+    let c = find(reports, "cli")?;
+    let list = &c["agents_list"];
+    let (cm, nm) = (num(list, &["cli", "median_us"])?, num(list, &["node", "median_us"])?);
+    let speedup = nm / cm;
+    row([
+        "10a",
+        &format!(
+            "CLI: wall time of `agents list` against the fake, warm token cache, spawn to exit: `sentryagent` vs the upstream Node CLI's shape (`xtask/bench/node_cli.mjs`, a token request and the listing with `fetch`, Node {}), median of {:.0} interleaved runs",
+            list["node_version"].as_str().unwrap_or("?"),
+            num(list, &["runs"])?
+        ),
+        &format!(
+            "{:.1} ms vs {:.1} ms = **{speedup:.1}× faster** (p99 {:.1} vs {:.1} ms); token requests {:.0} vs {:.0}. Same run: `sentryagent` without its cache (the same two requests) {:.1} ms; `node -e \"\"` alone {:.1} ms",
+            cm / 1000.0,
+            nm / 1000.0,
+            num(list, &["cli", "p99_us"])? / 1000.0,
+            num(list, &["node", "p99_us"])? / 1000.0,
+            num(list, &["cli_token_requests"])?,
+            num(list, &["node_token_requests"])?,
+            num(list, &["cli_no_token_cache", "median_us"])? / 1000.0,
+            num(list, &["node_startup", "median_us"])? / 1000.0,
+        ),
+        "≥ 5× faster",
+        verdict(speedup >= 5.0),
+    ]);
+    let bytes = num(&c["binary"], &["bytes"])?;
+    let stripped = c["binary"]["stripped_bytes"]
+        .as_f64()
+        .map_or_else(String::new, |s| format!("; stripped {:.1} MiB", s / 1048576.0));
+    row([
+        "10b",
+        "CLI: size of the release `sentryagent` binary (`--features cli`, x86_64 Linux)",
+        &format!("**{:.1} MiB**{stripped}", bytes / 1048576.0),
+        "(reported)",
+        "—",
+    ]);
+
     match build {
         Some(b) => {
             for line in b.rows() {
@@ -936,11 +988,19 @@ optional delay).
    calls each over 5 s (5 s allowed per call, no retries) against the
    fake's limit of 100 a minute, sharing a token through a redis-server the
    bench starts, with `fleet_rate_limit` and without.
+10. `benches/cli.rs` (feature `cli`): `sentryagent agents list` (the bench
+   profile's binary) and `node xtask/bench/node_cli.mjs` run to their end
+   in turn, stdout to /dev/null, against the in-process fake, both reading
+   the same upstream `~/.sentryagent/config.json` in a scratch home; the
+   CLI's token cache warmed by one run first; in the same rotation, the CLI
+   with `--no-token-cache` and `node -e ""`. Node is the machine's (or
+   Debian's `nodejs`, installed by `cargo xtask bench` when missing). The
+   binary's size as built, and of a copy passed through `strip`.
 
 ## Reproduce
 
 ```sh
-cargo xtask bench                # 1-5, 7-9 (builds the benches, sets up .venv), rewrites this file
+cargo xtask bench                # 1-5, 7-10 (builds the benches, sets up .venv), rewrites this file
 cargo xtask bench --build-cost   # also 6: two clean builds (about 2 minutes here)
 cargo xtask bench --quick        # smaller runs, prints only
 cargo bench --bench facade_overhead   # criterion (also single_flight, throughput)

@@ -5,6 +5,7 @@ mod bench;
 mod codegen;
 mod conformance;
 mod msrv;
+mod node;
 mod pyenv;
 mod validate;
 
