@@ -993,7 +993,7 @@ optional delay).
    in turn, stdout to /dev/null, against the in-process fake, both reading
    the same upstream `~/.sentryagent/config.json` in a scratch home; the
    CLI's token cache warmed by one run first; in the same rotation, the CLI
-   with `--no-token-cache` and `node -e ""`. Node is the machine's (or
+   with `--no-token-cache`, and Node doing nothing. Node is the machine's (or
    Debian's `nodejs`, installed by `cargo xtask bench` when missing). The
    binary's size as built, and of a copy passed through `strip`.
 
