@@ -954,7 +954,7 @@ async fn fake_starts_a_server_and_prints_its_credentials() {
         .env_clear()
         .env("HOME", home.path())
         .env("XDG_CACHE_HOME", home.path().join("cache"))
-        .args(["fake", "--port", "0", "-o", "table"])
+        .args(["fake", "--port", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -204,20 +204,14 @@ async fn tail(s: &Session, t: Tail) -> Result<(), CliError> {
 impl Record for AuditEvent {
     const COLUMNS: &'static [&'static str] =
         &["TIME", "ACTION", "OUTCOME", "AGENT ID", "EVENT ID", "IP"];
+    const LINE_WIDTHS: &'static [usize] = &[20, 20, 7, 36, 36];
 
     fn cells(&self) -> Vec<(String, Style)> {
         vec![
             (when(self.timestamp), Style::Plain),
-            (format!("{:<20}", self.action), Style::Plain),
-            (
-                format!("{:<7}", self.outcome),
-                status_style(self.outcome.as_str()),
-            ),
-            (
-                self.agent_id
-                    .map_or_else(|| format!("{:<36}", "-"), |id| id.to_string()),
-                Style::Plain,
-            ),
+            (self.action.to_string(), Style::Plain),
+            (self.outcome.to_string(), status_style(self.outcome.as_str())),
+            (self.agent_id.map_or_else(|| "-".into(), |id| id.to_string()), Style::Plain),
             (self.event_id.to_string(), Style::Plain),
             (
                 self.ip_address.clone().unwrap_or_else(|| "-".into()),

@@ -25,7 +25,8 @@ impl FakeArgs {
         // The bootstrap secret is a throwaway of this in-memory fake, made up
         // at start and gone when it stops; printing it is how one logs in.
         let secret = fake.client_secret();
-        if out.format == Format::Table {
+        // `export` lines unless JSON is asked for, so that `sentryagent fake > fake.env` works.
+        if !matches!(out.asked, Some(Format::Json | Format::Jsonl)) {
             println!("export AGENTIDP_BASE_URL={}", fake.base_url());
             println!("export AGENTIDP_CLIENT_ID={}", fake.client_id());
             println!("export AGENTIDP_CLIENT_SECRET={}", secret.expose_secret());

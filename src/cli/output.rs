@@ -31,6 +31,9 @@ pub(crate) enum Style {
 pub(crate) trait Record {
     /// The table's column names.
     const COLUMNS: &'static [&'static str];
+    /// The widths a streamed line pads its first cells to, so that lines
+    /// printed one by one still line up.
+    const LINE_WIDTHS: &'static [usize] = &[];
     /// This record's cells, one per column, with their styles.
     fn cells(&self) -> Vec<(String, Style)>;
     /// This record as JSON: the API's own shape.
@@ -147,10 +150,12 @@ impl Printer {
                 self.write(&format!("{text}\n"))
             }
             Format::Table => {
+                let widths = R::LINE_WIDTHS.iter().copied().chain(std::iter::repeat(0));
                 let cells: Vec<String> = item
                     .cells()
                     .into_iter()
-                    .map(|(text, style)| paint(&text, style, self.color))
+                    .zip(widths)
+                    .map(|((text, style), width)| paint(&format!("{text:<width$}"), style, self.color))
                     .collect();
                 self.write(&format!("{}\n", cells.join("  ")))
             }
