@@ -993,3 +993,57 @@ async fn fake_starts_a_server_and_prints_its_credentials() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_scope_is_refused_before_the_wire_and_the_hint_names_it() {
+    let cli = Cli::start().await;
+    let reader = cli.fake.seed_agent(
+        AgentSeed::new()
+            .email("reader@cli.test")
+            .scopes(["agents:read"]),
+    );
+    let (_, secret) = cli.fake.seed_credential(reader);
+    let as_reader = |args: &[&str]| {
+        cli.bare()
+            .env("AGENTIDP_BASE_URL", cli.fake.base_url())
+            .env("AGENTIDP_CLIENT_ID", reader.to_string())
+            .env(
+                "AGENTIDP_CLIENT_SECRET",
+                sentryagent_idp::ExposeSecret::expose_secret(&secret),
+            )
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // The default asks for all four scopes, which this agent may not have.
+    let refused = as_reader(&["agents", "list"]);
+    assert_eq!(
+        code(&refused),
+        2,
+        "invalid_scope: {}",
+        text(&refused.stderr)
+    );
+    let reading = ["--scope", "agents:read"];
+    assert_ok(
+        &as_reader(&[&reading[..], &["agents", "list"]].concat()),
+        &["--scope agents:read agents list"],
+    );
+    assert_eq!(
+        code(&as_reader(&["--scope", "agents", "agents", "list"])),
+        2,
+        "not a scope"
+    );
+    let before = cli.fake.requests_seen(Operation::QueryAuditEvents);
+    let out = as_reader(&[&reading[..], &["audit", "query"]].concat());
+    assert_eq!(code(&out), 3, "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("kind: missing_scope") && stderr.contains("`audit:read`"),
+        "{stderr}"
+    );
+    assert_eq!(
+        cli.fake.requests_seen(Operation::QueryAuditEvents),
+        before,
+        "nothing was sent"
+    );
+}

@@ -62,6 +62,16 @@ pub(crate) struct Global {
         hide_env_values = true
     )]
     pub client_secret_file: Option<PathBuf>,
+    /// A scope to ask the token for (repeat, or space-separated); default: the
+    /// four documented scopes. An agent granted fewer must name them.
+    #[arg(
+        long = "scope",
+        global = true,
+        env = "AGENTIDP_SCOPES",
+        value_name = "SCOPE",
+        hide_env_values = true
+    )]
+    pub scopes: Vec<String>,
     /// Reads the client secret from the first line of standard input.
     #[arg(long, global = true)]
     pub client_secret_stdin: bool,

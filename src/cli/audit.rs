@@ -210,8 +210,15 @@ impl Record for AuditEvent {
         vec![
             (when(self.timestamp), Style::Plain),
             (self.action.to_string(), Style::Plain),
-            (self.outcome.to_string(), status_style(self.outcome.as_str())),
-            (self.agent_id.map_or_else(|| "-".into(), |id| id.to_string()), Style::Plain),
+            (
+                self.outcome.to_string(),
+                status_style(self.outcome.as_str()),
+            ),
+            (
+                self.agent_id
+                    .map_or_else(|| "-".into(), |id| id.to_string()),
+                Style::Plain,
+            ),
             (self.event_id.to_string(), Style::Plain),
             (
                 self.ip_address.clone().unwrap_or_else(|| "-".into()),

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::args::Global;
 use super::failure::CliError;
-use crate::Client;
 use crate::auth::SecretSource;
 use crate::store::FileStore;
+use crate::{Client, Scope, ScopeSet};
 
 /// The config file's name in its directory.
 const FILE_NAME: &str = "config.toml";
@@ -26,10 +26,12 @@ pub(crate) struct Settings {
     pub base_url: String,
     pub client_id: String,
     pub secret: SecretSource,
+    /// The scopes to ask for, when not the SDK's default.
+    pub scopes: Option<ScopeSet>,
 }
 
 /// One profile of `config.toml`.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Profile {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -40,15 +42,33 @@ pub(crate) struct Profile {
     pub client_secret: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_file: Option<PathBuf>,
+    /// Space-separated scopes to ask for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<String>,
 }
 
 /// The upstream Node CLI's `~/.sentryagent/config.json`.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Upstream {
     api_url: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Profile")
+            .field("base_url", &self.base_url)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("client_secret_file", &self.client_secret_file)
+            .field("scopes", &self.scopes)
+            .finish()
+    }
 }
 
 /// `config.toml`: `[profiles.NAME]` tables.
@@ -143,10 +163,16 @@ pub(crate) fn resolve(global: &Global) -> Result<Settings, CliError> {
                 .into(),
         ));
     };
+    let scopes = if global.scopes.is_empty() {
+        profile.scopes.as_deref().map(scope_set).transpose()?
+    } else {
+        Some(scope_set(&global.scopes.join(" "))?)
+    };
     Ok(Settings {
         base_url,
         client_id,
         secret,
+        scopes,
     })
 }
 
@@ -159,6 +185,9 @@ impl Settings {
             .client_id(self.client_id)
             .client_secret_source(self.secret)
             .user_agent(concat!("sentryagent-cli/", env!("CARGO_PKG_VERSION")));
+        if let Some(scopes) = self.scopes {
+            builder = builder.scopes(scopes);
+        }
         if cache {
             match FileStore::new() {
                 Ok(store) => builder = builder.token_store(store),
@@ -166,6 +195,20 @@ impl Settings {
             }
         }
         Ok(builder.build()?)
+    }
+}
+
+/// Space-separated scopes, each a valid scope.
+fn scope_set(text: &str) -> Result<ScopeSet, CliError> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let valid = |word: &str| word.contains(':').then(|| Scope::new(word)).flatten();
+    let scopes: ScopeSet = words.iter().filter_map(|w| valid(w)).collect();
+    match words.iter().find(|w| valid(w).is_none()) {
+        Some(bad) => Err(CliError::Usage(format!(
+            "`{bad}` is not a scope (e.g. agents:read)"
+        ))),
+        None if scopes.is_empty() => Err(CliError::Usage("no scope was given".into())),
+        None => Ok(scopes),
     }
 }
 
@@ -262,4 +305,38 @@ pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), CliError> {
     file.as_file().sync_all().map_err(io)?;
     file.persist(path).map_err(|e| io(e.error))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn a_profile_debug_hides_its_secret() {
+        let file: ConfigFile = toml::from_str(
+            "[profiles.default]\nbase_url = \"http://x\"\nclient_secret = \"sk_live_hidden\"\n",
+        )
+        .unwrap();
+        let printed = format!("{file:?}");
+        assert!(
+            printed.contains("http://x") && printed.contains("[REDACTED]"),
+            "{printed}"
+        );
+        assert!(!printed.contains("sk_live_hidden"), "{printed}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused() {
+        assert!(
+            toml::from_str::<ConfigFile>("[profiles.default]\nclient_secrte = \"x\"\n").is_err()
+        );
+    }
+
+    #[test]
+    fn the_secret_line_drops_its_line_ending_and_refuses_nothing() {
+        let secret = read_secret_line(&b"sk_live_abc\r\nsecond line\n"[..]).unwrap();
+        assert_eq!(secret.expose_secret(), "sk_live_abc");
+        assert!(read_secret_line(&b"\n"[..]).is_err());
+    }
 }

@@ -69,11 +69,14 @@ impl Configure {
                 client_id: Some(client_id),
                 client_secret: Some(secret.expose_secret().to_owned()),
                 client_secret_file: None,
+                scopes: current.scopes,
             },
         );
-        let text = toml::to_string(&file)
+        let mut text = toml::to_string(&file)
             .map_err(|e| CliError::Usage(format!("cannot write the config: {e}")))?;
-        config::write_private(&path, &text)?;
+        let written = config::write_private(&path, &text);
+        zeroize::Zeroize::zeroize(&mut text);
+        written?;
         eprintln!(
             "Profile `{}` saved to {} (mode 0600).",
             global.profile,

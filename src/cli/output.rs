@@ -155,7 +155,9 @@ impl Printer {
                     .cells()
                     .into_iter()
                     .zip(widths)
-                    .map(|((text, style), width)| paint(&format!("{text:<width$}"), style, self.color))
+                    .map(|((text, style), width)| {
+                        paint(&format!("{text:<width$}"), style, self.color)
+                    })
                     .collect();
                 self.write(&format!("{}\n", cells.join("  ")))
             }
