@@ -42,7 +42,12 @@ fn main() {
 
     let ours = || timed(Command::new(&cli).args(["agents", "list"]), home.path());
     let theirs = || timed(Command::new(&node).arg(&script), home.path());
-    let ours_uncached = || timed(Command::new(&cli).args(["agents", "list", "--no-token-cache"]), home.path());
+    let ours_uncached = || {
+        timed(
+            Command::new(&cli).args(["agents", "list", "--no-token-cache"]),
+            home.path(),
+        )
+    };
     let node_idle = || timed(Command::new(&node).args(["-e", ""]), home.path());
     // The first run of each fills the token cache and the OS's caches.
     ours();
@@ -69,7 +74,12 @@ fn main() {
             times[kind].push(took);
         }
     }
-    let [mut cli_times, mut node_times, mut uncached_times, mut idle_times] = times;
+    let [
+        mut cli_times,
+        mut node_times,
+        mut uncached_times,
+        mut idle_times,
+    ] = times;
     let report = json!({
         "bench": "cli",
         "agents_list": {
@@ -117,13 +127,18 @@ fn timed(command: &mut Command, home: &Path) -> Duration {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let started = Instant::now();
-    let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
     let deadline = started + RUN_LIMIT;
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "{command:?} ran past {RUN_LIMIT:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{command:?} ran past {RUN_LIMIT:?}"
+        );
         std::thread::sleep(Duration::from_micros(200));
     };
     let elapsed = started.elapsed();
@@ -149,6 +164,11 @@ fn version(node: &str) -> String {
 fn stripped_size(binary: &Path) -> Option<u64> {
     let copy = tempfile::NamedTempFile::new().ok()?;
     std::fs::copy(binary, copy.path()).ok()?;
-    let ok = Command::new("strip").arg(copy.path()).status().ok()?.success();
-    ok.then(|| std::fs::metadata(copy.path()).ok().map(|m| m.len())).flatten()
+    let ok = Command::new("strip")
+        .arg(copy.path())
+        .status()
+        .ok()?
+        .success();
+    ok.then(|| std::fs::metadata(copy.path()).ok().map(|m| m.len()))
+        .flatten()
 }

@@ -83,7 +83,13 @@ pub fn run(root: &Path, args: &[&str]) -> Result<ExitCode, String> {
             .ok_or_else(|| format!("cargo built no executable for bench `{bench}`"))?;
         let mut command = Command::new(exe);
         command.arg("--report").current_dir(root);
-        command.args(bench_args(bench, options, &python, &script, node.as_deref()));
+        command.args(bench_args(
+            bench,
+            options,
+            &python,
+            &script,
+            node.as_deref(),
+        ));
         eprintln!("==> {bench}");
         let started = Instant::now();
         let report = run_report(command, bench)?;
@@ -845,7 +851,10 @@ fn table(
 
     let c = find(reports, "cli")?;
     let list = &c["agents_list"];
-    let (cm, nm) = (num(list, &["cli", "median_us"])?, num(list, &["node", "median_us"])?);
+    let (cm, nm) = (
+        num(list, &["cli", "median_us"])?,
+        num(list, &["node", "median_us"])?,
+    );
     let speedup = nm / cm;
     row([
         "10a",
@@ -871,7 +880,9 @@ fn table(
     let bytes = num(&c["binary"], &["bytes"])?;
     let stripped = c["binary"]["stripped_bytes"]
         .as_f64()
-        .map_or_else(String::new, |s| format!("; stripped {:.1} MiB", s / 1048576.0));
+        .map_or_else(String::new, |s| {
+            format!("; stripped {:.1} MiB", s / 1048576.0)
+        });
     row([
         "10b",
         "CLI: size of the release `sentryagent` binary (`--features cli`, x86_64 Linux)",

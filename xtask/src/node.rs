@@ -15,12 +15,17 @@ pub fn ensure() -> Result<Option<PathBuf>, String> {
         return if major >= MIN_MAJOR {
             Ok(Some(PathBuf::from("node")))
         } else {
-            Err(format!("the cli bench needs Node {MIN_MAJOR} or later; `node` is {major}"))
+            Err(format!(
+                "the cli bench needs Node {MIN_MAJOR} or later; `node` is {major}"
+            ))
         };
     }
     eprintln!("--> apt-get install nodejs (for the cli bench)");
     let installed = Command::new("sh")
-        .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs"])
+        .args([
+            "-c",
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs",
+        ])
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
@@ -36,5 +41,10 @@ pub fn ensure() -> Result<Option<PathBuf>, String> {
 fn major(program: &str) -> Option<u32> {
     let out = Command::new(program).arg("--version").output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    text.trim().trim_start_matches('v').split('.').next()?.parse().ok()
+    text.trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
 }
