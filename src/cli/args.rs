@@ -16,6 +16,7 @@ use crate::model::Timestamp;
 /// variable; the client secret has no flag (it would show in `ps` and in
 /// the shell's history).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub(crate) struct Global {
     /// The profile of the config file to use.
     #[arg(
