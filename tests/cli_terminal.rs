@@ -15,8 +15,8 @@ use sentryagent_idp::testing::AgentSeed;
 /// How long one expectation may wait.
 const EXPECT_MS: u64 = 20_000;
 
-/// The binary on a pseudo-terminal, configured for the fake.
-fn terminal(cli: &Cli, args: &[&str], extra: &[(&str, &str)]) -> PtySession {
+/// The binary with `args`, in the scratch home and with no settings.
+fn in_home(cli: &Cli, args: &[&str]) -> Command {
     let mut command = Command::new(cli_support::BIN);
     command
         .env_clear()
@@ -25,11 +25,18 @@ fn terminal(cli: &Cli, args: &[&str], extra: &[(&str, &str)]) -> PtySession {
         .env("HOME", cli.home_dir())
         .env("XDG_CONFIG_HOME", cli.home.path().join("config"))
         .env("XDG_CACHE_HOME", cli.home.path().join("cache"))
+        .args(args);
+    command
+}
+
+/// The binary on a pseudo-terminal, configured for the fake.
+fn terminal(cli: &Cli, args: &[&str], extra: &[(&str, &str)]) -> PtySession {
+    let mut command = in_home(cli, args);
+    command
         .env("AGENTIDP_BASE_URL", cli.fake.base_url())
         .env("AGENTIDP_CLIENT_ID", cli.fake.client_id())
         .env("AGENTIDP_CLIENT_SECRET", cli.secret())
-        .envs(extra.iter().copied())
-        .args(args);
+        .envs(extra.iter().copied());
     spawn_command(command, Some(EXPECT_MS)).expect("the binary starts on a pty")
 }
 
@@ -136,16 +143,7 @@ async fn a_destructive_command_asks_and_does_nothing_unless_told_yes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configure_prompts_and_reads_the_secret_without_echo() {
     let cli = Cli::start().await;
-    let mut command = Command::new(cli_support::BIN);
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("TERM", "xterm-256color")
-        .env("HOME", cli.home_dir())
-        .env("XDG_CONFIG_HOME", cli.home.path().join("config"))
-        .env("XDG_CACHE_HOME", cli.home.path().join("cache"))
-        .arg("configure");
-    let mut session = spawn_command(command, Some(EXPECT_MS)).unwrap();
+    let mut session = spawn_command(in_home(&cli, &["configure"]), Some(EXPECT_MS)).unwrap();
     session
         .exp_string("API URL [http://localhost:3000]: ")
         .expect("the URL prompt");

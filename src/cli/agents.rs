@@ -1,12 +1,12 @@
 //! `sentryagent agents …`: the agent registry.
 
 use clap::{Args, Subcommand};
-use futures::TryStreamExt;
 
-use super::args::{Session, spec_enum};
+use super::args::{Paging, Session, spec_enum};
 use super::failure::CliError;
 use super::output::{Record, Style, status_style, to_json, when};
 use super::prompt;
+use crate::ListAgents;
 use crate::model::{Agent, AgentStatus, AgentType, DeploymentEnv, Uuid};
 
 #[derive(Debug, Subcommand)]
@@ -93,15 +93,8 @@ pub(crate) struct List {
     /// Only agents of this owner.
     #[arg(long)]
     owner: Option<String>,
-    /// Walks every page.
-    #[arg(long, conflicts_with = "page")]
-    all: bool,
-    /// The page to show (1-based).
-    #[arg(long)]
-    page: Option<u32>,
-    /// Agents per page.
-    #[arg(long)]
-    limit: Option<u32>,
+    #[command(flatten)]
+    paging: Paging,
 }
 
 impl AgentsCommand {
@@ -185,27 +178,15 @@ async fn list(s: &Session, l: List) -> Result<(), CliError> {
     if let Some(owner) = l.owner {
         query = query.owner(owner);
     }
-    if let Some(limit) = l.limit {
+    if let Some(limit) = l.paging.limit {
         query = query.limit(limit);
     }
-    let items = if l.all {
-        let spinner = prompt::spinner("fetching agents…");
-        let items: Vec<Agent> = query
-            .stream()
-            .inspect_ok(|_| {
-                spinner.inc(1);
-                spinner.set_message(format!("fetching agents… {}", spinner.position()));
-            })
-            .try_collect()
-            .await?;
-        spinner.finish_and_clear();
-        items
-    } else {
-        let spinner = prompt::spinner("fetching agents…");
-        let page = query.page(l.page.unwrap_or(1)).send().await;
-        spinner.finish_and_clear();
-        page?.items
-    };
+    let items = l
+        .paging
+        .fetch("agents", query, ListAgents::stream, |q, page| {
+            q.page(page).send()
+        })
+        .await?;
     Ok(s.out.list(&items)?)
 }
 

@@ -124,6 +124,54 @@ impl Global {
     }
 }
 
+/// How much of a listing to fetch: one page, or every page.
+#[derive(Debug, Args)]
+pub(crate) struct Paging {
+    /// Walks every page.
+    #[arg(long, conflicts_with = "page")]
+    pub all: bool,
+    /// The page to show (1-based).
+    #[arg(long)]
+    pub page: Option<u32>,
+    /// Items per page.
+    #[arg(long)]
+    pub limit: Option<u32>,
+}
+
+impl Paging {
+    /// The items of the page asked for, or (`--all`) of every page, with a
+    /// spinner counting them on stderr meanwhile.
+    pub async fn fetch<Q, T, Fut>(
+        &self,
+        what: &str,
+        query: Q,
+        every: impl FnOnce(Q) -> crate::Paginator<T>,
+        one: impl FnOnce(Q, u32) -> Fut,
+    ) -> Result<Vec<T>, CliError>
+    where
+        T: Send + 'static,
+        Fut: std::future::Future<Output = crate::Result<crate::model::Page<T>>>,
+    {
+        use futures::TryStreamExt;
+        let spinner = super::prompt::spinner(format!("fetching {what}…"));
+        let items = if self.all {
+            every(query)
+                .inspect_ok(|_| {
+                    spinner.inc(1);
+                    spinner.set_message(format!("fetching {what}… {}", spinner.position()));
+                })
+                .try_collect()
+                .await
+        } else {
+            one(query, self.page.unwrap_or(1))
+                .await
+                .map(|page| page.items)
+        };
+        spinner.finish_and_clear();
+        Ok(items?)
+    }
+}
+
 /// Parses `90s`, `2m`, `500ms`, `1h` or a bare number of seconds.
 pub(crate) fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();

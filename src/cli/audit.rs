@@ -4,9 +4,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 
-use super::args::{Session, duration, spec_enum, timestamp};
+use super::args::{Paging, Session, duration, spec_enum, timestamp};
 use super::failure::CliError;
 use super::output::{Record, Style, status_style, to_json, when};
 use super::prompt;
@@ -50,15 +50,8 @@ pub(crate) struct Query {
     /// Only events at or before this time (RFC 3339).
     #[arg(long, value_parser = timestamp)]
     to: Option<Timestamp>,
-    /// Walks every page.
-    #[arg(long, conflicts_with = "page")]
-    all: bool,
-    /// The page to show (1-based).
-    #[arg(long)]
-    page: Option<u32>,
-    /// Events per page.
-    #[arg(long)]
-    limit: Option<u32>,
+    #[command(flatten)]
+    paging: Paging,
 }
 
 #[derive(Debug, Args)]
@@ -112,25 +105,16 @@ async fn query(s: &Session, q: Query) -> Result<(), CliError> {
     if let Some(to) = q.to {
         query = query.to(to);
     }
-    if let Some(limit) = q.limit {
+    if let Some(limit) = q.paging.limit {
         query = query.limit(limit);
     }
-    let spinner = prompt::spinner("fetching events…");
-    let events: Result<Vec<AuditEvent>, _> = if q.all {
-        query
-            .stream()
-            .inspect_ok(|_| spinner.inc(1))
-            .try_collect()
-            .await
-    } else {
-        query
-            .page(q.page.unwrap_or(1))
-            .send()
-            .await
-            .map(|page| page.items)
-    };
-    spinner.finish_and_clear();
-    Ok(s.out.list(&events?)?)
+    let events = q
+        .paging
+        .fetch("events", query, QueryAudit::stream, |q, page| {
+            q.page(page).send()
+        })
+        .await?;
+    Ok(s.out.list(&events)?)
 }
 
 /// The latest events, then (with `--follow`) every new one, from where the
