@@ -920,6 +920,15 @@ async fn tables_are_aligned_and_stable() {
     settings.add_filter(r"sk_live_[0-9a-f]+", "[secret]");
     settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[time]");
     settings.bind(|| insta::assert_snapshot!("credentials_generate_table", text(&out.stdout)));
+
+    // An empty listing: a sentence on stderr rather than a bare header, and
+    // still `[]` for scripts.
+    let none = ["agents", "list", "--owner", "nobody"];
+    let out = cli.run(&[&none[..], &["-o", "table"]].concat());
+    assert_ok(&out, &["agents list, none, -o table"]);
+    assert_eq!(text(&out.stdout), "");
+    assert_eq!(text(&out.stderr), "No agents found.\n");
+    assert_eq!(cli.json(&none), serde_json::json!([]));
 }
 
 #[test]

@@ -183,9 +183,7 @@ async fn list(s: &Session, l: List) -> Result<(), CliError> {
     }
     let items = l
         .paging
-        .fetch("agents", query, ListAgents::stream, |q, page| {
-            q.page(page).send()
-        })
+        .fetch(query, ListAgents::stream, |q, page| q.page(page).send())
         .await?;
     Ok(s.out.list(&items)?)
 }
@@ -202,6 +200,7 @@ impl Record for Agent {
         "CAPABILITIES",
         "CREATED",
     ];
+    const NOUN: &'static str = "agents";
 
     fn cells(&self) -> Vec<(String, Style)> {
         vec![

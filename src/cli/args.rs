@@ -143,16 +143,16 @@ impl Paging {
     /// spinner counting them on stderr meanwhile.
     pub async fn fetch<Q, T, Fut>(
         &self,
-        what: &str,
         query: Q,
         every: impl FnOnce(Q) -> crate::Paginator<T>,
         one: impl FnOnce(Q, u32) -> Fut,
     ) -> Result<Vec<T>, CliError>
     where
-        T: Send + 'static,
+        T: super::output::Record + Send + 'static,
         Fut: std::future::Future<Output = crate::Result<crate::model::Page<T>>>,
     {
         use futures::TryStreamExt;
+        let what = T::NOUN;
         let spinner = super::prompt::spinner(format!("fetching {what}…"));
         let items = if self.all {
             every(query)

@@ -110,9 +110,7 @@ async fn query(s: &Session, q: Query) -> Result<(), CliError> {
     }
     let events = q
         .paging
-        .fetch("events", query, QueryAudit::stream, |q, page| {
-            q.page(page).send()
-        })
+        .fetch(query, QueryAudit::stream, |q, page| q.page(page).send())
         .await?;
     Ok(s.out.list(&events)?)
 }
@@ -189,6 +187,7 @@ impl Record for AuditEvent {
     const COLUMNS: &'static [&'static str] =
         &["TIME", "ACTION", "OUTCOME", "AGENT ID", "EVENT ID", "IP"];
     const LINE_WIDTHS: &'static [usize] = &[20, 20, 7, 36, 36];
+    const NOUN: &'static str = "audit events";
 
     fn cells(&self) -> Vec<(String, Style)> {
         vec![

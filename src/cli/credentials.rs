@@ -193,6 +193,7 @@ impl Record for Credential {
         "EXPIRES",
         "REVOKED",
     ];
+    const NOUN: &'static str = "credentials";
 
     fn cells(&self) -> Vec<(String, Style)> {
         vec![

@@ -34,6 +34,8 @@ pub(crate) trait Record {
     /// The widths a streamed line pads its first cells to, so that lines
     /// printed one by one still line up.
     const LINE_WIDTHS: &'static [usize] = &[];
+    /// What a listing of these is called, as in "No agents found."
+    const NOUN: &'static str = "results";
     /// This record's cells, one per column, with their styles.
     fn cells(&self) -> Vec<(String, Style)>;
     /// This record as JSON: the API's own shape.
@@ -104,6 +106,12 @@ impl Printer {
                 items.iter().map(R::json).collect(),
             )),
             Format::Jsonl => items.iter().try_for_each(|item| self.line(item)),
+            // A table of no rows would be a bare header; say so instead, on
+            // stderr, so that stdout stays empty (as kubectl does).
+            Format::Table if items.is_empty() => {
+                let mut stderr = std::io::stderr().lock();
+                writeln!(stderr, "No {} found.", R::NOUN)
+            }
             Format::Table => {
                 let mut table = self.table();
                 table.set_header(
