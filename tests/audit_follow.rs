@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use futures::StreamExt;
-use sentryagent_idp::model::{AuditEvent, Uuid};
+use sentryagent_idp::model::{AuditAction, AuditEvent, Uuid};
 use sentryagent_idp::testing::{AuditEventSeed, Failure, FakeAgentIdp};
 use sentryagent_idp::{ErrorKind, Operation, Result, Scope};
 
@@ -35,6 +35,52 @@ async fn take(follow: &mut sentryagent_idp::Follow, n: usize) -> Vec<Result<Audi
     out
 }
 
+/// A follow driven in the background while a test adds events.
+struct Driven {
+    received: tokio::sync::mpsc::UnboundedReceiver<Result<AuditEvent>>,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Driven {
+    fn start(mut follow: sentryagent_idp::Follow) -> Driven {
+        let (sender, received) = tokio::sync::mpsc::unbounded_channel();
+        let driver = tokio::spawn(async move {
+            while let Some(item) = follow.next().await {
+                if sender.send(item).is_err() {
+                    return;
+                }
+            }
+        });
+        Driven { received, driver }
+    }
+
+    /// The ids of the next `n` events, within 20 s.
+    async fn ids(&mut self, n: usize) -> Vec<Uuid> {
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while got.len() < n {
+            match tokio::time::timeout_at(deadline, self.received.recv()).await {
+                Ok(Some(item)) => got.push(item.unwrap().event_id),
+                _ => panic!("{} of {n} events within 20 s", got.len()),
+            }
+        }
+        got
+    }
+
+    /// Fails if anything more is delivered over three more polls (the
+    /// follow's own audit queries write no events), then stops the follow.
+    async fn nothing_more(mut self, fake: &FakeAgentIdp) {
+        let seen = fake.requests_seen(Operation::QueryAuditEvents);
+        polls(fake, seen + 3).await;
+        let more = self.received.try_recv();
+        self.driver.abort();
+        assert!(
+            more.is_err(),
+            "an event was delivered twice or from before: {more:?}"
+        );
+    }
+}
+
 /// `t` without its fraction of a second (the fake keeps milliseconds).
 fn whole_second(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp(t.timestamp(), 0).unwrap()
@@ -52,36 +98,12 @@ async fn a_burst_larger_than_a_page_is_delivered_whole_once_and_nothing_older() 
     let fake = FakeAgentIdp::start().await.unwrap();
     let before = seed(&fake, 30);
     let client = fake.client_builder().build().unwrap();
-    let mut follow = client.audit().query().poll_interval(POLL).follow();
-    // Drive the stream in the background while events arrive.
-    let (sender, mut received) = tokio::sync::mpsc::unbounded_channel();
-    let driver = tokio::spawn(async move {
-        while let Some(item) = follow.next().await {
-            if sender.send(item).is_err() {
-                return;
-            }
-        }
-    });
+    let mut driven = Driven::start(client.audit().query().poll_interval(POLL).follow());
     // Two polls: the first only set the mark.
     polls(&fake, 2).await;
     let burst = seed(&fake, 250);
-    let mut got = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while got.len() < 250 {
-        match tokio::time::timeout_at(deadline, received.recv()).await {
-            Ok(Some(item)) => got.push(item.unwrap().event_id),
-            _ => panic!("{} of 250 burst events within 20 s", got.len()),
-        }
-    }
-    // Nothing more than the burst shows up after a few more polls, since
-    // the follow's own audit queries write no events.
-    let seen = fake.requests_seen(Operation::QueryAuditEvents);
-    polls(&fake, seen + 3).await;
-    assert!(
-        received.try_recv().is_err(),
-        "an event was delivered twice or from before"
-    );
-    driver.abort();
+    let got = driven.ids(250).await;
+    driven.nothing_more(&fake).await;
     let unique: HashSet<_> = got.iter().copied().collect();
     assert_eq!(unique.len(), 250, "no event twice");
     assert_eq!(unique, burst, "exactly the burst");
@@ -119,6 +141,46 @@ async fn events_are_delivered_oldest_first_and_a_from_bound_includes_history() {
     sorted.sort();
     assert_eq!(times, sorted, "oldest first");
     assert_eq!(times[0], start);
+}
+
+#[tokio::test]
+async fn events_arriving_while_a_poll_walks_its_pages_are_delivered_once() {
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let agent = fake.bootstrap_agent_id();
+    let start = whole_second(chrono::Utc::now() - chrono::Duration::minutes(10));
+    let mut seeded: HashSet<_> = (0..25)
+        .map(|i| {
+            fake.seed_audit_event(
+                AuditEventSeed::new(agent, "agent.updated")
+                    .timestamp(start + chrono::Duration::seconds(i)),
+            )
+        })
+        .collect();
+    let client = fake.client_builder().build().unwrap();
+    client.access_token().await.unwrap();
+    // Pages of 10, each answer held 300 ms: the first poll walks three pages.
+    fake.set_latency(Duration::from_millis(300));
+    let mut driven = Driven::start(
+        client
+            .audit()
+            .query()
+            .from(start)
+            .action(AuditAction::AgentUpdated) // not the token.issued above
+            .limit(10)
+            .poll_interval(POLL)
+            .follow(),
+    );
+    // While page 2 is held, five events arrive at the head of the log: they
+    // would push five of page 1's onto page 2, and must not be lost to the
+    // walk either (the next poll brings them).
+    polls(&fake, 2).await;
+    seeded.extend(seed(&fake, 5));
+    fake.set_latency(Duration::ZERO);
+    let got = driven.ids(30).await;
+    driven.nothing_more(&fake).await;
+    let unique: HashSet<_> = got.iter().copied().collect();
+    assert_eq!(unique.len(), 30, "no event twice: {got:?}");
+    assert_eq!(unique, seeded, "every event, none lost");
 }
 
 #[tokio::test]
