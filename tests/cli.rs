@@ -415,14 +415,8 @@ async fn tail_follow_prints_new_events_and_resumes_after_a_network_error() {
         .seed_agent(AgentSeed::new().email("followed@cli.test"));
     cli.fake
         .seed_audit_event(AuditEventSeed::new(agent_id, "agent.updated"));
-    let mut child = Command::new(cli_support::BIN)
-        .env_clear()
-        .env("HOME", cli.home_dir())
-        .env("XDG_CACHE_HOME", cli.home.path().join("cache"))
-        .env("AGENTIDP_BASE_URL", cli.fake.base_url())
-        .env("AGENTIDP_CLIENT_ID", cli.fake.client_id())
-        .env("AGENTIDP_CLIENT_SECRET", cli.secret())
-        .args([
+    let mut child = cli
+        .process(&[
             "audit",
             "tail",
             "--follow",
@@ -433,8 +427,6 @@ async fn tail_follow_prints_new_events_and_resumes_after_a_network_error() {
             "-o",
             "jsonl",
         ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -477,6 +469,53 @@ async fn tail_follow_prints_new_events_and_resumes_after_a_network_error() {
     );
     child.kill().unwrap();
     let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_whose_reader_goes_away_ends_quietly() {
+    let cli = Cli::start().await;
+    let agent_id = cli
+        .fake
+        .seed_agent(AgentSeed::new().email("piped@cli.test"));
+    cli.fake
+        .seed_audit_event(AuditEventSeed::new(agent_id, "agent.updated"));
+    let agent = agent_id.to_string();
+    let args = [
+        "audit",
+        "tail",
+        "--follow",
+        "--agent",
+        &agent,
+        "--interval",
+        "50ms",
+        "-o",
+        "jsonl",
+    ];
+    let mut child = cli.process(&args).spawn().unwrap();
+    // `| head -n 1`: one line read, then the pipe closed.
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("agent.updated"), "{first}");
+    cli.fake
+        .seed_audit_event(AuditEventSeed::new(agent_id, "agent.suspended"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("the follow went on polling with no one to read it");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "", "no error and no panic for a closed pipe");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -154,8 +154,13 @@ fn api_exit_code(e: &Error) -> u8 {
 pub(crate) fn report(e: &CliError, color: bool) -> ExitCode {
     use std::fmt::Write;
     let code = e.exit_code();
-    if let CliError::Exit(code) = e {
-        return ExitCode::from(*code);
+    match e {
+        CliError::Exit(code) => return ExitCode::from(*code),
+        // The reader went away (`| head`): what it wanted was printed.
+        CliError::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe => {
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
     let mut text = format!(
         "{}: {e}\n",

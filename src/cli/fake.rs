@@ -27,9 +27,12 @@ impl FakeArgs {
         let secret = fake.client_secret();
         // `export` lines unless JSON is asked for, so that `sentryagent fake > fake.env` works.
         if !matches!(out.asked, Some(Format::Json | Format::Jsonl)) {
-            println!("export AGENTIDP_BASE_URL={}", fake.base_url());
-            println!("export AGENTIDP_CLIENT_ID={}", fake.client_id());
-            println!("export AGENTIDP_CLIENT_SECRET={}", secret.expose_secret());
+            out.plain(&format!(
+                "export AGENTIDP_BASE_URL={}\nexport AGENTIDP_CLIENT_ID={}\nexport AGENTIDP_CLIENT_SECRET={}",
+                fake.base_url(),
+                fake.client_id(),
+                secret.expose_secret()
+            ))?;
         } else {
             let line = serde_json::json!({
                 "baseUrl": fake.base_url(),
@@ -37,7 +40,7 @@ impl FakeArgs {
                 "clientSecret": secret.expose_secret(),
                 "bootstrapAgentId": fake.bootstrap_agent_id(),
             });
-            println!("{line}");
+            out.plain(&line.to_string())?;
         }
         eprintln!(
             "fake AgentIdP listening on {}; Ctrl-C stops it",

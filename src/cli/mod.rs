@@ -123,9 +123,11 @@ impl Cli {
             Command::Verify(c) => c.run(&global).await,
             Command::Fake(c) => c.run(&global.printer()).await,
             Command::Completions { shell } => {
-                let mut command = Cli::command();
-                clap_complete::generate(shell, &mut command, "sentryagent", &mut std::io::stdout());
-                Ok(())
+                // Generated in memory: clap_complete panics on a failed write.
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut Cli::command(), "sentryagent", &mut script);
+                let script = String::from_utf8_lossy(&script);
+                Ok(global.printer().plain(script.trim_end_matches('\n'))?)
             }
         }
         .map(|()| ExitCode::SUCCESS)

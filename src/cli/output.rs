@@ -213,16 +213,22 @@ impl Printer {
         }
     }
 
-    /// Writes to stdout; a closed pipe (`| head`) ends the output quietly.
+    /// Text that is already in its final form (an `export` line, a bare
+    /// token, a completion script), as it is, with a line ending.
+    pub fn plain(&self, text: &str) -> std::io::Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(text.as_bytes())?;
+        stdout.write_all(b"\n")?;
+        stdout.flush()
+    }
+
+    /// Writes to stdout. A closed pipe (`| head`) is an error here, so that
+    /// a command stops (a follow would otherwise poll forever); it ends
+    /// the process quietly (see `failure::report`).
     fn write(&self, text: &str) -> std::io::Result<()> {
         let mut stdout = std::io::stdout().lock();
-        match stdout
-            .write_all(text.as_bytes())
-            .and_then(|()| stdout.flush())
-        {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-            other => other,
-        }
+        stdout.write_all(text.as_bytes())?;
+        stdout.flush()
     }
 }
 

@@ -52,7 +52,7 @@ impl TokenCommand {
                 let token = s.client.access_token().await?;
                 // Plain unless JSON is asked for: `$(sentryagent token get)` must work in a pipe.
                 if !matches!(s.out.asked, Some(Format::Json | Format::Jsonl)) {
-                    println!("{}", token.expose_secret());
+                    s.out.plain(token.expose_secret())?;
                 } else {
                     let scope = s
                         .client
@@ -64,7 +64,7 @@ impl TokenCommand {
                         "token_type": "Bearer",
                         "scope": scope,
                     });
-                    println!("{json}");
+                    s.out.plain(&json.to_string())?;
                 }
                 Ok(())
             }

@@ -86,6 +86,25 @@ impl Cli {
         command
     }
 
+    /// A long-running command (`tail --follow`) configured as `cmd` is, to
+    /// spawn with pipes; the caller stops it.
+    pub fn process(&self, args: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new(BIN);
+        command
+            .env_clear()
+            .env("HOME", self.home_dir())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("XDG_CACHE_HOME", self.home.path().join("cache"))
+            .env("AGENTIDP_BASE_URL", self.fake.base_url())
+            .env("AGENTIDP_CLIENT_ID", self.fake.client_id())
+            .env("AGENTIDP_CLIENT_SECRET", self.secret())
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command
+    }
+
     /// Runs `args`, blocking this worker thread (the fake runs on the others).
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().expect("the binary runs")
