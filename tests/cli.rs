@@ -498,8 +498,7 @@ async fn a_follow_whose_reader_goes_away_ends_quietly() {
         .read_line(&mut first)
         .unwrap();
     assert!(first.contains("agent.updated"), "{first}");
-    cli.fake
-        .seed_audit_event(AuditEventSeed::new(agent_id, "agent.suspended"));
+    // No new event comes to write: the closed pipe alone must end it.
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -516,6 +515,33 @@ async fn a_follow_whose_reader_goes_away_ends_quietly() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert_eq!(stderr, "", "no error and no panic for a closed pipe");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_to_a_closed_pipe_ends_quietly() {
+    let cli = Cli::start().await;
+    for args in [
+        &["completions", "bash"][..],
+        &["token", "get"],
+        &["agents", "list"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = cli
+            .process(args)
+            .stdout(writer)
+            .spawn()
+            .unwrap()
+            .wait_with_output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stderr), "", "{args:?}: no error and no panic");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -621,6 +647,17 @@ async fn exit_codes_follow_the_error_class_and_errors_say_kind_status_and_hint()
     let unknown = cli.run(&["credentials", "generate", &agent_id]);
     assert_eq!(code(&unknown), 8, "{}", text(&unknown.stderr));
     assert!(text(&unknown.stderr).contains("look (list or get) before you run it again"));
+
+    assert_ok(&cli.run(&["agents", "suspend", &agent_id]), &["suspend"]);
+    let inactive = cli.run(&["credentials", "generate", &agent_id]);
+    assert_eq!(code(&inactive), 3, "{}", text(&inactive.stderr));
+    for part in ["status: 403", "code: AGENT_NOT_ACTIVE", "agents reactivate"] {
+        assert!(
+            text(&inactive.stderr).contains(part),
+            "{part} in {}",
+            text(&inactive.stderr)
+        );
+    }
 
     let unconfigured = cli.bare().args(["agents", "list"]).output().unwrap();
     assert_eq!(code(&unconfigured), 2);

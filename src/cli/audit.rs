@@ -148,10 +148,14 @@ async fn tail(s: &Session, t: Tail) -> Result<(), CliError> {
     let mut events = follow.follow();
     let mut reconnecting: Option<indicatif::ProgressBar> = None;
     let mut last_error = None;
+    let interrupted = tokio::signal::ctrl_c();
+    let closed = super::output::stdout_closed();
+    tokio::pin!(interrupted, closed);
     loop {
         let next = tokio::select! {
             next = events.next() => next,
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = &mut interrupted => return Ok(()),
+            () = &mut closed => return Ok(()),
         };
         match next {
             Some(Ok(event)) => {

@@ -98,6 +98,11 @@ impl CliError {
                 "the client id or secret was refused: check them, or run `sentryagent configure`"
                     .into()
             }
+            ErrorKind::Forbidden if e.code() == Some("AGENT_NOT_ACTIVE") => {
+                "the agent is not active: `sentryagent agents reactivate AGENT` if it is suspended \
+                 (a decommissioned agent stays so)"
+                    .into()
+            }
             ErrorKind::Forbidden => {
                 "the server refused: the agent may be suspended or decommissioned, or lack a scope"
                     .into()

@@ -232,6 +232,24 @@ impl Printer {
     }
 }
 
+/// Resolves once stdout is a pipe whose reader went away (`| head`), seen
+/// without writing to it, so that a command that waits (a follow) can end;
+/// never for a terminal or a file, or where this cannot be watched.
+pub(crate) async fn stdout_closed() {
+    #[cfg(unix)]
+    {
+        use tokio::io::Interest;
+        use tokio::io::unix::AsyncFd;
+        // epoll flags a pipe's write end with an error once no reader is left.
+        if let Ok(stdout) = AsyncFd::with_interest(std::io::stdout(), Interest::ERROR)
+            && stdout.ready(Interest::ERROR).await.is_ok()
+        {
+            return;
+        }
+    }
+    std::future::pending().await
+}
+
 /// A time as a table shows it, or `-`.
 pub(crate) fn when(at: Option<chrono::DateTime<chrono::Utc>>) -> String {
     at.map_or_else(
