@@ -238,16 +238,41 @@ impl Printer {
 pub(crate) async fn stdout_closed() {
     #[cfg(unix)]
     {
-        use tokio::io::Interest;
-        use tokio::io::unix::AsyncFd;
-        // epoll flags a pipe's write end with an error once no reader is left.
-        if let Ok(stdout) = AsyncFd::with_interest(std::io::stdout(), Interest::ERROR)
-            && stdout.ready(Interest::ERROR).await.is_ok()
-        {
+        let (closed, watched) = tokio::sync::oneshot::channel();
+        // poll(2) blocks, so on a thread of its own, which ends by itself
+        // once no one waits for the answer.
+        let watcher = std::thread::Builder::new()
+            .name("stdout-watch".into())
+            .spawn(move || watch_stdout(closed));
+        if watcher.is_ok() && watched.await.is_ok() {
             return;
         }
     }
     std::future::pending().await
+}
+
+/// Sends once poll(2) flags stdout: a pipe's write end gets `POLLERR` when
+/// no reader is left, `POLLNVAL` when stdout is not open at all.
+#[cfg(unix)]
+fn watch_stdout(closed: tokio::sync::oneshot::Sender<()>) {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let stdout = std::io::stdout();
+    let gone = PollFlags::ERR | PollFlags::HUP | PollFlags::NVAL;
+    let recheck = Timespec {
+        tv_sec: 0,
+        tv_nsec: 250_000_000,
+    };
+    while !closed.is_closed() {
+        let mut fds = [PollFd::new(&stdout, PollFlags::empty())];
+        match poll(&mut fds, Some(&recheck)) {
+            Ok(_) if fds[0].revents().intersects(gone) => {
+                let _ = closed.send(());
+                return;
+            }
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return,
+        }
+    }
 }
 
 /// A time as a table shows it, or `-`.
