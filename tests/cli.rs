@@ -407,28 +407,31 @@ async fn audit_query_get_and_tail_print_events() {
     );
 }
 
+/// An agent with one `agent.updated` event, and `audit tail --follow` of
+/// its events running (JSON lines, polling every 50 ms).
+fn follow_an_agent(cli: &Cli, email: &str) -> (sentryagent_idp::model::Uuid, std::process::Child) {
+    let agent_id = cli.fake.seed_agent(AgentSeed::new().email(email));
+    cli.fake
+        .seed_audit_event(AuditEventSeed::new(agent_id, "agent.updated"));
+    let agent = agent_id.to_string();
+    let args = [
+        "audit",
+        "tail",
+        "--follow",
+        "--agent",
+        &agent,
+        "--interval",
+        "50ms",
+        "-o",
+        "jsonl",
+    ];
+    (agent_id, cli.process(&args).spawn().unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tail_follow_prints_new_events_and_resumes_after_a_network_error() {
     let cli = Cli::start().await;
-    let agent_id = cli
-        .fake
-        .seed_agent(AgentSeed::new().email("followed@cli.test"));
-    cli.fake
-        .seed_audit_event(AuditEventSeed::new(agent_id, "agent.updated"));
-    let mut child = cli
-        .process(&[
-            "audit",
-            "tail",
-            "--follow",
-            "--agent",
-            &agent_id.to_string(),
-            "--interval",
-            "50ms",
-            "-o",
-            "jsonl",
-        ])
-        .spawn()
-        .unwrap();
+    let (agent_id, mut child) = follow_an_agent(&cli, "followed@cli.test");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut next_action = move || -> String {
         let line = lines
@@ -474,24 +477,7 @@ async fn tail_follow_prints_new_events_and_resumes_after_a_network_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follow_whose_reader_goes_away_ends_quietly() {
     let cli = Cli::start().await;
-    let agent_id = cli
-        .fake
-        .seed_agent(AgentSeed::new().email("piped@cli.test"));
-    cli.fake
-        .seed_audit_event(AuditEventSeed::new(agent_id, "agent.updated"));
-    let agent = agent_id.to_string();
-    let args = [
-        "audit",
-        "tail",
-        "--follow",
-        "--agent",
-        &agent,
-        "--interval",
-        "50ms",
-        "-o",
-        "jsonl",
-    ];
-    let mut child = cli.process(&args).spawn().unwrap();
+    let (_, mut child) = follow_an_agent(&cli, "piped@cli.test");
     // `| head -n 1`: one line read, then the pipe closed.
     let mut first = String::new();
     BufReader::new(child.stdout.take().unwrap())
