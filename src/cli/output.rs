@@ -126,7 +126,7 @@ impl Printer {
                             .map(|(text, style)| self.cell(text, style)),
                     );
                 }
-                self.write(&format!("{}\n", table.trim_fmt()))
+                self.plain(&table.trim_fmt())
             }
         }
     }
@@ -144,7 +144,7 @@ impl Printer {
                         self.cell(text, style),
                     ]);
                 }
-                self.write(&format!("{}\n", table.trim_fmt()))
+                self.plain(&table.trim_fmt())
             }
         }
     }
@@ -155,7 +155,7 @@ impl Printer {
         match self.format {
             Format::Json | Format::Jsonl => {
                 let text = serde_json::to_string(&item.json()).map_err(std::io::Error::other)?;
-                self.write(&format!("{text}\n"))
+                self.plain(&text)
             }
             Format::Table => {
                 let widths = R::LINE_WIDTHS.iter().copied().chain(std::iter::repeat(0));
@@ -167,7 +167,7 @@ impl Printer {
                         paint(&format!("{text:<width$}"), style, self.color)
                     })
                     .collect();
-                self.write(&format!("{}\n", cells.join("  ")))
+                self.plain(&cells.join("  "))
             }
         }
     }
@@ -177,15 +177,15 @@ impl Printer {
         match self.format {
             Format::Json | Format::Jsonl => {
                 let object = serde_json::json!({ key: value });
-                self.write(&format!("{object}\n"))
+                self.plain(&object.to_string())
             }
-            Format::Table => self.write(&format!("{text}\n")),
+            Format::Table => self.plain(text),
         }
     }
 
     fn json(&self, value: &serde_json::Value) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
-        self.write(&format!("{text}\n"))
+        self.plain(&text)
     }
 
     fn table(&self) -> Table {
@@ -213,21 +213,15 @@ impl Printer {
         }
     }
 
-    /// Text that is already in its final form (an `export` line, a bare
-    /// token, a completion script), as it is, with a line ending.
+    /// Writes `text` and a line ending to stdout: a result as formatted
+    /// above, or text already in its final form (an `export` line, a bare
+    /// token, a completion script). A closed pipe (`| head`) is an error
+    /// here, so that a command stops (a follow would otherwise poll
+    /// forever); it ends the process quietly (see `failure::report`).
     pub fn plain(&self, text: &str) -> std::io::Result<()> {
         let mut stdout = std::io::stdout().lock();
         stdout.write_all(text.as_bytes())?;
         stdout.write_all(b"\n")?;
-        stdout.flush()
-    }
-
-    /// Writes to stdout. A closed pipe (`| head`) is an error here, so that
-    /// a command stops (a follow would otherwise poll forever); it ends
-    /// the process quietly (see `failure::report`).
-    fn write(&self, text: &str) -> std::io::Result<()> {
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(text.as_bytes())?;
         stdout.flush()
     }
 }
