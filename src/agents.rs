@@ -3,7 +3,7 @@
 use futures::future::BoxFuture;
 use uuid::Uuid;
 
-use crate::Client;
+use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::flavor::{Async, Flavor};
 use crate::model::{Agent, AgentStatus, AgentType, DeploymentEnv, Page};
@@ -18,8 +18,15 @@ pub struct Agents<F: Flavor = Async> {
     client: Client<F>,
 }
 
+impl<F: Flavor> Client<F> {
+    /// Agent registry calls.
+    pub fn agents(&self) -> Agents<F> {
+        Agents::new(self.clone())
+    }
+}
+
 impl<F: Flavor> Agents<F> {
-    pub(crate) fn new(client: Client<F>) -> Self {
+    fn new(client: Client<F>) -> Self {
         Self { client }
     }
 

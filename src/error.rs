@@ -278,7 +278,9 @@ impl Error {
         self.edit(|i| i.replay_safe = false)
     }
 
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    /// Sets how long to wait before trying again (the fleet limiter says
+    /// so without a response).
+    #[allow(dead_code, reason = "used only by the fleet limiter, an add-on")]
     pub(crate) fn with_retry_after(self, wait: Duration) -> Self {
         self.edit(|i| i.retry_after = Some(wait))
     }

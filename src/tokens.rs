@@ -4,7 +4,7 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::Client;
+use crate::client::Client;
 use crate::error::Result;
 use crate::flavor::{Async, Flavor};
 use crate::model::Introspection;
@@ -18,8 +18,15 @@ pub struct Tokens<F: Flavor = Async> {
     client: Client<F>,
 }
 
+impl<F: Flavor> Client<F> {
+    /// Token introspection and revocation.
+    pub fn tokens(&self) -> Tokens<F> {
+        Tokens::new(self.clone())
+    }
+}
+
 impl<F: Flavor> Tokens<F> {
-    pub(crate) fn new(client: Client<F>) -> Self {
+    fn new(client: Client<F>) -> Self {
         Self { client }
     }
 

@@ -7,7 +7,7 @@ pub use follow::{DEFAULT_POLL_INTERVAL, Follow, MAX_FOLLOW_BACKOFF};
 use futures::future::BoxFuture;
 use uuid::Uuid;
 
-use crate::Client;
+use crate::client::Client;
 use crate::error::Result;
 use crate::flavor::{Async, Flavor};
 use crate::model::{AuditAction, AuditEvent, AuditOutcome, Page, Timestamp};
@@ -20,8 +20,15 @@ pub struct Audit<F: Flavor = Async> {
     client: Client<F>,
 }
 
+impl<F: Flavor> Client<F> {
+    /// Audit-log queries.
+    pub fn audit(&self) -> Audit<F> {
+        Audit::new(self.clone())
+    }
+}
+
 impl<F: Flavor> Audit<F> {
-    pub(crate) fn new(client: Client<F>) -> Self {
+    fn new(client: Client<F>) -> Self {
         Self { client }
     }
 

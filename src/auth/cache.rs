@@ -6,13 +6,45 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 
-use super::AccessToken;
+use super::grant::ClientCredentials;
 use super::refresh::{MIN_REFRESH_INTERVAL, refresh_at};
-use super::source::{ClientCredentials, DynTokenSource};
-use crate::client::Config;
+use super::source::{BoxFetch, DynTokenSource};
+use crate::access_token::AccessToken;
 use crate::error::{Error, ErrorKind, Result};
+use crate::scope::ScopeSet;
+use crate::seam::TokenProvider;
 
 type Fetch = Shared<BoxFuture<'static, Result<Arc<AccessToken>>>>;
+
+/// Default refresh buffer: a token is refreshed 60 s before it expires (at
+/// most half its lifetime, see
+/// [`ClientBuilder::refresh_buffer`](crate::ClientBuilder::refresh_buffer)).
+pub const DEFAULT_REFRESH_BUFFER: Duration = Duration::from_secs(60);
+
+/// Where the cache's tokens come from.
+pub(crate) enum Source {
+    /// The client-credentials grant: narrowed, proved, re-read, shared.
+    Credentials(ClientCredentials),
+    /// A token source of the user's.
+    Custom(Box<dyn DynTokenSource>),
+}
+
+impl Source {
+    fn fetch(&self) -> BoxFetch<'_> {
+        match self {
+            Source::Credentials(credentials) => credentials.fetch_boxed(),
+            Source::Custom(source) => source.fetch_boxed(),
+        }
+    }
+}
+
+/// When the cache refreshes and how long a fetch may take.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CacheSettings {
+    pub refresh_buffer: Duration,
+    /// One fetch, by any source.
+    pub fetch_timeout: Duration,
+}
 
 /// Caches the current token in front of a [`DynTokenSource`].
 ///
@@ -25,9 +57,8 @@ type Fetch = Shared<BoxFuture<'static, Result<Arc<AccessToken>>>>;
 ///   timeout, its runtime shutting down), the cache forgets it, so the next
 ///   caller starts a new one.
 pub(crate) struct TokenCache {
-    source: Box<dyn DynTokenSource>,
-    refresh_buffer: Duration,
-    fetch_timeout: Duration,
+    source: Source,
+    settings: CacheSettings,
     state: Mutex<State>,
 }
 
@@ -50,13 +81,23 @@ struct Cached {
 }
 
 impl TokenCache {
-    pub(crate) fn new(source: Box<dyn DynTokenSource>, config: &Config) -> Arc<Self> {
+    pub(crate) fn new(source: Source, settings: CacheSettings) -> Arc<Self> {
         Arc::new(Self {
             source,
-            refresh_buffer: config.refresh_buffer,
-            fetch_timeout: config.token_timeout,
+            settings,
             state: Mutex::new(State::default()),
         })
+    }
+
+    /// A cache of its own for the same credentials narrowed to `scopes`
+    /// (see [`ClientCredentials::narrowed`]).
+    pub(crate) fn narrowed(&self, scopes: ScopeSet) -> Result<Arc<Self>> {
+        let credentials = self
+            .client_credentials()
+            .ok_or_else(|| Error::config("only a client-credentials client can be narrowed"))?;
+        let granted = self.peek().and_then(|t| t.scopes().cloned());
+        let narrowed = credentials.narrowed(granted.as_ref(), scopes)?;
+        Ok(Self::new(Source::Credentials(narrowed), self.settings))
     }
 
     /// The current token, fetching or refreshing as needed. A caller that
@@ -126,7 +167,9 @@ impl TokenCache {
             .is_some_and(|c| Arc::ptr_eq(&c.token, used))
         {
             state.current = None;
-            self.source.refused(used);
+            if let Source::Credentials(credentials) = &self.source {
+                credentials.refused(used);
+            }
         }
     }
 
@@ -145,7 +188,10 @@ impl TokenCache {
     }
 
     pub(crate) fn client_credentials(&self) -> Option<&ClientCredentials> {
-        self.source.client_credentials()
+        match &self.source {
+            Source::Credentials(credentials) => Some(credentials),
+            Source::Custom(_) => None,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -163,26 +209,29 @@ impl TokenCache {
         state.quiet_until = now.checked_add(MIN_REFRESH_INTERVAL);
         let generation = state.generation;
         let this = Arc::clone(self);
-        let task = tokio::spawn(async move {
-            // Clears `fetching` however the task ends, unwinding included.
-            let _forget = Forget {
-                cache: Arc::clone(&this),
-                id,
-            };
-            let result =
-                match tokio::time::timeout(this.fetch_timeout, this.source.fetch_boxed()).await {
-                    Ok(result) => result.map(Arc::new),
-                    Err(_) => Err(Error::new(
-                        ErrorKind::Timeout,
-                        format!(
-                            "the token source did not answer within {:?}",
-                            this.fetch_timeout
-                        ),
-                    )),
+        let task =
+            tokio::spawn(async move {
+                // Clears `fetching` however the task ends, unwinding included.
+                let _forget = Forget {
+                    cache: Arc::clone(&this),
+                    id,
                 };
-            this.store(generation, &result);
-            result
-        });
+                let result =
+                    match tokio::time::timeout(this.settings.fetch_timeout, this.source.fetch())
+                        .await
+                    {
+                        Ok(result) => result.map(Arc::new),
+                        Err(_) => Err(Error::new(
+                            ErrorKind::Timeout,
+                            format!(
+                                "the token source did not answer within {:?}",
+                                this.settings.fetch_timeout
+                            ),
+                        )),
+                    };
+                this.store(generation, &result);
+                result
+            });
         let fetch = async move {
             task.await.unwrap_or_else(|e| {
                 Err(if e.is_panic() {
@@ -211,7 +260,12 @@ impl TokenCache {
             Ok(token) => {
                 let received = Instant::now();
                 let refresh_at = token.expires_at().map(|expiry| {
-                    refresh_at(received, expiry, self.refresh_buffer, fastrand::f64())
+                    refresh_at(
+                        received,
+                        expiry,
+                        self.settings.refresh_buffer,
+                        fastrand::f64(),
+                    )
                 });
                 state.current = Some(Cached {
                     token: Arc::clone(token),
@@ -224,6 +278,20 @@ impl TokenCache {
             }
             Err(_) => state.quiet_until = Instant::now().checked_add(MIN_REFRESH_INTERVAL),
         }
+    }
+}
+
+impl TokenProvider for TokenCache {
+    fn fresh(&self) -> Option<Arc<AccessToken>> {
+        TokenCache::fresh(self)
+    }
+
+    fn token(self: Arc<Self>) -> BoxFuture<'static, Result<Arc<AccessToken>>> {
+        Box::pin(async move { TokenCache::token(&self).await })
+    }
+
+    fn invalidate(&self, used: &Arc<AccessToken>) {
+        TokenCache::invalidate(self, used)
     }
 }
 

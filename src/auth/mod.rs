@@ -8,12 +8,15 @@
 //! clears itself: the next caller starts a new one.
 
 mod cache;
+pub(crate) mod grant;
 mod refresh;
 mod secret_source;
+pub(crate) mod shared;
 pub(crate) mod source;
-mod token;
 
-pub(crate) use cache::TokenCache;
+pub use crate::access_token::AccessToken;
+pub use cache::DEFAULT_REFRESH_BUFFER;
+pub(crate) use cache::{CacheSettings, Source, TokenCache};
 pub use secret_source::SecretSource;
+pub(crate) use source::DynTokenSource;
 pub use source::{StaticToken, TokenSource};
-pub use token::AccessToken;

@@ -1,4 +1,6 @@
-//! [`ClientBuilder`]: every setting of a client, checked once when it is built.
+//! [`ClientBuilder`]: every setting of a client, checked once when it is
+//! built, and the assembly of the client's layers (transport, seam, token
+//! cache) with the add-ons plugged in.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -7,24 +9,27 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::config::{
-    Config, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_POOL_IDLE_TIMEOUT,
-    DEFAULT_REFRESH_BUFFER, DEFAULT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT,
+use crate::auth::grant::ClientCredentials;
+use crate::auth::shared::SharedTokens;
+use crate::auth::{
+    CacheSettings, DEFAULT_REFRESH_BUFFER, DynTokenSource, SecretSource, Source, TokenCache,
+    TokenSource,
 };
-use crate::auth::SecretSource;
-use crate::auth::source::{ClientCredentials, DynTokenSource};
-use crate::auth::{TokenCache, TokenSource};
+use crate::client::{Client, Parts};
 use crate::error::{Error, Result};
 use crate::flavor::{Async, Flavor};
 use crate::retry::{RetryBudget, RetryPolicy};
 use crate::scope::{Scope, ScopeSet};
-use crate::seam::Seam;
+use crate::seam::transport::{self, Transport};
+use crate::seam::{
+    Admission, Config, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT, Seam,
+};
 
 /// The path every AgentIdP endpoint lives under.
 pub const API_PREFIX: &str = "/api/v1";
 
-/// Builds a [`Client`](crate::Client) (or, with [`blocking`](Self::blocking),
-/// a blocking one).
+/// Builds a [`Client`] (or, with [`blocking`](Self::blocking), a blocking
+/// one).
 ///
 /// ```
 /// use sentryagent_idp::{Client, Scope};
@@ -41,14 +46,16 @@ pub const API_PREFIX: &str = "/api/v1";
 #[must_use]
 pub struct ClientBuilder<F: Flavor = Async> {
     flavor: PhantomData<F>,
+    settings: Settings,
+}
+
+/// Every setting, as given (`None`: the default).
+#[derive(Default)]
+struct Settings {
     base_url: Option<String>,
     api_url: Option<String>,
     client_id: Option<String>,
     client_secret: Option<SecretSource>,
-    #[cfg(feature = "store")]
-    store: Option<crate::store::shared::PendingStore>,
-    #[cfg(feature = "redis")]
-    limiter: Option<crate::store::FleetLimiter>,
     scopes: Option<ScopeSet>,
     source: Option<Box<dyn DynTokenSource>>,
     connect_timeout: Option<Duration>,
@@ -64,19 +71,38 @@ pub struct ClientBuilder<F: Flavor = Async> {
     max_body: Option<u64>,
     max_in_flight: Option<usize>,
     allow_insecure_http: bool,
+    add_ons: Vec<AddOn>,
+}
+
+/// An add-on (the token store, the fleet limiter), plugged in when the
+/// client is assembled.
+type AddOn = Box<dyn FnOnce(&mut Assembly<'_>) -> Result<()> + Send + Sync>;
+
+/// What an add-on is told of the client being assembled, and the hooks it
+/// may fill.
+pub(crate) struct Assembly<'a> {
+    pub client_id: Option<&'a str>,
+    pub api_url: &'a str,
+    pub refresh_buffer: Duration,
+    /// The level beneath the token cache (the token store).
+    pub shared: Option<Arc<dyn SharedTokens>>,
+    /// Asked before each attempt (the fleet's rate limit).
+    pub admission: Option<Arc<dyn Admission>>,
 }
 
 impl<F: Flavor> fmt::Debug for ClientBuilder<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.settings;
         f.debug_struct("ClientBuilder")
-            .field("base_url", &self.base_url.as_deref().map(printable_url))
-            .field("api_url", &self.api_url.as_deref().map(printable_url))
-            .field("client_id", &self.client_id)
+            .field("base_url", &s.base_url.as_deref().map(printable_url))
+            .field("api_url", &s.api_url.as_deref().map(printable_url))
+            .field("client_id", &s.client_id)
             .field(
                 "client_secret",
-                &self.client_secret.as_ref().map(|_| crate::secret::REDACTED),
+                &s.client_secret.as_ref().map(|_| crate::secret::REDACTED),
             )
-            .field("scopes", &self.scopes)
+            .field("scopes", &s.scopes)
+            .field("add_ons", &s.add_ons.len())
             .finish_non_exhaustive()
     }
 }
@@ -86,9 +112,8 @@ pub(crate) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 impl ClientBuilder<Async> {
     /// A builder preset from the `AGENTIDP_*` environment variables (see
-    /// [`Client::from_env`](crate::Client::from_env)); further settings can
-    /// be chained, and [`blocking`](Self::blocking) makes it a blocking
-    /// client's builder.
+    /// [`Client::from_env`]); further settings can be chained, and
+    /// [`blocking`](Self::blocking) makes it a blocking client's builder.
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -103,13 +128,12 @@ impl ClientBuilder<Async> {
     }
 
     /// Validates the settings and builds the client.
-    pub fn build(self) -> Result<crate::Client> {
-        Ok(crate::Client::from_parts(self.build_seam()?, ()))
+    pub fn build(self) -> Result<Client> {
+        Ok(Client::from_parts(self.build_parts()?, ()))
     }
 
     /// The same settings, for the blocking client.
     #[cfg(feature = "blocking")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
     pub fn blocking(self) -> ClientBuilder<crate::blocking::Blocking> {
         self.flavored()
     }
@@ -119,29 +143,7 @@ impl<F: Flavor> ClientBuilder<F> {
     pub(crate) fn new() -> Self {
         ClientBuilder {
             flavor: PhantomData,
-            base_url: None,
-            api_url: None,
-            client_id: None,
-            client_secret: None,
-            #[cfg(feature = "store")]
-            store: None,
-            #[cfg(feature = "redis")]
-            limiter: None,
-            scopes: None,
-            source: None,
-            connect_timeout: None,
-            pool_idle_timeout: None,
-            https_proxy: None,
-            timeout: None,
-            total_timeout: None,
-            token_timeout: None,
-            refresh_buffer: None,
-            http: None,
-            user_agent: None,
-            retry: None,
-            max_body: None,
-            max_in_flight: None,
-            allow_insecure_http: false,
+            settings: Settings::default(),
         }
     }
 
@@ -150,30 +152,24 @@ impl<F: Flavor> ClientBuilder<F> {
     pub(crate) fn flavored<G: Flavor>(self) -> ClientBuilder<G> {
         ClientBuilder {
             flavor: PhantomData,
-            base_url: self.base_url,
-            api_url: self.api_url,
-            client_id: self.client_id,
-            client_secret: self.client_secret,
-            #[cfg(feature = "store")]
-            store: self.store,
-            #[cfg(feature = "redis")]
-            limiter: self.limiter,
-            scopes: self.scopes,
-            source: self.source,
-            connect_timeout: self.connect_timeout,
-            pool_idle_timeout: self.pool_idle_timeout,
-            https_proxy: self.https_proxy,
-            timeout: self.timeout,
-            total_timeout: self.total_timeout,
-            token_timeout: self.token_timeout,
-            refresh_buffer: self.refresh_buffer,
-            http: self.http,
-            user_agent: self.user_agent,
-            retry: self.retry,
-            max_body: self.max_body,
-            max_in_flight: self.max_in_flight,
-            allow_insecure_http: self.allow_insecure_http,
+            settings: self.settings,
         }
+    }
+
+    /// Plugs in an add-on, run when the client is assembled.
+    #[cfg_attr(not(feature = "store"), allow(dead_code))]
+    pub(crate) fn add_on(
+        mut self,
+        add_on: impl FnOnce(&mut Assembly<'_>) -> Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.settings.add_ons.push(Box::new(add_on));
+        self
+    }
+
+    /// Changes one setting.
+    fn set(mut self, f: impl FnOnce(&mut Settings)) -> Self {
+        f(&mut self.settings);
+        self
     }
 
     pub(crate) fn env(self, lookup: Lookup<'_>) -> Result<Self> {
@@ -193,82 +189,54 @@ impl<F: Flavor> ClientBuilder<F> {
     }
 
     /// The server origin, e.g. `http://localhost:3000`; the SDK appends `/api/v1`.
-    pub fn base_url(mut self, origin: impl Into<String>) -> Self {
-        self.base_url = Some(origin.into());
-        self
+    pub fn base_url(self, origin: impl Into<String>) -> Self {
+        self.set(|s| s.base_url = Some(origin.into()))
     }
 
     /// The full API base URL, used as is (e.g. `https://idp.example.com/v1`);
     /// overrides [`base_url`](Self::base_url).
-    pub fn api_url(mut self, url: impl Into<String>) -> Self {
-        self.api_url = Some(url.into());
-        self
+    pub fn api_url(self, url: impl Into<String>) -> Self {
+        self.set(|s| s.api_url = Some(url.into()))
     }
 
     /// The agent's client id (its `agentId`).
-    pub fn client_id(mut self, id: impl Into<String>) -> Self {
-        self.client_id = Some(id.into());
-        self
+    pub fn client_id(self, id: impl Into<String>) -> Self {
+        self.set(|s| s.client_id = Some(id.into()))
     }
 
     /// The client secret; kept as a [`SecretString`] and never printed.
-    pub fn client_secret(mut self, secret: impl Into<SecretString>) -> Self {
-        self.client_secret = Some(SecretSource::fixed(secret));
-        self
+    pub fn client_secret(self, secret: impl Into<SecretString>) -> Self {
+        self.set(|s| s.client_secret = Some(SecretSource::fixed(secret)))
     }
 
     /// Reads the client secret from `source` (an environment variable, a
     /// file, a function), and again when AgentIdP answers `invalid_client`
     /// or the file changes: a rotated secret is picked up without a
     /// restart. Replaces [`client_secret`](Self::client_secret).
-    pub fn client_secret_source(mut self, source: SecretSource) -> Self {
-        self.client_secret = Some(source);
-        self
-    }
-
-    /// Shares tokens through `store` (feature `store`), beneath the
-    /// in-memory cache: processes, restarts and replicas of one identity
-    /// share one token. See [`store`](crate::store).
-    #[cfg(feature = "store")]
-    pub fn token_store(mut self, store: impl crate::store::TokenStore) -> Self {
-        self.store = Some(crate::store::shared::pending(store));
-        self
-    }
-
-    /// Every request of this client (token requests included) waits for a
-    /// slot of `limiter`, shared through Redis by every process of the same
-    /// client id (feature `redis`; off unless set). See
-    /// [`FleetLimiter`](crate::store::FleetLimiter).
-    #[cfg(feature = "redis")]
-    pub fn fleet_rate_limit(mut self, limiter: crate::store::FleetLimiter) -> Self {
-        self.limiter = Some(limiter);
-        self
+    pub fn client_secret_source(self, source: SecretSource) -> Self {
+        self.set(|s| s.client_secret = Some(source))
     }
 
     /// The scopes to request (default: the four documented scopes).
-    pub fn scopes(mut self, scopes: impl IntoIterator<Item = Scope>) -> Self {
-        self.scopes = Some(scopes.into_iter().collect());
-        self
+    pub fn scopes(self, scopes: impl IntoIterator<Item = Scope>) -> Self {
+        self.set(|s| s.scopes = Some(scopes.into_iter().collect()))
     }
 
     /// Uses `source` for tokens instead of client credentials, e.g. a
     /// [`StaticToken`](crate::auth::StaticToken).
-    pub fn token_source(mut self, source: impl TokenSource) -> Self {
-        self.source = Some(Box::new(source));
-        self
+    pub fn token_source(self, source: impl TokenSource) -> Self {
+        self.set(|s| s.source = Some(Box::new(source)))
     }
 
     /// Connect timeout (default 10 s). Applies to the SDK's own HTTP client only.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = Some(timeout);
-        self
+    pub fn connect_timeout(self, timeout: Duration) -> Self {
+        self.set(|s| s.connect_timeout = Some(timeout))
     }
 
     /// How long an idle pooled connection is kept (default 4 s, below the
     /// server's 5 s keep-alive). Applies to the SDK's own HTTP client only.
-    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
-        self.pool_idle_timeout = Some(timeout);
-        self
+    pub fn pool_idle_timeout(self, timeout: Duration) -> Self {
+        self.set(|s| s.pool_idle_timeout = Some(timeout))
     }
 
     /// Sends `https://` requests through this proxy (e.g.
@@ -276,69 +244,60 @@ impl<F: Flavor> ClientBuilder<F> {
     /// `HTTP_PROXY`/`HTTPS_PROXY` environment variables: a proxy taken from
     /// the environment would see a plain-`http` token request, client secret
     /// and all. Plain-`http` requests never go through a proxy.
-    pub fn https_proxy(mut self, proxy_url: impl Into<String>) -> Self {
-        self.https_proxy = Some(proxy_url.into());
-        self
+    pub fn https_proxy(self, proxy_url: impl Into<String>) -> Self {
+        self.set(|s| s.https_proxy = Some(proxy_url.into()))
     }
 
     /// Timeout of one HTTP attempt, from sending to the end of the body
     /// (default 30 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.set(|s| s.timeout = Some(timeout))
     }
 
     /// Timeout of a whole call: every attempt, backoff and token fetch
     /// (default 90 s).
-    pub fn total_timeout(mut self, timeout: Duration) -> Self {
-        self.total_timeout = Some(timeout);
-        self
+    pub fn total_timeout(self, timeout: Duration) -> Self {
+        self.set(|s| s.total_timeout = Some(timeout))
     }
 
     /// Timeout of one token fetch, whatever the source (default: the total
     /// timeout). A fetch that takes longer fails, and the next call starts a
     /// new one.
-    pub fn token_timeout(mut self, timeout: Duration) -> Self {
-        self.token_timeout = Some(timeout);
-        self
+    pub fn token_timeout(self, timeout: Duration) -> Self {
+        self.set(|s| s.token_timeout = Some(timeout))
     }
 
     /// How failed attempts are retried (default [`RetryPolicy::default`]).
-    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
-        self.retry = Some(policy);
-        self
+    pub fn retry_policy(self, policy: RetryPolicy) -> Self {
+        self.set(|s| s.retry = Some(policy))
     }
 
     /// The largest response body the client reads (default 8 MiB); a larger
     /// one fails with [`ErrorKind::ResponseTooLarge`](crate::ErrorKind::ResponseTooLarge).
-    pub fn max_response_bytes(mut self, limit: u64) -> Self {
-        self.max_body = Some(limit);
-        self
+    pub fn max_response_bytes(self, limit: u64) -> Self {
+        self.set(|s| s.max_body = Some(limit))
     }
 
     /// At most `n` API requests on the wire at once for this client and its
     /// clones (default: no limit); further attempts wait for a slot. A slot
     /// is held only while an attempt is on the wire, never during a token
     /// fetch or a backoff, and token requests do not need one.
-    pub fn max_in_flight(mut self, n: usize) -> Self {
-        self.max_in_flight = Some(n);
-        self
+    pub fn max_in_flight(self, n: usize) -> Self {
+        self.set(|s| s.max_in_flight = Some(n))
     }
 
     /// Allows a plain `http://` URL to a host other than loopback. Off by
     /// default: credentials and tokens would cross the network in clear text.
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
-        self
+    pub fn allow_insecure_http(self, allow: bool) -> Self {
+        self.set(|s| s.allow_insecure_http = allow)
     }
 
     /// How long before expiry a token is refreshed in the background
     /// (default 60 s). The buffer used is at most half the token's lifetime,
     /// and the refresh happens at a random point of its earlier half, so a
     /// fleet of processes does not refresh in the same second.
-    pub fn refresh_buffer(mut self, buffer: Duration) -> Self {
-        self.refresh_buffer = Some(buffer);
-        self
+    pub fn refresh_buffer(self, buffer: Duration) -> Self {
+        self.set(|s| s.refresh_buffer = Some(buffer))
     }
 
     /// Uses your own `reqwest::Client` (reqwest 0.13), e.g. for custom TLS
@@ -348,31 +307,31 @@ impl<F: Flavor> ClientBuilder<F> {
     /// request, client secret included, to wherever a `307` points. The SDK
     /// refuses any answer that comes from another origin than it asked, but
     /// by then the request has gone there.
-    pub fn http_client(mut self, client: reqwest::Client) -> Self {
-        self.http = Some(client);
-        self
+    pub fn http_client(self, client: reqwest::Client) -> Self {
+        self.set(|s| s.http = Some(client))
     }
 
     /// The `User-Agent` (default `sentryagent-idp-rust/<version>`).
-    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
-        self.user_agent = Some(user_agent.into());
-        self
+    pub fn user_agent(self, user_agent: impl Into<String>) -> Self {
+        self.set(|s| s.user_agent = Some(user_agent.into()))
     }
 
-    /// Validates the settings and builds the client's seam.
-    pub(crate) fn build_seam(self) -> Result<Arc<Seam>> {
+    /// Validates the settings and assembles the client: transport, seam,
+    /// token cache, and the add-ons in between.
+    pub(crate) fn build_parts(self) -> Result<Parts> {
+        let s = self.settings;
         let api_url = resolve_api_url(
-            self.api_url.as_deref(),
-            self.base_url.as_deref(),
-            self.allow_insecure_http,
+            s.api_url.as_deref(),
+            s.base_url.as_deref(),
+            s.allow_insecure_http,
         )?;
-        let http = match self.http {
+        let http = match s.http {
             Some(http) => {
                 let own = [
-                    ("connect_timeout", self.connect_timeout.is_some()),
-                    ("pool_idle_timeout", self.pool_idle_timeout.is_some()),
-                    ("https_proxy", self.https_proxy.is_some()),
-                    ("user_agent", self.user_agent.is_some()),
+                    ("connect_timeout", s.connect_timeout.is_some()),
+                    ("pool_idle_timeout", s.pool_idle_timeout.is_some()),
+                    ("https_proxy", s.https_proxy.is_some()),
+                    ("user_agent", s.user_agent.is_some()),
                 ];
                 if let Some((name, _)) = own.iter().find(|(_, set)| *set) {
                     return Err(Error::config(format!(
@@ -382,120 +341,99 @@ impl<F: Flavor> ClientBuilder<F> {
                 http
             }
             None => {
-                let mut http = reqwest::Client::builder()
-                    .connect_timeout(self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT))
-                    .pool_idle_timeout(self.pool_idle_timeout.unwrap_or(DEFAULT_POOL_IDLE_TIMEOUT))
-                    .user_agent(self.user_agent.unwrap_or_else(|| {
-                        format!("sentryagent-idp-rust/{}", env!("CARGO_PKG_VERSION"))
-                    }))
-                    // Never follow redirects with credentials in the body or headers.
-                    .redirect(reqwest::redirect::Policy::none())
-                    // No proxy from the environment; an https proxy only when asked.
-                    .no_proxy();
-                if let Some(proxy) = &self.https_proxy {
-                    let proxy = reqwest::Proxy::https(proxy.as_str()).map_err(|e| {
-                        Error::config("https_proxy is not a valid proxy URL")
-                            .with_source(e.without_url())
-                    })?;
-                    http = http.proxy(proxy);
-                }
-                http.build()
-                    .map_err(|e| Error::config("cannot build the HTTP client").with_source(e))?
+                let defaults = Transport::default();
+                transport::http_client(&Transport {
+                    connect_timeout: s.connect_timeout.unwrap_or(defaults.connect_timeout),
+                    pool_idle_timeout: s.pool_idle_timeout.unwrap_or(defaults.pool_idle_timeout),
+                    request_timeout: None,
+                    user_agent: s.user_agent.unwrap_or(defaults.user_agent),
+                    https_proxy: s.https_proxy,
+                })?
             }
         };
-        let retry = self.retry.unwrap_or_default();
-        let total_timeout = self.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT);
-        let config = Arc::new(Config {
-            attempt_timeout: self.timeout.unwrap_or(DEFAULT_TIMEOUT),
-            total_timeout,
-            token_timeout: self.token_timeout.unwrap_or(total_timeout),
-            refresh_buffer: self.refresh_buffer.unwrap_or(DEFAULT_REFRESH_BUFFER),
-            budget: retry.budget.map(RetryBudget::new),
-            retry,
-            max_body: self.max_body.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
-            #[cfg(feature = "redis")]
-            limiter: match (self.limiter, &self.client_id) {
-                (Some(limiter), Some(id)) => Some((limiter, id.clone())),
-                (Some(_), None) => {
-                    return Err(Error::config(
-                        "a fleet rate limit counts a client id: set client_id",
-                    ));
-                }
-                (None, _) => None,
-            },
-        });
-        if [
-            config.attempt_timeout,
-            config.total_timeout,
-            config.token_timeout,
-        ]
-        .iter()
-        .any(Duration::is_zero)
+        let total_timeout = s.total_timeout.unwrap_or(DEFAULT_TOTAL_TIMEOUT);
+        let attempt_timeout = s.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let cache = CacheSettings {
+            refresh_buffer: s.refresh_buffer.unwrap_or(DEFAULT_REFRESH_BUFFER),
+            fetch_timeout: s.token_timeout.unwrap_or(total_timeout),
+        };
+        if [attempt_timeout, total_timeout, cache.fetch_timeout]
+            .iter()
+            .any(Duration::is_zero)
         {
             return Err(Error::config("timeouts must be more than zero"));
         }
-        let in_flight = self.max_in_flight.map(|n| {
+        let mut assembly = Assembly {
+            client_id: s.client_id.as_deref(),
+            api_url: &api_url,
+            refresh_buffer: cache.refresh_buffer,
+            shared: None,
+            admission: None,
+        };
+        for add_on in s.add_ons {
+            add_on(&mut assembly)?;
+        }
+        let Assembly {
+            shared, admission, ..
+        } = assembly;
+        let retry = s.retry.unwrap_or_default();
+        let config = Arc::new(Config {
+            attempt_timeout,
+            total_timeout,
+            budget: retry.budget.map(RetryBudget::new),
+            retry,
+            max_body: s.max_body.unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+            admission,
+        });
+        let in_flight = s.max_in_flight.map(|n| {
             Arc::new(tokio::sync::Semaphore::new(
                 n.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
             ))
         });
-        let token_endpoint = Arc::new(Seam::token_endpoint(
-            http.clone(),
-            api_url.clone(),
-            Arc::clone(&config),
-        )?);
-        let (source, requested): (Box<dyn DynTokenSource>, _) = match self.source {
+        let seam = Seam::new(http, api_url, config, in_flight)?;
+        let (source, requested) = match s.source {
             Some(source) => {
-                if self.client_id.is_some() || self.client_secret.is_some() || self.scopes.is_some()
-                {
+                if s.client_id.is_some() || s.client_secret.is_some() || s.scopes.is_some() {
                     return Err(Error::config(
                         "set either a token source or client credentials and scopes, not both",
                     ));
                 }
-                #[cfg(feature = "store")]
-                if self.store.is_some() {
+                if shared.is_some() {
                     return Err(Error::config(
                         "a token store works with client credentials only, not a token source",
                     ));
                 }
-                (source, None)
+                (Source::Custom(source), None)
             }
             None => {
-                let client_id = self
+                let client_id = s
                     .client_id
                     .filter(|id| !id.trim().is_empty())
                     .ok_or_else(|| Error::config("client_id is required (or a token source)"))?;
-                let secret_source = self.client_secret.ok_or_else(|| {
+                let secret_source = s.client_secret.ok_or_else(|| {
                     Error::config("client_secret is required (or a token source)")
                 })?;
                 let client_secret = secret_source.read()?;
-                let scopes = self.scopes.unwrap_or_else(ScopeSet::documented);
+                let scopes = s.scopes.unwrap_or_else(ScopeSet::documented);
                 if scopes.is_empty() {
                     return Err(Error::config("scopes must not be empty"));
                 }
                 let credentials = ClientCredentials::new(
-                    token_endpoint,
+                    Arc::new(seam.token_endpoint()),
                     client_id,
                     client_secret,
                     scopes.clone(),
                 )
-                .with_secret_source(secret_source);
-                #[cfg(feature = "store")]
-                let credentials = match self.store {
-                    Some(store) => credentials.with_store(crate::store::shared::SharedStore::new(
-                        store,
-                        api_url.to_string(),
-                        config.refresh_buffer,
-                    )),
-                    None => credentials,
-                };
-                (Box::new(credentials), Some(scopes))
+                .with_secret_source(secret_source)
+                .with_shared(shared);
+                (Source::Credentials(credentials), Some(scopes))
             }
         };
-        let tokens = TokenCache::new(source, &config);
-        Ok(Arc::new(Seam::api(
-            http, api_url, config, tokens, requested, in_flight,
-        )?))
+        let tokens = TokenCache::new(source, cache);
+        Ok(Parts {
+            seam: Arc::new(seam.authorized(tokens.clone(), requested)),
+            tokens: Some(tokens),
+        })
     }
 }
 
@@ -568,7 +506,7 @@ fn is_loopback(url: &reqwest::Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Client, ErrorKind};
+    use crate::error::ErrorKind;
 
     fn lookup(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |name| {
@@ -703,6 +641,6 @@ mod tests {
 
     #[test]
     fn the_default_pool_idle_timeout_is_below_nodes_keep_alive() {
-        assert!(DEFAULT_POOL_IDLE_TIMEOUT < Duration::from_secs(5));
+        assert!(crate::seam::transport::DEFAULT_POOL_IDLE_TIMEOUT < Duration::from_secs(5));
     }
 }

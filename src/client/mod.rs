@@ -1,7 +1,7 @@
-//! The client: one `Arc` around the seam it calls through.
+//! The client: one `Arc` around the seam it calls through and the token
+//! cache behind that seam.
 
 mod builder;
-mod config;
 
 use std::fmt;
 use std::future::Future;
@@ -10,19 +10,14 @@ use std::sync::Arc;
 use secrecy::SecretString;
 
 pub use builder::{API_PREFIX, ClientBuilder};
-pub(crate) use config::Config;
-pub use config::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_POOL_IDLE_TIMEOUT,
-    DEFAULT_REFRESH_BUFFER, DEFAULT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT,
-};
 
-use crate::auth::AccessToken;
+use crate::access_token::AccessToken;
+use crate::auth::TokenCache;
 use crate::error::{Error, Result};
 use crate::flavor::private::Sealed;
 use crate::flavor::{Async, Flavor};
 use crate::scope::{Scope, ScopeSet};
 use crate::seam::Seam;
-use crate::{Agents, Audit, Credentials, Tokens};
 
 /// An AgentIdP client.
 ///
@@ -32,14 +27,22 @@ use crate::{Agents, Audit, Credentials, Tokens};
 /// [`blocking::Client`](crate::blocking::Client) is the same type with the
 /// [`Blocking`](crate::blocking::Blocking) flavor.
 pub struct Client<F: Flavor = Async> {
-    seam: Arc<Seam>,
+    parts: Arc<Parts>,
     runtime: <F as Sealed>::Runtime,
+}
+
+/// What a client is made of: the seam its calls go through and, when it has
+/// a token source, the cache behind that seam (for the client's own token
+/// methods).
+pub(crate) struct Parts {
+    pub seam: Arc<Seam>,
+    pub tokens: Option<Arc<TokenCache>>,
 }
 
 impl<F: Flavor> Clone for Client<F> {
     fn clone(&self) -> Self {
         Self {
-            seam: Arc::clone(&self.seam),
+            parts: Arc::clone(&self.parts),
             runtime: self.runtime.clone(),
         }
     }
@@ -82,44 +85,27 @@ impl Client {
 }
 
 impl<F: Flavor> Client<F> {
-    pub(crate) fn from_parts(seam: Arc<Seam>, runtime: <F as Sealed>::Runtime) -> Self {
-        Self { seam, runtime }
-    }
-
-    /// Agent registry calls.
-    pub fn agents(&self) -> Agents<F> {
-        Agents::new(self.clone())
-    }
-
-    /// Credential calls.
-    pub fn credentials(&self) -> Credentials<F> {
-        Credentials::new(self.clone())
-    }
-
-    /// Token introspection and revocation.
-    pub fn tokens(&self) -> Tokens<F> {
-        Tokens::new(self.clone())
-    }
-
-    /// Audit-log queries.
-    pub fn audit(&self) -> Audit<F> {
-        Audit::new(self.clone())
+    pub(crate) fn from_parts(parts: Parts, runtime: <F as Sealed>::Runtime) -> Self {
+        Self {
+            parts: Arc::new(parts),
+            runtime,
+        }
     }
 
     /// The full API base URL, e.g. `http://localhost:3000/api/v1`.
     pub fn api_url(&self) -> &str {
-        self.seam.api_url()
+        self.parts.seam.api_url()
     }
 
     /// The scopes this client requests, when it uses client credentials.
     pub fn requested_scopes(&self) -> Option<&ScopeSet> {
-        self.seam.requested_scopes()
+        self.parts.seam.requested_scopes()
     }
 
     /// Forgets the cached token, e.g. after rotating this client's own
     /// credential; the next call fetches a new one.
     pub fn clear_token_cache(&self) {
-        if let Some(tokens) = self.seam.tokens() {
+        if let Some(tokens) = self.token_cache() {
             tokens.clear();
         }
     }
@@ -132,25 +118,12 @@ impl<F: Flavor> Client<F> {
     /// client does not use client credentials.
     pub fn set_client_secret(&self, secret: impl Into<SecretString>) -> Result<()> {
         let credentials = self
-            .seam
-            .tokens()
+            .token_cache()
             .and_then(|t| t.client_credentials())
             .ok_or_else(|| Error::config("only a client-credentials client has a client secret"))?;
         credentials.set_secret(secret.into());
         self.clear_token_cache();
         Ok(())
-    }
-
-    /// How many token fetches the [token store](crate::store) could not
-    /// serve (it failed, was slow, or another process held its lock too
-    /// long), so this client asked AgentIdP by itself; `None` without a
-    /// store. Shared by the clients narrowed from this one.
-    #[cfg(feature = "store")]
-    pub fn token_store_fallbacks(&self) -> Option<u64> {
-        self.seam
-            .tokens()
-            .and_then(|t| t.client_credentials())
-            .and_then(|credentials| credentials.store_fallbacks())
     }
 
     /// A client limited to `scopes`: it requests a token of its own with only
@@ -161,14 +134,30 @@ impl<F: Flavor> Client<F> {
     /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) if a scope
     /// is not one this client holds.
     pub fn with_scopes(&self, scopes: impl IntoIterator<Item = Scope>) -> Result<Client<F>> {
-        Ok(Self {
-            seam: Arc::new(self.seam.narrowed(scopes.into_iter().collect())?),
-            runtime: self.runtime.clone(),
-        })
+        let scopes: ScopeSet = scopes.into_iter().collect();
+        let tokens = self
+            .token_cache()
+            .ok_or_else(|| Error::config("only a client-credentials client can be narrowed"))?
+            .narrowed(scopes.clone())?;
+        let seam = self.parts.seam.authorized(tokens.clone(), Some(scopes));
+        Ok(Self::from_parts(
+            Parts {
+                seam: Arc::new(seam),
+                tokens: Some(tokens),
+            },
+            self.runtime.clone(),
+        ))
     }
 
     pub(crate) fn seam(&self) -> &Arc<Seam> {
-        &self.seam
+        &self.parts.seam
+    }
+
+    /// The token cache behind this client, if it has a token source: the
+    /// add-ons' way to the client's token (the outgoing middleware
+    /// invalidates a refused one, the token store counts its fallbacks).
+    pub(crate) fn token_cache(&self) -> Option<&Arc<TokenCache>> {
+        self.parts.tokens.as_ref()
     }
 
     #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
@@ -178,9 +167,9 @@ impl<F: Flavor> Client<F> {
 
     /// The current token, as a future that owns what it needs.
     pub(crate) fn token(&self) -> impl Future<Output = Result<Arc<AccessToken>>> + Send + 'static {
-        let seam = Arc::clone(&self.seam);
+        let tokens = self.token_cache().cloned();
         async move {
-            match seam.tokens() {
+            match tokens {
                 Some(tokens) => tokens.token().await,
                 None => Err(Error::config("this client has no token source")),
             }

@@ -7,7 +7,7 @@ pub use rollover::{DEFAULT_ROLLOVER_GRACE, RolledOver, Rollover, RolloverError, 
 
 use uuid::Uuid;
 
-use crate::Client;
+use crate::client::Client;
 use crate::error::Result;
 use crate::flavor::{Async, Flavor};
 use crate::model::{Credential, CredentialWithSecret, Timestamp};
@@ -30,8 +30,15 @@ pub struct Credentials<F: Flavor = Async> {
     client: Client<F>,
 }
 
+impl<F: Flavor> Client<F> {
+    /// Credential calls.
+    pub fn credentials(&self) -> Credentials<F> {
+        Credentials::new(self.clone())
+    }
+}
+
 impl<F: Flavor> Credentials<F> {
-    pub(crate) fn new(client: Client<F>) -> Self {
+    fn new(client: Client<F>) -> Self {
         Self { client }
     }
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::Client;
+use crate::auth::grant::prove;
+use crate::client::Client;
 use crate::error::{Error, ErrorKind};
 use crate::flavor::{Async, Flavor};
 use crate::model::{CredentialStatus, CredentialWithSecret, Timestamp};
@@ -184,11 +185,12 @@ impl Rollover<Async> {
             }
         };
         let new_id = new.credential_id;
-        if let Err(e) = self
-            .client
-            .seam()
-            .prove(new.client_id.to_string(), new.client_secret.clone().into())
-            .await
+        if let Err(e) = prove(
+            self.client.seam().token_endpoint(),
+            new.client_id.to_string(),
+            new.client_secret.clone().into(),
+        )
+        .await
         {
             return Err(self.undo(new_id, RolloverStep::Prove, e.into()).await);
         }

@@ -10,9 +10,11 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use super::challenge::Challenge;
 use super::error::PresentError;
 use super::origin::{self, Origin};
-use crate::auth::{AccessToken, TokenCache};
+use crate::access_token::AccessToken;
+use crate::auth::TokenCache;
+use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::{Client, Scope};
+use crate::scope::Scope;
 
 /// How long after a forced refresh another 401 is taken at its word before
 /// a new token is fetched again (the default of
@@ -272,8 +274,7 @@ impl OutgoingAuthBuilder {
             None => self.client,
         };
         let tokens = client
-            .seam()
-            .tokens()
+            .token_cache()
             .cloned()
             .ok_or_else(|| Error::config("OutgoingAuth needs a client with a token source"))?;
         Ok(OutgoingAuth {

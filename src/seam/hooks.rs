@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use progenitor_client::{ClientHooks, OperationInfo};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH};
 
-use super::{Call, CallState};
+use super::transport::read_body;
+use super::{Call, CallState, TokenProvider};
+use crate::access_token::AccessToken;
 use crate::error::{Error, Result};
 use crate::operation::Operation;
 use crate::raw;
@@ -77,7 +79,7 @@ impl CallState {
             None => {
                 // No slot is held while waiting for a token.
                 self.report().slot = None;
-                Box::pin(self.fetch_token(&auth.tokens)).await?
+                Box::pin(self.fetch_token(Arc::clone(&auth.tokens))).await?
             }
         };
         if !token.allows(op.operation) {
@@ -96,10 +98,7 @@ impl CallState {
 
     /// Waits for a token (a fetch, or one in flight), within the deadline.
     /// Boxed by the caller: the common path finds a fresh token cached.
-    async fn fetch_token(
-        &self,
-        tokens: &Arc<crate::auth::TokenCache>,
-    ) -> Result<Arc<crate::auth::AccessToken>> {
+    async fn fetch_token(&self, tokens: Arc<dyn TokenProvider>) -> Result<Arc<AccessToken>> {
         let fetch = tokens.token();
         match self.remaining() {
             Some(left) => tokio::time::timeout(left, fetch)
@@ -115,14 +114,13 @@ impl CallState {
     /// attempt ends, so that progenitor reads it straight off the
     /// connection; any other body is read here, within the limit.
     async fn send(&self, request: reqwest::Request) -> reqwest::Result<reqwest::Response> {
-        // The fleet's rate limit is asked last, with the token on the
-        // request: a slot taken before a token wait would be spent later, in
-        // a clump with the slots after it. No in-flight slot is held while
-        // waiting for it.
-        #[cfg(feature = "redis")]
-        if let Some((limiter, client_id)) = &self.seam.config.limiter {
+        // The admission hook (the fleet's rate limit) is asked last, with
+        // the token on the request: a slot taken before a token wait would
+        // be spent later, in a clump with the slots after it. No in-flight
+        // slot is held while waiting for it.
+        if let Some(admission) = &self.seam.config.admission {
             self.report().slot = None;
-            if let Err(error) = limiter.admit(client_id, self.deadline).await {
+            if let Err(error) = admission.admit(self.deadline).await {
                 self.report().error.get_or_insert(error);
                 return Ok(empty(StatusCode::TOO_MANY_REQUESTS));
             }
@@ -186,14 +184,10 @@ async fn buffered(
     mut response: reqwest::Response,
     max: u64,
 ) -> reqwest::Result<Option<reqwest::Response>> {
-    let mut body = BytesMut::new();
-    while let Some(chunk) = response.chunk().await? {
-        if (body.len() + chunk.len()) as u64 > max {
-            return Ok(None);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let mut rebuilt = http::Response::new(reqwest::Body::from(body.freeze()));
+    let Some(body) = read_body(&mut response, max).await? else {
+        return Ok(None);
+    };
+    let mut rebuilt = http::Response::new(reqwest::Body::from(body));
     *rebuilt.status_mut() = response.status();
     *rebuilt.headers_mut() = std::mem::take(response.headers_mut());
     Ok(Some(reqwest::Response::from(rebuilt)))

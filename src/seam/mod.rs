@@ -10,8 +10,11 @@
 //! up front, and the total timeout is a deadline every attempt, token fetch
 //! and backoff is measured against, not a timer of its own.
 
+mod config;
 mod hooks;
 mod outcome;
+mod provider;
+pub(crate) mod transport;
 
 use std::fmt;
 use std::future::Future;
@@ -20,20 +23,21 @@ use std::time::Instant;
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
-use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 
-use crate::auth::source::{ClientCredentials, DynTokenSource};
-use crate::auth::{AccessToken, TokenCache};
-use crate::client::Config;
-use crate::error::{Error, IntoErrorBody, Result};
+use crate::access_token::AccessToken;
+use crate::error::{Error, ErrorKind, IntoErrorBody, Result};
 use crate::operation::{Allowed, Operation, OperationSpec, Replay};
 use crate::raw;
 use crate::retry::{self, Decision, History, Observed};
 use crate::scope::ScopeSet;
 
+pub(crate) use config::{Admission, Config};
+pub use config::{DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT};
+pub(crate) use provider::TokenProvider;
+
 /// Where a family of clients meets the generated bindings: the HTTP client,
-/// the API root, the settings and, for API calls, the token cache.
+/// the API root, the settings and, for API calls, the token provider.
 pub(crate) struct Seam {
     http: reqwest::Client,
     api_url: Arc<str>,
@@ -47,7 +51,7 @@ pub(crate) struct Seam {
 }
 
 struct Auth {
-    tokens: Arc<TokenCache>,
+    tokens: Arc<dyn TokenProvider>,
     /// The scopes the client requests; a call needing another is refused unsent.
     requested: Option<(ScopeSet, Allowed)>,
 }
@@ -62,11 +66,13 @@ impl fmt::Debug for Seam {
 }
 
 impl Seam {
-    fn new(
+    /// A seam without a token: what the token endpoint is called through.
+    /// `in_flight` caps the API requests of the seams [`authorized`](Self::authorized)
+    /// from this one.
+    pub(crate) fn new(
         http: reqwest::Client,
         api_url: Arc<str>,
         config: Arc<Config>,
-        auth: Option<Auth>,
         in_flight: Option<Arc<tokio::sync::Semaphore>>,
     ) -> Result<Self> {
         let origin = reqwest::Url::parse(&api_url)
@@ -76,100 +82,51 @@ impl Seam {
             api_url,
             origin,
             config,
-            auth,
+            auth: None,
             in_flight,
         })
     }
 
-    /// The seam of `POST /token`: no bearer, no in-flight cap.
-    pub(crate) fn token_endpoint(
-        http: reqwest::Client,
-        api_url: Arc<str>,
-        config: Arc<Config>,
-    ) -> Result<Self> {
-        Self::new(http, api_url, config, None, None)
-    }
-
-    /// The seam of the API calls.
-    pub(crate) fn api(
-        http: reqwest::Client,
-        api_url: Arc<str>,
-        config: Arc<Config>,
-        tokens: Arc<TokenCache>,
+    /// The seam of the API calls: this one's transport and settings, with
+    /// `tokens` for the bearer and `requested` (when known) refusing the
+    /// calls they cannot make before anything is sent.
+    pub(crate) fn authorized(
+        &self,
+        tokens: Arc<dyn TokenProvider>,
         requested: Option<ScopeSet>,
-        in_flight: Option<Arc<tokio::sync::Semaphore>>,
-    ) -> Result<Self> {
+    ) -> Self {
         let requested = requested.map(|scopes| {
             let allowed = Allowed::by(&scopes);
             (scopes, allowed)
         });
-        Self::new(
-            http,
-            api_url,
-            config,
-            Some(Auth { tokens, requested }),
-            in_flight,
-        )
+        Self {
+            auth: Some(Auth { tokens, requested }),
+            ..self.transport_only()
+        }
     }
 
-    /// A seam for a token of its own with only `scopes`, sharing the pool,
-    /// the settings and the client secret.
-    pub(crate) fn narrowed(&self, scopes: ScopeSet) -> Result<Self> {
-        let tokens = self.tokens();
-        let credentials = tokens
-            .and_then(|t| t.client_credentials())
-            .ok_or_else(|| Error::config("only a client-credentials client can be narrowed"))?;
-        let mut held = credentials.scopes().clone();
-        if let Some(granted) = tokens
-            .and_then(|t| t.peek())
-            .and_then(|t| t.scopes().cloned())
-        {
-            held = held
-                .iter()
-                .filter(|s| granted.contains(s))
-                .cloned()
-                .collect();
+    /// The seam of the token endpoint: the same transport and settings, no
+    /// bearer, no in-flight cap (a token request never waits for a slot).
+    pub(crate) fn token_endpoint(&self) -> Self {
+        Self {
+            in_flight: None,
+            ..self.transport_only()
         }
-        let extra = held.missing_from(&scopes);
-        if !extra.is_empty() {
-            return Err(Error::invalid_input(format!(
-                "cannot narrow to scopes this client does not hold: {extra}"
-            )));
-        }
-        if scopes.is_empty() {
-            return Err(Error::invalid_input("cannot narrow to no scopes"));
-        }
-        let narrowed = ClientCredentials::narrowed(credentials, scopes.clone());
-        Self::api(
-            self.http.clone(),
-            Arc::clone(&self.api_url),
-            Arc::clone(&self.config),
-            TokenCache::new(Box::new(narrowed), &self.config),
-            Some(scopes),
-            self.in_flight.clone(),
-        )
     }
 
-    /// A token request with other credentials, on this seam's HTTP client
-    /// and settings (no scope asked: all the agent is allowed): the proof
-    /// that a new credential works. Its token is dropped.
-    pub(crate) async fn prove(&self, client_id: String, secret: SecretString) -> Result<()> {
-        let endpoint = Self::token_endpoint(
-            self.http.clone(),
-            Arc::clone(&self.api_url),
-            Arc::clone(&self.config),
-        )?;
-        let credentials =
-            ClientCredentials::new(Arc::new(endpoint), client_id, secret, ScopeSet::new());
-        DynTokenSource::fetch_boxed(&credentials).await.map(drop)
+    fn transport_only(&self) -> Self {
+        Self {
+            http: self.http.clone(),
+            api_url: Arc::clone(&self.api_url),
+            origin: self.origin.clone(),
+            config: Arc::clone(&self.config),
+            auth: None,
+            in_flight: self.in_flight.clone(),
+        }
     }
 
     pub(crate) fn api_url(&self) -> &str {
         &self.api_url
-    }
-
-    pub(crate) fn tokens(&self) -> Option<&Arc<TokenCache>> {
-        self.auth.as_ref().map(|a| &a.tokens)
     }
 
     pub(crate) fn requested_scopes(&self) -> Option<&ScopeSet> {
@@ -283,7 +240,7 @@ impl Seam {
 /// The contract tests' way in: one attempt of `operation` through the same
 /// hooks as every call (operation check, scopes, token, origin, limits), its
 /// raw result handed back unmapped, with any error the hooks recorded.
-#[cfg(feature = "_contract")]
+#[cfg(any(test, sentryagent_internal))]
 impl Seam {
     pub(crate) async fn raw_attempt<T, E, S, Fut>(
         self: &Arc<Self>,
@@ -396,7 +353,7 @@ impl CallState {
     fn finish(&self, error: Error, history: &History) -> Error {
         let late = self.remaining().is_some_and(|left| left.is_zero());
         let error = match error.kind() {
-            crate::ErrorKind::Timeout if late => {
+            ErrorKind::Timeout if late => {
                 if self.op.replay == Replay::UnsentOnly && history.may_have_applied {
                     Error::outcome_unknown(
                         &format!(

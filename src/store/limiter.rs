@@ -3,11 +3,16 @@
 //! collecting 429s.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use redis::aio::ConnectionManager;
 
+use crate::client::ClientBuilder;
 use crate::error::{Error, ErrorKind, Result};
+use crate::flavor::Flavor;
+use crate::seam::Admission;
 
 /// The generic cell rate algorithm in one script, on Redis's clock (so
 /// the hosts' clocks do not matter): the key holds the theoretical arrival
@@ -62,6 +67,38 @@ impl fmt::Debug for FleetLimiter {
             .field("per", &self.per)
             .field("burst", &self.burst)
             .finish_non_exhaustive()
+    }
+}
+
+impl<F: Flavor> ClientBuilder<F> {
+    /// Every request of this client (token requests included) waits for a
+    /// slot of `limiter`, shared through Redis by every process of the same
+    /// client id (feature `redis`; off unless set). See [`FleetLimiter`].
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn fleet_rate_limit(self, limiter: FleetLimiter) -> Self {
+        self.add_on(move |client| {
+            let client_id = client.client_id.ok_or_else(|| {
+                Error::config("a fleet rate limit counts a client id: set client_id")
+            })?;
+            client.admission = Some(Arc::new(FleetAdmission {
+                limiter,
+                client_id: client_id.to_owned(),
+            }));
+            Ok(())
+        })
+    }
+}
+
+/// The limiter as the seam asks it: for one client id.
+#[derive(Debug)]
+struct FleetAdmission {
+    limiter: FleetLimiter,
+    client_id: String,
+}
+
+impl Admission for FleetAdmission {
+    fn admit(&self, deadline: Option<Instant>) -> BoxFuture<'_, Result<()>> {
+        Box::pin(self.limiter.admit(&self.client_id, deadline))
     }
 }
 

@@ -48,6 +48,7 @@
 //! The store works with client credentials only: a custom
 //! [`TokenSource`](crate::auth::TokenSource) has no secret to seal with.
 
+mod client;
 mod error;
 mod file;
 #[cfg(feature = "redis")]

@@ -18,7 +18,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::seal::{Entry, Sealer, StoreKey, unix_ms};
 use super::{DynTokenStore, LOCK_LEASE, STORE_TIMEOUT, STORE_WAIT, StoreError, TokenStore};
-use crate::auth::AccessToken;
+use crate::access_token::AccessToken;
+use crate::auth::shared::{Grant, SharedTokens};
+use crate::auth::source::BoxFetch;
 use crate::error::Result;
 use crate::scope::ScopeSet;
 
@@ -46,7 +48,7 @@ impl std::fmt::Debug for SharedStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SharedStore")
             .field("api_url", &self.api_url)
-            .field("fallbacks", &self.fallbacks())
+            .field("fallbacks", &self.fallbacks.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -69,16 +71,6 @@ impl SharedStore {
             refused: Mutex::new(None),
             fallbacks: AtomicU64::new(0),
         }
-    }
-
-    /// How many fetches the store could not serve and the client made alone.
-    pub(crate) fn fallbacks(&self) -> u64 {
-        self.fallbacks.load(Ordering::Relaxed)
-    }
-
-    /// Remembers that the server refused `token`.
-    pub(crate) fn refused(&self, token: &AccessToken) {
-        *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = Some(digest(token.secret()));
     }
 
     /// A token for these credentials: from the store, or from `grant`
@@ -209,6 +201,26 @@ impl SharedStore {
             });
         }
         result
+    }
+}
+
+impl SharedTokens for SharedStore {
+    fn fetch<'a>(&'a self, grant: Grant<'a>, fetch: BoxFetch<'a>) -> BoxFetch<'a> {
+        Box::pin(SharedStore::fetch(
+            self,
+            grant.client_id,
+            grant.scopes,
+            grant.secret,
+            || fetch,
+        ))
+    }
+
+    fn refused(&self, token: &AccessToken) {
+        *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = Some(digest(token.secret()));
+    }
+
+    fn fallbacks(&self) -> u64 {
+        self.fallbacks.load(Ordering::Relaxed)
     }
 }
 

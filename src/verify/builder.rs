@@ -8,8 +8,9 @@ use url::Url;
 use super::jwks::{Jwks, JwksTiming};
 use super::settings::{DEFAULT_JWKS_COOLDOWN, Settings};
 use super::verifier::{Check, Keys, Verifier};
-use crate::Client;
+use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::seam::transport::{self, Transport};
 
 /// How long a JWKS answer without `max-age` is fresh.
 const JWKS_DEFAULT_TTL: Duration = Duration::from_secs(300);
@@ -258,7 +259,9 @@ impl VerifierBuilder {
     }
 
     /// JWKS mode: the HTTP client for discovery and the key set (default:
-    /// a new one with a 10 s timeout). Set its timeouts yourself.
+    /// one under the SDK's transport policy, as for API calls: no
+    /// redirects, no proxy from the environment, a 10 s timeout). Set its
+    /// timeouts yourself, and do not let it follow redirects.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         if let Source::Jwks { http: slot, .. } = &mut self.source {
             *slot = Some(http);
@@ -278,13 +281,14 @@ impl VerifierBuilder {
             Source::Jwks { discovery, http } => {
                 let http = match http {
                     Some(http) => http,
-                    None => reqwest::Client::builder()
-                        .timeout(JWKS_TIMEOUT)
-                        .connect_timeout(JWKS_CONNECT_TIMEOUT)
-                        .build()
-                        .map_err(|e| {
-                            Error::config("cannot build the JWKS HTTP client").with_source(e)
-                        })?,
+                    // The crate's transport policy: no redirects (an https
+                    // `jwks_uri` answered by a redirect to http is not
+                    // followed), no proxy from the environment.
+                    None => transport::http_client(&Transport {
+                        connect_timeout: JWKS_CONNECT_TIMEOUT,
+                        request_timeout: Some(JWKS_TIMEOUT),
+                        ..Transport::default()
+                    })?,
                 };
                 let mut timing = self.jwks;
                 timing.default_ttl = timing.default_ttl.clamp(timing.min_ttl, timing.max_ttl);

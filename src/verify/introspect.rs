@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use super::cache::{Entry, Verdict};
 use super::principal::{AgentPrincipal, unix_time};
 use super::settings::Settings;
-use crate::Client;
+use crate::client::Client;
 use crate::model::{Introspection, Uuid};
 
 /// How long a verdict kept by the grace is used before AgentIdP is tried again.

@@ -14,9 +14,10 @@ use serde::Deserialize;
 use url::Url;
 
 use super::error::VerifyError;
+use crate::seam::transport::read_body;
 
 /// The largest discovery document or key set read.
-const MAX_BODY: usize = 256 * 1024;
+const MAX_BODY: u64 = 256 * 1024;
 /// `Retry-After` of a 503 when no key set could be had.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
@@ -228,18 +229,13 @@ impl Jwks {
             .get(CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .and_then(max_age);
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        match read_body(&mut response, MAX_BODY)
             .await
             .map_err(|e| e.without_url().to_string())?
         {
-            if body.len() + chunk.len() > MAX_BODY {
-                return Err(format!("body larger than {MAX_BODY} bytes"));
-            }
-            body.extend_from_slice(&chunk);
+            Some(body) => Ok((body.to_vec(), max_age)),
+            None => Err(format!("body larger than {MAX_BODY} bytes")),
         }
-        Ok((body, max_age))
     }
 }
 

@@ -14,7 +14,7 @@ use super::jwks::Jwks;
 use super::jwt;
 use super::principal::AgentPrincipal;
 use super::settings::Settings;
-use crate::Client;
+use crate::client::Client;
 
 /// Decides whether a bearer token is good and whom it speaks for.
 ///

@@ -15,7 +15,7 @@ use sentryagent_idp::auth::StaticToken;
 use sentryagent_idp::model::{AgentStatus, AgentType, AuditAction, AuditOutcome};
 use sentryagent_idp::{Client, RetryPolicy};
 
-use crate::spec::Operation;
+use super::spec::Operation;
 
 /// The bearer token of the raw client.
 pub const TOKEN: &str = "contract-test-token";
@@ -108,7 +108,7 @@ pub fn decode<T: DeserializeOwned>(example: &Value) -> T {
 /// The request example of `op` as `T`, after checking that `T` keeps every
 /// documented field: what the client sends is the documented example.
 pub fn request_body<T: DeserializeOwned + Serialize>(op: &str) -> T {
-    let example = crate::spec::operation(op).request_example();
+    let example = super::spec::operation(op).request_example();
     let body: T = decode(example);
     assert_eq!(
         canonical(to_json(&body)),
@@ -133,14 +133,14 @@ pub fn to_json<T: Serialize>(value: &T) -> Value {
 }
 
 /// A success example as the bindings serialize it back: every secret
-/// property (see [`crate::spec::secret_properties`]) reads `[REDACTED]`.
+/// property (see [`super::spec::secret_properties`]) reads `[REDACTED]`.
 pub fn as_received(example: Value) -> Value {
     match example {
         Value::Array(items) => items.into_iter().map(as_received).collect(),
         Value::Object(fields) => fields
             .into_iter()
             .map(|(k, v)| {
-                let v = if v.is_string() && crate::spec::secret_properties().contains(&k) {
+                let v = if v.is_string() && super::spec::secret_properties().contains(&k) {
                     Value::from("[REDACTED]")
                 } else {
                     as_received(v)

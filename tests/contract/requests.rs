@@ -14,9 +14,9 @@ use serde_json::Value;
 use sentryagent_idp::Client;
 use sentryagent_idp::model::{AgentStatus, AgentType, AuditAction, AuditOutcome};
 
-use crate::fixture::{self, Outcome};
-use crate::mocks::operations::*;
-use crate::spec::{self, Operation};
+use super::fixture::{self, Outcome};
+use super::mocks::operations::*;
+use super::spec::{self, Operation};
 
 /// The operations with a test below, named after them.
 const COVERED: [&str; 14] = [

@@ -11,8 +11,8 @@ use sentryagent_idp::__raw::{
     types::{self, CredentialList, TokenError},
 };
 
-use crate::fixture::{self, ErrorBody, Outcome};
-use crate::spec::{self, Operation, Response};
+use super::fixture::{self, ErrorBody, Outcome};
+use super::spec::{self, Operation, Response};
 
 /// One served body: an example, or nothing for a response without content.
 struct Case<'a> {

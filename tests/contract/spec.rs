@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use serde_json::Value;
 
-use crate::openapi::document;
+use super::openapi::document;
 
 /// Longer `$ref` chains are a spec error (and would otherwise never end).
 const MAX_REF_DEPTH: usize = 8;

@@ -1,4 +1,5 @@
-//! Spec-driven contract tests of the raw generated bindings.
+//! Spec-driven contract tests of the raw generated bindings (run as the
+//! library's unit tests: `cargo test --lib contract`).
 //!
 //! `openapi/agentidp.yaml` is read at run time and is the oracle: every
 //! operation is called through the raw bindings (`sentryagent_idp::__raw::call`,
@@ -12,20 +13,9 @@
 //! - `requests`: one test per operation on what goes on the wire.
 //! - `responses`: every documented example, plus the documented special cases.
 
-// The generated code names the facade types by their crate paths
-// (`crate::model::…`, `crate::secret::Secret`, `crate::scope::ScopeSet`);
-// `generated/httpmock.rs` uses only `model` today.
-mod model {
-    pub use sentryagent_idp::model::*;
-}
-#[allow(unused_imports)]
-mod secret {
-    pub use sentryagent_idp::secret::Secret;
-}
-#[allow(unused_imports)]
-mod scope {
-    pub use sentryagent_idp::ScopeSet;
-}
+// These tests are compiled into the library's unit-test binary (see
+// `src/lib.rs`), so the generated mocks' `crate::model::…` paths name the
+// facade's own types, and `sentryagent_idp::__raw` is the crate itself.
 
 /// progenitor's typed httpmock helpers, as generated from the spec.
 #[allow(dead_code, unused_imports, clippy::all, clippy::pedantic)]
@@ -36,13 +26,9 @@ mod mocks {
     ));
 }
 
-#[path = "contract/fixture.rs"]
 mod fixture;
-#[path = "common/spec.rs"]
+#[path = "../common/spec.rs"]
 mod openapi;
-#[path = "contract/requests.rs"]
 mod requests;
-#[path = "contract/responses.rs"]
 mod responses;
-#[path = "contract/spec.rs"]
 mod spec;
