@@ -78,6 +78,10 @@ impl ClientCredentials {
     }
 
     /// The shared level beneath the cache, if any.
+    #[allow(
+        dead_code,
+        reason = "read by the add-ons that plug in here (feature store)"
+    )]
     pub(crate) fn shared(&self) -> Option<&dyn SharedTokens> {
         self.shared.as_deref()
     }

@@ -11,6 +11,10 @@ use crate::access_token::AccessToken;
 use crate::scope::ScopeSet;
 
 /// What a grant asks of the shared level.
+#[allow(
+    dead_code,
+    reason = "read by the add-ons that plug in here (feature store)"
+)]
 pub(crate) struct Grant<'a> {
     pub client_id: &'a str,
     pub scopes: &'a ScopeSet,
@@ -20,6 +24,10 @@ pub(crate) struct Grant<'a> {
 }
 
 /// Tokens shared by the processes and replicas of one identity.
+#[allow(
+    dead_code,
+    reason = "implemented and read by the token store (feature store)"
+)]
 pub(crate) trait SharedTokens: Send + Sync + fmt::Debug + 'static {
     /// A token for `grant`: a shared one, or what `fetch` (the grant itself,
     /// not started until polled) brings, shared for the others.

@@ -80,6 +80,7 @@ type AddOn = Box<dyn FnOnce(&mut Assembly<'_>) -> Result<()> + Send + Sync>;
 
 /// What an add-on is told of the client being assembled, and the hooks it
 /// may fill.
+#[allow(dead_code, reason = "read by the add-ons (features store, redis)")]
 pub(crate) struct Assembly<'a> {
     pub client_id: Option<&'a str>,
     pub api_url: &'a str,
@@ -157,7 +158,7 @@ impl<F: Flavor> ClientBuilder<F> {
     }
 
     /// Plugs in an add-on, run when the client is assembled.
-    #[cfg_attr(not(feature = "store"), allow(dead_code))]
+    #[allow(dead_code, reason = "called by the add-ons (features store, redis)")]
     pub(crate) fn add_on(
         mut self,
         add_on: impl FnOnce(&mut Assembly<'_>) -> Result<()> + Send + Sync + 'static,
