@@ -33,7 +33,7 @@ mod stub {
         /// Whatever was passed (e.g. `--port 0`): taken so that the answer
         /// is the missing feature, not an unknown flag.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-        ignored: Vec<std::ffi::OsString>,
+        _ignored: Vec<std::ffi::OsString>,
     }
 
     impl FakeArgs {

@@ -148,9 +148,43 @@ impl Cli {
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
     #[test]
     fn the_command_tree_is_consistent() {
-        use clap::CommandFactory;
-        super::Cli::command().debug_assert();
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_help_lists_fake_only_when_it_is_built_in() {
+        let help = Cli::command().render_long_help().to_string();
+        assert_eq!(
+            help.contains("\n  fake "),
+            cfg!(feature = "cli-fake"),
+            "{help}"
+        );
+    }
+
+    // `cargo test --no-default-features --features rustls,cli --bin sentryagent`.
+    #[cfg(not(feature = "cli-fake"))]
+    #[test]
+    fn without_cli_fake_the_fake_says_which_feature_it_needs() {
+        use super::failure;
+        use clap::Parser;
+
+        let cli = Cli::try_parse_from(["sentryagent", "fake", "--port", "0"])
+            .expect("the flags of a build with the fake are taken");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let refused = runtime.block_on(cli.run()).unwrap_err();
+        assert_eq!(refused.exit_code(), failure::USAGE);
+        assert!(
+            refused.to_string().contains("--features cli-fake"),
+            "{refused}"
+        );
     }
 }
