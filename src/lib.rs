@@ -68,9 +68,6 @@ pub mod auth;
 #[cfg(feature = "blocking")]
 #[cfg_attr(docsrs, doc(cfg(feature = "blocking")))]
 pub mod blocking;
-#[cfg(feature = "cli")]
-#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
-pub mod cli;
 mod client;
 mod credentials;
 mod error;
@@ -113,7 +110,7 @@ pub use flavor::{Async, Flavor};
 pub use operation::Operation;
 pub use pagination::{DEFAULT_PAGE_SIZE, DEFAULT_STREAM_PAGE_SIZE, MAX_PAGES, Paginator};
 pub use retry::RetryPolicy;
-pub use scope::{Scope, ScopeSet};
+pub use scope::{Scope, ScopeParseError, ScopeSet};
 pub use seam::transport::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_IDLE_TIMEOUT};
 pub use seam::{DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, DEFAULT_TOTAL_TIMEOUT};
 pub use tokens::{IntrospectToken, RevokeToken, Tokens};

@@ -82,8 +82,48 @@ impl ScopeSet {
     }
 
     /// Parses the space-separated wire form; extra whitespace is ignored.
+    /// Every word is kept, whatever its form: this reads what a server sent,
+    /// and newer servers add scopes. For a list a person typed, see
+    /// [`parse_strict`](Self::parse_strict).
     pub fn parse(wire: &str) -> Self {
-        wire.split_whitespace().filter_map(Scope::new).collect()
+        words(wire)
+            .filter_map(|(word, _)| Scope::new(word))
+            .collect()
+    }
+
+    /// Parses a space-separated list a person typed (a flag, a config file):
+    /// every word must have the `resource:action` form of AgentIdP's scopes
+    /// (`agents:read`, `webhooks:read`), and there must be at least one, so
+    /// that a typo is reported instead of becoming a scope no server grants.
+    ///
+    /// # Errors
+    ///
+    /// [`ScopeParseError::NotAScope`] with the first word that is not a
+    /// scope, or [`ScopeParseError::Empty`].
+    ///
+    /// ```
+    /// use sentryagent_idp::{Scope, ScopeParseError, ScopeSet};
+    ///
+    /// let set = ScopeSet::parse_strict(" agents:read  audit:read ")?;
+    /// assert!(set.contains(&Scope::AUDIT_READ));
+    /// assert_eq!(
+    ///     ScopeSet::parse_strict("agents:read audit"),
+    ///     Err(ScopeParseError::NotAScope("audit".into()))
+    /// );
+    /// # Ok::<(), ScopeParseError>(())
+    /// ```
+    pub fn parse_strict(list: &str) -> Result<Self, ScopeParseError> {
+        let mut set = ScopeSet::new();
+        for (word, resource_action) in words(list) {
+            match Scope::new(word).filter(|_| resource_action) {
+                Some(scope) => set.insert(scope),
+                None => return Err(ScopeParseError::NotAScope(word.to_owned())),
+            }
+        }
+        if set.is_empty() {
+            return Err(ScopeParseError::Empty);
+        }
+        Ok(set)
     }
 
     /// Whether the set holds `scope`.
@@ -132,6 +172,26 @@ impl ScopeSet {
         }
         out
     }
+}
+
+/// The one tokenizer of scope lists, behind [`ScopeSet::parse`] and
+/// [`ScopeSet::parse_strict`]: the whitespace-separated words, each with
+/// whether it has the `resource:action` form (a `:`).
+fn words(list: &str) -> impl Iterator<Item = (&str, bool)> {
+    list.split_whitespace()
+        .map(|word| (word, word.contains(':')))
+}
+
+/// Why [`ScopeSet::parse_strict`] refused a list.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScopeParseError {
+    /// The first word that is not `resource:action`, as it was written.
+    #[error("`{0}` is not a scope (e.g. agents:read)")]
+    NotAScope(String),
+    /// The list holds no word at all.
+    #[error("no scope was given")]
+    Empty,
 }
 
 impl fmt::Display for ScopeSet {
@@ -205,6 +265,27 @@ mod tests {
         assert_eq!(set.to_wire(), "agents:read webhooks:read");
         let json = serde_json::to_string(&set).unwrap();
         assert_eq!(serde_json::from_str::<ScopeSet>(&json).unwrap(), set);
+    }
+
+    #[test]
+    fn the_strict_parse_names_the_first_bad_word_and_the_lenient_one_keeps_it() {
+        let typed = "  agents:read webhooks:read\tagents:read ";
+        assert_eq!(
+            ScopeSet::parse_strict(typed).unwrap(),
+            ScopeSet::parse(typed)
+        );
+        assert_eq!(
+            ScopeSet::parse_strict("agents:read agents audit"),
+            Err(ScopeParseError::NotAScope("agents".into()))
+        );
+        assert_eq!(ScopeSet::parse_strict(" \n "), Err(ScopeParseError::Empty));
+        assert_eq!(
+            ScopeParseError::NotAScope("agents".into()).to_string(),
+            "`agents` is not a scope (e.g. agents:read)"
+        );
+        // What a server sends is read as it is, whatever its form.
+        assert_eq!(ScopeSet::parse("openid agents:read").len(), 2);
+        assert!(ScopeSet::parse(" ").is_empty());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! AgentIdP: every command's success path and main failures, exit codes,
 //! JSON checked against the spec's schemas, tables as snapshots, the config
 //! file, confirmations, secrets kept off stderr, and the token cache.
+//! Needs `cli-fake`: one test runs `sentryagent fake` itself.
 
 mod cli_support;
 

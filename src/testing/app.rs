@@ -46,14 +46,15 @@ impl Inactive {
 pub(crate) struct App {
     store: Mutex<Store>,
     pub control: Control,
-    pub keys: TokenKeys,
+    /// Shared with the OIDC routes' key set.
+    pub keys: Arc<TokenKeys>,
     /// The discovery and JWKS routes' knobs, when they are served.
     pub oidc: Option<Arc<Oidc>>,
 }
 
 impl App {
     /// An empty fake.
-    pub(crate) fn new(control: Control, keys: TokenKeys, oidc: Option<Arc<Oidc>>) -> App {
+    pub(crate) fn new(control: Control, keys: Arc<TokenKeys>, oidc: Option<Arc<Oidc>>) -> App {
         App {
             store: Mutex::new(Store::default()),
             control,

@@ -17,7 +17,7 @@ use super::routes;
 use super::seed::{AgentSeed, AuditEventSeed};
 use super::server::Server;
 use super::tokens::TokenKeys;
-use crate::API_PREFIX;
+use crate::client::API_PREFIX;
 use crate::operation::Operation;
 
 /// The default lifetime of issued tokens, as on the real server.
@@ -206,10 +206,10 @@ impl FakeAgentIdpBuilder {
     ///
     /// If the port cannot be bound or the embedded test key cannot be read.
     pub async fn start(self) -> io::Result<FakeAgentIdp> {
-        let keys = TokenKeys::new(self.oidc).map_err(io::Error::other)?;
+        let keys = Arc::new(TokenKeys::new(self.oidc).map_err(io::Error::other)?);
         let control = Control::new(self.latency, self.token_lifetime, self.rate_limit);
         let oidc = self.oidc.then(|| Arc::new(Oidc::new(self.jwks_max_age)));
-        let app = Arc::new(App::new(control, keys, oidc.clone()));
+        let app = Arc::new(App::new(control, Arc::clone(&keys), oidc.clone()));
         let bootstrap = AgentSeed::new()
             .email("bootstrap@fake.agentidp.test")
             .agent_type("orchestrator")
@@ -226,11 +226,8 @@ impl FakeAgentIdpBuilder {
             store.insert_credential(credential);
         }
         let routes = routes::router(Arc::clone(&app));
-        let served = Arc::clone(&app);
         let make = move |addr: SocketAddr| match oidc {
-            Some(oidc) => {
-                routes.merge(super::oidc::router(served, oidc, &format!("http://{addr}")))
-            }
+            Some(oidc) => routes.merge(super::oidc::router(keys, oidc, &format!("http://{addr}"))),
             None => routes,
         };
         let server = Server::spawn(make, self.port).await?;

@@ -13,10 +13,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use super::app::App;
 use super::errors::ApiError;
 use super::state::ALL_SCOPES;
-use crate::API_PREFIX;
+use super::tokens::TokenKeys;
+use crate::client::API_PREFIX;
 
 /// The discovery document's path.
 pub(crate) const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
@@ -64,19 +64,21 @@ impl Oidc {
     }
 }
 
-/// What the two handlers share.
+/// What the two handlers share: the signing keys (shared with the API's
+/// handlers, not the whole app, so that this module sits below `app`, which
+/// holds an [`Oidc`]).
 #[derive(Clone)]
 struct WellKnown {
-    app: Arc<App>,
+    keys: Arc<TokenKeys>,
     oidc: Arc<Oidc>,
     discovery: Arc<serde_json::Value>,
 }
 
 /// The two routes for a fake whose origin is `issuer` (e.g.
 /// `http://127.0.0.1:41234`).
-pub(crate) fn router(app: Arc<App>, oidc: Arc<Oidc>, issuer: &str) -> Router {
+pub(crate) fn router(keys: Arc<TokenKeys>, oidc: Arc<Oidc>, issuer: &str) -> Router {
     let state = WellKnown {
-        app,
+        keys,
         oidc,
         discovery: Arc::new(discovery_document(issuer)),
     };
@@ -120,7 +122,7 @@ async fn jwks(State(state): State<WellKnown>) -> Response {
     if oidc.fail_jwks.load(Ordering::Relaxed) {
         return ApiError::injected(StatusCode::SERVICE_UNAVAILABLE).into_response();
     }
-    let mut response = axum::Json(json!({ "keys": state.app.keys.jwks() })).into_response();
+    let mut response = axum::Json(json!({ "keys": state.keys.jwks() })).into_response();
     cacheable(&mut response, oidc);
     response
 }

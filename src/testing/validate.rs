@@ -1,42 +1,11 @@
 //! Checks of client-sent values, each failing with `400 VALIDATION_ERROR`
 //! whose `details.field` names the field. Patterns follow the spec.
 
+use std::fmt;
+
 use serde_json::{Map, Value};
 
 use super::errors::ApiError;
-
-/// `AgentType` values.
-pub(crate) const AGENT_TYPES: [&str; 8] = [
-    "screener",
-    "classifier",
-    "orchestrator",
-    "extractor",
-    "summarizer",
-    "router",
-    "monitor",
-    "custom",
-];
-/// `DeploymentEnv` values.
-pub(crate) const DEPLOYMENT_ENVS: [&str; 3] = ["development", "staging", "production"];
-/// `AgentStatus` values.
-pub(crate) const AGENT_STATUSES: [&str; 3] = ["active", "suspended", "decommissioned"];
-/// `AuditAction` values.
-pub(crate) const AUDIT_ACTIONS: [&str; 12] = [
-    "agent.created",
-    "agent.updated",
-    "agent.decommissioned",
-    "agent.suspended",
-    "agent.reactivated",
-    "token.issued",
-    "token.revoked",
-    "token.introspected",
-    "credential.generated",
-    "credential.rotated",
-    "credential.revoked",
-    "auth.failed",
-];
-/// `AuditOutcome` values.
-pub(crate) const AUDIT_OUTCOMES: [&str; 2] = ["success", "failure"];
 
 /// A JSON request body that must be an object. An empty body counts as `{}`
 /// when `empty_ok`.
@@ -105,15 +74,22 @@ fn string<'a>(name: &str, value: &'a Value) -> Result<&'a str, ApiError> {
         .ok_or_else(|| ApiError::validation(name, format!("{name} must be a string.")))
 }
 
-/// One of `allowed`.
-pub(crate) fn one_of(name: &str, value: &Value, allowed: &[&str]) -> Result<String, ApiError> {
+/// One of the values the spec documents for an enum: `known` is the
+/// generated enum's `KNOWN` (e.g. `AgentType::KNOWN`), so the fake accepts
+/// exactly what the spec lists and needs no copy of it.
+pub(crate) fn one_of<E>(name: &str, value: &Value, known: &[E]) -> Result<String, ApiError>
+where
+    E: for<'a> From<&'a str> + PartialEq + fmt::Display,
+{
     let s = string(name, value)?;
-    if allowed.contains(&s) {
+    // The open enums read an undocumented value as `Unknown`, never in `known`.
+    if known.contains(&E::from(s)) {
         Ok(s.to_owned())
     } else {
+        let listed: Vec<String> = known.iter().map(ToString::to_string).collect();
         Err(ApiError::validation(
             name,
-            format!("{name} must be one of: {}.", allowed.join(", ")),
+            format!("{name} must be one of: {}.", listed.join(", ")),
         ))
     }
 }
@@ -280,6 +256,25 @@ mod tests {
         // A missing body is `{}` only where the operation's body is optional.
         assert!(json_object(Some(b""), true).unwrap().is_empty());
         assert!(json_object(Some(b""), false).is_err());
+    }
+
+    #[test]
+    fn enum_values_are_the_generated_lists() {
+        use crate::model::{AgentType, AuditAction};
+        assert_eq!(
+            one_of("agentType", &Value::from("router"), AgentType::KNOWN).unwrap(),
+            "router"
+        );
+        assert!(one_of("action", &Value::from("auth.failed"), AuditAction::KNOWN).is_ok());
+        let refused = one_of("agentType", &Value::from("robot"), AgentType::KNOWN).unwrap_err();
+        let message = format!("{refused:?}");
+        assert!(
+            message.contains(
+                "screener, classifier, orchestrator, extractor, summarizer, router, monitor, custom"
+            ),
+            "{message}"
+        );
+        assert!(one_of("agentType", &Value::from(3), AgentType::KNOWN).is_err());
     }
 
     #[test]

@@ -10,10 +10,11 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{Call, page_of, paging};
+use crate::model::{AgentStatus, AgentType, DeploymentEnv};
 use crate::testing::app::{App, Origin, audit, metadata};
 use crate::testing::errors::ApiError;
 use crate::testing::state::{ALL_SCOPES, AgentRecord, Store, status};
-use crate::testing::validate::{self, AGENT_STATUSES, AGENT_TYPES, DEPLOYMENT_ENVS};
+use crate::testing::validate;
 use crate::testing::wire;
 
 fn respond(result: Result<Response, ApiError>) -> Response {
@@ -31,7 +32,7 @@ fn register_inner(app: &App, call: &Call) -> Result<Response, ApiError> {
     let agent_type = validate::one_of(
         "agentType",
         validate::required(&body, "agentType")?,
-        &AGENT_TYPES,
+        AgentType::KNOWN,
     )?;
     let version = validate::version(validate::required(&body, "version")?)?;
     let capabilities = validate::capabilities(validate::required(&body, "capabilities")?)?;
@@ -39,7 +40,7 @@ fn register_inner(app: &App, call: &Call) -> Result<Response, ApiError> {
     let deployment_env = validate::one_of(
         "deploymentEnv",
         validate::required(&body, "deploymentEnv")?,
-        &DEPLOYMENT_ENVS,
+        DeploymentEnv::KNOWN,
     )?;
 
     let now = wire::now();
@@ -87,9 +88,13 @@ fn list_inner(app: &App, call: &Call) -> Result<Response, ApiError> {
     for (name, value) in &pairs {
         let value_json = Value::from(value.as_str());
         match name.as_str() {
-            "status" => status = Some(validate::one_of("status", &value_json, &AGENT_STATUSES)?),
+            "status" => status = Some(validate::one_of("status", &value_json, AgentStatus::KNOWN)?),
             "agentType" => {
-                agent_type = Some(validate::one_of("agentType", &value_json, &AGENT_TYPES)?);
+                agent_type = Some(validate::one_of(
+                    "agentType",
+                    &value_json,
+                    AgentType::KNOWN,
+                )?);
             }
             "owner" => owner = Some(value.clone()),
             _ => {}
@@ -130,7 +135,7 @@ fn parse_update(body: &Map<String, Value>) -> Result<Vec<(&'static str, Value)>,
     if let Some(v) = validate::field(body, "agentType")? {
         changes.push((
             "agentType",
-            validate::one_of("agentType", v, &AGENT_TYPES)?.into(),
+            validate::one_of("agentType", v, AgentType::KNOWN)?.into(),
         ));
     }
     if let Some(v) = validate::field(body, "version")? {
@@ -145,13 +150,13 @@ fn parse_update(body: &Map<String, Value>) -> Result<Vec<(&'static str, Value)>,
     if let Some(v) = validate::field(body, "deploymentEnv")? {
         changes.push((
             "deploymentEnv",
-            validate::one_of("deploymentEnv", v, &DEPLOYMENT_ENVS)?.into(),
+            validate::one_of("deploymentEnv", v, DeploymentEnv::KNOWN)?.into(),
         ));
     }
     if let Some(v) = validate::field(body, "status")? {
         changes.push((
             "status",
-            validate::one_of("status", v, &AGENT_STATUSES)?.into(),
+            validate::one_of("status", v, AgentStatus::KNOWN)?.into(),
         ));
     }
     if changes.is_empty() {

@@ -10,10 +10,11 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{Call, page_of, paging};
+use crate::model::{AuditAction, AuditOutcome};
 use crate::testing::app::App;
 use crate::testing::errors::ApiError;
 use crate::testing::state::AuditRecord;
-use crate::testing::validate::{self, AUDIT_ACTIONS, AUDIT_OUTCOMES};
+use crate::testing::validate;
 use crate::testing::wire;
 
 /// `GET /audit`: filters `agentId`, `action`, `outcome`, `fromDate` and
@@ -40,8 +41,10 @@ fn query_inner(app: &App, call: &Call) -> Result<Response, ApiError> {
                         .map_err(|_| ApiError::validation("agentId", "agentId must be a UUID."))?,
                 );
             }
-            "action" => action = Some(validate::one_of("action", &as_json, &AUDIT_ACTIONS)?),
-            "outcome" => outcome = Some(validate::one_of("outcome", &as_json, &AUDIT_OUTCOMES)?),
+            "action" => action = Some(validate::one_of("action", &as_json, AuditAction::KNOWN)?),
+            "outcome" => {
+                outcome = Some(validate::one_of("outcome", &as_json, AuditOutcome::KNOWN)?)
+            }
             "fromDate" => from = Some(date("fromDate")?),
             "toDate" => to = Some(date("toDate")?),
             _ => {}

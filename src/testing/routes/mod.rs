@@ -23,7 +23,7 @@ use super::errors::{ApiError, OAuthError};
 use super::failure::Failure;
 use super::server::Connection;
 use super::tokens::Claims;
-use crate::API_PREFIX;
+use crate::client::API_PREFIX;
 use crate::operation::{Operation, OperationSpec};
 
 /// Request bodies larger than this are refused.

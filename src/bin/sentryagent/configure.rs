@@ -5,10 +5,10 @@
 use clap::Args;
 use secrecy::ExposeSecret;
 
-use super::args::Global;
-use super::config::{self, Profile};
-use super::failure::CliError;
-use super::prompt;
+use crate::args::Global;
+use crate::config::{self, Profile};
+use crate::failure::CliError;
+use crate::prompt;
 
 /// The origin offered when there is none yet: the server's own default.
 const DEFAULT_BASE_URL: &str = "http://localhost:3000";

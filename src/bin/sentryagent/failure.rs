@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::{Error, ErrorKind, RolloverError};
+use sentryagent_idp::{Error, ErrorKind, RolloverError};
 
 /// Any other failure.
 pub(crate) const OTHER: u8 = 1;
@@ -118,9 +118,11 @@ impl CliError {
                 ),
                 None => "wait a minute: the server allows 100 requests a minute per client".into(),
             },
-            ErrorKind::Connect => {
+            // Only a build with the fake (`cli-fake`) can offer it.
+            ErrorKind::Connect if cfg!(feature = "cli-fake") => {
                 "is the server running at that URL? `sentryagent fake` starts a local one".into()
             }
+            ErrorKind::Connect => "is the server running at that URL?".into(),
             ErrorKind::Timeout => "the server did not answer in time; try again".into(),
             ErrorKind::OutcomeUnknown => {
                 "the write may have been applied: look (list or get) before you run it again".into()
@@ -169,7 +171,7 @@ pub(crate) fn report(e: &CliError, color: bool) -> ExitCode {
     }
     let mut text = format!(
         "{}: {e}\n",
-        super::output::paint("error", super::output::Style::Red, color)
+        crate::output::paint("error", crate::output::Style::Red, color)
     );
     let api = match e {
         CliError::Api(e) => Some(e),
@@ -195,7 +197,7 @@ pub(crate) fn report(e: &CliError, color: bool) -> ExitCode {
         let _ = writeln!(
             text,
             "  {}: {hint}",
-            super::output::paint("hint", super::output::Style::Bold, color)
+            crate::output::paint("hint", crate::output::Style::Bold, color)
         );
     }
     eprint!("{text}");

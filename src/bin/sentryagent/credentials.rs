@@ -7,12 +7,13 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use secrecy::ExposeSecret;
 
-use super::args::{Session, duration, timestamp};
-use super::config::write_private;
-use super::failure::CliError;
-use super::output::{Record, Style, status_style, to_json, when};
-use super::prompt;
-use crate::model::{Credential, CredentialWithSecret, Timestamp, Uuid};
+use crate::args::{duration, timestamp};
+use crate::config::write_private;
+use crate::failure::CliError;
+use crate::output::{Record, Style, status_style, to_json, when};
+use crate::prompt;
+use crate::session::Session;
+use sentryagent_idp::model::{Credential, CredentialWithSecret, Timestamp, Uuid};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum CredentialsCommand {

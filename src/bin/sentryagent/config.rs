@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::args::Global;
-use super::failure::CliError;
-use crate::auth::SecretSource;
-use crate::store::FileStore;
-use crate::{Client, Scope, ScopeSet};
+use crate::args::Global;
+use crate::failure::CliError;
+use sentryagent_idp::auth::SecretSource;
+use sentryagent_idp::store::FileStore;
+use sentryagent_idp::{Client, ScopeSet};
 
 /// The config file's name in its directory.
 const FILE_NAME: &str = "config.toml";
@@ -154,8 +154,8 @@ pub(crate) fn resolve(global: &Global) -> Result<Settings, CliError> {
         secret_file(file)?
     } else if let Some(secret) = upstream.and_then(|u| u.client_secret.clone()) {
         SecretSource::fixed(secret)
-    } else if super::prompt::interactive() {
-        SecretSource::fixed(super::prompt::secret("Client secret: ")?)
+    } else if crate::prompt::interactive() {
+        SecretSource::fixed(crate::prompt::secret("Client secret: ")?)
     } else {
         return Err(CliError::Usage(
             "no client secret: set AGENTIDP_CLIENT_SECRET, pass --client-secret-file or \
@@ -198,18 +198,10 @@ impl Settings {
     }
 }
 
-/// Space-separated scopes, each a valid scope.
+/// Space-separated scopes, each `resource:action`: the SDK's strict parse,
+/// whose message names the word that is not a scope.
 fn scope_set(text: &str) -> Result<ScopeSet, CliError> {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let valid = |word: &str| word.contains(':').then(|| Scope::new(word)).flatten();
-    let scopes: ScopeSet = words.iter().filter_map(|w| valid(w)).collect();
-    match words.iter().find(|w| valid(w).is_none()) {
-        Some(bad) => Err(CliError::Usage(format!(
-            "`{bad}` is not a scope (e.g. agents:read)"
-        ))),
-        None if scopes.is_empty() => Err(CliError::Usage("no scope was given".into())),
-        None => Ok(scopes),
-    }
+    ScopeSet::parse_strict(text).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// The upstream file, when there is one.

@@ -8,10 +8,11 @@ use std::time::SystemTime;
 use clap::{ArgGroup, Args};
 use secrecy::ExposeSecret;
 
-use super::args::Global;
-use super::failure::CliError;
-use super::output::{Record, Style, status_style};
-use crate::verify::{AgentPrincipal, Verifier, VerifyError};
+use crate::args::Global;
+use crate::failure::CliError;
+use crate::output::{Record, Style, status_style};
+use crate::session::Session;
+use sentryagent_idp::verify::{AgentPrincipal, Verifier, VerifyError};
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("mode").args(["public_key", "jwks"])))]
@@ -32,14 +33,14 @@ struct Verified(AgentPrincipal);
 impl VerifyArgs {
     pub async fn run(self, global: &Global) -> Result<(), CliError> {
         let out = global.printer();
-        let token = super::token::given_or_stdin(self.token)?;
+        let token = crate::token::given_or_stdin(self.token)?;
         let verifier = match (&self.public_key, &self.jwks) {
             (Some(path), _) => {
                 let pem = std::fs::read(path).map_err(|e| CliError::File(path.clone(), e))?;
                 Verifier::public_key_pem(pem)?.build()?
             }
             (None, Some(url)) => Verifier::jwks(url)?.build()?,
-            (None, None) => Verifier::introspection(global.session()?.client).build()?,
+            (None, None) => Verifier::introspection(Session::open(global)?.client).build()?,
         };
         match verifier.verify(token.expose_secret()).await {
             Ok(principal) => Ok(out.one(&Verified(principal))?),
@@ -80,8 +81,8 @@ impl Record for Verified {
             (p.agent_id.to_string(), Style::Plain),
             (p.client_id.clone(), Style::Plain),
             (p.scopes.to_string(), Style::Plain),
-            (super::token::unix_time(unix(p.expires_at)), Style::Plain),
-            (super::token::unix_time(unix(p.issued_at)), Style::Plain),
+            (crate::token::unix_time(unix(p.expires_at)), Style::Plain),
+            (crate::token::unix_time(unix(p.issued_at)), Style::Plain),
             (p.jti.clone().unwrap_or_else(|| "-".into()), Style::Plain),
         ]
     }

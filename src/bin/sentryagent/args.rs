@@ -1,16 +1,14 @@
-//! The flags every command takes, and the session they open: the client,
-//! the printer and the confirmation policy.
+//! The flags every command takes, the paging flags of listings, and the
+//! parsers of flag values. What the flags resolve to is `config`'s business.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 
-use super::config::{self, Settings};
-use super::failure::CliError;
-use super::output::{Format, Printer};
-use crate::Client;
-use crate::model::Timestamp;
+use crate::failure::CliError;
+use crate::output::{Format, Printer};
+use sentryagent_idp::model::Timestamp;
 
 /// Flags shared by every command. Each can also be set by its `AGENTIDP_*`
 /// variable; the client secret has no flag (it would show in `ps` and in
@@ -94,33 +92,10 @@ pub(crate) struct Global {
     pub no_token_cache: bool,
 }
 
-/// What a command that talks to AgentIdP works with.
-#[derive(Debug)]
-pub(crate) struct Session {
-    pub client: Client,
-    pub out: Printer,
-    pub yes: bool,
-}
-
 impl Global {
     /// The printer the flags and the terminal ask for.
     pub fn printer(&self) -> Printer {
         Printer::new(self.output)
-    }
-
-    /// The settings, flags over environment over the config files.
-    pub fn settings(&self) -> Result<Settings, CliError> {
-        config::resolve(self)
-    }
-
-    /// A client for the settings, with the token cached across commands.
-    pub fn session(&self) -> Result<Session, CliError> {
-        let client = self.settings()?.client(!self.no_token_cache)?;
-        Ok(Session {
-            client,
-            out: self.printer(),
-            yes: self.yes,
-        })
     }
 }
 
@@ -144,16 +119,16 @@ impl Paging {
     pub async fn fetch<Q, T, Fut>(
         &self,
         query: Q,
-        every: impl FnOnce(Q) -> crate::Paginator<T>,
+        every: impl FnOnce(Q) -> sentryagent_idp::Paginator<T>,
         one: impl FnOnce(Q, u32) -> Fut,
     ) -> Result<Vec<T>, CliError>
     where
-        T: super::output::Record + Send + 'static,
-        Fut: std::future::Future<Output = crate::Result<crate::model::Page<T>>>,
+        T: crate::output::Record + Send + 'static,
+        Fut: std::future::Future<Output = sentryagent_idp::Result<sentryagent_idp::model::Page<T>>>,
     {
         use futures::TryStreamExt;
         let what = T::NOUN;
-        let spinner = super::prompt::spinner(format!("fetching {what}…"));
+        let spinner = crate::prompt::spinner(format!("fetching {what}…"));
         let items = if self.all {
             every(query)
                 .inspect_ok(|_| {

@@ -2,12 +2,13 @@
 
 use clap::{Args, Subcommand};
 
-use super::args::{Paging, Session, spec_enum};
-use super::failure::CliError;
-use super::output::{Record, Style, status_style, to_json, when};
-use super::prompt;
-use crate::ListAgents;
-use crate::model::{Agent, AgentStatus, AgentType, DeploymentEnv, Uuid};
+use crate::args::{Paging, spec_enum};
+use crate::failure::CliError;
+use crate::output::{Record, Style, status_style, to_json, when};
+use crate::prompt;
+use crate::session::Session;
+use sentryagent_idp::ListAgents;
+use sentryagent_idp::model::{Agent, AgentStatus, AgentType, DeploymentEnv, Uuid};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AgentsCommand {

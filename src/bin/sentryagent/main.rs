@@ -1,12 +1,16 @@
-//! The `sentryagent` command-line tool (feature `cli`), built on the facade:
-//! it sends no HTTP of its own, so every command inherits the SDK's scopes
+//! `sentryagent`, the AgentIdP command-line tool (feature `cli`; its `fake`
+//! subcommand needs `cli-fake`): see `sentryagent --help` and the README's
+//! "Command line" section. It is built on the SDK's public API only: it
+//! sends no HTTP of its own, so every command inherits the SDK's scopes
 //! before the wire, retries that never repeat a write, typed errors and
 //! secrets that do not print by accident.
 //!
 //! One module per command group (`agents`, `credentials`, `token`, `audit`,
-//! `verify`, `fake`, `configure`) over small shared ones: `config` (profiles,
-//! the upstream file, the environment), `output` (table, JSON, JSON lines),
-//! `failure` (exit codes and hints), `prompt` (confirmation, spinners).
+//! `verify`, `fake`, `configure`) over small shared ones, each importing only
+//! from those below it: `session` (the client a command works with) over
+//! `config` (profiles, the upstream file, the environment) over `args` (the
+//! flags), then `prompt` (confirmation, spinners), `failure` (exit codes and
+//! hints) and `output` (table, JSON, JSON lines).
 //!
 //! Exit codes, stable for scripts:
 //!
@@ -22,6 +26,8 @@
 //! | 7 | server or network failure |
 //! | 8 | outcome unknown: a write may or may not have been applied |
 
+#![forbid(unsafe_code)]
+
 mod agents;
 mod args;
 mod audit;
@@ -32,6 +38,7 @@ mod failure;
 mod fake;
 mod output;
 mod prompt;
+mod session;
 mod token;
 mod verify;
 
@@ -40,10 +47,10 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use failure::CliError;
+use session::Session;
 
-/// Runs the tool with the process's arguments and returns its exit code;
-/// the whole of `src/bin/sentryagent.rs`.
-pub fn main() -> ExitCode {
+/// Runs the tool with the process's arguments and returns its exit code.
+fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -103,6 +110,7 @@ enum Command {
     /// Verifies an access token: whose it is, its scopes, its expiry.
     Verify(verify::VerifyArgs),
     /// Runs the in-process fake AgentIdP for local development.
+    #[command(hide = !fake::BUILT_IN)]
     Fake(fake::FakeArgs),
     /// Prints a shell completion script.
     Completions {
@@ -116,10 +124,10 @@ impl Cli {
         let global = self.global;
         match self.command {
             Command::Configure(c) => c.run(&global).await,
-            Command::Agents(c) => c.run(&global.session()?).await,
-            Command::Credentials(c) => c.run(&global.session()?).await,
-            Command::Token(c) => c.run(&global.session()?).await,
-            Command::Audit(c) => c.run(&global.session()?).await,
+            Command::Agents(c) => c.run(&Session::open(&global)?).await,
+            Command::Credentials(c) => c.run(&Session::open(&global)?).await,
+            Command::Token(c) => c.run(&Session::open(&global)?).await,
+            Command::Audit(c) => c.run(&Session::open(&global)?).await,
             Command::Verify(c) => c.run(&global).await,
             Command::Fake(c) => c.run(&global.printer()).await,
             Command::Completions { shell } => {
@@ -140,9 +148,43 @@ impl Cli {
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
     #[test]
     fn the_command_tree_is_consistent() {
-        use clap::CommandFactory;
-        super::Cli::command().debug_assert();
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_help_lists_fake_only_when_it_is_built_in() {
+        let help = Cli::command().render_long_help().to_string();
+        assert_eq!(
+            help.contains("\n  fake "),
+            cfg!(feature = "cli-fake"),
+            "{help}"
+        );
+    }
+
+    // `cargo test --no-default-features --features rustls,cli --bin sentryagent`.
+    #[cfg(not(feature = "cli-fake"))]
+    #[test]
+    fn without_cli_fake_the_fake_says_which_feature_it_needs() {
+        use super::failure;
+        use clap::Parser;
+
+        let cli = Cli::try_parse_from(["sentryagent", "fake", "--port", "0"])
+            .expect("the flags of a build with the fake are taken");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let refused = runtime.block_on(cli.run()).unwrap_err();
+        assert_eq!(refused.exit_code(), failure::USAGE);
+        assert!(
+            refused.to_string().contains("--features cli-fake"),
+            "{refused}"
+        );
     }
 }

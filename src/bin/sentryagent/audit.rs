@@ -6,12 +6,13 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use futures::StreamExt;
 
-use super::args::{Paging, Session, duration, spec_enum, timestamp};
-use super::failure::CliError;
-use super::output::{Record, Style, status_style, to_json, when};
-use super::prompt;
-use crate::model::{AuditAction, AuditEvent, AuditOutcome, Timestamp, Uuid};
-use crate::{Client, QueryAudit};
+use crate::args::{Paging, duration, spec_enum, timestamp};
+use crate::failure::CliError;
+use crate::output::{Record, Style, status_style, to_json, when};
+use crate::prompt;
+use crate::session::Session;
+use sentryagent_idp::model::{AuditAction, AuditEvent, AuditOutcome, Timestamp, Uuid};
+use sentryagent_idp::{Client, QueryAudit};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
@@ -149,7 +150,7 @@ async fn tail(s: &Session, t: Tail) -> Result<(), CliError> {
     let mut reconnecting: Option<indicatif::ProgressBar> = None;
     let mut last_error = None;
     let interrupted = tokio::signal::ctrl_c();
-    let closed = super::output::stdout_closed();
+    let closed = crate::output::stdout_closed();
     tokio::pin!(interrupted, closed);
     loop {
         let next = tokio::select! {

@@ -7,12 +7,12 @@ use std::ffi::OsString;
 use clap::Subcommand;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::args::Session;
-use super::config::read_secret_line;
-use super::failure::{CliError, OTHER};
-use super::output::{Format, Record, Style, status_style, to_json, when};
-use super::prompt;
-use crate::model::Introspection;
+use crate::config::read_secret_line;
+use crate::failure::{CliError, OTHER};
+use crate::output::{Format, Record, Style, status_style, to_json, when};
+use crate::prompt;
+use crate::session::Session;
+use sentryagent_idp::model::Introspection;
 
 /// The variable `token exec` puts the access token in.
 const TOKEN_VARIABLE: &str = "AGENTIDP_ACCESS_TOKEN";

@@ -7,7 +7,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use secrecy::SecretString;
 
-use super::failure::CliError;
+use crate::failure::CliError;
 
 /// Whether a person can answer: stdin and stderr are terminals.
 pub(crate) fn interactive() -> bool {
