@@ -10,7 +10,7 @@ use sentryagent_idp::{
 };
 use uuid::Uuid;
 
-async fn fake() -> (FakeAgentIdp, Client) {
+async fn fake_and_admin() -> (FakeAgentIdp, Client) {
     let fake = FakeAgentIdp::start().await.unwrap();
     let admin = Client::builder()
         .base_url(fake.base_url())
@@ -38,7 +38,7 @@ fn as_agent(
 }
 
 /// A complete registration of an agent with `email`; run it with `.send()`.
-fn new_agent(agents: &Agents, email: &str) -> RegisterAgent {
+fn classifier_registration(agents: &Agents, email: &str) -> RegisterAgent {
     agents
         .register()
         .email(email)
@@ -51,9 +51,9 @@ fn new_agent(agents: &Agents, email: &str) -> RegisterAgent {
 
 #[tokio::test]
 async fn agent_lifecycle_from_registration_to_decommission() {
-    let (_fake, admin) = fake().await;
+    let (_fake, admin) = fake_and_admin().await;
     let agents = admin.agents();
-    let agent = new_agent(&agents, "lifecycle@e2e.test")
+    let agent = classifier_registration(&agents, "lifecycle@e2e.test")
         .send()
         .await
         .unwrap();
@@ -72,7 +72,7 @@ async fn agent_lifecycle_from_registration_to_decommission() {
         "lifecycle@e2e.test"
     );
 
-    let err = new_agent(&agents, "lifecycle@e2e.test")
+    let err = classifier_registration(&agents, "lifecycle@e2e.test")
         .send()
         .await
         .unwrap_err();
@@ -164,8 +164,8 @@ async fn agent_lifecycle_from_registration_to_decommission() {
 
 #[tokio::test]
 async fn rotation_keeps_the_id_and_invalidates_the_old_secret_at_once() {
-    let (_fake, admin) = fake().await;
-    let agent = new_agent(&admin.agents(), "rotate@e2e.test")
+    let (_fake, admin) = fake_and_admin().await;
+    let agent = classifier_registration(&admin.agents(), "rotate@e2e.test")
         .send()
         .await
         .unwrap();
@@ -248,7 +248,7 @@ async fn rotation_keeps_the_id_and_invalidates_the_old_secret_at_once() {
 
 #[tokio::test]
 async fn scope_narrowing_is_enforced_by_the_client_and_the_server() {
-    let (fake, admin) = fake().await;
+    let (fake, admin) = fake_and_admin().await;
     let reader = admin.with_scopes([Scope::AGENTS_READ]).unwrap();
     assert_eq!(
         reader.granted_scopes().await.unwrap(),
@@ -291,8 +291,8 @@ async fn scope_narrowing_is_enforced_by_the_client_and_the_server() {
 
 #[tokio::test]
 async fn decommissioning_blocks_the_agents_tokens() {
-    let (_fake, admin) = fake().await;
-    let agent = new_agent(&admin.agents(), "retire@e2e.test")
+    let (_fake, admin) = fake_and_admin().await;
+    let agent = classifier_registration(&admin.agents(), "retire@e2e.test")
         .send()
         .await
         .unwrap();
@@ -341,7 +341,7 @@ async fn decommissioning_blocks_the_agents_tokens() {
 
 #[tokio::test]
 async fn introspection_and_revocation_follow_rfc_7662_and_7009() {
-    let (_fake, admin) = fake().await;
+    let (_fake, admin) = fake_and_admin().await;
     let token = admin.access_token().await.unwrap();
     let seen = admin.tokens().introspect(&token).send().await.unwrap();
     assert!(seen.active);
@@ -380,7 +380,7 @@ async fn introspection_and_revocation_follow_rfc_7662_and_7009() {
 
 #[tokio::test]
 async fn pagination_walks_hundreds_of_agents() {
-    let (fake, admin) = fake().await;
+    let (fake, admin) = fake_and_admin().await;
     fake.seed_agents(250, |i| {
         AgentSeed::new()
             .owner("bulk")
@@ -419,9 +419,9 @@ async fn pagination_walks_hundreds_of_agents() {
 
 #[tokio::test]
 async fn audit_filters_by_agent_action_outcome_and_time() {
-    let (fake, admin) = fake().await;
+    let (fake, admin) = fake_and_admin().await;
     let start = chrono::Utc::now() - chrono::Duration::seconds(1);
-    let agent = new_agent(&admin.agents(), "audited@e2e.test")
+    let agent = classifier_registration(&admin.agents(), "audited@e2e.test")
         .send()
         .await
         .unwrap();
@@ -500,8 +500,8 @@ async fn audit_filters_by_agent_action_outcome_and_time() {
 
 #[tokio::test]
 async fn an_email_the_spec_refuses_is_refused_unsent_naming_the_field() {
-    let (fake, admin) = fake().await;
-    let err = new_agent(&admin.agents(), "not-an-email")
+    let (fake, admin) = fake_and_admin().await;
+    let err = classifier_registration(&admin.agents(), "not-an-email")
         .send()
         .await
         .unwrap_err();
@@ -517,11 +517,11 @@ async fn an_email_the_spec_refuses_is_refused_unsent_naming_the_field() {
 async fn the_fakes_failure_knobs_meet_the_clients_replay_rules() {
     use sentryagent_idp::testing::Failure;
     use std::time::Duration;
-    let (fake, admin) = fake().await;
+    let (fake, admin) = fake_and_admin().await;
 
     // A write whose connection drops after sending is never sent twice.
     fake.fail_next(Operation::RegisterAgent, Failure::DropConnection, 1);
-    let err = new_agent(&admin.agents(), "dropped@e2e.test")
+    let err = classifier_registration(&admin.agents(), "dropped@e2e.test")
         .send()
         .await
         .unwrap_err();
@@ -542,7 +542,7 @@ async fn the_fakes_failure_knobs_meet_the_clients_replay_rules() {
         },
         1,
     );
-    new_agent(&admin.agents(), "patient@e2e.test")
+    classifier_registration(&admin.agents(), "patient@e2e.test")
         .send()
         .await
         .unwrap();

@@ -8,10 +8,7 @@ use crate::support::*;
 use sentryagent_idp::{ErrorKind, Operation, RetryPolicy};
 use serde_json::json;
 
-const AGENT: &str = "/agents/a1b2c3d4-e5f6-7890-abcd-ef1234567890";
 const CREDENTIALS: &str = "/agents/a1b2c3d4-e5f6-7890-abcd-ef1234567890/credentials";
-
-/// Fast retries (jitter below 10 ms) with a static token, so only API calls reach the server.
 
 fn agent_act() -> Act {
     Act::json(200, agent_json())
@@ -40,14 +37,14 @@ async fn connection_refused_is_a_connect_error_after_the_retries() {
 
 #[tokio::test]
 async fn reset_before_the_response_is_retried_for_a_read() {
-    let server = Scripted::start(vec![(AGENT, vec![Act::Close, agent_act()])]).await;
+    let server = Scripted::start(vec![(AGENT_PATH, vec![Act::Close, agent_act()])]).await;
     scripted_static_client(&server.base_url)
         .agents()
         .get(agent_id())
         .send()
         .await
         .unwrap();
-    assert_eq!(server.count(AGENT), 2);
+    assert_eq!(server.count(AGENT_PATH), 2);
 }
 
 #[tokio::test]
@@ -117,7 +114,7 @@ async fn a_429_on_register_is_retried_since_nothing_was_done() {
 #[tokio::test]
 async fn a_5xx_burst_then_success() {
     let server = Scripted::start(vec![(
-        AGENT,
+        AGENT_PATH,
         vec![unavailable(), unavailable(), agent_act()],
     )])
     .await;
@@ -127,12 +124,12 @@ async fn a_5xx_burst_then_success() {
         .send()
         .await
         .unwrap();
-    assert_eq!(server.count(AGENT), 3);
+    assert_eq!(server.count(AGENT_PATH), 3);
 }
 
 #[tokio::test]
 async fn a_5xx_burst_longer_than_the_attempts_returns_the_last_error() {
-    let server = Scripted::start(vec![(AGENT, vec![unavailable()])]).await;
+    let server = Scripted::start(vec![(AGENT_PATH, vec![unavailable()])]).await;
     let err = scripted_static_client(&server.base_url)
         .agents()
         .get(agent_id())
@@ -143,34 +140,34 @@ async fn a_5xx_burst_longer_than_the_attempts_returns_the_last_error() {
         (err.kind(), err.code()),
         (ErrorKind::Server, Some("SERVICE_UNAVAILABLE"))
     );
-    assert_eq!(server.count(AGENT), 3);
+    assert_eq!(server.count(AGENT_PATH), 3);
 }
 
 #[tokio::test]
 async fn a_429_with_retry_after_seconds_is_waited_out() {
     let limited = Act::Respond(429, vec![("retry-after", "1".into())], String::new());
-    let server = Scripted::start(vec![(AGENT, vec![limited, agent_act()])]).await;
+    let server = Scripted::start(vec![(AGENT_PATH, vec![limited, agent_act()])]).await;
     scripted_static_client(&server.base_url)
         .agents()
         .get(agent_id())
         .send()
         .await
         .unwrap();
-    assert_eq!(server.count(AGENT), 2);
+    assert_eq!(server.count(AGENT_PATH), 2);
 }
 
 #[tokio::test]
 async fn a_429_with_an_http_date_is_waited_out() {
     let at = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(1));
     let limited = Act::Respond(429, vec![("retry-after", at)], String::new());
-    let server = Scripted::start(vec![(AGENT, vec![limited, agent_act()])]).await;
+    let server = Scripted::start(vec![(AGENT_PATH, vec![limited, agent_act()])]).await;
     scripted_static_client(&server.base_url)
         .agents()
         .get(agent_id())
         .send()
         .await
         .unwrap();
-    assert_eq!(server.count(AGENT), 2);
+    assert_eq!(server.count(AGENT_PATH), 2);
 }
 
 #[tokio::test]
@@ -180,7 +177,7 @@ async fn a_retry_after_beyond_the_maximum_is_returned_not_waited() {
         vec![("retry-after", "3600".into())],
         r#"{"code":"RATE_LIMIT_EXCEEDED","message":"slow"}"#.into(),
     );
-    let server = Scripted::start(vec![(AGENT, vec![limited])]).await;
+    let server = Scripted::start(vec![(AGENT_PATH, vec![limited])]).await;
     let err = scripted_static_client(&server.base_url)
         .agents()
         .get(agent_id())
@@ -189,7 +186,7 @@ async fn a_retry_after_beyond_the_maximum_is_returned_not_waited() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::RateLimited);
     assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)));
-    assert_eq!(server.count(AGENT), 1);
+    assert_eq!(server.count(AGENT_PATH), 1);
 }
 
 /// On a paused clock (the scripted server's delay and the attempt timeout
@@ -197,13 +194,13 @@ async fn a_retry_after_beyond_the_maximum_is_returned_not_waited() {
 #[tokio::test(start_paused = true)]
 async fn a_slow_server_past_the_attempt_timeout_is_retried() {
     let slow = Act::After(Duration::from_secs(10), Box::new(agent_act()));
-    let server = Scripted::start(vec![(AGENT, vec![slow, agent_act()])]).await;
+    let server = Scripted::start(vec![(AGENT_PATH, vec![slow, agent_act()])]).await;
     let client = scripted_static_builder(&server.base_url)
         .timeout(Duration::from_secs(2))
         .build()
         .unwrap();
     client.agents().get(agent_id()).send().await.unwrap();
-    assert_eq!(server.count(AGENT), 2);
+    assert_eq!(server.count(AGENT_PATH), 2);
 }
 
 #[tokio::test]
@@ -211,7 +208,7 @@ async fn the_total_timeout_bounds_all_attempts() {
     // Real time: the total timeout's deadline is on the system clock. The
     // attempts are a second apart so that a busy machine still fits two.
     let slow = Act::After(Duration::from_secs(30), Box::new(agent_act()));
-    let server = Scripted::start(vec![(AGENT, vec![slow])]).await;
+    let server = Scripted::start(vec![(AGENT_PATH, vec![slow])]).await;
     let client = scripted_static_builder(&server.base_url)
         .timeout(Duration::from_secs(1))
         .total_timeout(Duration::from_millis(2_500))
@@ -228,14 +225,14 @@ async fn the_total_timeout_bounds_all_attempts() {
     // Attempts start at about 0, 1 and 2 s; the third is cut at 2.5 s. No
     // attempt can start sooner than its predecessor timed out, so a slow
     // machine makes fewer, never more, and ten were allowed.
-    let attempts = server.count(AGENT);
+    let attempts = server.count(AGENT_PATH);
     assert!((2..=3).contains(&attempts), "{attempts} attempts");
 }
 
 #[tokio::test]
 async fn a_truncated_body_is_a_transport_error() {
     let server = Scripted::start(vec![(
-        AGENT,
+        AGENT_PATH,
         vec![Act::Truncated {
             declared: 500,
             body: "{\"agentId\":".into(),
@@ -253,13 +250,13 @@ async fn a_truncated_body_is_a_transport_error() {
         "{err:?}"
     );
     // A GET whose answer broke off is replayed: all 3 attempts of the policy.
-    assert_eq!(server.count(AGENT), 3);
+    assert_eq!(server.count(AGENT_PATH), 3);
 }
 
 #[tokio::test]
 async fn malformed_json_is_a_decode_error() {
     let server = Scripted::start(vec![(
-        AGENT,
+        AGENT_PATH,
         vec![Act::Respond(
             200,
             vec![("content-type", "application/json".into())],
@@ -274,7 +271,7 @@ async fn malformed_json_is_a_decode_error() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode);
-    assert_eq!(server.count(AGENT), 1);
+    assert_eq!(server.count(AGENT_PATH), 1);
 }
 
 #[tokio::test]
@@ -284,7 +281,7 @@ async fn an_html_error_page_from_a_proxy_keeps_its_status() {
         vec![("content-type", "text/html".into())],
         "<html><h1>502 Bad Gateway</h1></html>".into(),
     );
-    let server = Scripted::start(vec![(AGENT, vec![page])]).await;
+    let server = Scripted::start(vec![(AGENT_PATH, vec![page])]).await;
     let err = scripted_static_client(&server.base_url)
         .agents()
         .get(agent_id())
@@ -296,7 +293,7 @@ async fn an_html_error_page_from_a_proxy_keeps_its_status() {
         (ErrorKind::Server, Some(502))
     );
     assert!(err.message().contains("502 Bad Gateway"), "{err}");
-    assert_eq!(server.count(AGENT), 3);
+    assert_eq!(server.count(AGENT_PATH), 3);
 }
 
 #[tokio::test]
@@ -306,14 +303,14 @@ async fn a_response_over_the_size_limit_is_refused() {
         vec![("content-type", "application/json".into())],
         format!("\"{}\"", "x".repeat(64 * 1024)),
     );
-    let server = Scripted::start(vec![(AGENT, vec![huge])]).await;
+    let server = Scripted::start(vec![(AGENT_PATH, vec![huge])]).await;
     let client = scripted_static_builder(&server.base_url)
         .max_response_bytes(16 * 1024)
         .build()
         .unwrap();
     let err = client.agents().get(agent_id()).send().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ResponseTooLarge);
-    assert_eq!(server.count(AGENT), 1);
+    assert_eq!(server.count(AGENT_PATH), 1);
 }
 
 #[tokio::test]
@@ -327,7 +324,7 @@ async fn token_expiry_mid_flight_refreshes_once_and_succeeds() {
             "/token",
             vec![token_act("tok-1", 3600), token_act("tok-2", 3600)],
         ),
-        (AGENT, vec![expired, agent_act()]),
+        (AGENT_PATH, vec![expired, agent_act()]),
     ])
     .await;
     scripted_credentials_builder(&server.base_url)
@@ -338,7 +335,7 @@ async fn token_expiry_mid_flight_refreshes_once_and_succeeds() {
         .send()
         .await
         .unwrap();
-    assert_eq!((server.count("/token"), server.count(AGENT)), (2, 2));
+    assert_eq!((server.count("/token"), server.count(AGENT_PATH)), (2, 2));
 }
 
 #[tokio::test]
@@ -348,7 +345,7 @@ async fn token_endpoint_down_while_the_cached_token_is_valid_lets_calls_go_on() 
     // seconds to run before it expires. Real time: the token cache's clock.
     let server = Scripted::start(vec![
         ("/token", vec![token_act("tok-1", 16), unavailable()]),
-        (AGENT, vec![agent_act()]),
+        (AGENT_PATH, vec![agent_act()]),
     ])
     .await;
     let client = scripted_credentials_builder(&server.base_url)
@@ -371,7 +368,7 @@ async fn token_endpoint_down_while_the_cached_token_is_valid_lets_calls_go_on() 
     for _ in 0..5 {
         client.agents().get(agent_id()).send().await.unwrap();
     }
-    assert_eq!(server.count(AGENT), 11);
+    assert_eq!(server.count(AGENT_PATH), 11);
     assert_eq!(
         server.count("/token"),
         1 + 3,
@@ -389,7 +386,7 @@ async fn cancellation_mid_refresh_still_delivers_the_token() {
     );
     let server = Scripted::start(vec![
         ("/token", vec![slow_token]),
-        (AGENT, vec![agent_act()]),
+        (AGENT_PATH, vec![agent_act()]),
     ])
     .await;
     let client = scripted_credentials_builder(&server.base_url)
@@ -402,7 +399,7 @@ async fn cancellation_mid_refresh_still_delivers_the_token() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     cancelled.abort();
     client.agents().get(agent_id()).send().await.unwrap();
-    assert_eq!((server.count("/token"), server.count(AGENT)), (1, 1));
+    assert_eq!((server.count("/token"), server.count(AGENT_PATH)), (1, 1));
 }
 
 #[tokio::test]
@@ -417,14 +414,18 @@ async fn a_server_clock_skewed_by_hours_does_not_expire_the_token() {
         ],
         token_body("tok-1", ALL_SCOPES, 3600).to_string(),
     );
-    let server = Scripted::start(vec![("/token", vec![token]), (AGENT, vec![agent_act()])]).await;
+    let server = Scripted::start(vec![
+        ("/token", vec![token]),
+        (AGENT_PATH, vec![agent_act()]),
+    ])
+    .await;
     let client = scripted_credentials_builder(&server.base_url)
         .build()
         .unwrap();
     for _ in 0..3 {
         client.agents().get(agent_id()).send().await.unwrap();
     }
-    assert_eq!((server.count("/token"), server.count(AGENT)), (1, 3));
+    assert_eq!((server.count("/token"), server.count(AGENT_PATH)), (1, 3));
 }
 
 #[tokio::test]
@@ -433,14 +434,14 @@ async fn a_conflict_on_a_replayed_delete_means_the_first_attempt_did_it() {
         409,
         json!({"code": "AGENT_ALREADY_DECOMMISSIONED", "message": "already"}),
     );
-    let server = Scripted::start(vec![(AGENT, vec![Act::Close, done])]).await;
+    let server = Scripted::start(vec![(AGENT_PATH, vec![Act::Close, done])]).await;
     scripted_static_client(&server.base_url)
         .agents()
         .decommission(agent_id())
         .send()
         .await
         .unwrap();
-    assert_eq!(server.count(AGENT), 2);
+    assert_eq!(server.count(AGENT_PATH), 2);
 }
 
 #[tokio::test]
@@ -449,7 +450,7 @@ async fn a_conflict_on_a_first_delete_is_an_error() {
         409,
         json!({"code": "AGENT_ALREADY_DECOMMISSIONED", "message": "already"}),
     );
-    let server = Scripted::start(vec![(AGENT, vec![done])]).await;
+    let server = Scripted::start(vec![(AGENT_PATH, vec![done])]).await;
     let err = scripted_static_client(&server.base_url)
         .agents()
         .decommission(agent_id())
@@ -460,12 +461,12 @@ async fn a_conflict_on_a_first_delete_is_an_error() {
         (err.kind(), err.code()),
         (ErrorKind::Conflict, Some("AGENT_ALREADY_DECOMMISSIONED"))
     );
-    assert_eq!(server.count(AGENT), 1);
+    assert_eq!(server.count(AGENT_PATH), 1);
 }
 
 #[tokio::test]
 async fn the_retry_budget_keeps_a_dead_server_from_tripling_the_load() {
-    let server = Scripted::start(vec![(AGENT, vec![unavailable()])]).await;
+    let server = Scripted::start(vec![(AGENT_PATH, vec![unavailable()])]).await;
     // 20 tokens: four retries in all, then failures return at once.
     let client = scripted_static_builder(&server.base_url)
         .retry_policy(
@@ -487,12 +488,12 @@ async fn the_retry_budget_keeps_a_dead_server_from_tripling_the_load() {
             ErrorKind::Server
         );
     }
-    assert_eq!(server.count(AGENT), 10 + 4);
+    assert_eq!(server.count(AGENT_PATH), 10 + 4);
 }
 
 #[tokio::test]
 async fn disabled_retries_send_once() {
-    let server = Scripted::start(vec![(AGENT, vec![unavailable(), agent_act()])]).await;
+    let server = Scripted::start(vec![(AGENT_PATH, vec![unavailable(), agent_act()])]).await;
     let client = scripted_static_builder(&server.base_url)
         .retry_policy(RetryPolicy::disabled())
         .build()
@@ -507,7 +508,7 @@ async fn disabled_retries_send_once() {
             .kind(),
         ErrorKind::Server
     );
-    assert_eq!(server.count(AGENT), 1);
+    assert_eq!(server.count(AGENT_PATH), 1);
 }
 
 /// On a paused clock: the server holds each answer until all three slots
@@ -515,7 +516,7 @@ async fn disabled_retries_send_once() {
 #[tokio::test(start_paused = true)]
 async fn max_in_flight_caps_the_requests_on_the_wire() {
     let slow = Act::After(Duration::from_millis(100), Box::new(agent_act()));
-    let server = Scripted::start(vec![(AGENT, vec![slow])]).await;
+    let server = Scripted::start(vec![(AGENT_PATH, vec![slow])]).await;
     let client = scripted_static_builder(&server.base_url)
         .max_in_flight(3)
         .build()
@@ -526,7 +527,7 @@ async fn max_in_flight_caps_the_requests_on_the_wire() {
     });
     let results = futures::future::join_all(calls).await;
     assert!(results.iter().all(Result::is_ok));
-    assert_eq!(server.count(AGENT), 12);
+    assert_eq!(server.count(AGENT_PATH), 12);
     assert_eq!(server.most_at_once(), 3);
 }
 
@@ -540,7 +541,7 @@ async fn a_short_lived_token_is_refreshed_in_the_background_before_it_expires() 
             "/token",
             vec![token_act("tok-1", 2), token_act("tok-2", 3600)],
         ),
-        (AGENT, vec![agent_act()]),
+        (AGENT_PATH, vec![agent_act()]),
     ])
     .await;
     let client = scripted_credentials_builder(&server.base_url)
@@ -579,7 +580,7 @@ async fn a_call_backing_off_gives_its_in_flight_slot_to_another() {
     );
     let listing = json!({"data": [agent_json()], "total": 1});
     let server = Scripted::start(vec![
-        (AGENT, vec![busy, agent_act()]),
+        (AGENT_PATH, vec![busy, agent_act()]),
         ("/agents", vec![Act::json(200, listing)]),
     ])
     .await;
@@ -591,7 +592,7 @@ async fn a_call_backing_off_gives_its_in_flight_slot_to_another() {
     let other = async {
         // Starts once the first call has had its 503.
         for _ in 0..2_000 {
-            if server.count(AGENT) == 1 {
+            if server.count(AGENT_PATH) == 1 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -604,7 +605,7 @@ async fn a_call_backing_off_gives_its_in_flight_slot_to_another() {
     let order: Vec<bool> = server
         .seen()
         .into_iter()
-        .map(|(_, path)| !path.contains(AGENT))
+        .map(|(_, path)| !path.contains(AGENT_PATH))
         .collect();
     assert_eq!(
         order,

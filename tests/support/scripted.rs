@@ -239,7 +239,8 @@ pub async fn next_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<(
     Some((first.next()?.to_owned(), first.next()?.to_owned()))
 }
 
-/// A static-token client builder of a scripted server, with fast retries.
+/// A static-token client builder of a scripted server: fast retries (jitter
+/// below 10 ms), and only API calls reach the server.
 pub fn scripted_static_builder(base_url: &str) -> ClientBuilder {
     Client::builder()
         .base_url(base_url)

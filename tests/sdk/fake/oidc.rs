@@ -78,14 +78,14 @@ async fn api_status(fake: &FakeAgentIdp, token: &str) -> StatusCode {
         .status()
 }
 
-async fn get(fake: &FakeAgentIdp, path: &str) -> reqwest::Response {
+async fn get_from_fake(fake: &FakeAgentIdp, path: &str) -> reqwest::Response {
     reqwest::get(format!("{}{path}", fake.base_url()))
         .await
         .unwrap()
 }
 
 async fn jwks(fake: &FakeAgentIdp) -> Vec<Value> {
-    let body: Value = get(fake, "/.well-known/jwks.json")
+    let body: Value = get_from_fake(fake, "/.well-known/jwks.json")
         .await
         .json()
         .await
@@ -114,7 +114,10 @@ async fn by_default_tokens_have_no_kid_and_no_well_known_routes_exist() {
         "/.well-known/openid-configuration",
         "/.well-known/jwks.json",
     ] {
-        assert_eq!(get(&fake, path).await.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            get_from_fake(&fake, path).await.status(),
+            StatusCode::NOT_FOUND
+        );
     }
     assert_eq!(fake.jwks_requests_seen(), 0);
     assert_eq!(fake.discovery_requests_seen(), 0);
@@ -141,7 +144,7 @@ async fn the_public_key_pem_verifies_issued_tokens() {
 #[tokio::test]
 async fn discovery_names_the_endpoints_at_the_server_root() {
     let fake = FakeAgentIdp::builder().oidc(true).start().await.unwrap();
-    let reply = get(&fake, "/.well-known/openid-configuration").await;
+    let reply = get_from_fake(&fake, "/.well-known/openid-configuration").await;
     assert_eq!(reply.status(), StatusCode::OK);
     assert_eq!(
         reply.headers()["cache-control"].to_str().unwrap(),
@@ -179,7 +182,7 @@ async fn jwks_publishes_the_signing_key_under_the_tokens_kid() {
         .start()
         .await
         .unwrap();
-    let reply = get(&fake, "/.well-known/jwks.json").await;
+    let reply = get_from_fake(&fake, "/.well-known/jwks.json").await;
     assert_eq!(
         reply.headers()["cache-control"].to_str().unwrap(),
         "public, max-age=7"
@@ -214,10 +217,10 @@ async fn jwks_requests_are_counted_and_can_fail() {
     let fake = FakeAgentIdp::builder().oidc(true).start().await.unwrap();
     assert_eq!(jwks(&fake).await.len(), 1);
     fake.fail_jwks(true);
-    let failed = get(&fake, "/.well-known/jwks.json").await;
+    let failed = get_from_fake(&fake, "/.well-known/jwks.json").await;
     assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
     // Discovery keeps working while the key set fails.
-    let discovery = get(&fake, "/.well-known/openid-configuration").await;
+    let discovery = get_from_fake(&fake, "/.well-known/openid-configuration").await;
     assert_eq!(discovery.status(), StatusCode::OK);
     fake.fail_jwks(false);
     assert_eq!(jwks(&fake).await.len(), 1);

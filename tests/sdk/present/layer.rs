@@ -21,7 +21,7 @@ fn hyper() -> Hyper {
     HyperClient::builder(TokioExecutor::new()).build_http()
 }
 
-fn get(url: &str) -> Request<Full<Bytes>> {
+fn get_request(url: &str) -> Request<Full<Bytes>> {
     Request::get(url).body(Full::default()).unwrap()
 }
 
@@ -39,7 +39,7 @@ async fn attaches_the_token_and_replays_a_refused_get_once() {
     let http = auth.layer(hyper());
     let response: Response<Incoming> = http
         .clone()
-        .oneshot(get(&service.url("/ok")))
+        .oneshot(get_request(&service.url("/ok")))
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -52,7 +52,7 @@ async fn attaches_the_token_and_replays_a_refused_get_once() {
     service.refuse(first.expose_secret());
     let response = http
         .clone()
-        .oneshot(get(&service.url("/ok")))
+        .oneshot(get_request(&service.url("/ok")))
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -90,7 +90,10 @@ async fn an_origin_outside_the_allowlist_is_refused_unsent() {
     let allowed = Destination::start().await;
     let other = Destination::start().await;
     let http = allowed.auth(&client).layer(hyper());
-    let error = http.oneshot(get(&other.url("/ok"))).await.unwrap_err();
+    let error = http
+        .oneshot(get_request(&other.url("/ok")))
+        .await
+        .unwrap_err();
     assert!(matches!(
         present_error(&error),
         PresentError::OriginNotAllowed { .. }
@@ -110,7 +113,7 @@ async fn with_a_redirect_follower_outside_each_hop_is_checked() {
     let to = allowed.url("/ok");
     let response = http
         .clone()
-        .oneshot(get(&allowed.url(&format!("/redirect?to={to}"))))
+        .oneshot(get_request(&allowed.url(&format!("/redirect?to={to}"))))
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -120,7 +123,7 @@ async fn with_a_redirect_follower_outside_each_hop_is_checked() {
     // A hop to another origin fails there: that origin sees nothing.
     let to = other.url("/ok");
     let error = http
-        .oneshot(get(&allowed.url(&format!("/redirect?to={to}"))))
+        .oneshot(get_request(&allowed.url(&format!("/redirect?to={to}"))))
         .await
         .unwrap_err();
     assert!(matches!(
@@ -136,7 +139,7 @@ async fn insufficient_scope_is_a_typed_error() {
     let service = Destination::start().await;
     let http = service.auth(&client).layer(hyper());
     let error = http
-        .oneshot(get(&service.url("/scope?scope=reports:write")))
+        .oneshot(get_request(&service.url("/scope?scope=reports:write")))
         .await
         .unwrap_err();
     match present_error(&error) {

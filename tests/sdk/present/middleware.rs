@@ -17,7 +17,7 @@ fn http(auth: OutgoingAuth) -> ClientWithMiddleware {
         .build()
 }
 
-fn bearer(token: &str) -> Option<String> {
+fn bearer_value(token: &str) -> Option<String> {
     Some(format!("Bearer {token}"))
 }
 
@@ -31,7 +31,7 @@ async fn attaches_the_clients_current_token_to_an_allowed_origin() {
     let token = client.access_token().await.unwrap();
     let seen = service.seen();
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].authorization, bearer(token.expose_secret()));
+    assert_eq!(seen[0].authorization, bearer_value(token.expose_secret()));
     // The middleware and the client share one token.
     assert_eq!(fake.requests_seen(Operation::IssueToken), 1);
 }
@@ -114,8 +114,8 @@ async fn a_refused_token_is_replaced_and_an_idempotent_call_replayed_once() {
     assert_ne!(first.expose_secret(), second.expose_secret());
     let seen = service.seen();
     assert_eq!(seen.len(), 2);
-    assert_eq!(seen[0].authorization, bearer(first.expose_secret()));
-    assert_eq!(seen[1].authorization, bearer(second.expose_secret()));
+    assert_eq!(seen[0].authorization, bearer_value(first.expose_secret()));
+    assert_eq!(seen[1].authorization, bearer_value(second.expose_secret()));
     // The replay is the same request: the caller's own headers are kept.
     assert_eq!(seen[1].trace.as_deref(), Some("t-1"));
     assert_eq!(fake.requests_seen(Operation::IssueToken), 2);
@@ -158,7 +158,7 @@ async fn a_post_is_replayed_only_when_marked_replayable() {
     let seen = service.seen();
     assert_eq!(seen.len(), 3);
     assert_eq!(seen[2].body, "another order");
-    assert_ne!(seen[2].authorization, bearer(second.expose_secret()));
+    assert_ne!(seen[2].authorization, bearer_value(second.expose_secret()));
     assert_eq!(fake.requests_seen(Operation::IssueToken), 3);
 }
 

@@ -20,7 +20,7 @@ use Want::{Agent, Refused};
 
 const INVALID: Want = Refused(VerifyError::InvalidToken);
 
-fn bearer(token: &str) -> HeaderMap {
+fn bearer_headers(token: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(
         AUTHORIZATION,
@@ -82,13 +82,13 @@ async fn every_mode_by_every_case() {
         let verifier = verifier(&fake, mode);
         let local = matches!(mode, Mode::Pem | Mode::Jwks);
         let cases: Vec<(&str, HeaderMap, Want)> = vec![
-            ("valid", bearer(&valid), Agent(live)),
-            ("expired", bearer(&expired), INVALID),
+            ("valid", bearer_headers(&valid), Agent(live)),
+            ("expired", bearer_headers(&expired), INVALID),
             // The introspection mode asks the server, whose Phase-1 tokens
             // carry no `nbf` (the fake ignores it): the server's `active` rules.
             (
                 "not yet valid",
-                bearer(&early),
+                bearer_headers(&early),
                 if mode == Mode::Introspection {
                     Agent(live)
                 } else {
@@ -98,21 +98,29 @@ async fn every_mode_by_every_case() {
             // A local check cannot see a revocation before `exp` (documented).
             (
                 "revoked",
-                bearer(&revoked),
+                bearer_headers(&revoked),
                 if local { Agent(revoked_agent) } else { INVALID },
             ),
             (
                 "decommissioned agent",
-                bearer(&decommissioned),
+                bearer_headers(&decommissioned),
                 if local { Agent(gone) } else { INVALID },
             ),
-            ("wrong signature", bearer(&wrong_signature), INVALID),
-            ("alg none", bearer(&none), INVALID),
-            ("HS256 keyed with the public key", bearer(&hs256), INVALID),
-            ("RS512 header", bearer(&odd_alg), INVALID),
-            ("unknown kid", bearer(&unknown_kid), INVALID),
-            ("malformed: not a JWT", bearer("abc.def"), INVALID),
-            ("malformed: bad base64", bearer("a~b.c~d.e~f"), INVALID),
+            ("wrong signature", bearer_headers(&wrong_signature), INVALID),
+            ("alg none", bearer_headers(&none), INVALID),
+            (
+                "HS256 keyed with the public key",
+                bearer_headers(&hs256),
+                INVALID,
+            ),
+            ("RS512 header", bearer_headers(&odd_alg), INVALID),
+            ("unknown kid", bearer_headers(&unknown_kid), INVALID),
+            ("malformed: not a JWT", bearer_headers("abc.def"), INVALID),
+            (
+                "malformed: bad base64",
+                bearer_headers("a~b.c~d.e~f"),
+                INVALID,
+            ),
             (
                 "missing header",
                 HeaderMap::new(),
@@ -133,7 +141,7 @@ async fn every_mode_by_every_case() {
             (
                 "duplicate header",
                 {
-                    let mut h = bearer(&valid);
+                    let mut h = bearer_headers(&valid);
                     h.append(
                         AUTHORIZATION,
                         HeaderValue::from_str(&format!("Bearer {valid}")).unwrap(),
