@@ -19,6 +19,7 @@ const CHURN_MS: &str = "FLEET_CHURN_MS";
 const START_AT_MS: &str = "FLEET_START_AT_MS";
 const SECRET_FILE: &str = "FLEET_SECRET_FILE";
 const LEASE_MS: &str = "FLEET_LEASE_MS";
+const READY_DIR: &str = "FLEET_READY_DIR";
 
 /// How long a child may run before the test fails.
 const CHILD_LIMIT: Duration = Duration::from_secs(120);
@@ -36,6 +37,9 @@ pub struct Plan {
     pub secret_file: Option<std::path::PathBuf>,
     /// The Redis lock lease.
     pub lease: Option<Duration>,
+    /// Each child creates a file here once its store is open, just before
+    /// its calls: see [`wait_ready`].
+    pub ready_dir: Option<std::path::PathBuf>,
 }
 
 impl Plan {
@@ -46,6 +50,7 @@ impl Plan {
             churn: Duration::ZERO,
             secret_file: None,
             lease: None,
+            ready_dir: None,
         }
     }
 }
@@ -84,6 +89,9 @@ pub fn start(fake: &FakeAgentIdp, plan: &Plan, count: usize) -> Vec<Running> {
             }
             if let Some(lease) = plan.lease {
                 command.env(LEASE_MS, lease.as_millis().to_string());
+            }
+            if let Some(dir) = &plan.ready_dir {
+                command.env(READY_DIR, dir);
             }
             Running(command.spawn().unwrap())
         })
@@ -213,6 +221,10 @@ pub async fn child_main() {
         }
     };
     let store = Store::open(&store).await;
+    if let Some(dir) = std::env::var_os(READY_DIR) {
+        let mine = std::path::Path::new(&dir).join(std::process::id().to_string());
+        std::fs::write(mine, b"").unwrap();
+    }
     if churn.is_zero() {
         let built: Vec<Client> = (0..clients).map(|_| store.client()).collect();
         let calls = built.into_iter().map(|c| tokio::spawn(one_call(c)));
@@ -266,5 +278,23 @@ impl Store {
         }
         .build()
         .unwrap()
+    }
+}
+
+/// Waits (bounded at 60 s) until `count` children have opened their store
+/// and begun calling: events the test can then time its own acts after,
+/// however long a busy machine took to start them.
+pub async fn wait_ready(dir: &std::path::Path, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = std::fs::read_dir(dir).unwrap().count();
+        if ready >= count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{ready} of {count} children ready in 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
