@@ -18,7 +18,8 @@
 
 mod support;
 
-#[path = "../tests/redis_support/mod.rs"]
+#[path = "../tests/support/redis_server.rs"]
+#[allow(dead_code)]
 mod redis_support;
 
 use std::process::{Command, Stdio};

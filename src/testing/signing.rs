@@ -4,7 +4,11 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Tokio's clock, not `std`'s: a test on a paused clock steps through a
+// rotation's grace with `tokio::time::advance` (the same instant otherwise).
+use tokio::time::Instant;
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rsa::{KeyPair, KeySize};

@@ -64,6 +64,14 @@ impl Entry {
 /// Entries live until their own [`Entry::evict_at`].
 struct PerEntry;
 
+/// Now, on tokio's clock: the real instant, or a test's paused one, so a
+/// test on `start_paused` steps through max ages and cooldowns with
+/// `tokio::time::advance` instead of sleeping. (moka still evicts on its own
+/// clock; freshness is decided here.)
+pub(crate) fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 impl moka::Expiry<TokenKey, Entry> for PerEntry {
     fn expire_after_create(&self, _: &TokenKey, entry: &Entry, now: Instant) -> Option<Duration> {
         Some(entry.evict_at().saturating_duration_since(now))
@@ -112,12 +120,12 @@ impl VerdictCache {
         Fut: Future<Output = Entry>,
     {
         let stale = match self.entries.get(&key).await {
-            Some(entry) if entry.is_fresh(Instant::now()) => return entry,
+            Some(entry) if entry.is_fresh(now()) => return entry,
             other => other,
         };
         self.entries
             .entry(key)
-            .or_insert_with_if(lookup(stale), |entry| !entry.is_fresh(Instant::now()))
+            .or_insert_with_if(lookup(stale), |entry| !entry.is_fresh(now()))
             .await
             .into_value()
     }

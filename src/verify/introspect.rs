@@ -26,7 +26,7 @@ pub(crate) async fn lookup(
 ) -> Entry {
     let secret = SecretString::from(token);
     let answer = client.tokens().introspect(&secret).send().await;
-    let now = Instant::now();
+    let now = super::cache::now();
     match answer {
         Ok(answer) => match principal(answer, settings.leeway) {
             Some(principal) => active(principal, now, settings),

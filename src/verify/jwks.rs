@@ -108,7 +108,7 @@ impl Jwks {
     /// the slot (the caller fetches).
     fn take_fetch_slot(&self) -> bool {
         let mut state = self.state();
-        let now = Instant::now();
+        let now = super::cache::now();
         let due = state
             .last_fetch
             .is_none_or(|last| now.duration_since(last) >= self.timing.cooldown);
@@ -126,7 +126,7 @@ impl Jwks {
         if let Some(set) = &current
             && set.key(kid).is_some()
         {
-            if Instant::now() >= set.fresh_until
+            if super::cache::now() >= set.fresh_until
                 && let Ok(_gate) = self.gate.try_lock()
                 && self.take_fetch_slot()
             {
@@ -159,7 +159,7 @@ impl Jwks {
                 state.keys = Some(Arc::new(KeySet {
                     by_kid,
                     unnamed,
-                    fresh_until: Instant::now() + ttl,
+                    fresh_until: super::cache::now() + ttl,
                     generation: state.generations,
                 }));
             }

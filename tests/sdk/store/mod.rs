@@ -1,0 +1,5 @@
+//! The shared token store (`store`): files across processes, and Redis.
+
+mod file;
+#[cfg(feature = "redis")]
+mod redis;

@@ -1,0 +1,306 @@
+//! The token cache: what it accepts from the token endpoint, single-flight
+//! refresh, and that no abnormal fetch (a panic, a hang, a dead runtime)
+//! wedges it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use httpmock::prelude::*;
+use sentryagent_idp::auth::{AccessToken, TokenSource};
+use sentryagent_idp::{Client, RetryPolicy};
+use serde_json::json;
+
+use crate::support::scripted::*;
+use crate::support::*;
+
+/// 0.1 review, defect 1 (token): after a 201 token answer, the first API call succeeds.
+#[tokio::test]
+async fn first_api_call_after_a_201_token_answer_succeeds() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/api/v1/token");
+            then.status(201)
+                .json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600));
+        })
+        .await;
+    let api = get_agent_mock(&server).await;
+    let result = bounded(
+        10,
+        "get_agent",
+        mock_client(&server.base_url())
+            .agents()
+            .get(agent_id())
+            .send(),
+    )
+    .await;
+    match result {
+        Ok(agent) => {
+            assert_eq!(agent.agent_id, agent_id());
+            assert_eq!(api.calls_async().await, 1);
+        }
+        Err(e) => panic!(
+            "a 201 token answer must be accepted and the call succeed; got a {:?} error \
+             whose text contains the access token: {}; Display: {e}",
+            e.kind(),
+            error_leaks(&e, ACCESS_TOKEN)
+        ),
+    }
+}
+
+/// 0.1 review, defect 2: with one in-flight slot, a 401 replay still gets its new token.
+#[tokio::test]
+async fn max_in_flight_1_still_refreshes_and_replays_after_a_401() {
+    let refused = Act::json(
+        401,
+        json!({"code": "UNAUTHORIZED", "message": "Token expired."}),
+    );
+    let server = Scripted::start(vec![
+        (
+            "/token",
+            vec![token_act("tok-A", 3600), token_act("tok-B", 3600)],
+        ),
+        (AGENT_PATH, vec![refused, Act::json(200, agent_json())]),
+    ])
+    .await;
+    let client = scripted_credentials_builder(&server.base_url)
+        .max_in_flight(1)
+        .total_timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    // The total timeout is 20 s; a healthy replay takes milliseconds, a busy
+    // machine seconds; a deadlock runs into the 15 s bound.
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(15),
+        client.agents().get(agent_id()).send(),
+    )
+    .await;
+    match outcome {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => panic!("the replayed call must succeed; got {e:?}"),
+        Err(_) => panic!(
+            "deadlock: get_agent did not complete within 15 s (total timeout 20 s); \
+             requests seen: {:?}",
+            server.seen()
+        ),
+    }
+}
+
+/// Panics on its first fetch, succeeds afterwards.
+struct PanicsFirst(Arc<AtomicUsize>);
+
+impl TokenSource for PanicsFirst {
+    async fn fetch(&self) -> sentryagent_idp::Result<AccessToken> {
+        if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+            panic!("token source failure staged by the regression test");
+        }
+        Ok(AccessToken::new(ACCESS_TOKEN))
+    }
+}
+
+/// Hangs forever on its first fetch, succeeds afterwards.
+struct HangsFirst(Arc<AtomicUsize>);
+
+impl TokenSource for HangsFirst {
+    async fn fetch(&self) -> sentryagent_idp::Result<AccessToken> {
+        if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+            return std::future::pending().await;
+        }
+        Ok(AccessToken::new(ACCESS_TOKEN))
+    }
+}
+
+/// 0.1 review, defect 3(a): a panicking source is reported as a panic, and does not wedge the cache.
+#[tokio::test]
+async fn a_token_source_that_panicked_once_does_not_fail_every_later_call() {
+    let server = MockServer::start_async().await;
+    get_agent_mock(&server).await;
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let client = Client::builder()
+        .base_url(server.base_url())
+        .token_source(PanicsFirst(Arc::clone(&fetches)))
+        .retry_policy(RetryPolicy::disabled())
+        .build()
+        .unwrap();
+    let first = bounded(10, "first call", client.agents().get(agent_id()).send()).await;
+    let second = bounded(10, "second call", client.agents().get(agent_id()).send()).await;
+    let first_says_panic = first
+        .as_ref()
+        .err()
+        .is_some_and(|e| e.to_string().to_lowercase().contains("panic"));
+    assert!(
+        first_says_panic && second.is_ok(),
+        "the first call must fail saying the token source panicked, and the second must \
+         succeed; first: {first:?}; second: {second:?}; source fetches: {}",
+        fetches.load(Ordering::SeqCst)
+    );
+}
+
+/// 0.1 review, defect 3(b): a custom source that hangs is bounded, and a later call gets a new fetch.
+#[tokio::test]
+async fn a_token_source_that_hung_once_does_not_block_later_calls() {
+    let server = MockServer::start_async().await;
+    get_agent_mock(&server).await;
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let client = Client::builder()
+        .base_url(server.base_url())
+        .token_source(HangsFirst(Arc::clone(&fetches)))
+        .retry_policy(RetryPolicy::disabled())
+        .timeout(Duration::from_secs(1))
+        .total_timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    // The first call may fail (its fetch hangs), but must end.
+    let first = tokio::time::timeout(
+        Duration::from_secs(8),
+        client.agents().get(agent_id()).send(),
+    )
+    .await;
+    let second = tokio::time::timeout(
+        Duration::from_secs(8),
+        client.agents().get(agent_id()).send(),
+    )
+    .await;
+    assert!(
+        first.is_ok(),
+        "the first call (hung token fetch) must be bounded; it did not end within 8 s"
+    );
+    assert!(
+        matches!(second, Ok(Ok(_))),
+        "a later call must get a fresh token and succeed; first: {first:?}; second: {second:?}; \
+         source fetches: {}",
+        fetches.load(Ordering::SeqCst)
+    );
+}
+
+/// 0.1 review, defect 3(c): a fetch left behind by a shut-down runtime does not poison later calls.
+#[test]
+fn a_token_fetch_on_a_runtime_that_was_shut_down_does_not_poison_the_cache() {
+    let server = MockServer::start();
+    let token = server.mock(|when, then| {
+        when.method(POST).path("/api/v1/token");
+        then.status(200)
+            .json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600))
+            .delay(Duration::from_millis(1000));
+    });
+    server.mock(|when, then| {
+        when.method(GET).path(request_path("/agents/{agentId}"));
+        then.status(200).json_body(agent_json());
+    });
+    let rt = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first_runtime = rt();
+    let client = first_runtime.block_on(async { mock_client(&server.base_url()) });
+    first_runtime.block_on(async {
+        // Starts the (slow) token fetch, then gives up on the call.
+        let started = tokio::time::timeout(
+            Duration::from_millis(200),
+            client.agents().get(agent_id()).send(),
+        )
+        .await;
+        assert!(
+            started.is_err(),
+            "the first call should still be waiting for its token"
+        );
+    });
+    drop(first_runtime);
+    let second_runtime = rt();
+    let second = second_runtime.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            client.agents().get(agent_id()).send(),
+        )
+        .await
+    });
+    match second {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => panic!(
+            "a call from a new runtime must succeed; got {e:?} (token requests: {})",
+            token.calls()
+        ),
+        Err(_) => panic!("a call from a new runtime hung for 10 s (joined the dead fetch)"),
+    }
+}
+
+/// 0.1 review, defect 4: 20 calls with a 60 s token and the default 60 s buffer need at most 2 tokens.
+#[tokio::test]
+async fn a_token_living_no_longer_than_the_refresh_buffer_is_not_fetched_on_every_call() {
+    let server = MockServer::start_async().await;
+    let token = token_mock(&server, ACCESS_TOKEN, ALL_SCOPES, 60).await;
+    let api = get_agent_mock(&server).await;
+    let client = mock_client(&server.base_url());
+    for _ in 0..20 {
+        bounded(10, "get_agent", client.agents().get(agent_id()).send())
+            .await
+            .unwrap();
+        // Lets any background refresh finish, so each call sees its result.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(api.calls_async().await, 20);
+    let fetched = token.calls_async().await;
+    assert!(
+        fetched <= 2,
+        "20 sequential calls with a 60 s token made {fetched} token requests (at most 2 expected)"
+    );
+}
+
+/// 0.1 review, defect 10(a): a huge refresh buffer does not overflow `Instant + Duration`.
+#[tokio::test]
+async fn a_refresh_buffer_of_duration_max_does_not_panic() {
+    let server = MockServer::start_async().await;
+    token_mock(&server, ACCESS_TOKEN, ALL_SCOPES, 3600).await;
+    get_agent_mock(&server).await;
+    let client = for_mock(Client::builder(), &server.base_url())
+        .refresh_buffer(Duration::MAX)
+        .build()
+        .unwrap();
+    let calls = tokio::spawn(async move {
+        // The first call fetches a token; the second compares it with the buffer.
+        let first = client.agents().get(agent_id()).send().await.map(drop);
+        let second = client.agents().get(agent_id()).send().await.map(drop);
+        (first, second)
+    });
+    match bounded(10, "two calls", calls).await {
+        Ok((first, second)) => {
+            assert!(first.is_ok() && second.is_ok(), "{first:?} {second:?}")
+        }
+        Err(e) if e.is_panic() => panic!(
+            "a call with refresh_buffer(Duration::MAX) panicked: {}",
+            panic_text(&*e.into_panic())
+        ),
+        Err(e) => panic!("the calls' task failed: {e}"),
+    }
+}
+
+/// 0.1 review, item 15(c): a token response without `scope` works.
+#[tokio::test]
+async fn a_token_response_without_scope_works() {
+    let server = MockServer::start_async().await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path("/api/v1/token");
+            then.status(200).json_body(
+                json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 3600}),
+            );
+        })
+        .await;
+    get_agent_mock(&server).await;
+    let result = bounded(
+        10,
+        "get_agent",
+        mock_client(&server.base_url())
+            .agents()
+            .get(agent_id())
+            .send(),
+    )
+    .await;
+    if let Err(e) = result {
+        panic!("a token response without `scope` must be accepted; got {e:?}");
+    }
+}

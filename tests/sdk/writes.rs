@@ -1,0 +1,291 @@
+//! Writes (register, rotate, generate, decommission, revoke): success
+//! statuses, unknown outcomes that are never replayed, and what a 409
+//! `_ALREADY_` means after earlier attempts.
+
+use std::time::Duration;
+
+use httpmock::prelude::*;
+use sentryagent_idp::{ErrorKind, ExposeSecret};
+use serde_json::json;
+
+use crate::support::scripted::*;
+use crate::support::*;
+
+/// 0.1 review, defect 1 (rotate): a 201 to rotate is still a success carrying the secret.
+#[tokio::test]
+async fn rotate_answered_201_returns_the_new_secret() {
+    let server = MockServer::start_async().await;
+    token_mock(&server, ACCESS_TOKEN, ALL_SCOPES, 3600).await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST).path(request_path(
+                "/agents/{agentId}/credentials/{credentialId}/rotate",
+            ));
+            then.status(201)
+                .json_body(credential_with_secret_json(NEW_SECRET));
+        })
+        .await;
+    let result = bounded(
+        10,
+        "rotate",
+        mock_client(&server.base_url())
+            .credentials()
+            .rotate(agent_id(), credential_id())
+            .send(),
+    )
+    .await;
+    match result {
+        Ok(credential) => assert_eq!(credential.client_secret.expose_secret(), NEW_SECRET),
+        Err(e) => panic!(
+            "rotate answered 201 must succeed with the new secret; got a {:?} error \
+             whose text contains the new clientSecret: {}; Display: {e}",
+            e.kind(),
+            error_leaks(&e, NEW_SECRET)
+        ),
+    }
+}
+
+/// 0.1 review, defect 1 (generate): a 200 to generate is still a success carrying the secret.
+#[tokio::test]
+async fn generate_answered_200_returns_the_new_secret() {
+    let server = MockServer::start_async().await;
+    token_mock(&server, ACCESS_TOKEN, ALL_SCOPES, 3600).await;
+    server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path(request_path("/agents/{agentId}/credentials"));
+            then.status(200)
+                .json_body(credential_with_secret_json(NEW_SECRET));
+        })
+        .await;
+    let result = bounded(
+        10,
+        "generate",
+        mock_client(&server.base_url())
+            .credentials()
+            .generate(agent_id())
+            .send(),
+    )
+    .await;
+    match result {
+        Ok(credential) => assert_eq!(credential.client_secret.expose_secret(), NEW_SECRET),
+        Err(e) => panic!(
+            "generate answered 200 must succeed with the new secret; got a {:?} error \
+             whose text contains the new clientSecret: {}; Display: {e}",
+            e.kind(),
+            error_leaks(&e, NEW_SECRET)
+        ),
+    }
+}
+
+/// 0.1 review, defect 6: a rotate whose first attempt timed out is not silently replayed.
+#[tokio::test]
+async fn rotate_that_timed_out_after_sending_is_an_unknown_outcome_not_a_replayed_secret() {
+    let slow = Act::After(
+        Duration::from_millis(800),
+        Box::new(Act::json(
+            200,
+            credential_with_secret_json("sk_live_S1_FIRST_ATTEMPT"),
+        )),
+    );
+    let fast = Act::json(200, credential_with_secret_json("sk_live_S2_REPLAY"));
+    let server = Scripted::start(vec![("/rotate", vec![slow, fast])]).await;
+    let client = scripted_static_builder(&server.base_url)
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let result = bounded(
+        10,
+        "rotate",
+        client
+            .credentials()
+            .rotate(agent_id(), credential_id())
+            .send(),
+    )
+    .await;
+    match result {
+        Err(e) => assert_eq!(e.kind(), ErrorKind::OutcomeUnknown, "{e:?}"),
+        Ok(credential) => panic!(
+            "rotate must fail with OutcomeUnknown after a timed-out attempt; it returned Ok \
+             with secret {:?} after {} rotate requests (the first attempt may still apply, \
+             making that secret dead)",
+            credential.client_secret.expose_secret(),
+            server.count("/rotate")
+        ),
+    }
+}
+
+fn conflict(code: &str) -> Act {
+    Act::json(409, json!({"code": code, "message": "already"}))
+}
+
+fn rate_limited() -> Act {
+    Act::Respond(
+        429,
+        vec![("retry-after", "0".into())],
+        r#"{"code":"RATE_LIMIT_EXCEEDED","message":"slow down"}"#.into(),
+    )
+}
+
+fn token_expired() -> Act {
+    Act::json(
+        401,
+        json!({"code": "UNAUTHORIZED", "message": "Token expired."}),
+    )
+}
+
+fn assert_conflict(result: sentryagent_idp::Result<()>, code: &str, requests: usize) {
+    match result {
+        Ok(()) => panic!(
+            "a 409 {code} after a first attempt that provably did nothing must be an Err \
+             (Conflict); got Ok(()) after {requests} requests"
+        ),
+        Err(e) => assert_eq!(
+            (e.kind(), e.code()),
+            (ErrorKind::Conflict, Some(code)),
+            "{e:?}"
+        ),
+    }
+}
+
+/// 0.1 review, defect 9: 429 then 409 on decommission is a Conflict, not done.
+#[tokio::test]
+async fn decommission_429_then_409_already_is_a_conflict() {
+    let server = Scripted::start(vec![(
+        AGENT_PATH,
+        vec![rate_limited(), conflict("AGENT_ALREADY_DECOMMISSIONED")],
+    )])
+    .await;
+    let client = scripted_static_builder(&server.base_url).build().unwrap();
+    let result = bounded(
+        10,
+        "decommission",
+        client.agents().decommission(agent_id()).send(),
+    )
+    .await;
+    assert_conflict(
+        result,
+        "AGENT_ALREADY_DECOMMISSIONED",
+        server.count(AGENT_PATH),
+    );
+}
+
+/// 0.1 review, defect 9: 401 (refresh, replay) then 409 on decommission is a Conflict, not done.
+#[tokio::test]
+async fn decommission_401_then_409_already_is_a_conflict() {
+    let server = Scripted::start(vec![
+        (
+            "/token",
+            vec![token_act("tok-1", 3600), token_act("tok-2", 3600)],
+        ),
+        (
+            AGENT_PATH,
+            vec![token_expired(), conflict("AGENT_ALREADY_DECOMMISSIONED")],
+        ),
+    ])
+    .await;
+    let client = scripted_credentials_builder(&server.base_url)
+        .build()
+        .unwrap();
+    let result = bounded(
+        10,
+        "decommission",
+        client.agents().decommission(agent_id()).send(),
+    )
+    .await;
+    assert_conflict(
+        result,
+        "AGENT_ALREADY_DECOMMISSIONED",
+        server.count(AGENT_PATH),
+    );
+}
+
+/// 0.1 review, defect 9: 429 then 409 on revoke credential is a Conflict, not done.
+#[tokio::test]
+async fn revoke_credential_429_then_409_already_is_a_conflict() {
+    let server = Scripted::start(vec![(
+        CREDENTIAL_PATH,
+        vec![rate_limited(), conflict("CREDENTIAL_ALREADY_REVOKED")],
+    )])
+    .await;
+    let client = scripted_static_builder(&server.base_url).build().unwrap();
+    let result = bounded(
+        10,
+        "revoke",
+        client
+            .credentials()
+            .revoke(agent_id(), credential_id())
+            .send(),
+    )
+    .await;
+    assert_conflict(
+        result,
+        "CREDENTIAL_ALREADY_REVOKED",
+        server.count(CREDENTIAL_PATH),
+    );
+}
+
+/// 0.1 review, defect 9: 401 (refresh, replay) then 409 on revoke credential is a Conflict, not done.
+#[tokio::test]
+async fn revoke_credential_401_then_409_already_is_a_conflict() {
+    let server = Scripted::start(vec![
+        (
+            "/token",
+            vec![token_act("tok-1", 3600), token_act("tok-2", 3600)],
+        ),
+        (
+            CREDENTIAL_PATH,
+            vec![token_expired(), conflict("CREDENTIAL_ALREADY_REVOKED")],
+        ),
+    ])
+    .await;
+    let client = scripted_credentials_builder(&server.base_url)
+        .build()
+        .unwrap();
+    let result = bounded(
+        10,
+        "revoke",
+        client
+            .credentials()
+            .revoke(agent_id(), credential_id())
+            .send(),
+    )
+    .await;
+    assert_conflict(
+        result,
+        "CREDENTIAL_ALREADY_REVOKED",
+        server.count(CREDENTIAL_PATH),
+    );
+}
+
+/// 0.1 review, item 15(a): an unknown outcome is not retryable, so generic retry loops do not repeat the write.
+/// (In 0.1 `is_transient()` answered `true` for one that carries a 502/503/504.)
+#[tokio::test]
+async fn an_outcome_unknown_error_is_not_retryable() {
+    let mut transient = Vec::new();
+    for status in [502u16, 503, 504] {
+        let server = Scripted::start(vec![(
+            "/agents",
+            vec![Act::Respond(status, vec![], "gateway trouble".into())],
+        )])
+        .await;
+        let client = scripted_static_builder(&server.base_url).build().unwrap();
+        let err = bounded(
+            10,
+            "register",
+            register_request(&client, "screener-001@myproject.ai").send(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::OutcomeUnknown, "{err:?}");
+        assert_eq!(server.count("/agents"), 1, "register must not be replayed");
+        if err.is_retryable() {
+            transient.push(format!("{status}: {err:?}"));
+        }
+    }
+    assert!(
+        transient.is_empty(),
+        "an OutcomeUnknown error must not be retryable (retrying may duplicate the write); \
+         is_retryable() = true for: {transient:#?}"
+    );
+}
