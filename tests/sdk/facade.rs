@@ -951,3 +951,52 @@ async fn a_fetch_started_before_clear_does_not_refill_the_cache() {
     client.access_token().await.unwrap();
     assert_eq!(server.count("/token"), 2);
 }
+
+/// Review 21, class "docs that promise more than the code": the new
+/// `ScopeSet::parse_strict` promises that "every word must have the
+/// `resource:action` form … so that a typo is reported instead of becoming a
+/// scope no server grants", but only checks that a word contains a `:`. A
+/// comma-separated list (the common typo), a lone `:`, or half a scope pass.
+#[test]
+fn parse_strict_reports_words_that_are_not_resource_action() {
+    use sentryagent_idp::{ScopeParseError, ScopeSet};
+    for typed in [
+        "agents:read,audit:read",
+        ":",
+        "agents:",
+        ":read",
+        "agents:read:",
+    ] {
+        assert!(
+            matches!(
+                ScopeSet::parse_strict(typed),
+                Err(ScopeParseError::NotAScope(_))
+            ),
+            "`{typed}` was accepted as {:?}",
+            ScopeSet::parse_strict(typed)
+        );
+    }
+}
+
+/// Review 21, class "Standards' MUSTs" (RFC 6749 §3.3: `scope = scope-token
+/// *( SP scope-token )`, `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`):
+/// the one tokenizer behind `ScopeSet::parse` and `parse_strict` splits on any
+/// Unicode whitespace and keeps any non-whitespace character. A server's
+/// `scope` of `agents:read<NBSP>audit:read` is one malformed token, not a
+/// grant of `audit:read`; a typed word with an escape sequence is not a scope.
+#[test]
+fn scope_lists_follow_rfc_6749_syntax() {
+    use sentryagent_idp::{Scope, ScopeSet};
+    let granted = ScopeSet::parse("agents:read\u{a0}audit:read");
+    assert!(
+        !granted.contains(&Scope::AUDIT_READ),
+        "a non-breaking space split the server's scope string: {granted:?}"
+    );
+    for typed in ["agents:read\u{1b}[2J", "agents:r\u{e9}ad", "agents:\"read\""] {
+        assert!(
+            ScopeSet::parse_strict(typed).is_err(),
+            "{typed:?} was accepted as {:?}",
+            ScopeSet::parse_strict(typed)
+        );
+    }
+}

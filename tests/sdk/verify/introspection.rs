@@ -246,3 +246,23 @@ async fn the_real_grant_token_verifies_and_its_principal_is_complete() {
     let debug = format!("{principal:?} {verifier:?}");
     assert!(!debug.contains(token.expose_secret()));
 }
+
+/// Review 21, class "`Instant + Duration` and `Duration::MAX`": the negative
+/// TTL is a user-settable duration added to "now" unchecked
+/// (`src/verify/introspect.rs`, `fresh_until: now + settings.negative_ttl`).
+/// With "keep refusals forever" any caller sending a token AgentIdP calls
+/// inactive (here a tampered one: anyone can make one) panics the verify call.
+#[tokio::test]
+async fn a_negative_ttl_of_duration_max_does_not_panic_on_an_inactive_token() {
+    let fake = fake_with_oidc().await;
+    let verifier = Verifier::introspection(service_client(&fake))
+        .negative_ttl(Duration::MAX)
+        .build()
+        .unwrap();
+    let live = seeded_agent(&fake, &["agents:read"]);
+    let junk = tampered(&token(&fake, live, "agents:read"));
+    let verdict = tokio::spawn(async move { verifier.verify(&junk).await.map(|p| p.agent_id) })
+        .await
+        .expect("verify panicked with negative_ttl(Duration::MAX)");
+    assert_eq!(verdict, Err(sentryagent_idp::verify::VerifyError::InvalidToken));
+}

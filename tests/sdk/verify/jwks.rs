@@ -154,3 +154,24 @@ async fn key_rotation_new_kid_is_fetched_and_old_tokens_verify_during_grace() {
     );
     assert!(pem_before.verify(&old).await.is_ok());
 }
+
+/// Review 21, class "`Instant + Duration` and `Duration::MAX`": the key-set
+/// cache bounds are user-settable durations (`jwks_cache_bounds`), and the
+/// key set's lifetime is clamped into them, then added to "now" unchecked
+/// (`src/verify/jwks.rs`, `fresh_until: now() + ttl`). "Cache forever" must
+/// not panic the first verification.
+#[tokio::test]
+async fn jwks_cache_bounds_of_duration_max_do_not_panic_the_first_verify() {
+    let fake = oidc_fake(Duration::from_secs(300)).await;
+    let verifier = Verifier::jwks(&fake.base_url())
+        .unwrap()
+        .jwks_cache_bounds(Duration::MAX, Duration::MAX)
+        .build()
+        .unwrap();
+    let live = seeded_agent(&fake, &["agents:read"]);
+    let good = token(&fake, live, "agents:read");
+    let verdict = tokio::spawn(async move { verifier.verify(&good).await.map(|p| p.agent_id) })
+        .await
+        .expect("verify panicked with jwks_cache_bounds(Duration::MAX, Duration::MAX)");
+    assert_eq!(verdict, Ok(live));
+}
