@@ -545,6 +545,34 @@ mod tests {
         );
     }
 
+    /// Review 21: `AGENTIDP_SCOPES` is a list a person typed, and the CLI
+    /// refuses `agents:read audit` from the very same variable with "`audit`
+    /// is not a scope"; `from_env` reads it with the lenient server-side
+    /// parse, so the typo becomes a requested scope `audit` that fails only at
+    /// the first call (`invalid_scope`), not when the client is built. The
+    /// `ScopeSet::parse` docs themselves say a typed list wants `parse_strict`.
+    #[test]
+    fn from_env_refuses_a_typo_in_agentidp_scopes_as_the_cli_does() {
+        let built = ClientBuilder::<Async>::new()
+            .env(&lookup(&[
+                ("AGENTIDP_BASE_URL", "http://localhost:3000/"),
+                ("AGENTIDP_CLIENT_ID", "id"),
+                ("AGENTIDP_CLIENT_SECRET", "sk_live_x"),
+                ("AGENTIDP_SCOPES", "agents:read audit"),
+            ]))
+            .and_then(ClientBuilder::<Async>::build);
+        match built {
+            Err(err) => {
+                assert_eq!(err.kind(), ErrorKind::Config);
+                assert!(err.message().contains("audit"), "{err}");
+            }
+            Ok(client) => panic!(
+                "AGENTIDP_SCOPES=`agents:read audit` was accepted: requests {:?}",
+                client.requested_scopes()
+            ),
+        }
+    }
+
     #[test]
     fn build_refuses_bad_settings() {
         let base = || Client::builder().client_id("id").client_secret("s");

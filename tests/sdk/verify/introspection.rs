@@ -266,3 +266,36 @@ async fn a_negative_ttl_of_duration_max_does_not_panic_on_an_inactive_token() {
         .expect("verify panicked with negative_ttl(Duration::MAX)");
     assert_eq!(verdict, Err(sentryagent_idp::verify::VerifyError::InvalidToken));
 }
+
+/// Review 21, class "hints from a server used without bounds": AgentIdP's
+/// `Retry-After` goes, unclamped, into the verifier's own 503
+/// (`src/verify/introspect.rs`: `error.retry_after().unwrap_or(..)`), so a
+/// year-long hint (from AgentIdP or anything in front of it) tells every
+/// caller of the service to stay away for a year. Clamp it to a named ceiling.
+#[tokio::test]
+async fn agentidp_retry_after_reaches_the_services_503_bounded() {
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let verifier = Verifier::introspection(service_client(&fake))
+        .build()
+        .unwrap();
+    let live = seeded_agent(&fake, &["agents:read"]);
+    let good = token(&fake, live, "agents:read");
+    let year = Duration::from_secs(365 * 24 * 3600);
+    fake.fail_next(
+        Operation::IntrospectToken,
+        Failure::RateLimited { retry_after: year },
+        1,
+    );
+    let refused = verifier.verify(&good).await.unwrap_err();
+    let response = refused.to_response::<String>();
+    assert_eq!(response.status(), 503);
+    let seconds: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        seconds <= 24 * 3600,
+        "the service answers Retry-After: {seconds} (AgentIdP's hint, unbounded)"
+    );
+}
