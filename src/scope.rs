@@ -81,20 +81,24 @@ impl ScopeSet {
         Scope::DOCUMENTED.into_iter().collect()
     }
 
-    /// Parses the space-separated wire form; extra whitespace is ignored.
-    /// Every word is kept, whatever its form: this reads what a server sent,
-    /// and newer servers add scopes. For a list a person typed, see
+    /// Parses the space-separated wire form (RFC 6749 §3.3: words separated
+    /// by spaces, 0x20, only; extra spaces are ignored). Every word is kept,
+    /// whatever its form: this reads what a server sent, and newer servers
+    /// add scopes; a word holding other whitespace (`a<NBSP>b`) is not a
+    /// scope and is dropped, never split. For a list a person typed, see
     /// [`parse_strict`](Self::parse_strict).
     pub fn parse(wire: &str) -> Self {
-        words(wire)
+        words(wire, false)
             .filter_map(|(word, _)| Scope::new(word))
             .collect()
     }
 
-    /// Parses a space-separated list a person typed (a flag, a config file):
-    /// every word must have the `resource:action` form of AgentIdP's scopes
-    /// (`agents:read`, `webhooks:read`), and there must be at least one, so
-    /// that a typo is reported instead of becoming a scope no server grants.
+    /// Parses a space-separated list a person typed (a flag, a config file,
+    /// `AGENTIDP_SCOPES`): every word must have the `resource:action` form of
+    /// AgentIdP's scopes (`agents:read`, `webhooks:read`: one `:` between two
+    /// non-empty parts, RFC 6749 scope characters only, no comma), and there
+    /// must be at least one, so that a typo is reported instead of becoming a
+    /// scope no server grants.
     ///
     /// # Errors
     ///
@@ -114,7 +118,7 @@ impl ScopeSet {
     /// ```
     pub fn parse_strict(list: &str) -> Result<Self, ScopeParseError> {
         let mut set = ScopeSet::new();
-        for (word, resource_action) in words(list) {
+        for (word, resource_action) in words(list, true) {
             match Scope::new(word).filter(|_| resource_action) {
                 Some(scope) => set.insert(scope),
                 None => return Err(ScopeParseError::NotAScope(word.to_owned())),
@@ -177,9 +181,35 @@ impl ScopeSet {
 /// The one tokenizer of scope lists, behind [`ScopeSet::parse`] and
 /// [`ScopeSet::parse_strict`]: the whitespace-separated words, each with
 /// whether it has the `resource:action` form (a `:`).
-fn words(list: &str) -> impl Iterator<Item = (&str, bool)> {
-    list.split_whitespace()
-        .map(|word| (word, word.contains(':')))
+fn words(list: &str, typed: bool) -> impl Iterator<Item = (&str, bool)> {
+    // On the wire, RFC 6749 §3.3: `scope = scope-token *( SP scope-token )`;
+    // only a space (0x20) separates, so `a<NBSP>b` or `a<TAB>b` is one
+    // (malformed) word. A list a person typed may use any ASCII whitespace.
+    let separator = move |c: char| {
+        if typed {
+            c.is_ascii_whitespace()
+        } else {
+            c == ' '
+        }
+    };
+    list.split(separator)
+        .filter(|word| !word.is_empty())
+        .map(|word| (word, is_resource_action(word)))
+}
+
+/// Whether `word` is a `scope-token` (RFC 6749 §3.3: `%x21 / %x23-5B /
+/// %x5D-7E`, so no quote, backslash, control, space or non-ASCII) of the
+/// form `resource:action`, both parts non-empty.
+fn is_resource_action(word: &str) -> bool {
+    let token = word
+        .bytes()
+        .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E));
+    let mut parts = word.split(':');
+    let shaped = matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some(resource), Some(action), None) if !resource.is_empty() && !action.is_empty()
+    );
+    token && shaped && !word.contains(',')
 }
 
 /// Why [`ScopeSet::parse_strict`] refused a list.
@@ -269,11 +299,19 @@ mod tests {
 
     #[test]
     fn the_strict_parse_names_the_first_bad_word_and_the_lenient_one_keeps_it() {
-        let typed = "  agents:read webhooks:read\tagents:read ";
+        let typed = "  agents:read webhooks:read  agents:read ";
         assert_eq!(
             ScopeSet::parse_strict(typed).unwrap(),
             ScopeSet::parse(typed)
         );
+        // A person may separate with a tab; on the wire only a space does.
+        assert_eq!(
+            ScopeSet::parse_strict("agents:read\twebhooks:read")
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(ScopeSet::parse("agents:read\twebhooks:read").is_empty());
         assert_eq!(
             ScopeSet::parse_strict("agents:read agents audit"),
             Err(ScopeParseError::NotAScope("agents".into()))

@@ -184,7 +184,9 @@ impl<F: Flavor> ClientBuilder<F> {
             .client_id(need("AGENTIDP_CLIENT_ID")?)
             .client_secret(need("AGENTIDP_CLIENT_SECRET")?);
         if let Some(scopes) = lookup("AGENTIDP_SCOPES").filter(|v| !v.trim().is_empty()) {
-            builder = builder.scopes(ScopeSet::parse(&scopes));
+            let scopes = ScopeSet::parse_strict(&scopes)
+                .map_err(|e| Error::config(format!("AGENTIDP_SCOPES: {e}")))?;
+            builder = builder.scopes(scopes);
         }
         Ok(builder)
     }

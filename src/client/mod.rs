@@ -67,7 +67,8 @@ impl Client {
 
     /// A client configured from `AGENTIDP_BASE_URL`, `AGENTIDP_CLIENT_ID`,
     /// `AGENTIDP_CLIENT_SECRET` and, optionally, `AGENTIDP_SCOPES`
-    /// (space-separated; default: the four documented scopes).
+    /// (space-separated `resource:action` words, checked by
+    /// [`ScopeSet::parse_strict`]; default: the four documented scopes).
     pub fn from_env() -> Result<Client> {
         ClientBuilder::from_env()?.build()
     }

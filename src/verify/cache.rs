@@ -72,6 +72,14 @@ pub(crate) fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
+/// `now + wait`, saturated: a setting of `Duration::MAX` means "as long as
+/// can be", never a panic on `Instant` overflow.
+pub(crate) fn after(now: Instant, wait: Duration) -> Instant {
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(crate::seam::transport::LONGEST))
+        .unwrap_or(now)
+}
+
 impl moka::Expiry<TokenKey, Entry> for PerEntry {
     fn expire_after_create(&self, _: &TokenKey, entry: &Entry, now: Instant) -> Option<Duration> {
         Some(entry.evict_at().saturating_duration_since(now))

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use secrecy::SecretString;
 
-use super::cache::{Entry, Verdict};
+use super::cache::{Entry, Verdict, after};
 use super::principal::{AgentPrincipal, unix_time};
 use super::settings::Settings;
 use crate::client::Client;
@@ -15,6 +15,9 @@ use crate::model::{Introspection, Uuid};
 const GRACE_RETRY: Duration = Duration::from_secs(1);
 /// `Retry-After` of a 503 when AgentIdP did not say.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// The longest `Retry-After` the service's 503 passes on from AgentIdP (60 s):
+/// a server's hint is bounded before it reaches the service's callers.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Asks AgentIdP about `token`; `stale` is the entry it replaces, kept by
 /// the grace when AgentIdP cannot answer.
@@ -32,7 +35,7 @@ pub(crate) async fn lookup(
             Some(principal) => active(principal, now, settings),
             None => Entry {
                 verdict: Verdict::Inactive,
-                fresh_until: now + settings.negative_ttl,
+                fresh_until: after(now, settings.negative_ttl),
                 grace_until: None,
             },
         },
@@ -48,7 +51,12 @@ pub(crate) async fn lookup(
                 return kept;
             }
             Entry {
-                verdict: Verdict::Unavailable(error.retry_after().unwrap_or(DEFAULT_RETRY_AFTER)),
+                verdict: Verdict::Unavailable(
+                    error
+                        .retry_after()
+                        .unwrap_or(DEFAULT_RETRY_AFTER)
+                        .min(MAX_RETRY_AFTER),
+                ),
                 fresh_until: now,
                 grace_until: None,
             }
@@ -63,10 +71,10 @@ pub(crate) fn active(principal: AgentPrincipal, now: Instant, settings: &Setting
         exp.duration_since(SystemTime::now()).unwrap_or_default()
     });
     Entry {
-        fresh_until: now + settings.max_age.min(left),
+        fresh_until: after(now, settings.max_age.min(left)),
         grace_until: settings
             .grace
-            .map(|grace| now + settings.max_age.saturating_add(grace).min(left)),
+            .map(|grace| after(now, settings.max_age.saturating_add(grace).min(left))),
         verdict: Verdict::Active(Arc::new(principal)),
     }
 }
@@ -80,7 +88,7 @@ fn graced(stale: Entry, now: Instant) -> Option<Entry> {
     }
     tracing::warn!("AgentIdP unreachable: serving a verdict known active, within the grace");
     Some(Entry {
-        fresh_until: (now + GRACE_RETRY).min(grace_until),
+        fresh_until: after(now, GRACE_RETRY).min(grace_until),
         ..stale
     })
 }

@@ -159,7 +159,7 @@ impl Jwks {
                 state.keys = Some(Arc::new(KeySet {
                     by_kid,
                     unnamed,
-                    fresh_until: super::cache::now() + ttl,
+                    fresh_until: super::cache::after(super::cache::now(), ttl),
                     generation: state.generations,
                 }));
             }

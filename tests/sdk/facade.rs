@@ -992,7 +992,11 @@ fn scope_lists_follow_rfc_6749_syntax() {
         !granted.contains(&Scope::AUDIT_READ),
         "a non-breaking space split the server's scope string: {granted:?}"
     );
-    for typed in ["agents:read\u{1b}[2J", "agents:r\u{e9}ad", "agents:\"read\""] {
+    for typed in [
+        "agents:read\u{1b}[2J",
+        "agents:r\u{e9}ad",
+        "agents:\"read\"",
+    ] {
         assert!(
             ScopeSet::parse_strict(typed).is_err(),
             "{typed:?} was accepted as {:?}",

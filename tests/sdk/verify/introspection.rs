@@ -264,7 +264,10 @@ async fn a_negative_ttl_of_duration_max_does_not_panic_on_an_inactive_token() {
     let verdict = tokio::spawn(async move { verifier.verify(&junk).await.map(|p| p.agent_id) })
         .await
         .expect("verify panicked with negative_ttl(Duration::MAX)");
-    assert_eq!(verdict, Err(sentryagent_idp::verify::VerifyError::InvalidToken));
+    assert_eq!(
+        verdict,
+        Err(sentryagent_idp::verify::VerifyError::InvalidToken)
+    );
 }
 
 /// Review 21, class "hints from a server used without bounds": AgentIdP's
