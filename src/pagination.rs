@@ -136,8 +136,11 @@ impl<T: Send + 'static> Paginator<T> {
         if self.fetched == 1 {
             self.pages.first_page(&page);
             // A server that caps the page size without echoing it: a short
-            // first page while `total` says more match shows its size.
-            let capped = page.total.is_some_and(|total| (len as u64) < total)
+            // first page while `total` says more match after it shows its size.
+            let before = u64::from(number.saturating_sub(1)) * u64::from(page.limit);
+            let capped = page
+                .total
+                .is_some_and(|total| before + (len as u64) < total)
                 && len > 0
                 && len < page.limit as usize;
             let size = if capped { len as u32 } else { page.limit };

@@ -199,7 +199,8 @@ impl<F: Flavor> QueryAudit<F> {
                 if let Some(event) = state.ready.pop() {
                     return Some((Ok(event), Some(state)));
                 }
-                if state.over {
+                // Nothing can come once the window starts after `to`.
+                if state.over || upper.is_some_and(|u| state.mark.from() > u) {
                     return None;
                 }
                 if !state.wait.is_zero() {
@@ -263,6 +264,19 @@ mod tests {
     }
 
     #[test]
+    fn the_mark_keeps_only_events_inside_its_bounds() {
+        let at = |s| chrono::DateTime::from_timestamp(s, 0).unwrap();
+        let mut mark = Mark::new(at(10), Some(at(20)));
+        let got = mark.fresh(vec![
+            event(3, Some(21)),
+            event(2, Some(20)),
+            event(1, Some(9)),
+        ]);
+        let ids: Vec<_> = got.iter().map(|e| e.event_id.as_u128()).collect();
+        assert_eq!(ids, [2]);
+    }
+
+    #[test]
     fn the_mark_delivers_each_event_once_oldest_first() {
         let mut mark = Mark::new(chrono::DateTime::from_timestamp(0, 0).unwrap(), None);
         // Newest first, as the server sends them.
@@ -283,6 +297,12 @@ mod tests {
         let ids: Vec<_> = second.iter().map(|e| e.event_id.as_u128()).collect();
         assert_eq!(ids, [4, 5]);
         assert!(mark.fresh(vec![event(5, Some(30))]).is_empty());
+        // A late 6, stamped inside the lookback before the newest (30), is
+        // delivered; 1 (at 10) is outside it and forgotten.
+        let lookback = FOLLOW_LOOKBACK.as_secs() as i64;
+        assert_eq!(mark.from().timestamp(), 30 - lookback);
+        assert_eq!(mark.fresh(vec![event(6, Some(29))]).len(), 1);
+        assert!(!mark.seen.contains_key(&Uuid::from_u128(1)));
         assert_eq!(mark.fresh(vec![event(9, None)]).len(), 1);
         assert!(mark.fresh(vec![event(9, None)]).is_empty());
     }

@@ -169,7 +169,7 @@ fn answer(state: &mut State, path: &str) -> Act {
         .filter(|(_, e)| from.is_none_or(|f| e.at_us >= f) && to.is_none_or(|t| e.at_us <= t))
         .collect();
     // Newest first; among equal times, the last written first.
-    matching.sort_by(|a, b| (b.1.at_us, b.0).cmp(&(a.1.at_us, a.0)));
+    matching.sort_by_key(|(index, e)| std::cmp::Reverse((e.at_us, *index)));
     let size = asked.min(state.knobs.cap).max(1) as usize;
     let start = (page as usize - 1).saturating_mul(size);
     let data: Vec<Value> = matching
