@@ -353,6 +353,45 @@ mod tests {
         assert_eq!(walk.count().await, 2);
     }
 
+    /// A listing of `.0` behind a server that serves pages of at most `.1`
+    /// items and says `total`, but not the size it used.
+    struct Capped(Vec<Item>, usize);
+
+    impl Pages for Capped {
+        type Item = Item;
+
+        fn fetch(
+            &mut self,
+            number: u32,
+            size: Option<u32>,
+        ) -> BoxFuture<'static, Result<Page<Item>>> {
+            let asked = size.unwrap_or(100);
+            let served = (asked as usize).min(self.1);
+            let start = (number as usize - 1) * served;
+            let items = self.0.iter().skip(start).take(served).cloned().collect();
+            let query = Paging {
+                page: Some(number),
+                limit: Some(asked),
+            }
+            .query(Operation::ListAgents)
+            .expect("positive");
+            let page = query.page(items, i64::try_from(self.0.len()).ok(), None);
+            Box::pin(async move { Ok(page) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_capped_page_size_is_learned_from_a_short_first_page() {
+        let all = items(450);
+        let walk = Paginator::new(1, Capped(all.clone(), 40));
+        let got: Vec<Item> = walk.map(|r| r.unwrap()).collect().await;
+        assert_eq!(got, all);
+        // Started at the last page (of 100), short because it is the last.
+        let walk = Paginator::new(5, Capped(all.clone(), 1000));
+        let got: Vec<Item> = walk.map(|r| r.unwrap()).collect().await;
+        assert_eq!(got, all[400..].to_vec());
+    }
+
     #[test]
     fn the_paginator_is_unpin_and_send() {
         fn check<T: Unpin + Send>() {}
