@@ -377,7 +377,7 @@ impl<F: Flavor> ListAgents<F> {
                 },
             )
             .await?;
-        Ok(query.page(data.data, data.total))
+        Ok(query.page(data.data, data.total, data.limit))
     }
 
     fn walk(mut self) -> Paginator<Agent> {
@@ -392,8 +392,12 @@ struct AgentPages<F: Flavor>(ListAgents<F>);
 impl<F: Flavor> Pages for AgentPages<F> {
     type Item = Agent;
 
-    fn fetch(&mut self, page: u32) -> BoxFuture<'static, Result<Page<Agent>>> {
-        Box::pin(self.0.clone().page(page).run())
+    fn fetch(&mut self, page: u32, size: Option<u32>) -> BoxFuture<'static, Result<Page<Agent>>> {
+        let mut query = self.0.clone().page(page);
+        if let Some(size) = size {
+            query = query.limit(size);
+        }
+        Box::pin(query.run())
     }
 }
 

@@ -97,7 +97,8 @@ pub mod verify;
 
 pub use agents::{Agents, DecommissionAgent, GetAgent, ListAgents, RegisterAgent, UpdateAgent};
 pub use audit::{
-    Audit, DEFAULT_POLL_INTERVAL, Follow, GetAuditEvent, MAX_FOLLOW_BACKOFF, QueryAudit,
+    Audit, DEFAULT_POLL_INTERVAL, FOLLOW_LOOKBACK, Follow, GetAuditEvent, MAX_FOLLOW_BACKOFF,
+    QueryAudit,
 };
 pub use auth::DEFAULT_REFRESH_BUFFER;
 pub use client::{API_PREFIX, Client, ClientBuilder};
@@ -108,7 +109,9 @@ pub use credentials::{
 pub use error::{Error, ErrorKind, Result};
 pub use flavor::{Async, Flavor};
 pub use operation::Operation;
-pub use pagination::{DEFAULT_PAGE_SIZE, DEFAULT_STREAM_PAGE_SIZE, MAX_PAGES, Paginator};
+pub use pagination::{
+    DEFAULT_PAGE_SIZE, DEFAULT_STREAM_PAGE_SIZE, MAX_PAGES, Paginator, WALK_MEMORY,
+};
 pub use retry::RetryPolicy;
 pub use scope::{Scope, ScopeParseError, ScopeSet};
 pub use seam::transport::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_IDLE_TIMEOUT};

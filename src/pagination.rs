@@ -26,12 +26,24 @@ pub const DEFAULT_STREAM_PAGE_SIZE: u32 = 100;
 /// a server that ignores `page` must not make a walk endless.
 pub const MAX_PAGES: u32 = 100_000;
 
+/// A walk remembers the ids of this many items it yielded last, to yield
+/// none twice when the listing shifts under it: memory stays bounded (16
+/// bytes an id, about 4 MB with the set's overhead), and only a listing that
+/// grew by more than this many items during one walk can bring an item
+/// back.
+pub const WALK_MEMORY: usize = 100_000;
+
 /// The requests of one walk: page `n` of the listing.
 pub(crate) trait Pages: Send + 'static {
     type Item: Send + 'static;
 
-    /// Fetches page `page` (1-based).
-    fn fetch(&mut self, page: u32) -> BoxFuture<'static, Result<Page<Self::Item>>>;
+    /// Fetches page `page` (1-based), of `size` items when the walk learned
+    /// the server's page size (`None`: the size the request asked for).
+    fn fetch(
+        &mut self,
+        page: u32,
+        size: Option<u32>,
+    ) -> BoxFuture<'static, Result<Page<Self::Item>>>;
 
     /// Called with the first page, before it is yielded: a listing that
     /// grows while it is walked pins its bounds here.
@@ -42,11 +54,18 @@ pub(crate) trait Pages: Send + 'static {
 /// one is used up. `Unpin`, so `while let Some(item) = pages.next().await`
 /// needs no `pin!`.
 ///
-/// It ends after a page that says there is no more, or an empty page. It
-/// drops an item it already yielded on the previous page (a page boundary
-/// shifted by items added meanwhile), and ends with
+/// Pages are counted in the page size the server uses: the `limit` it echoes
+/// (a server may cap the size asked for), or, when it says only `total`, the
+/// length of a first page shorter than asked though more items match; later
+/// pages are asked in that size. It ends after a page that says there is no
+/// more, or an empty page.
+///
+/// It yields no item twice: it remembers the ids it yielded (the last
+/// [`WALK_MEMORY`] of them), so items pushed onto later pages by items added
+/// meanwhile are dropped, however many were added. It ends with
 /// [`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse) when a
-/// page holds nothing new (a server that ignores `page`) or after
+/// page repeats the page before it whole while the server's `total` (if it
+/// says one) is unchanged (a server that ignores `page`), or after
 /// [`MAX_PAGES`] pages. After an error it yields nothing more.
 #[must_use = "a paginator does nothing unless polled"]
 pub struct Paginator<T> {
@@ -56,8 +75,14 @@ pub struct Paginator<T> {
     pending: Option<BoxFuture<'static, Result<Page<T>>>>,
     ready: VecDeque<T>,
     key: fn(&T) -> Uuid,
-    /// Keys of the previous page's items.
-    previous: HashSet<Uuid>,
+    /// The page size learned from the first page, when it differs from the
+    /// one asked for.
+    size: Option<u32>,
+    /// The previous page: its keys in order, and its `total`.
+    previous: (Vec<Uuid>, Option<u64>),
+    /// Keys yielded, the oldest first in `order`; at most [`WALK_MEMORY`].
+    seen: HashSet<Uuid>,
+    order: VecDeque<Uuid>,
 }
 
 impl<T> fmt::Debug for Paginator<T> {
@@ -84,30 +109,66 @@ impl<T: Send + 'static> Paginator<T> {
             fetched: 0,
             pending: None,
             ready: VecDeque::new(),
-            previous: HashSet::new(),
+            size: None,
+            previous: (Vec::new(), None),
+            seen: HashSet::new(),
+            order: VecDeque::new(),
         }
+    }
+
+    /// Whether `key` is new to the walk; remembers it.
+    fn remember(&mut self, key: Uuid) -> bool {
+        if !self.seen.insert(key) {
+            return false;
+        }
+        self.order.push_back(key);
+        if self.order.len() > WALK_MEMORY
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.seen.remove(&oldest);
+        }
+        true
     }
 
     /// Takes in a fetched page: what it adds, and where the walk goes next.
     fn accept(&mut self, number: u32, page: Page<T>) -> Result<()> {
+        let len = page.items.len();
         if self.fetched == 1 {
             self.pages.first_page(&page);
+            // A server that caps the page size without echoing it: a short
+            // first page while `total` says more match after it shows its size.
+            let before = u64::from(number.saturating_sub(1)) * u64::from(page.limit);
+            let capped = page
+                .total
+                .is_some_and(|total| before + (len as u64) < total)
+                && len > 0
+                && len < page.limit as usize;
+            let size = if capped { len as u32 } else { page.limit };
+            self.size = Some(size);
         }
-        let more = page.has_more() && !page.items.is_empty();
-        let keys: HashSet<Uuid> = page.items.iter().map(self.key).collect();
-        let fresh: Vec<T> = page
-            .items
-            .into_iter()
-            .filter(|item| !self.previous.contains(&(self.key)(item)))
-            .collect();
-        if fresh.is_empty() && !keys.is_empty() {
+        let size = self.size.unwrap_or(page.limit).max(1);
+        let keys: Vec<Uuid> = page.items.iter().map(self.key).collect();
+        // A server that ignores `page` answers the same page again. So does
+        // a listing that grew by a page between two fetches, but then its
+        // total changed.
+        let (previous, previous_total) = &self.previous;
+        if !keys.is_empty() && keys == *previous && page.total == *previous_total {
             self.next_page = None;
             return Err(Error::invalid_response(format!(
-                "page {number} holds only items of the page before; the server may not support paging"
+                "page {number} repeats the page before it; the server may not support paging"
             )));
         }
-        self.previous = keys;
-        self.ready.extend(fresh);
+        let more = len > 0
+            && match page.total {
+                Some(total) => u64::from(number) * u64::from(size) < total,
+                None => len >= size as usize,
+            };
+        self.previous = (keys, page.total);
+        for item in page.items {
+            if self.remember((self.key)(&item)) {
+                self.ready.push_back(item);
+            }
+        }
         self.next_page = match number.checked_add(1) {
             Some(next) if more && self.fetched < MAX_PAGES => Some(next),
             Some(_) if more => {
@@ -135,7 +196,7 @@ impl<T: Send + 'static> Stream for Paginator<T> {
                     return Poll::Ready(None);
                 };
                 this.fetched += 1;
-                this.pending = Some(this.pages.fetch(number));
+                this.pending = Some(this.pages.fetch(number, this.size));
             }
             let Some(pending) = this.pending.as_mut() else {
                 return Poll::Ready(None);
@@ -193,13 +254,15 @@ impl Paging {
 
 impl PageQuery {
     /// Turns the wire's echo of a page into a [`Page`], trusting the request
-    /// for what the server leaves out.
-    pub(crate) fn page<T>(&self, items: Vec<T>, total: Option<i64>) -> Page<T> {
+    /// for what the server leaves out: `limit` is the page size the server
+    /// says it used (it may cap the one asked for), else the one asked for.
+    pub(crate) fn page<T>(&self, items: Vec<T>, total: Option<i64>, limit: Option<i32>) -> Page<T> {
+        let echoed = limit.and_then(|l| u32::try_from(l).ok()).filter(|l| *l > 0);
         Page {
             items,
             total: total.and_then(|t| u64::try_from(t).ok()),
             page: self.page.get(),
-            limit: self.size.get(),
+            limit: echoed.unwrap_or(self.size.get()),
         }
     }
 }
@@ -243,7 +306,7 @@ mod tests {
     impl Pages for Script {
         type Item = Item;
 
-        fn fetch(&mut self, number: u32) -> BoxFuture<'static, Result<Page<Item>>> {
+        fn fetch(&mut self, number: u32, _: Option<u32>) -> BoxFuture<'static, Result<Page<Item>>> {
             let index = (number as usize - 1).min(self.0.len() - 1);
             let query = Paging {
                 page: Some(number),
@@ -251,7 +314,7 @@ mod tests {
             }
             .query(Operation::ListAgents)
             .expect("positive");
-            let page = query.page(self.0[index].clone(), None);
+            let page = query.page(self.0[index].clone(), None, None);
             Box::pin(async move { Ok(page) })
         }
     }
@@ -288,6 +351,45 @@ mod tests {
         assert_eq!(walk.count().await, 3);
         let walk = Paginator::new(1, Script(vec![items(2), vec![]], 2));
         assert_eq!(walk.count().await, 2);
+    }
+
+    /// A listing of `.0` behind a server that serves pages of at most `.1`
+    /// items and says `total`, but not the size it used.
+    struct Capped(Vec<Item>, usize);
+
+    impl Pages for Capped {
+        type Item = Item;
+
+        fn fetch(
+            &mut self,
+            number: u32,
+            size: Option<u32>,
+        ) -> BoxFuture<'static, Result<Page<Item>>> {
+            let asked = size.unwrap_or(100);
+            let served = (asked as usize).min(self.1);
+            let start = (number as usize - 1) * served;
+            let items = self.0.iter().skip(start).take(served).cloned().collect();
+            let query = Paging {
+                page: Some(number),
+                limit: Some(asked),
+            }
+            .query(Operation::ListAgents)
+            .expect("positive");
+            let page = query.page(items, i64::try_from(self.0.len()).ok(), None);
+            Box::pin(async move { Ok(page) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_capped_page_size_is_learned_from_a_short_first_page() {
+        let all = items(450);
+        let walk = Paginator::new(1, Capped(all.clone(), 40));
+        let got: Vec<Item> = walk.map(|r| r.unwrap()).collect().await;
+        assert_eq!(got, all);
+        // Started at the last page (of 100), short because it is the last.
+        let walk = Paginator::new(5, Capped(all.clone(), 1000));
+        let got: Vec<Item> = walk.map(|r| r.unwrap()).collect().await;
+        assert_eq!(got, all[400..].to_vec());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 mod follow;
 
-pub use follow::{DEFAULT_POLL_INTERVAL, Follow, MAX_FOLLOW_BACKOFF};
+pub use follow::{DEFAULT_POLL_INTERVAL, FOLLOW_LOOKBACK, Follow, MAX_FOLLOW_BACKOFF};
 
 use futures::future::BoxFuture;
 use uuid::Uuid;
@@ -155,7 +155,7 @@ impl<F: Flavor> QueryAudit<F> {
                 },
             )
             .await?;
-        Ok(query.page(data.data, data.total))
+        Ok(query.page(data.data, data.total, data.limit))
     }
 
     fn walk(mut self) -> Paginator<AuditEvent> {
@@ -167,23 +167,42 @@ impl<F: Flavor> QueryAudit<F> {
 send!(QueryAudit => Page<AuditEvent>);
 paging_setters!(QueryAudit);
 
+/// The last instant of `t`'s millisecond.
+fn end_of_millisecond(t: Timestamp) -> Timestamp {
+    chrono::DateTime::from_timestamp_millis(t.timestamp_millis())
+        .and_then(|ms| ms.checked_add_signed(chrono::TimeDelta::nanoseconds(999_999)))
+        .unwrap_or(t)
+}
+
 /// The pages of a [`QueryAudit`] walk.
 struct AuditPages<F: Flavor>(QueryAudit<F>);
 
 impl<F: Flavor> Pages for AuditPages<F> {
     type Item = AuditEvent;
 
-    fn fetch(&mut self, page: u32) -> BoxFuture<'static, Result<Page<AuditEvent>>> {
-        Box::pin(self.0.clone().page(page).run())
+    fn fetch(
+        &mut self,
+        page: u32,
+        size: Option<u32>,
+    ) -> BoxFuture<'static, Result<Page<AuditEvent>>> {
+        let mut query = self.0.clone().page(page);
+        if let Some(size) = size {
+            query = query.limit(size);
+        }
+        Box::pin(query.run())
     }
 
     /// The log grows at its newest end, which is page 1: events written
     /// while the walk goes on would push older ones onto later pages again.
     /// So later pages are asked for events no newer than the newest one the
-    /// first page showed (the server's clock, not ours).
+    /// first page showed (the server's clock, not ours), to the end of its
+    /// millisecond: a server may keep finer times than it prints, and the
+    /// rest of that millisecond belongs to the walk (a repeat is dropped by
+    /// id, a loss could not be seen).
     fn first_page(&mut self, page: &Page<AuditEvent>) {
-        if self.0.to.is_none() {
-            self.0.to = page.items.iter().filter_map(|e| e.timestamp).max();
+        let newest = page.items.iter().filter_map(|e| e.timestamp).max();
+        if let Some(pin) = newest.map(end_of_millisecond) {
+            self.0.to = Some(self.0.to.map_or(pin, |to| to.min(pin)));
         }
     }
 }
@@ -197,9 +216,10 @@ impl QueryAudit<Async> {
         self.walk()
     }
 
-    /// New events, oldest first, as they arrive, until dropped: see
-    /// [`Follow`]. Without [`from`](Self::from) it starts with the events
-    /// written from now on.
+    /// New events, oldest first, as they arrive, until dropped (or, with
+    /// [`to`](Self::to), until that bound is past): see [`Follow`]. Without
+    /// [`from`](Self::from) it starts with the events stamped from this call
+    /// on, including those written before the stream is first polled.
     ///
     /// ```no_run
     /// use futures::StreamExt;
@@ -230,7 +250,8 @@ impl QueryAudit<crate::blocking::Blocking> {
     }
 
     /// New events as they arrive, as [`QueryAudit::follow`] yields them, as
-    /// an iterator that blocks between events and never ends by itself.
+    /// an iterator that blocks between events and ends by itself only after
+    /// a [`to`](QueryAudit::to) bound is past.
     pub fn follow(self) -> crate::blocking::Iter<AuditEvent> {
         let runtime = self.client.runtime().clone();
         crate::blocking::Iter::new(runtime, self.follow_stream())

@@ -36,7 +36,8 @@ pub struct Page<T> {
     pub total: Option<u64>,
     /// The 1-based page number.
     pub page: u32,
-    /// The page size asked for.
+    /// The page size: the one the server says it used (it may cap the one
+    /// asked for), else the one asked for.
     pub limit: u32,
 }
 

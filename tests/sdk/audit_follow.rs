@@ -98,9 +98,14 @@ fn seed(fake: &FakeAgentIdp, n: usize) -> HashSet<Uuid> {
 async fn a_burst_larger_than_a_page_is_delivered_whole_once_and_nothing_older() {
     let fake = FakeAgentIdp::start().await.unwrap();
     let before = seed(&fake, 30);
+    // A follow starts at the millisecond of its call: the events before it
+    // are in earlier ones.
+    tokio::time::sleep(Duration::from_millis(5)).await;
     let client = fake.client_builder().build().unwrap();
-    let mut driven = Driven::start(client.audit().query().poll_interval(POLL).follow());
-    // Two polls: the first only set the mark.
+    // Only the seeded action: the token the first poll fetches writes a
+    // `token.issued` event after the call, which the follow delivers.
+    let follow = client.audit().query().action(AuditAction::AgentUpdated);
+    let mut driven = Driven::start(follow.poll_interval(POLL).follow());
     polls(&fake, 2).await;
     let burst = seed(&fake, 250);
     let got = driven.ids(250).await;
@@ -192,7 +197,14 @@ async fn it_resumes_after_server_errors_without_losing_or_repeating_events() {
         .retry_policy(sentryagent_idp::RetryPolicy::disabled())
         .build()
         .unwrap();
-    let mut follow = client.audit().query().poll_interval(POLL).follow();
+    // Not the `token.issued` event of the first poll's token (written after
+    // the call to `.follow()`, so delivered).
+    let mut follow = client
+        .audit()
+        .query()
+        .action(AuditAction::AgentUpdated)
+        .poll_interval(POLL)
+        .follow();
     let first = tokio::spawn(async move {
         let items = take(&mut follow, 1).await;
         (follow, items)
@@ -273,4 +285,206 @@ fn the_blocking_client_follows_as_an_iterator() {
         .map(|e| e.unwrap().event_id)
         .collect();
     assert_eq!(got, seeded);
+}
+
+// Against a listing server that keeps microsecond times and prints
+// milliseconds (`support::paged::Log`), on a paused clock: the follow's
+// waits are tokio timers, so a count of requests over a virtual interval
+// does not depend on how busy the machine is.
+
+use crate::support::paged::{Knobs, Log, now_us};
+use crate::support::scripted::Act;
+
+/// Reads `follow` until `virtual_secs` of (paused) time have passed, at most
+/// `max` items; returns what it yielded and whether it ended.
+async fn drain(
+    follow: &mut sentryagent_idp::Follow,
+    virtual_secs: u64,
+    max: usize,
+) -> (Vec<Result<AuditEvent>>, bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(virtual_secs);
+    let mut out = Vec::new();
+    while out.len() < max {
+        match tokio::time::timeout_at(deadline, follow.next()).await {
+            Ok(Some(item)) => out.push(item),
+            Ok(None) => return (out, true),
+            Err(_) => return (out, false),
+        }
+    }
+    (out, false)
+}
+
+fn ids(items: &[Result<AuditEvent>]) -> Vec<Uuid> {
+    items
+        .iter()
+        .map(|i| i.as_ref().expect("no error").event_id)
+        .collect()
+}
+
+/// Issue 23, item 5: "from now" costs one request, however long the log.
+#[tokio::test(start_paused = true)]
+async fn following_from_now_costs_one_request_however_long_the_log() {
+    let log = Log::start(Knobs::default()).await;
+    // 5,000 events over the hour before the follow.
+    let hour_ago = now_us() - 3_600_000_000;
+    for i in 0..5_000 {
+        log.add_at(1, hour_ago + i * 700_000);
+    }
+    let client = log.client();
+    let mut follow = client
+        .audit()
+        .query()
+        .poll_interval(Duration::from_secs(600))
+        .follow();
+    let (items, ended) = drain(&mut follow, 60, 10).await;
+    assert!(items.is_empty() && !ended, "{items:?}");
+    assert_eq!(
+        log.listings(),
+        1,
+        "the first poll of a follow from now made {} requests",
+        log.listings()
+    );
+}
+
+/// Issue 23, item 6: a `Retry-After` of 0, or a date in the past, does not
+/// make the follow poll sooner than its interval; a huge one is capped.
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_of_zero_or_in_the_past_never_polls_sooner_than_the_interval() {
+    for hint in ["0", "Wed, 21 Oct 2015 07:28:00 GMT"] {
+        let log = Log::start(Knobs {
+            refuse: Some(Act::Respond(
+                429,
+                vec![
+                    ("content-type", "application/json".into()),
+                    ("retry-after", hint.into()),
+                ],
+                r#"{"code":"RATE_LIMIT_EXCEEDED","message":"slow down"}"#.into(),
+            )),
+            ..Knobs::default()
+        })
+        .await;
+        let client = log.client();
+        let mut follow = client
+            .audit()
+            .query()
+            .poll_interval(Duration::from_millis(250))
+            .follow();
+        let (items, ended) = drain(&mut follow, 10, 5_000).await;
+        assert!(!ended);
+        assert!(items.iter().all(Result::is_err));
+        // Polls at 0, 0.25, …, 10 s at most: 41.
+        assert!(
+            log.listings() <= 41,
+            "Retry-After: {hint}: {} requests in 10 s at a 250 ms interval",
+            log.listings()
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_beyond_the_ceiling_is_waited_only_up_to_the_ceiling() {
+    let log = Log::start(Knobs {
+        refuse: Some(Act::Respond(
+            429,
+            vec![("retry-after", "86400".into())],
+            r#"{"code":"RATE_LIMIT_EXCEEDED","message":"slow down"}"#.into(),
+        )),
+        ..Knobs::default()
+    })
+    .await;
+    let client = log.client();
+    let mut follow = client
+        .audit()
+        .query()
+        .poll_interval(Duration::from_millis(250))
+        .follow();
+    let span = sentryagent_idp::MAX_FOLLOW_BACKOFF * 3 + Duration::from_secs(1);
+    let (items, _) = drain(&mut follow, span.as_secs(), 100).await;
+    assert_eq!(items.len(), 4, "a poll at 0 and one per ceiling: {items:?}");
+}
+
+/// Issue 23, item 7: an event committed late (stamped before the newest one
+/// delivered) is delivered, once.
+#[tokio::test(start_paused = true)]
+async fn an_event_committed_late_is_delivered_once() {
+    let log = Log::start(Knobs::default()).await;
+    let client = log.client();
+    let t0 = now_us();
+    let mut follow = client
+        .audit()
+        .query()
+        .poll_interval(Duration::from_millis(500))
+        .follow();
+    // The first poll finds nothing.
+    let (items, _) = drain(&mut follow, 1, 1).await;
+    assert!(items.is_empty(), "{items:?}");
+    let newer = log.add_at(1, t0 + 2_000_000);
+    let (items, _) = drain(&mut follow, 5, 1).await;
+    assert_eq!(ids(&items), newer);
+    // Committed now, stamped a second before the one delivered.
+    let late = log.add_at(1, t0 + 1_000_000);
+    let (items, _) = drain(&mut follow, 5, 10).await;
+    assert_eq!(ids(&items), late, "the late event, once, and nothing again");
+}
+
+/// Issue 23, item 8: `.to(...)` bounds a follow: nothing after it, and the
+/// stream ends once the bound is past.
+#[tokio::test(start_paused = true)]
+async fn a_follow_with_a_to_bound_delivers_nothing_after_it_and_ends() {
+    let log = Log::start(Knobs::default()).await;
+    let t0 = now_us();
+    let mut inside = log.add_at(1, t0 - 300_000_000);
+    inside.extend(log.add_at(1, t0 - 200_000_000));
+    log.add_at(1, t0 - 100_000_000);
+    let client = log.client();
+    let at = |us: i64| chrono::DateTime::from_timestamp_micros(us).unwrap();
+    let mut follow = client
+        .audit()
+        .query()
+        .from(at(t0 - 400_000_000))
+        .to(at(t0 - 150_000_000))
+        .poll_interval(Duration::from_millis(250))
+        .follow();
+    let (items, ended) = drain(&mut follow, 30, 10).await;
+    assert_eq!(ids(&items), inside, "only the events up to `to`");
+    assert!(ended, "the follow ends once `to` is past");
+}
+
+/// Issue 23, item 9: "now" is the call to `.follow()`: an event written
+/// before the stream is first polled is delivered.
+#[tokio::test(start_paused = true)]
+async fn an_event_written_between_follow_and_its_first_poll_is_delivered() {
+    let log = Log::start(Knobs::default()).await;
+    log.add_at(3, now_us() - 60_000_000);
+    let client = log.client();
+    let mut follow = client
+        .audit()
+        .query()
+        .poll_interval(Duration::from_millis(250))
+        .follow();
+    let written = log.add_at(1, now_us());
+    let (items, _) = drain(&mut follow, 5, 10).await;
+    assert_eq!(ids(&items), written, "that event, and nothing from before");
+}
+
+/// Issue 23, item 10: a follow over a server that keeps microseconds and
+/// prints milliseconds delivers every event of a busy millisecond.
+#[tokio::test(start_paused = true)]
+async fn a_follow_delivers_every_event_of_a_millisecond_the_server_prints_as_one() {
+    let log = Log::start(Knobs::default()).await;
+    let ms = (now_us() / 1000 - 60_000) * 1000;
+    let written: HashSet<Uuid> = (0..250).flat_map(|i| log.add_at(1, ms + i)).collect();
+    let client = log.client();
+    let mut follow = client
+        .audit()
+        .query()
+        .from(chrono::DateTime::from_timestamp_micros(ms).unwrap())
+        .poll_interval(Duration::from_millis(250))
+        .follow();
+    let (items, _) = drain(&mut follow, 5, 1_000).await;
+    let got = ids(&items);
+    let unique: HashSet<Uuid> = got.iter().copied().collect();
+    assert_eq!(got.len(), unique.len(), "no event twice");
+    assert_eq!(unique.len(), 250, "every event of that millisecond");
+    assert_eq!(unique, written);
 }

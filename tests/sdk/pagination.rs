@@ -94,3 +94,124 @@ async fn an_audit_stream_over_a_growing_log_yields_no_event_twice() {
         duplicates.first()
     );
 }
+
+// Against a listing server with state (`support::paged::Log`).
+
+use crate::support::paged::{Knobs, Log, now_us};
+
+async fn walk_agents(log: &Log, limit: u32) -> Vec<sentryagent_idp::Result<uuid::Uuid>> {
+    let client = log.client();
+    bounded(
+        60,
+        "the walk",
+        client
+            .agents()
+            .list()
+            .limit(limit)
+            .stream()
+            .map(|a| a.map(|a| a.agent_id))
+            .take(10_000)
+            .collect::<Vec<_>>(),
+    )
+    .await
+}
+
+fn all_ok(items: Vec<sentryagent_idp::Result<uuid::Uuid>>) -> Vec<uuid::Uuid> {
+    items.into_iter().map(|i| i.expect("no error")).collect()
+}
+
+/// Issue 23, item 10: a walk over a server that keeps microseconds and
+/// prints milliseconds returns every event of a busy millisecond.
+#[tokio::test]
+async fn an_audit_walk_returns_every_event_of_a_millisecond_the_server_prints_as_one() {
+    let log = Log::start(Knobs::default()).await;
+    let ms = (now_us() / 1000 - 60_000) * 1000;
+    let written: HashSet<uuid::Uuid> = (0..250).flat_map(|i| log.add_at(1, ms + i)).collect();
+    let client = log.client();
+    let got: Vec<_> = bounded(
+        60,
+        "the walk",
+        client
+            .audit()
+            .query()
+            .limit(100)
+            .stream()
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    let got: Vec<_> = got.into_iter().map(|e| e.unwrap().event_id).collect();
+    let unique: HashSet<_> = got.iter().copied().collect();
+    assert_eq!(got.len(), unique.len(), "no event twice");
+    assert_eq!(
+        unique.len(),
+        250,
+        "{} of the 250 events of one millisecond",
+        unique.len()
+    );
+    assert_eq!(unique, written);
+}
+
+/// Issue 23, item 11: a server that serves smaller pages than asked does not
+/// end the walk early, whether it echoes the page size or only says `total`.
+#[tokio::test]
+async fn a_walk_over_a_server_capping_the_page_size_returns_everything() {
+    for echo_limit in [true, false] {
+        let log = Log::start(Knobs {
+            cap: 100,
+            echo_limit,
+            ..Knobs::default()
+        })
+        .await;
+        let written: HashSet<_> = log.add_spread(1_000, now_us()).into_iter().collect();
+        let got = all_ok(walk_agents(&log, 500).await);
+        let unique: HashSet<_> = got.iter().copied().collect();
+        assert_eq!(got.len(), unique.len(), "no agent twice");
+        assert_eq!(
+            unique.len(),
+            1_000,
+            "echo_limit {echo_limit}: {} of 1,000 agents",
+            unique.len()
+        );
+        assert_eq!(unique, written);
+    }
+}
+
+/// Issue 23, item 12: more than a page of insertions during a walk yields no
+/// item twice and loses none of those listed when it began.
+#[tokio::test]
+async fn a_listing_growing_by_more_than_a_page_during_a_walk_yields_no_agent_twice() {
+    let log = Log::start(Knobs {
+        grow_before_page: Some((3, 250)),
+        ..Knobs::default()
+    })
+    .await;
+    let before: HashSet<_> = log.add_spread(300, now_us()).into_iter().collect();
+    let got = all_ok(walk_agents(&log, 100).await);
+    let unique: HashSet<_> = got.iter().copied().collect();
+    assert_eq!(
+        got.len(),
+        unique.len(),
+        "{} agents yielded twice",
+        got.len() - unique.len()
+    );
+    assert!(before.is_subset(&unique), "none listed at the start lost");
+}
+
+/// Issue 23, item 12: a page shifted whole onto the next by insertions is
+/// not taken for a server that ignores `page`.
+#[tokio::test]
+async fn a_listing_growing_by_a_page_between_two_fetches_is_not_taken_for_missing_paging() {
+    let log = Log::start(Knobs {
+        grow_before_page: Some((2, 100)),
+        ..Knobs::default()
+    })
+    .await;
+    let before: HashSet<_> = log.add_spread(300, now_us()).into_iter().collect();
+    let got = walk_agents(&log, 100).await;
+    let errors: Vec<_> = got.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let got = all_ok(got);
+    let unique: HashSet<_> = got.iter().copied().collect();
+    assert_eq!(got.len(), unique.len(), "no agent twice");
+    assert!(before.is_subset(&unique), "none listed at the start lost");
+}

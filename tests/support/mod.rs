@@ -7,6 +7,7 @@
 mod fixtures;
 pub use fixtures::*;
 
+pub mod paged;
 pub mod scripted;
 
 // Two files stay where the CLI and contract suites include them from

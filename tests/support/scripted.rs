@@ -45,6 +45,10 @@ pub type Seen = (String, String);
 
 type Routes = Arc<Mutex<Vec<(&'static str, Vec<Act>)>>>;
 
+/// Answers a request from its path and query (for servers with state, such
+/// as [`super::paged::Log`]).
+pub type Handler = Arc<dyn Fn(&str) -> Act + Send + Sync>;
+
 /// A running scripted server.
 pub struct Scripted {
     pub base_url: String,
@@ -64,6 +68,16 @@ impl Scripted {
     /// Serves requests whose path ends with a key of `routes`, each route
     /// consuming its acts in order (the last act repeats).
     pub async fn start(routes: Vec<(&'static str, Vec<Act>)>) -> Scripted {
+        Self::serve(routes, None).await
+    }
+
+    /// Serves every request with `handler` (given the path and query);
+    /// requests are recorded as with [`Scripted::start`].
+    pub async fn start_with(handler: Handler) -> Scripted {
+        Self::serve(Vec::new(), Some(handler)).await
+    }
+
+    async fn serve(routes: Vec<(&'static str, Vec<Act>)>, handler: Option<Handler>) -> Scripted {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -85,7 +99,9 @@ impl Scripted {
                     while connections.try_join_next().is_some() {}
                     let (seen, routes, busy) =
                         (Arc::clone(&seen), Arc::clone(&routes), Arc::clone(&busy));
-                    connections.spawn(async move { serve(stream, seen, routes, busy).await });
+                    let handler = handler.clone();
+                    connections
+                        .spawn(async move { serve(stream, seen, routes, handler, busy).await });
                 }
                 // Let the last connections finish before the listener goes.
                 while connections.join_next().await.is_some() {}
@@ -137,6 +153,7 @@ async fn serve(
     mut stream: TcpStream,
     seen: Arc<Mutex<Vec<Seen>>>,
     routes: Routes,
+    handler: Option<Handler>,
     busy: Arc<Busy>,
 ) {
     // A client that connects but never sends a whole request is not waited for.
@@ -145,7 +162,9 @@ async fn serve(
     else {
         return;
     };
-    let act = {
+    let act = if let Some(handler) = &handler {
+        Some(handler(&path))
+    } else {
         let mut routes = routes.lock().unwrap();
         routes
             .iter_mut()
