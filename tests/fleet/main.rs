@@ -8,7 +8,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use crate::support::fleet::{Plan, finish_all, start, wait_ready};
+use crate::support::fleet::{Plan, Tally, finish_all, start, wait_ready};
 use crate::support::redis_server::RedisServer;
 use sentryagent_idp::testing::{Failure, FakeAgentIdp};
 use sentryagent_idp::{ExposeSecret, Operation};
@@ -33,6 +33,19 @@ async fn slow_fake() -> FakeAgentIdp {
     fake
 }
 
+/// One token request for the whole fleet. A client whose store operation
+/// outlasts `STORE_TIMEOUT` (real time: a store starved of CPU on a
+/// saturated machine) fetches for itself and counts a fallback, so each
+/// request beyond the first must be one of those: on an idle machine there
+/// are none and the fleet makes exactly one request.
+fn one_token_request_but_for_fallbacks(fake: &FakeAgentIdp, tally: &Tally) {
+    let requests = fake.requests_seen(Operation::IssueToken);
+    assert!(
+        (1..=1 + tally.fallbacks).contains(&requests),
+        "{requests} token requests: {tally:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_processes_of_ten_clients_on_redis_make_one_token_request() {
     let _fleet = ONE_FLEET.lock().await;
@@ -44,8 +57,8 @@ async fn twenty_processes_of_ten_clients_on_redis_make_one_token_request() {
     let tally = tokio::task::spawn_blocking(move || finish_all(children))
         .await
         .unwrap();
-    assert_eq!((tally.ok, tally.failed, tally.fallbacks), (200, 0, 0));
-    assert_eq!(fake.requests_seen(Operation::IssueToken), 1);
+    assert_eq!((tally.ok, tally.failed), (200, 0), "{tally:?}");
+    one_token_request_but_for_fallbacks(&fake, &tally);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,8 +71,8 @@ async fn twenty_processes_of_ten_clients_on_the_file_store_make_one_token_reques
     let tally = tokio::task::spawn_blocking(move || finish_all(children))
         .await
         .unwrap();
-    assert_eq!((tally.ok, tally.failed, tally.fallbacks), (200, 0, 0));
-    assert_eq!(fake.requests_seen(Operation::IssueToken), 1);
+    assert_eq!((tally.ok, tally.failed), (200, 0), "{tally:?}");
+    one_token_request_but_for_fallbacks(&fake, &tally);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
