@@ -4,9 +4,9 @@
 
 #![allow(dead_code)]
 
-#[path = "../common/spec.rs"]
+#[path = "../support/spec.rs"]
 pub mod openapi;
-#[path = "../fake_support/schema.rs"]
+#[path = "../support/schema.rs"]
 pub mod schema;
 
 use std::path::{Path, PathBuf};

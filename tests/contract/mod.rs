@@ -27,7 +27,7 @@ mod mocks {
 }
 
 mod fixture;
-#[path = "../common/spec.rs"]
+#[path = "../support/spec.rs"]
 mod openapi;
 mod requests;
 mod responses;

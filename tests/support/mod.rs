@@ -10,16 +10,13 @@ pub use fixtures::*;
 pub mod paged;
 pub mod scripted;
 
-// Two files stay where the CLI and contract suites include them from
-// (`tests/common/spec.rs`, `tests/fake_support/schema.rs`); this layer
-// includes the same files, so each is still defined once.
+// `spec.rs` and `schema.rs` are also included by the CLI and contract
+// suites (`tests/cli_support`, `tests/contract`), so each is defined once.
 /// The spec's response schemas as validators (of the fake's answers); it
 /// names the spec `super::openapi`, as `tests/cli_support` does.
 #[cfg(feature = "testing")]
-#[path = "../fake_support/schema.rs"]
 pub mod schema;
 /// The spec as data.
-#[path = "../common/spec.rs"]
 pub mod spec;
 #[cfg(feature = "testing")]
 use spec as openapi;
