@@ -131,7 +131,9 @@ pub enum RolloverStep {
 #[non_exhaustive]
 pub enum RolloverError {
     /// Nothing changed: the old credential still works, and no new one is
-    /// left behind. Safe to run again.
+    /// left behind (after a generation whose outcome was unknown: none
+    /// appeared in a listing made after the settle delay). Safe to run
+    /// again.
     #[error("rollover stopped at {step:?}, nothing changed: {source}")]
     Undone {
         /// Where it stopped.

@@ -657,3 +657,59 @@ async fn a_rollover_dropped_while_revoking_still_revokes_the_old_credential() {
     assert!(settled, "{:?}", fleet.statuses().await);
     fleet.a_replica_works().await;
 }
+
+/// Item 16 against the fake: the generation's answer is lost, and another
+/// operator generates a credential for the agent while the rollover waits
+/// to re-check. Neither is revoked; both are named.
+#[tokio::test]
+async fn another_operators_credential_made_during_a_lost_generation_is_not_revoked() {
+    let fleet = fleet().await;
+    let admin = fleet
+        .fake
+        .client_builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    admin.access_token().await.unwrap();
+    fleet
+        .fake
+        .fail_next(Operation::GenerateCredential, Failure::DropAnswer, 1);
+    let rollover = admin
+        .credentials()
+        .rollover(fleet.agent, fleet.old)
+        .grace(Duration::ZERO)
+        .settle(Duration::ZERO)
+        .run(|_| async { Ok(()) });
+    let other_operator = async {
+        // Once the rollover's generation has been made (its answer lost),
+        // well within the 3 s settle delay.
+        let made = eventually(Duration::from_secs(20), || async {
+            fleet.statuses().await.len() == 2
+        })
+        .await;
+        assert!(made);
+        fleet
+            .admin
+            .credentials()
+            .generate(fleet.agent)
+            .send()
+            .await
+            .unwrap()
+            .credential_id
+    };
+    let (result, theirs) = tokio::join!(rollover, other_operator);
+    let error = result.unwrap_err();
+    let active = fleet.active().await;
+    assert_eq!(active.len(), 3, "nothing revoked: {active:?}");
+    assert!(active.contains(&theirs));
+    match error {
+        RolloverError::Unresolved {
+            candidates: Some(candidates),
+            ..
+        } => {
+            assert_eq!(candidates.len(), 2, "{candidates:?}");
+            assert!(candidates.contains(&theirs));
+        }
+        other => panic!("{other}"),
+    }
+}
