@@ -103,8 +103,9 @@ pub use audit::{
 pub use auth::DEFAULT_REFRESH_BUFFER;
 pub use client::{API_PREFIX, Client, ClientBuilder};
 pub use credentials::{
-    Credentials, DEFAULT_ROLLOVER_GRACE, GenerateCredential, ListCredentials, RevokeCredential,
-    RolledOver, Rollover, RolloverError, RolloverStep, RotateCredential,
+    Credentials, DEFAULT_ROLLOVER_GRACE, DEFAULT_ROLLOVER_SETTLE, GenerateCredential,
+    ListCredentials, RevokeCredential, RolledOver, Rollover, RolloverError, RolloverStep,
+    RotateCredential,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use flavor::{Async, Flavor};

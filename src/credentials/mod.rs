@@ -3,7 +3,10 @@
 
 mod rollover;
 
-pub use rollover::{DEFAULT_ROLLOVER_GRACE, RolledOver, Rollover, RolloverError, RolloverStep};
+pub use rollover::{
+    DEFAULT_ROLLOVER_GRACE, DEFAULT_ROLLOVER_SETTLE, RolledOver, Rollover, RolloverError,
+    RolloverStep,
+};
 
 use uuid::Uuid;
 

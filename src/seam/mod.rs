@@ -19,7 +19,7 @@ pub(crate) mod transport;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -123,6 +123,12 @@ impl Seam {
             auth: None,
             in_flight: self.in_flight.clone(),
         }
+    }
+
+    /// The timeout of one attempt (a rollover waits at least this long
+    /// before it re-checks a write whose outcome is unknown).
+    pub(crate) fn attempt_timeout(&self) -> Duration {
+        self.config.attempt_timeout
     }
 
     pub(crate) fn api_url(&self) -> &str {

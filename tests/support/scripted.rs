@@ -28,6 +28,13 @@ pub enum Act {
     After(Duration, Box<Act>),
     /// Announce `declared` bytes of body, send `body`, close.
     Truncated { declared: usize, body: String },
+    /// `before` until the tokio clock reaches `at`, then `after` (a server
+    /// whose state changes at a time, not at a request count).
+    Switch {
+        at: tokio::time::Instant,
+        before: Box<Act>,
+        after: Box<Act>,
+    },
 }
 
 impl Act {
@@ -191,9 +198,22 @@ async fn serve(
 }
 
 async fn perform(stream: &mut TcpStream, mut act: Act) {
-    while let Act::After(wait, next) = act {
-        tokio::time::sleep(wait).await;
-        act = *next;
+    // Bounded: a script nests a handful of acts.
+    for _ in 0..64 {
+        match act {
+            Act::After(wait, next) => {
+                tokio::time::sleep(wait).await;
+                act = *next;
+            }
+            Act::Switch { at, before, after } => {
+                act = if tokio::time::Instant::now() < at {
+                    *before
+                } else {
+                    *after
+                };
+            }
+            _ => break,
+        }
     }
     let bytes = match act {
         Act::Respond(status, headers, body) => {
@@ -211,7 +231,7 @@ async fn perform(stream: &mut TcpStream, mut act: Act) {
                 "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\nconnection: close\r\n\r\n{body}"
             )
         }
-        Act::Close | Act::After(..) => String::new(),
+        Act::Close | Act::After(..) | Act::Switch { .. } => String::new(),
     };
     let _ = stream.write_all(bytes.as_bytes()).await;
     let _ = stream.shutdown().await;

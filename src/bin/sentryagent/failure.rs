@@ -63,7 +63,16 @@ impl CliError {
             CliError::Rollover(RolloverError::Undone { source, .. }) => {
                 source.downcast_ref::<Error>().map_or(OTHER, api_exit_code)
             }
-            // Half done (orphans, or the old credential still active): the hint says what to check.
+            // Nothing generated: the id is wrong (no such credential) or already revoked.
+            CliError::Rollover(RolloverError::OldNotActive { status, .. }) => {
+                if status.is_some() {
+                    CONFLICT
+                } else {
+                    NOT_FOUND
+                }
+            }
+            // Half done or unknown (orphans, candidates, the old credential
+            // still active): the hint says what to check.
             CliError::Rollover(_) => OUTCOME_UNKNOWN,
             CliError::Usage(_) | CliError::NotConfigured => USAGE,
             CliError::Refused(_) => AUTH,
@@ -81,6 +90,13 @@ impl CliError {
                     "revoke the orphaned credentials by hand: {}",
                     orphans.iter().map(|id| format!("sentryagent credentials revoke AGENT {id}")).collect::<Vec<_>>().join("; ")
                 )),
+                CliError::Rollover(RolloverError::Unresolved { candidates, .. }) => Some(match candidates {
+                    Some(ids) => format!(
+                        "nothing was revoked; of {}, one may be this rollover's credential (nobody holds its secret), any may be another operator's: check with `sentryagent credentials list AGENT` before revoking",
+                        ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                    ),
+                    None => "nothing was revoked; look for a credential nobody holds the secret of with `sentryagent credentials list AGENT`".into(),
+                }),
                 CliError::Rollover(RolloverError::OldNotRevoked { .. }) => Some(
                     "the new credential is in use; revoke the old one with `sentryagent credentials revoke`".into(),
                 ),
