@@ -78,6 +78,7 @@ impl ClientCredentials {
     }
 
     /// The shared level beneath the cache, if any.
+    #[cfg_attr(not(feature = "store"), allow(dead_code))] // read by add-ons only
     pub(crate) fn shared(&self) -> Option<&dyn SharedTokens> {
         self.shared.as_deref()
     }

@@ -11,6 +11,7 @@ use crate::access_token::AccessToken;
 use crate::scope::ScopeSet;
 
 /// What a grant asks of the shared level.
+#[cfg_attr(not(feature = "store"), allow(dead_code))] // read by add-ons only
 pub(crate) struct Grant<'a> {
     pub client_id: &'a str,
     pub scopes: &'a ScopeSet,
@@ -30,5 +31,6 @@ pub(crate) trait SharedTokens: Send + Sync + fmt::Debug + 'static {
 
     /// How many fetches the shared level could not serve, so the client
     /// asked AgentIdP by itself.
+    #[cfg_attr(not(feature = "store"), allow(dead_code))] // read by add-ons only
     fn fallbacks(&self) -> u64;
 }

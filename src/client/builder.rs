@@ -80,6 +80,7 @@ type AddOn = Box<dyn FnOnce(&mut Assembly<'_>) -> Result<()> + Send + Sync>;
 
 /// What an add-on is told of the client being assembled, and the hooks it
 /// may fill.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))] // read by add-ons only
 pub(crate) struct Assembly<'a> {
     pub client_id: Option<&'a str>,
     pub api_url: &'a str,
