@@ -3,7 +3,7 @@
 //! The generation function is shared with `cargo xtask codegen`, which writes the
 //! same files to `generated/` for review; a test checks they are identical.
 
-#[path = "xtask/src/codegen/mod.rs"]
+#[path = "src/codegen/mod.rs"]
 mod codegen;
 
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     println!("cargo::rerun-if-changed={}", codegen::SPEC_PATH);
-    println!("cargo::rerun-if-changed=xtask/src/codegen");
+    println!("cargo::rerun-if-changed=src/codegen");
     let (Some(out), Ok(spec)) = (
         std::env::var_os("OUT_DIR").map(PathBuf::from),
         std::fs::read_to_string(codegen::SPEC_PATH),

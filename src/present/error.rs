@@ -29,6 +29,7 @@ pub enum PresentError {
 }
 
 #[cfg(feature = "reqwest-middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest-middleware")))]
 impl PresentError {
     /// The `PresentError` inside an error of a `reqwest-middleware` client,
     /// if that is what failed the call.

@@ -11,6 +11,7 @@ use super::error::PresentError;
 /// Put it after a retry middleware in the chain, so every retry carries the
 /// current token. reqwest follows a redirect to another origin without the
 /// token: it drops `Authorization` whenever the scheme, host or port changes.
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest-middleware")))]
 #[async_trait::async_trait]
 impl Middleware for OutgoingAuth {
     async fn handle(

@@ -26,6 +26,7 @@ use super::principal::AgentPrincipal;
 ///         .layer(VerifyLayer::new(verifier))
 /// }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl<S: Send + Sync> FromRequestParts<S> for AgentPrincipal {
     type Rejection = VerifyError;
 
@@ -39,6 +40,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AgentPrincipal {
 }
 
 /// The RFC 6750 answer of [`VerifyError::to_response`].
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl IntoResponse for VerifyError {
     fn into_response(self) -> Response {
         self.to_response()

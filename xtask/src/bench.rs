@@ -41,6 +41,11 @@ const REPORT_PREFIX: &str = "BENCH-REPORT ";
 /// The report file, relative to the repository root.
 const REPORT_FILE: &str = "BENCHMARKS.md";
 
+/// The heading of the hand-measured section at the end of `BENCHMARKS.md`
+/// (a user's clean build of the published crate, issue 22): kept as it is
+/// when the file is rewritten.
+const BY_HAND_HEADING: &str = "## A user's clean build";
+
 /// The Python client, relative to the repository root.
 const PYTHON_CLIENT: &str = "xtask/bench/python_client.py";
 
@@ -116,8 +121,12 @@ pub fn run(root: &Path, args: &[&str]) -> Result<ExitCode, String> {
         eprintln!("--quick: {REPORT_FILE} left as it was");
     } else {
         let path = root.join(REPORT_FILE);
-        std::fs::write(&path, document(&machine, &python_version, &table, &notes))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let mut text = document(&machine, &python_version, &table, &notes);
+        if let Some(start) = previous.find(BY_HAND_HEADING) {
+            text.push('\n');
+            text.push_str(&previous[start..]);
+        }
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
@@ -927,7 +936,8 @@ fn document(machine: &Machine, python: &str, table: &str, notes: &[String]) -> S
     format!(
         "# Benchmarks
 
-Written by `cargo xtask bench` (issue 7); do not edit by hand. Targets are goals.
+Written by `cargo xtask bench` (issue 7); do not edit by hand, except the last
+section (measured by hand, kept as it is). Targets are goals.
 
 ## Machine
 
