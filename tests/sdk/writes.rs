@@ -289,3 +289,63 @@ async fn an_outcome_unknown_error_is_not_retryable() {
          is_retryable() = true for: {transient:#?}"
     );
 }
+
+/// Issue 23, item 21: a write that may not be replayed, answered with any
+/// 5xx (500 included), may have been applied: the reported kind says so
+/// (`OutcomeUnknown`, with the status kept), as the retry rules already do.
+#[tokio::test]
+async fn an_unsent_only_write_answered_500_is_an_unknown_outcome_with_its_status() {
+    let server_error = || {
+        Act::json(
+            500,
+            json!({"code": "INTERNAL_SERVER_ERROR", "message": "boom"}),
+        )
+    };
+    let server = Scripted::start(vec![
+        ("/rotate", vec![server_error()]),
+        ("/credentials", vec![server_error()]),
+        ("/agents", vec![server_error()]),
+    ])
+    .await;
+    let client = scripted_static_builder(&server.base_url).build().unwrap();
+    let credentials = client.credentials();
+    let results = [
+        (
+            "register",
+            bounded(
+                10,
+                "register",
+                register_request(&client, "screener-500@myproject.ai").send(),
+            )
+            .await
+            .map(drop),
+        ),
+        (
+            "generate",
+            bounded(10, "generate", credentials.generate(agent_id()).send())
+                .await
+                .map(drop),
+        ),
+        (
+            "rotate",
+            bounded(
+                10,
+                "rotate",
+                credentials.rotate(agent_id(), credential_id()).send(),
+            )
+            .await
+            .map(drop),
+        ),
+    ];
+    for (write, result) in results {
+        let e = result.expect_err(write);
+        assert_eq!(
+            (e.kind(), e.status().map(|s| s.as_u16()), e.is_retryable()),
+            (ErrorKind::OutcomeUnknown, Some(500), false),
+            "{write} answered 500 may have been applied: {e:?}"
+        );
+    }
+    for path in ["/agents", "/credentials", "/rotate"] {
+        assert_eq!(server.count(path), 1, "{path} must not be replayed");
+    }
+}
