@@ -349,3 +349,50 @@ async fn an_unsent_only_write_answered_500_is_an_unknown_outcome_with_its_status
         assert_eq!(server.count(path), 1, "{path} must not be replayed");
     }
 }
+
+/// Issue 23, item 13: decommissioning by PATCH and by DELETE reach the same
+/// end state, so a lost answer (the work done, the answer never sent) is
+/// reported the same way for both: done.
+#[tokio::test]
+async fn a_lost_answer_to_a_decommission_is_done_by_patch_as_by_delete() {
+    use sentryagent_idp::model::AgentStatus;
+    use sentryagent_idp::testing::{AgentSeed, Failure, FakeAgentIdp};
+    use sentryagent_idp::Operation;
+
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let client = fake.client_builder().build().unwrap();
+    let by_delete = fake.seed_agent(AgentSeed::new());
+    let by_patch = fake.seed_agent(AgentSeed::new());
+    fake.fail_next(Operation::DecommissionAgent, Failure::DropAnswer, 1);
+    fake.fail_next(Operation::UpdateAgent, Failure::DropAnswer, 1);
+    let deleted = bounded(
+        10,
+        "decommission",
+        client.agents().decommission(by_delete).send(),
+    )
+    .await;
+    let patched = bounded(
+        10,
+        "update",
+        client
+            .agents()
+            .update(by_patch)
+            .status(AgentStatus::Decommissioned)
+            .send(),
+    )
+    .await;
+    for id in [by_delete, by_patch] {
+        let agent = client.agents().get(id).send().await.unwrap();
+        assert_eq!(agent.status, AgentStatus::Decommissioned);
+    }
+    assert!(deleted.is_ok(), "{deleted:?}");
+    match patched {
+        Ok(agent) => assert_eq!(agent.status, AgentStatus::Decommissioned),
+        Err(e) => panic!(
+            "update().status(Decommissioned) whose answer was lost decommissioned the agent, \
+             as decommission() does, which reports Ok; it must report the same, got {:?} {:?}: {e}",
+            e.kind(),
+            e.code()
+        ),
+    }
+}
