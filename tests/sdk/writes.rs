@@ -396,3 +396,67 @@ async fn a_lost_answer_to_a_decommission_is_done_by_patch_as_by_delete() {
         ),
     }
 }
+
+/// A loopback address whose TCP handshake hangs: a listener that never
+/// accepts, its backlog (1) filled by connections held here, so the kernel
+/// drops further SYNs. Bounded: at most 8 connections of 2 s each.
+async fn hanging_handshake() -> (
+    tokio::net::TcpListener,
+    Vec<tokio::net::TcpStream>,
+    std::net::SocketAddr,
+) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let connect = tokio::net::TcpStream::connect(addr);
+        match tokio::time::timeout(Duration::from_secs(2), connect).await {
+            Ok(Ok(stream)) => held.push(stream),
+            Ok(Err(e)) => panic!("cannot stage a hanging handshake: {e}"),
+            // This one hangs: the backlog is full.
+            Err(_) => return (listener, held, addr),
+        }
+    }
+    panic!("cannot stage a hanging handshake: the listener accepted 8 connections into a backlog of 1");
+}
+
+/// Issue 23, item 14: an attempt or total timeout that fires while the TCP
+/// handshake hangs sent nothing; the write is not reported as one that may
+/// have been applied.
+#[tokio::test]
+async fn a_register_whose_connection_never_opened_is_not_an_unknown_outcome() {
+    let (_listener, _held, addr) = hanging_handshake().await;
+    let base = format!("http://{addr}");
+    let timeouts = [
+        (
+            "attempt timeout",
+            scripted_static_builder(&base).timeout(Duration::from_secs(1)),
+        ),
+        (
+            "total timeout",
+            scripted_static_builder(&base).total_timeout(Duration::from_secs(1)),
+        ),
+    ];
+    for (which, builder) in timeouts {
+        let client = builder
+            .retry_policy(sentryagent_idp::RetryPolicy::disabled())
+            .build()
+            .unwrap();
+        let e = bounded(
+            10,
+            "register",
+            register_request(&client, "never-sent@myproject.ai").send(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            e.kind() != ErrorKind::OutcomeUnknown && e.is_retryable(),
+            "the {which} fired during the TCP handshake: nothing reached the server, so the \
+             register is safe to repeat; got {:?} (retryable: {}): {e}",
+            e.kind(),
+            e.is_retryable()
+        );
+    }
+}
