@@ -394,7 +394,10 @@ mod tests {
             assert!(is_retry(&decide(op, &p, &first(), &status(429))));
             for code in [500, 501, 502, 503, 504, 599] {
                 assert!(
-                    matches!(decide(op, &p, &first(), &status(code)), Decision::Unknown(_)),
+                    matches!(
+                        decide(op, &p, &first(), &status(code)),
+                        Decision::Unknown(_)
+                    ),
                     "{code}"
                 );
             }

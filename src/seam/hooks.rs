@@ -129,7 +129,10 @@ impl CallState {
         self.take_slot().await;
         // A connection still being made when the attempt's timeout is near
         // gives up first, so the attempt ends as "never sent".
-        let deadline = request.timeout().copied().and_then(transport::connect_deadline);
+        let deadline = request
+            .timeout()
+            .copied()
+            .and_then(transport::connect_deadline);
         let execute = self.seam.http.execute(request);
         let response = match deadline {
             Some(by) => transport::connect_by(by, execute).await?,

@@ -355,9 +355,9 @@ async fn an_unsent_only_write_answered_500_is_an_unknown_outcome_with_its_status
 /// reported the same way for both: done.
 #[tokio::test]
 async fn a_lost_answer_to_a_decommission_is_done_by_patch_as_by_delete() {
+    use sentryagent_idp::Operation;
     use sentryagent_idp::model::AgentStatus;
     use sentryagent_idp::testing::{AgentSeed, Failure, FakeAgentIdp};
-    use sentryagent_idp::Operation;
 
     let fake = FakeAgentIdp::start().await.unwrap();
     let client = fake.client_builder().build().unwrap();
@@ -419,7 +419,9 @@ async fn hanging_handshake() -> (
             Err(_) => return (listener, held, addr),
         }
     }
-    panic!("cannot stage a hanging handshake: the listener accepted 8 connections into a backlog of 1");
+    panic!(
+        "cannot stage a hanging handshake: the listener accepted 8 connections into a backlog of 1"
+    );
 }
 
 /// Issue 23, item 14: an attempt or total timeout that fires while the TCP
@@ -458,5 +460,77 @@ async fn a_register_whose_connection_never_opened_is_not_an_unknown_outcome() {
             e.kind(),
             e.is_retryable()
         );
+    }
+}
+
+/// Issue 23, item 20: an update whose first attempt may still be in flight
+/// is not replayed blindly: a slow first PATCH landing after a later update
+/// would silently undo it.
+#[tokio::test]
+async fn an_update_that_timed_out_is_not_replayed_over_a_later_one() {
+    use sentryagent_idp::Operation;
+    use sentryagent_idp::model::AgentStatus;
+    use sentryagent_idp::testing::{AgentSeed, Failure, FakeAgentIdp};
+
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let agent = fake.seed_agent(AgentSeed::new().status("suspended"));
+    let client = fake
+        .client_builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    client.access_token().await.unwrap();
+    // The first attempt is applied 3 s after it arrives, long after the
+    // client's 1 s attempt timeout.
+    fake.fail_next(
+        Operation::UpdateAgent,
+        Failure::FinishLate(Duration::from_secs(3)),
+        1,
+    );
+    let reactivate = bounded(
+        10,
+        "update",
+        client
+            .agents()
+            .update(agent)
+            .status(AgentStatus::Active)
+            .send(),
+    )
+    .await;
+    match reactivate {
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::OutcomeUnknown, "{e:?}");
+            assert!(!e.is_retryable());
+            assert_eq!(
+                fake.requests_seen(Operation::UpdateAgent),
+                1,
+                "not replayed"
+            );
+        }
+        Ok(_) => {
+            // Told it worked, the caller moves on and suspends the agent.
+            let suspended = bounded(
+                10,
+                "update",
+                client
+                    .agents()
+                    .update(agent)
+                    .status(AgentStatus::Suspended)
+                    .send(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(suspended.status, AgentStatus::Suspended);
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            let now = client.agents().get(agent).send().await.unwrap().status;
+            assert_eq!(
+                now,
+                AgentStatus::Suspended,
+                "update(Active) timed out and was replayed (Ok), then the agent was suspended \
+                 (Ok); the first, slow PATCH landed last and the agent is {now:?} again, silently \
+                 ({} PATCH requests)",
+                fake.requests_seen(Operation::UpdateAgent)
+            );
+        }
     }
 }

@@ -1141,7 +1141,10 @@ async fn a_request_finishing_late_is_applied_after_the_client_gave_up() {
     };
     // The client has given up; the work has not happened yet.
     let before = emails(h.get(&token, "/agents?limit=100").await);
-    assert!(!before.contains(&"late@example.com".to_owned()), "{before:?}");
+    assert!(
+        !before.contains(&"late@example.com".to_owned()),
+        "{before:?}"
+    );
     // Once the wait is over the server applies it, with nobody listening.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = emails(h.get(&token, "/agents?limit=100").await);
