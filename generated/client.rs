@@ -1210,8 +1210,14 @@ Changes only the fields sent. A status change to `suspended` writes
 `agent.suspended`, from `suspended` back to `active` writes
 `agent.reactivated`, to `decommissioned` writes `agent.decommissioned`;
 other changes write `agent.updated`. Reading: updates to a decommissioned
-agent answer `409 AGENT_ALREADY_DECOMMISSIONED`. Replaying the same
-partial update yields the same record, so it may be replayed.
+agent answer `409 AGENT_ALREADY_DECOMMISSIONED`. Replayed only when
+the request provably never left the client: an attempt that timed out
+or lost its connection may still be in flight, and landing after a
+later update it would silently undo it. An update that sets
+`status: decommissioned` is replayed as `decommission_agent` is
+(decommissioning is final, so a late first attempt changes nothing,
+and a replay answered `409 AGENT_ALREADY_DECOMMISSIONED` after an
+attempt that may have been applied means that attempt did it).
 
 
 Sends a `PATCH` request to `/agents/{agentId}`

@@ -212,8 +212,10 @@ pub(crate) static OPERATIONS: [OperationSpec; 14usize] = [
         path: "/agents/{agentId}",
         bearer: true,
         scopes: &["agents:write"],
-        replay: Replay::Always,
-        outcome_check: None,
+        replay: Replay::UnsentOnly,
+        outcome_check: Some(
+            "wait until the first attempt cannot still be in flight (at least the attempt timeout), then get the agent and compare it with the update; send the update again only if it differs",
+        ),
         done_codes: &[],
     },
 ];

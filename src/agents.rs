@@ -10,6 +10,7 @@ use crate::model::{Agent, AgentStatus, AgentType, DeploymentEnv, Page};
 use crate::operation::Operation;
 use crate::pagination::{Pages, Paginator, Paging};
 use crate::raw;
+use crate::seam::Answer;
 use crate::validate::{checked, each, required};
 
 /// Agent registry calls; from [`Client::agents`].
@@ -83,6 +84,15 @@ impl<F: Flavor> Agents<F> {
     /// setters take the same arguments as [`register`](Self::register)'s.
     /// Setting the status to `suspended` suspends the agent, `active`
     /// reactivates it.
+    ///
+    /// An update is replayed only when it provably never reached the server:
+    /// an attempt that timed out or lost its connection may still land later
+    /// and undo a newer update, so the call fails with
+    /// [`ErrorKind::OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown) (as
+    /// does any 5xx), saying what to check. An update to `decommissioned` is
+    /// final and is replayed and reported as
+    /// [`decommission`](Self::decommission) is: a lost answer is `Ok`, with
+    /// the agent read back (which needs `agents:read`).
     pub fn update(&self, agent_id: Uuid) -> UpdateAgent<F> {
         UpdateAgent {
             client: self.client.clone(),
@@ -282,16 +292,35 @@ impl<F: Flavor> UpdateAgent<F> {
     }
 
     async fn run(self) -> Result<Agent> {
+        // Decommissioning is final: a PATCH that does it is replayed as the
+        // DELETE is, and reported as the DELETE is (spec, update_agent).
+        let rules = if self.status == Some(AgentStatus::Decommissioned) {
+            Operation::DecommissionAgent
+        } else {
+            Operation::UpdateAgent
+        };
         let body = Self::body(self.fields, self.status)?;
         let id = self.agent_id;
-        self.client
-            .seam()
-            .call(
+        let seam = self.client.seam();
+        let answer = seam
+            .call_as(
                 Operation::UpdateAgent,
+                rules,
                 (id, body),
                 |raw, (id, body)| async move { raw.update_agent(&id, &body).await },
             )
-            .await
+            .await?;
+        match answer {
+            Answer::Value(agent) => Ok(agent),
+            // An earlier attempt decommissioned the agent and its answer was
+            // lost: the agent as it now is.
+            Answer::Done(_) => {
+                seam.call(Operation::GetAgent, id, |raw, id| async move {
+                    raw.get_agent(&id).await
+                })
+                .await
+            }
+        }
     }
 }
 

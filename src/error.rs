@@ -35,7 +35,9 @@ pub enum ErrorKind {
     Validation,
     /// 429: rate limited; see [`Error::retry_after`].
     RateLimited,
-    /// 5xx: the server failed.
+    /// 5xx: the server failed. A write that may not be replayed (`register`,
+    /// `generate`, `rotate`, an `update`) answered 5xx is an
+    /// [`OutcomeUnknown`](ErrorKind::OutcomeUnknown) instead, the status kept.
     Server,
     /// A status the API does not document for this operation.
     UnexpectedStatus,

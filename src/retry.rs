@@ -288,15 +288,23 @@ pub(crate) fn decide(
             {
                 return Decision::Done;
             }
+            // Any 5xx, retried or not, may come after the work was done:
+            // reported as such, the status kept, never as a plain failure.
+            if unsent_only && status.is_server_error() {
+                return Decision::Unknown(
+                    "the server answered with a server error (5xx) after the request was sent; \
+                     it may have been applied",
+                );
+            }
             if !policy.retries_status(*status) {
                 return Decision::Return;
             }
             // A 429 is the rate limiter refusing before any work: safe for
-            // every operation. Any other retryable status a proxy may send
-            // after forwarding the request.
+            // every operation. Any other retryable status (a 4xx the caller
+            // added) a proxy may send after forwarding the request.
             if unsent_only && *status != StatusCode::TOO_MANY_REQUESTS {
                 return Decision::Unknown(
-                    "the server answered with a gateway or availability error after the request was sent",
+                    "the server answered with a retryable status after the request was sent",
                 );
             }
             match retry_after {
@@ -379,14 +387,23 @@ mod tests {
             Operation::RegisterAgent,
             Operation::GenerateCredential,
             Operation::RotateCredential,
+            Operation::UpdateAgent,
         ] {
             let op = op.spec();
             assert!(is_retry(&decide(op, &p, &first(), &Observed::Unsent)));
             assert!(is_retry(&decide(op, &p, &first(), &status(429))));
-            assert!(matches!(
-                decide(op, &p, &first(), &status(503)),
-                Decision::Unknown(_)
-            ));
+            for code in [500, 501, 502, 503, 504, 599] {
+                assert!(
+                    matches!(
+                        decide(op, &p, &first(), &status(code)),
+                        Decision::Unknown(_)
+                    ),
+                    "{code}"
+                );
+            }
+            for code in [400, 404, 409, 422] {
+                assert_eq!(decide(op, &p, &first(), &status(code)), Decision::Return);
+            }
             assert!(matches!(
                 decide(op, &p, &first(), &Observed::Failed { timeout: true }),
                 Decision::Unknown(_)

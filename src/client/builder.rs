@@ -310,6 +310,11 @@ impl<F: Flavor> ClientBuilder<F> {
     /// request, client secret included, to wherever a `307` points. The SDK
     /// refuses any answer that comes from another origin than it asked, but
     /// by then the request has gone there.
+    ///
+    /// The SDK's own client tells a connection never made (nothing sent)
+    /// from a request sent and unanswered; yours cannot, so a write that
+    /// may not be replayed and whose connection is cut off by the attempt's
+    /// timeout fails with [`ErrorKind::OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown).
     pub fn http_client(self, client: reqwest::Client) -> Self {
         self.set(|s| s.http = Some(client))
     }

@@ -8,7 +8,7 @@ use progenitor_client::{ClientHooks, OperationInfo};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH};
 
-use super::transport::read_body;
+use super::transport::{self, read_body};
 use super::{Call, CallState, TokenProvider};
 use crate::access_token::AccessToken;
 use crate::error::{Error, Result};
@@ -127,7 +127,17 @@ impl CallState {
         }
         // Taken again if a token fetch made the attempt give it back.
         self.take_slot().await;
-        let response = self.seam.http.execute(request).await?;
+        // A connection still being made when the attempt's timeout is near
+        // gives up first, so the attempt ends as "never sent".
+        let deadline = request
+            .timeout()
+            .copied()
+            .and_then(transport::connect_deadline);
+        let execute = self.seam.http.execute(request);
+        let response = match deadline {
+            Some(by) => transport::connect_by(by, execute).await?,
+            None => execute.await?,
+        };
         let max = self.seam.config.max_body;
         if !same_origin(response.url(), &self.seam.origin) {
             self.report().error.get_or_insert(Error::invalid_response(

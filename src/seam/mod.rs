@@ -159,8 +159,34 @@ impl Seam {
         T: DeserializeOwned,
         E: IntoErrorBody,
     {
+        match self.call_as(operation, operation, args, send).await? {
+            Answer::Value(value) => Ok(value),
+            Answer::Done(conflict) => outcome::done(conflict),
+        }
+    }
+
+    /// [`call`](Self::call), sent as `operation` but retried under the
+    /// replay rule of `rules` (a PATCH that decommissions is replayed as the
+    /// DELETE is). A replay that found the work done is
+    /// [`Answer::Done`], with the `409` it got, for the caller to turn
+    /// into a value.
+    pub(crate) async fn call_as<A, T, E, S, Fut>(
+        self: &Arc<Self>,
+        operation: Operation,
+        rules: Operation,
+        args: A,
+        send: S,
+    ) -> Result<Answer<T>>
+    where
+        A: Clone,
+        S: Fn(raw::Client, A) -> Fut,
+        Fut: Future<Output = std::result::Result<raw::ResponseValue<T>, raw::Error<E>>>,
+        T: DeserializeOwned,
+        E: IntoErrorBody,
+    {
         let op = operation.spec();
-        let state = CallState::start(self, op);
+        let rules = rules.spec();
+        let state = CallState::start(self, op, rules);
         let span = tracing::debug_span!(
             "agentidp.request",
             operation = op.id,
@@ -196,25 +222,23 @@ impl Seam {
                     if let Some(budget) = &self.config.budget {
                         budget.refund();
                     }
-                    return Ok(value.into_inner());
+                    return Ok(Answer::Value(value.into_inner()));
                 }
                 (None, Err(raw_error)) => {
                     match outcome::observe::<T, E>(raw_error, report.seen).await {
-                        Ok(value) => return Ok(value),
+                        Ok(value) => return Ok(Answer::Value(value)),
                         Err(pair) => pair,
                     }
                 }
             };
-            let decision = retry::decide(op, &self.config.retry, &history, &observed);
+            let decision = retry::decide(rules, &self.config.retry, &history, &observed);
             history.record(&observed);
             tracing::debug!(parent: &span, attempt = history.attempts, ?decision, "attempt classified");
             match decision {
                 Decision::Return => return Err(state.finish(error, &history)),
-                Decision::Done => {
-                    return outcome::done(error).map_err(|e| state.finish(e, &history));
-                }
+                Decision::Done => return Ok(Answer::Done(state.finish(error, &history))),
                 Decision::Unknown(what) => {
-                    let unknown = Error::outcome_unknown(what, op.outcome_check());
+                    let unknown = Error::outcome_unknown(what, rules.outcome_check());
                     let unknown = match (error.status(), &observed) {
                         (Some(status), Observed::Response { .. }) => {
                             unknown.with_status(status, &HeaderMap::new())
@@ -260,7 +284,7 @@ impl Seam {
         S: FnOnce(raw::Client) -> Fut,
         Fut: Future<Output = std::result::Result<raw::ResponseValue<T>, raw::Error<E>>>,
     {
-        let state = CallState::start(self, operation.spec());
+        let state = CallState::start(self, operation.spec(), operation.spec());
         let raw = raw::Client::new_with_client(
             &self.api_url,
             self.http.clone(),
@@ -269,6 +293,15 @@ impl Seam {
         let result = send(raw).await;
         (result, state.end_attempt().error)
     }
+}
+
+/// What a call came to.
+pub(crate) enum Answer<T> {
+    /// The operation's answer.
+    Value(T),
+    /// A replay answered a `409` done code after an earlier attempt that may
+    /// have been applied: that attempt did the work. The `409` is kept.
+    Done(Error),
 }
 
 /// progenitor's inner type: the state of one call, shared by its hooks.
@@ -284,6 +317,8 @@ impl fmt::Debug for Call {
 pub(crate) struct CallState {
     seam: Arc<Seam>,
     op: &'static OperationSpec,
+    /// The operation whose replay rule the call follows (usually `op`).
+    rules: &'static OperationSpec,
     /// When the total timeout runs out (`None`: too far to represent).
     deadline: Option<Instant>,
     report: Mutex<Report>,
@@ -306,10 +341,15 @@ struct Report {
 
 impl CallState {
     /// The state of a call of `op` starting now, its deadline the total timeout away.
-    fn start(seam: &Arc<Seam>, op: &'static OperationSpec) -> Arc<Self> {
+    fn start(
+        seam: &Arc<Seam>,
+        op: &'static OperationSpec,
+        rules: &'static OperationSpec,
+    ) -> Arc<Self> {
         Arc::new(Self {
             seam: Arc::clone(seam),
             op,
+            rules,
             deadline: Instant::now().checked_add(seam.config.total_timeout),
             report: Mutex::new(Report::default()),
         })
@@ -358,15 +398,16 @@ impl CallState {
     /// verdict, and marked not replay-safe when a write may have happened.
     fn finish(&self, error: Error, history: &History) -> Error {
         let late = self.remaining().is_some_and(|left| left.is_zero());
+        let unsent_only = self.rules.replay == Replay::UnsentOnly;
         let error = match error.kind() {
             ErrorKind::Timeout if late => {
-                if self.op.replay == Replay::UnsentOnly && history.may_have_applied {
+                if unsent_only && history.may_have_applied {
                     Error::outcome_unknown(
                         &format!(
                             "the call hit its total timeout of {:?} after the request was sent",
                             self.seam.config.total_timeout
                         ),
-                        self.op.outcome_check(),
+                        self.rules.outcome_check(),
                     )
                 } else {
                     Error::total_timeout(self.seam.config.total_timeout)
@@ -374,7 +415,7 @@ impl CallState {
             }
             _ => error,
         };
-        let error = if self.op.replay == Replay::UnsentOnly && history.may_have_applied {
+        let error = if unsent_only && history.may_have_applied {
             error.not_replay_safe()
         } else {
             error

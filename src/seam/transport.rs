@@ -9,7 +9,13 @@
 //!   token request, secret and all; an `https://` proxy only when given.
 //! - Idle pooled connections closed below the Node server's 5 s keep-alive.
 //! - Every duration saturated to what the timers below can represent.
+//! - A connection that is not made before the attempt's timeout fails as a
+//!   connect error (nothing was sent), not as a timed-out request (which may
+//!   have been sent): [`connect_by`].
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -59,7 +65,8 @@ pub(crate) fn http_client(transport: &Transport) -> Result<reqwest::Client> {
         .pool_idle_timeout(transport.pool_idle_timeout.min(LONGEST))
         .user_agent(transport.user_agent.as_str())
         .redirect(reqwest::redirect::Policy::none())
-        .no_proxy();
+        .no_proxy()
+        .connector_layer(ConnectBy);
     if let Some(timeout) = transport.request_timeout {
         http = http.timeout(timeout.min(LONGEST));
     }
@@ -87,4 +94,76 @@ pub(crate) async fn read_body(
         body.extend_from_slice(&chunk);
     }
     Ok(Some(body.freeze()))
+}
+
+tokio::task_local! {
+    /// When the connection of the attempt being sent on this task must be
+    /// made by, set by [`connect_by`].
+    static CONNECT_BY: tokio::time::Instant;
+}
+
+/// Runs `send` (one attempt) so that a connection opened for it gives up at
+/// `by`, failing as a connect error. `by` is set a little before the
+/// attempt's own timeout, so that a handshake cut off by that timeout
+/// (which would be indistinguishable from a request sent and unanswered)
+/// ends as "never sent" first. A pooled connection is not affected.
+pub(crate) async fn connect_by<F: Future>(by: tokio::time::Instant, send: F) -> F::Output {
+    CONNECT_BY.scope(by, send).await
+}
+
+/// How long before an attempt's timeout its connection gives up: a tenth of
+/// the attempt, at most 100 ms, so the connect error always comes first.
+pub(crate) fn connect_deadline(attempt: Duration) -> Option<tokio::time::Instant> {
+    let margin = (attempt / 10).min(Duration::from_millis(100));
+    tokio::time::Instant::now().checked_add(attempt.saturating_sub(margin))
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The connector layer of [`connect_by`].
+#[derive(Clone, Copy, Debug)]
+struct ConnectBy;
+
+impl<S> tower_layer::Layer<S> for ConnectBy {
+    type Service = ConnectByService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ConnectByService(inner)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct ConnectByService<S>(S);
+
+impl<S, R> tower_service::Service<R> for ConnectByService<S>
+where
+    S: tower_service::Service<R, Error = BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = std::result::Result<S::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), BoxError>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, target: R) -> Self::Future {
+        // Read here, on the task of the request the connection is opened
+        // for (hyper calls the connector when it first polls that request).
+        let by = CONNECT_BY.try_with(|by| *by).ok();
+        let connect = self.0.call(target);
+        Box::pin(async move {
+            let Some(by) = by else {
+                return connect.await;
+            };
+            match tokio::time::timeout_at(by, connect).await {
+                Ok(connected) => connected,
+                Err(_) => Err(Box::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the connection was not made before the attempt timed out; nothing was sent",
+                )) as BoxError),
+            }
+        })
+    }
 }

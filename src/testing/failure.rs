@@ -51,4 +51,27 @@ pub enum Failure {
     /// what happened, the case behind
     /// [`ErrorKind::OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown).
     DropAnswer,
+    /// Wait this long, then serve the request (a write is applied) on a task
+    /// of its own, which the client hanging up does not cancel: the server
+    /// finishes the work after the client gave up, as a Node server does.
+    ///
+    /// Pair it with a client timeout shorter than the wait to make "the
+    /// attempt timed out, and the server applied it later" happen: the
+    /// client's error comes first, the write lands `wait` after the request
+    /// arrived. A client still waiting gets the answer as usual.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sentryagent_idp::Operation;
+    /// use sentryagent_idp::testing::{FakeAgentIdp, Failure};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let fake = FakeAgentIdp::start().await?;
+    /// // The next update is applied 2 s after it arrives, whoever still waits.
+    /// fake.fail_next(Operation::UpdateAgent, Failure::FinishLate(Duration::from_secs(2)), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    FinishLate(Duration),
 }

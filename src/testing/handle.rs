@@ -40,7 +40,7 @@ const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(300);
 /// `Debug` never shows the secret.
 ///
 /// ```
-/// use secrecy::ExposeSecret;
+/// use sentryagent_idp::ExposeSecret;
 /// use sentryagent_idp::testing::FakeAgentIdp;
 ///
 /// # #[tokio::main(flavor = "current_thread")]

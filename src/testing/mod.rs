@@ -9,8 +9,9 @@
 //! audit event for every action.
 //!
 //! For resilience tests it can add latency, rate-limit, inject failures per
-//! operation ([`Failure`], including closing the connection unanswered) and
-//! count the requests each operation received.
+//! operation ([`Failure`], including closing the connection unanswered and
+//! finishing a write after the client gave up) and count the requests each
+//! operation received.
 //!
 //! Tokens are signed with a fixed, public **test-only** RSA key: they prove
 //! nothing outside a test.

@@ -289,3 +289,248 @@ async fn an_outcome_unknown_error_is_not_retryable() {
          is_retryable() = true for: {transient:#?}"
     );
 }
+
+/// Issue 23, item 21: a write that may not be replayed, answered with any
+/// 5xx (500 included), may have been applied: the reported kind says so
+/// (`OutcomeUnknown`, with the status kept), as the retry rules already do.
+#[tokio::test]
+async fn an_unsent_only_write_answered_500_is_an_unknown_outcome_with_its_status() {
+    let server_error = || {
+        Act::json(
+            500,
+            json!({"code": "INTERNAL_SERVER_ERROR", "message": "boom"}),
+        )
+    };
+    let server = Scripted::start(vec![
+        ("/rotate", vec![server_error()]),
+        ("/credentials", vec![server_error()]),
+        ("/agents", vec![server_error()]),
+    ])
+    .await;
+    let client = scripted_static_builder(&server.base_url).build().unwrap();
+    let credentials = client.credentials();
+    let results = [
+        (
+            "register",
+            bounded(
+                10,
+                "register",
+                register_request(&client, "screener-500@myproject.ai").send(),
+            )
+            .await
+            .map(drop),
+        ),
+        (
+            "generate",
+            bounded(10, "generate", credentials.generate(agent_id()).send())
+                .await
+                .map(drop),
+        ),
+        (
+            "rotate",
+            bounded(
+                10,
+                "rotate",
+                credentials.rotate(agent_id(), credential_id()).send(),
+            )
+            .await
+            .map(drop),
+        ),
+    ];
+    for (write, result) in results {
+        let e = result.expect_err(write);
+        assert_eq!(
+            (e.kind(), e.status().map(|s| s.as_u16()), e.is_retryable()),
+            (ErrorKind::OutcomeUnknown, Some(500), false),
+            "{write} answered 500 may have been applied: {e:?}"
+        );
+    }
+    for path in ["/agents", "/credentials", "/rotate"] {
+        assert_eq!(server.count(path), 1, "{path} must not be replayed");
+    }
+}
+
+/// Issue 23, item 13: decommissioning by PATCH and by DELETE reach the same
+/// end state, so a lost answer (the work done, the answer never sent) is
+/// reported the same way for both: done.
+#[tokio::test]
+async fn a_lost_answer_to_a_decommission_is_done_by_patch_as_by_delete() {
+    use sentryagent_idp::Operation;
+    use sentryagent_idp::model::AgentStatus;
+    use sentryagent_idp::testing::{AgentSeed, Failure, FakeAgentIdp};
+
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let client = fake.client_builder().build().unwrap();
+    let by_delete = fake.seed_agent(AgentSeed::new());
+    let by_patch = fake.seed_agent(AgentSeed::new());
+    fake.fail_next(Operation::DecommissionAgent, Failure::DropAnswer, 1);
+    fake.fail_next(Operation::UpdateAgent, Failure::DropAnswer, 1);
+    let deleted = bounded(
+        10,
+        "decommission",
+        client.agents().decommission(by_delete).send(),
+    )
+    .await;
+    let patched = bounded(
+        10,
+        "update",
+        client
+            .agents()
+            .update(by_patch)
+            .status(AgentStatus::Decommissioned)
+            .send(),
+    )
+    .await;
+    for id in [by_delete, by_patch] {
+        let agent = client.agents().get(id).send().await.unwrap();
+        assert_eq!(agent.status, AgentStatus::Decommissioned);
+    }
+    assert!(deleted.is_ok(), "{deleted:?}");
+    match patched {
+        Ok(agent) => assert_eq!(agent.status, AgentStatus::Decommissioned),
+        Err(e) => panic!(
+            "update().status(Decommissioned) whose answer was lost decommissioned the agent, \
+             as decommission() does, which reports Ok; it must report the same, got {:?} {:?}: {e}",
+            e.kind(),
+            e.code()
+        ),
+    }
+}
+
+/// A loopback address whose TCP handshake hangs: a listener that never
+/// accepts, its backlog (1) filled by connections held here, so the kernel
+/// drops further SYNs. Bounded: at most 8 connections of 2 s each.
+async fn hanging_handshake() -> (
+    tokio::net::TcpListener,
+    Vec<tokio::net::TcpStream>,
+    std::net::SocketAddr,
+) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let connect = tokio::net::TcpStream::connect(addr);
+        match tokio::time::timeout(Duration::from_secs(2), connect).await {
+            Ok(Ok(stream)) => held.push(stream),
+            Ok(Err(e)) => panic!("cannot stage a hanging handshake: {e}"),
+            // This one hangs: the backlog is full.
+            Err(_) => return (listener, held, addr),
+        }
+    }
+    panic!(
+        "cannot stage a hanging handshake: the listener accepted 8 connections into a backlog of 1"
+    );
+}
+
+/// Issue 23, item 14: an attempt or total timeout that fires while the TCP
+/// handshake hangs sent nothing; the write is not reported as one that may
+/// have been applied.
+#[tokio::test]
+async fn a_register_whose_connection_never_opened_is_not_an_unknown_outcome() {
+    let (_listener, _held, addr) = hanging_handshake().await;
+    let base = format!("http://{addr}");
+    let timeouts = [
+        (
+            "attempt timeout",
+            scripted_static_builder(&base).timeout(Duration::from_secs(1)),
+        ),
+        (
+            "total timeout",
+            scripted_static_builder(&base).total_timeout(Duration::from_secs(1)),
+        ),
+    ];
+    for (which, builder) in timeouts {
+        let client = builder
+            .retry_policy(sentryagent_idp::RetryPolicy::disabled())
+            .build()
+            .unwrap();
+        let e = bounded(
+            10,
+            "register",
+            register_request(&client, "never-sent@myproject.ai").send(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            e.kind() != ErrorKind::OutcomeUnknown && e.is_retryable(),
+            "the {which} fired during the TCP handshake: nothing reached the server, so the \
+             register is safe to repeat; got {:?} (retryable: {}): {e}",
+            e.kind(),
+            e.is_retryable()
+        );
+    }
+}
+
+/// Issue 23, item 20: an update whose first attempt may still be in flight
+/// is not replayed blindly: a slow first PATCH landing after a later update
+/// would silently undo it.
+#[tokio::test]
+async fn an_update_that_timed_out_is_not_replayed_over_a_later_one() {
+    use sentryagent_idp::Operation;
+    use sentryagent_idp::model::AgentStatus;
+    use sentryagent_idp::testing::{AgentSeed, Failure, FakeAgentIdp};
+
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let agent = fake.seed_agent(AgentSeed::new().status("suspended"));
+    let client = fake
+        .client_builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    client.access_token().await.unwrap();
+    // The first attempt is applied 3 s after it arrives, long after the
+    // client's 1 s attempt timeout.
+    fake.fail_next(
+        Operation::UpdateAgent,
+        Failure::FinishLate(Duration::from_secs(3)),
+        1,
+    );
+    let reactivate = bounded(
+        10,
+        "update",
+        client
+            .agents()
+            .update(agent)
+            .status(AgentStatus::Active)
+            .send(),
+    )
+    .await;
+    match reactivate {
+        Err(e) => {
+            assert_eq!(e.kind(), ErrorKind::OutcomeUnknown, "{e:?}");
+            assert!(!e.is_retryable());
+            assert_eq!(
+                fake.requests_seen(Operation::UpdateAgent),
+                1,
+                "not replayed"
+            );
+        }
+        Ok(_) => {
+            // Told it worked, the caller moves on and suspends the agent.
+            let suspended = bounded(
+                10,
+                "update",
+                client
+                    .agents()
+                    .update(agent)
+                    .status(AgentStatus::Suspended)
+                    .send(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(suspended.status, AgentStatus::Suspended);
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            let now = client.agents().get(agent).send().await.unwrap().status;
+            assert_eq!(
+                now,
+                AgentStatus::Suspended,
+                "update(Active) timed out and was replayed (Ok), then the agent was suspended \
+                 (Ok); the first, slow PATCH landed last and the agent is {now:?} again, silently \
+                 ({} PATCH requests)",
+                fake.requests_seen(Operation::UpdateAgent)
+            );
+        }
+    }
+}

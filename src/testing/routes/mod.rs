@@ -102,8 +102,35 @@ async fn guard(
             let _served = serve(&app, op, request, next).await;
             return drop_connection(connection).await;
         }
+        Some(Failure::FinishLate(wait)) => return finish_late(app, op, request, next, wait).await,
     }
     serve(&app, op, request, next).await
+}
+
+/// Serves `request` after `wait` on a task of its own, so that the client
+/// hanging up (which drops this future) does not cancel the work.
+async fn finish_late(
+    app: Arc<App>,
+    op: &'static OperationSpec,
+    request: Request,
+    next: Next,
+    wait: std::time::Duration,
+) -> Response {
+    // Read the body now: once the client hangs up, its connection (and the
+    // body's source) is gone.
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, BODY_LIMIT).await else {
+        return ApiError::internal("could not read the request body").into_response();
+    };
+    let request = Request::from_parts(parts, axum::body::Body::from(body));
+    let work = tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        serve(&app, op, request, next).await
+    });
+    match work.await {
+        Ok(response) => response,
+        Err(_) => ApiError::internal("the late request was cancelled").into_response(),
+    }
 }
 
 /// Closes the request's connection without an answer.

@@ -1110,6 +1110,60 @@ async fn dropped_connection_gets_no_response_at_all() {
     );
 }
 
+/// Issue 23, item 22: a request the client gave up on (it timed out and
+/// hung up) is still applied by the server later, as a Node server does.
+#[tokio::test(start_paused = true)]
+async fn a_request_finishing_late_is_applied_after_the_client_gave_up() {
+    let h = Harness::start().await;
+    let token = h.token(None).await;
+    h.fake.fail_next(
+        Operation::RegisterAgent,
+        Failure::FinishLate(Duration::from_secs(2)),
+        1,
+    );
+    let error = h
+        .http
+        .post(h.url("/agents"))
+        .bearer_auth(&token)
+        .json(&register_body("late@example.com"))
+        .timeout(Duration::from_millis(200))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(error.is_timeout(), "{error:?}");
+    let emails = |reply: crate::support::fake::Reply| -> Vec<String> {
+        reply.json["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["email"].as_str().map(str::to_owned))
+            .collect()
+    };
+    // The client has given up; the work has not happened yet.
+    let before = emails(h.get(&token, "/agents?limit=100").await);
+    assert!(
+        !before.contains(&"late@example.com".to_owned()),
+        "{before:?}"
+    );
+    // Once the wait is over the server applies it, with nobody listening.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = emails(h.get(&token, "/agents?limit=100").await);
+    assert!(
+        after.contains(&"late@example.com".to_owned()),
+        "the registration the client gave up on must be applied by the server \
+         after the wait; agents: {after:?}"
+    );
+    assert_eq!(h.fake.requests_seen(Operation::RegisterAgent), 1);
+
+    // A client that waits long enough gets the answer as usual.
+    h.fake.fail_next(
+        Operation::ListAgents,
+        Failure::FinishLate(Duration::from_secs(1)),
+        1,
+    );
+    assert_eq!(h.get(&token, "/agents").await.status, StatusCode::OK);
+}
+
 /// On a paused clock (the fake's latency and delays are tokio sleeps): the
 /// times measured are the fake's, not the machine's.
 #[tokio::test(start_paused = true)]
