@@ -300,3 +300,76 @@ async fn a_connection_idle_past_the_servers_keep_alive_is_not_reused() {
          after the second: {after_second}"
     );
 }
+
+/// Panics seen on threads named [`DURATION_MAX_THREAD`].
+static PANICS_ON_DURATION_MAX_THREAD: AtomicUsize = AtomicUsize::new(0);
+const DURATION_MAX_THREAD: &str = "duration-max-calls";
+
+/// Issue 23, item 3: `Duration::MAX` for every duration the builder takes
+/// (the HTTP stack's included: hyper-util's pool task panicked adding the
+/// idle timeout to an `Instant`) is accepted, and calls against the fake
+/// work without a panic on any task of their runtime.
+#[test]
+fn duration_max_for_every_builder_duration_panics_nowhere() {
+    // Counts panics on the calls' thread only (other tests panic on
+    // purpose); every panic still reaches the previous hook.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() == Some(DURATION_MAX_THREAD) {
+            PANICS_ON_DURATION_MAX_THREAD.fetch_add(1, Ordering::SeqCst);
+        }
+        previous(info)
+    }));
+    let calls = std::thread::Builder::new()
+        .name(DURATION_MAX_THREAD.into())
+        .spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let fake = sentryagent_idp::testing::FakeAgentIdp::builder()
+                    .start()
+                    .await
+                    .unwrap();
+                let client = fake
+                    .client_builder()
+                    .connect_timeout(Duration::MAX)
+                    .pool_idle_timeout(Duration::MAX)
+                    .timeout(Duration::MAX)
+                    .total_timeout(Duration::MAX)
+                    .token_timeout(Duration::MAX)
+                    .refresh_buffer(Duration::MAX)
+                    .retry_policy(
+                        sentryagent_idp::RetryPolicy::default()
+                            .base_delay(Duration::MAX)
+                            .max_delay(Duration::MAX)
+                            .max_retry_after(Duration::MAX),
+                    )
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                let id = fake.bootstrap_agent_id();
+                for _ in 0..3 {
+                    let call = tokio::spawn({
+                        let client = client.clone();
+                        async move { client.agents().get(id).send().await.map(drop) }
+                    });
+                    bounded(10, "get_agent", call)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map_err(|e| e.to_string())?;
+                    // Lets the pool's idle task run with a connection in it.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                Ok::<_, String>(())
+            })
+        })
+        .unwrap();
+    let result = calls.join();
+    let panics = PANICS_ON_DURATION_MAX_THREAD.load(Ordering::SeqCst);
+    assert!(
+        panics == 0 && matches!(result, Ok(Ok(()))),
+        "with Duration::MAX for every duration setting, {panics} panic(s) on the calls' runtime; \
+         calls: {result:?}"
+    );
+}
