@@ -50,7 +50,7 @@ fn bench(c: &mut Criterion) {
     let server = Server::start(ServerConfig::default());
     let runtime = support::current_thread_runtime();
     let http = support::http_client();
-    let facade = support::facade_on(&server.origin(), http.clone());
+    let facade = support::facade_on(&server.origin());
     let raw = RawClient::new(&server.origin(), http);
     let id = support::agent_id();
     runtime.block_on(async {
@@ -104,7 +104,7 @@ fn report(pairs: usize) {
     let server = Server::start(ServerConfig::default());
     let runtime = support::current_thread_runtime();
     let http = support::http_client();
-    let facade = support::facade_on(&server.origin(), http.clone());
+    let facade = support::facade_on(&server.origin());
     let raw = RawClient::new(&server.origin(), http);
     let id = support::agent_id();
     let (mut f, mut r) = (Samples::default(), Samples::default());
@@ -157,7 +157,7 @@ fn callgrind(kind: &str, calls: usize) {
     let server = ServerProcess::spawn(ServerConfig::default());
     let runtime = support::current_thread_runtime();
     let http = support::http_client();
-    let facade = support::facade_on(&server.origin(), http.clone());
+    let facade = support::facade_on(&server.origin());
     let raw = RawClient::new(&server.origin(), http.clone());
     let generated = support::GeneratedShape::new(&server.origin(), http);
     let id = support::agent_id();

@@ -168,13 +168,13 @@ fn first_call(fake: &FakeAgentIdp) -> serde_json::Value {
 }
 
 /// A client of the bench server, with a file store in `dir` or without.
-fn bench_client(origin: &str, http: reqwest::Client, dir: Option<&std::path::Path>) -> Client {
+fn bench_client(origin: &str, dir: Option<&std::path::Path>) -> Client {
     let builder = Client::builder()
         .base_url(origin)
         .client_id(support::CLIENT_ID)
         .client_secret(support::CLIENT_SECRET)
         .retry_policy(RetryPolicy::disabled())
-        .http_client(http);
+        .http_client(support::http_client_builder());
     match dir {
         Some(dir) => builder.token_store(FileStore::in_dir(dir).unwrap()),
         None => builder,
@@ -185,10 +185,9 @@ fn bench_client(origin: &str, http: reqwest::Client, dir: Option<&std::path::Pat
 
 fn warm_overhead(runtime: &tokio::runtime::Runtime, pairs: usize) -> serde_json::Value {
     let server = Server::start(ServerConfig::default());
-    let http = support::http_client();
     let dir = tempfile::tempdir().unwrap();
-    let stored = bench_client(&server.origin(), http.clone(), Some(dir.path()));
-    let plain = bench_client(&server.origin(), http, None);
+    let stored = bench_client(&server.origin(), Some(dir.path()));
+    let plain = bench_client(&server.origin(), None);
     let id = support::agent_id();
     let rt = support::current_thread_runtime();
     let _ = runtime;
@@ -213,7 +212,7 @@ fn callgrind(kind: &str, calls: usize) {
     let server = ServerProcess::spawn(ServerConfig::default());
     let dir = tempfile::tempdir().unwrap();
     let store = (kind == "store").then_some(dir.path());
-    let client = bench_client(&server.origin(), support::http_client(), store);
+    let client = bench_client(&server.origin(), store);
     let id = support::agent_id();
     support::current_thread_runtime().block_on(async {
         for _ in 0..=calls {

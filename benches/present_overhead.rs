@@ -40,7 +40,7 @@ struct Callers {
 impl Callers {
     fn new(origin: &str) -> Callers {
         let http = support::http_client();
-        let client = support::facade_on(origin, http.clone());
+        let client = support::facade_on(origin);
         let auth = OutgoingAuth::builder(&client)
             .allow_origin(origin)
             .build()

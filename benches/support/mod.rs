@@ -430,15 +430,15 @@ pub fn facade(origin: &str) -> Client {
         .unwrap()
 }
 
-/// The facade on a given `reqwest::Client`, so it shares a pool with the
-/// hand-written baseline.
-pub fn facade_on(origin: &str, http: reqwest::Client) -> Client {
+/// The facade on an HTTP client set up as the hand-written baseline's (its
+/// own pool: the SDK takes a builder, so it can forbid redirects).
+pub fn facade_on(origin: &str) -> Client {
     Client::builder()
         .base_url(origin)
         .client_id(CLIENT_ID)
         .client_secret(CLIENT_SECRET)
         .retry_policy(RetryPolicy::disabled())
-        .http_client(http)
+        .http_client(http_client_builder())
         .build()
         .unwrap()
 }
@@ -446,12 +446,15 @@ pub fn facade_on(origin: &str, http: reqwest::Client) -> Client {
 /// A `reqwest::Client` with the SDK's default settings (connect timeout
 /// 10 s, its user agent, no redirects; reqwest's default pool).
 pub fn http_client() -> reqwest::Client {
+    http_client_builder().build().unwrap()
+}
+
+/// The builder of [`http_client`].
+pub fn http_client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(sentryagent_idp::DEFAULT_CONNECT_TIMEOUT)
         .user_agent(concat!("sentryagent-idp-rust/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
 }
 
 /// The hand-written baseline: what a careful user writes with reqwest alone.

@@ -1,5 +1,6 @@
 //! The token cache: single-flight fetches and background refresh.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -54,8 +55,8 @@ pub(crate) struct CacheSettings {
 /// - With no usable token, callers share one fetch. The fetch runs in its
 ///   own task, so a caller that gives up does not cancel it for the others;
 ///   and whatever way the task ends (an answer, an error, a panic, the token
-///   timeout, its runtime shutting down), the cache forgets it, so the next
-///   caller starts a new one.
+///   timeout, its runtime shutting down, even before the task first ran),
+///   the cache forgets it, so the next caller starts a new one.
 pub(crate) struct TokenCache {
     source: Source,
     settings: CacheSettings,
@@ -133,7 +134,7 @@ impl TokenCache {
                 (Some(expiry), _) if now < expiry => {
                     let quiet = state.quiet_until.is_some_and(|q| now < q);
                     if state.fetching.is_none() && !quiet {
-                        let _background = self.start_fetch(&mut state, now);
+                        let _background = self.start_fetch(state, now);
                     }
                     return Ok(token);
                 }
@@ -141,7 +142,7 @@ impl TokenCache {
             }
         }
         let joined = state.fetching.is_some();
-        Err((self.start_fetch(&mut state, now), joined))
+        Err((self.start_fetch(state, now), joined))
     }
 
     /// The cached token if it is not yet due for refresh, without waiting:
@@ -200,7 +201,12 @@ impl TokenCache {
     }
 
     /// Starts one fetch unless one is running; returns the shared fetch.
-    fn start_fetch(self: &Arc<Self>, state: &mut State, now: Instant) -> Fetch {
+    ///
+    /// Takes the lock guard: the fetch is published under it, and the task
+    /// is spawned after it is released, since a task spawned onto a runtime
+    /// that is shutting down is dropped at once, inside `spawn`, and its
+    /// [`Forget`] takes the lock.
+    fn start_fetch(self: &Arc<Self>, mut state: MutexGuard<'_, State>, now: Instant) -> Fetch {
         if let Some((_, fetch)) = &state.fetching {
             return fetch.clone();
         }
@@ -208,45 +214,50 @@ impl TokenCache {
         state.next_fetch += 1;
         state.quiet_until = now.checked_add(MIN_REFRESH_INTERVAL);
         let generation = state.generation;
-        let this = Arc::clone(self);
-        let task =
-            tokio::spawn(async move {
-                // Clears `fetching` however the task ends, unwinding included.
-                let _forget = Forget {
-                    cache: Arc::clone(&this),
-                    id,
-                };
-                let result =
-                    match tokio::time::timeout(this.settings.fetch_timeout, this.source.fetch())
-                        .await
-                    {
-                        Ok(result) => result.map(Arc::new),
-                        Err(_) => Err(Error::new(
-                            ErrorKind::Timeout,
-                            format!(
-                                "the token source did not answer within {:?}",
-                                this.settings.fetch_timeout
-                            ),
-                        )),
-                    };
-                this.store(generation, &result);
-                result
-            });
+        let (answer, answered) = tokio::sync::oneshot::channel();
         let fetch = async move {
-            task.await.unwrap_or_else(|e| {
-                Err(if e.is_panic() {
-                    Error::new(ErrorKind::TokenSource, "the token source panicked")
-                } else {
-                    Error::new(
-                        ErrorKind::TokenSource,
-                        "the token fetch was cancelled (the runtime it ran on shut down)",
-                    )
-                })
+            // The sender goes without a word only if the task was dropped:
+            // its runtime shut down, before or while it ran.
+            answered.await.unwrap_or_else(|_| {
+                Err(Error::new(
+                    ErrorKind::TokenSource,
+                    "the token fetch was cancelled (the runtime it ran on shut down)",
+                ))
             })
         }
         .boxed()
         .shared();
         state.fetching = Some((id, fetch.clone()));
+        drop(state);
+        // Armed before the spawn and moved into the task: a task dropped
+        // before its first poll (its runtime shut down) drops it too, so the
+        // cache forgets the fetch however the task ends.
+        let forget = Forget {
+            cache: Arc::clone(self),
+            id,
+        };
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let _forget = forget;
+            let timed = tokio::time::timeout(this.settings.fetch_timeout, this.source.fetch());
+            let result = match AssertUnwindSafe(timed).catch_unwind().await {
+                Ok(Ok(result)) => result.map(Arc::new),
+                Ok(Err(_)) => Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "the token source did not answer within {:?}",
+                        this.settings.fetch_timeout
+                    ),
+                )),
+                Err(_) => Err(Error::new(
+                    ErrorKind::TokenSource,
+                    "the token source panicked",
+                )),
+            };
+            this.store(generation, &result);
+            // Nobody waiting is not an error: a background refresh.
+            let _ = answer.send(result);
+        });
         fetch
     }
 
@@ -295,8 +306,8 @@ impl TokenProvider for TokenCache {
     }
 }
 
-/// Forgets the fetch `id` when dropped: at its end, or when its task panics
-/// or is cancelled.
+/// Forgets the fetch `id` when dropped: at its end, or when its task is
+/// cancelled, before its first poll included (it is made before the spawn).
 struct Forget {
     cache: Arc<TokenCache>,
     id: u64,

@@ -65,7 +65,7 @@ struct Settings {
     total_timeout: Option<Duration>,
     token_timeout: Option<Duration>,
     refresh_buffer: Option<Duration>,
-    http: Option<reqwest::Client>,
+    http: Option<reqwest::ClientBuilder>,
     user_agent: Option<String>,
     retry: Option<RetryPolicy>,
     max_body: Option<u64>,
@@ -303,20 +303,35 @@ impl<F: Flavor> ClientBuilder<F> {
         self.set(|s| s.refresh_buffer = Some(buffer))
     }
 
-    /// Uses your own `reqwest::Client` (reqwest 0.13), e.g. for custom TLS
-    /// roots. Connect timeout, pool, proxy and user agent are then yours to
-    /// set. It should not follow redirects
-    /// (`reqwest::redirect::Policy::none()`): a client that does re-sends a
-    /// request, client secret included, to wherever a `307` points. The SDK
-    /// refuses any answer that comes from another origin than it asked, but
-    /// by then the request has gone there.
+    /// Builds the HTTP client from your own `reqwest::ClientBuilder`
+    /// (reqwest 0.13), e.g. for custom TLS roots. Connect timeout, pool,
+    /// proxy and user agent are then yours to set; the SDK sets two things on
+    /// it: no redirects (`reqwest::redirect::Policy::none()`), replacing any
+    /// redirect policy of yours, and a connector layer that gives each
+    /// attempt's connection a deadline just inside the attempt's timeout (so
+    /// a connection never made is told from a request sent and unanswered). Every request, token requests and API calls
+    /// alike, goes through this client, so neither the client secret (a
+    /// `307` would re-post the token request's form) nor a bearer token is
+    /// ever sent to wherever a `3xx` points; a `3xx` answer is an error.
     ///
-    /// The SDK's own client tells a connection never made (nothing sent)
-    /// from a request sent and unanswered; yours cannot, so a write that
-    /// may not be replayed and whose connection is cut off by the attempt's
-    /// timeout fails with [`ErrorKind::OutcomeUnknown`](crate::ErrorKind::OutcomeUnknown).
-    pub fn http_client(self, client: reqwest::Client) -> Self {
-        self.set(|s| s.http = Some(client))
+    /// It takes a builder, not a built `reqwest::Client`, because a built
+    /// client's redirect policy can be neither read nor changed.
+    ///
+    /// ```no_run
+    /// use sentryagent_idp::Client;
+    ///
+    /// let client = Client::builder()
+    ///     .base_url("https://idp.example.com")
+    ///     .client_id("a1b2c3d4-e5f6-7890-abcd-ef1234567890")
+    ///     .client_secret("sk_live_...")
+    ///     // Your TLS roots, proxy, timeouts... on the builder.
+    ///     .http_client(sentryagent_idp::reqwest::Client::builder())
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), sentryagent_idp::Error>(())
+    /// ```
+    pub fn http_client(self, builder: reqwest::ClientBuilder) -> Self {
+        self.set(|s| s.http = Some(builder))
     }
 
     /// The `User-Agent` (default `sentryagent-idp-rust/<version>`).
@@ -343,10 +358,10 @@ impl<F: Flavor> ClientBuilder<F> {
                 ];
                 if let Some((name, _)) = own.iter().find(|(_, set)| *set) {
                     return Err(Error::config(format!(
-                        "{name} belongs on your own reqwest::Client when you pass one"
+                        "{name} belongs on your own reqwest::ClientBuilder when you pass one"
                     )));
                 }
-                http
+                transport::user_http_client(http)?
             }
             None => {
                 let defaults = Transport::default();
@@ -636,7 +651,7 @@ mod tests {
             (
                 base()
                     .base_url("http://127.0.0.1:9")
-                    .http_client(reqwest::Client::new())
+                    .http_client(reqwest::Client::builder())
                     .pool_idle_timeout(Duration::from_secs(1)),
                 "pool_idle_timeout",
             ),

@@ -8,7 +8,7 @@ use progenitor_client::{ClientHooks, OperationInfo};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH};
 
-use super::transport::{self, read_body};
+use super::transport::{self, LONGEST, read_body};
 use super::{Call, CallState, TokenProvider};
 use crate::access_token::AccessToken;
 use crate::error::{Error, Result};
@@ -56,7 +56,8 @@ impl CallState {
         let attempt = remaining.map_or(config.attempt_timeout, |left| {
             left.min(config.attempt_timeout)
         });
-        *request.timeout_mut() = Some(attempt);
+        // Saturated: reqwest hands it to the timer (a `Duration::MAX` setting).
+        *request.timeout_mut() = Some(attempt.min(LONGEST));
         if !op.bearer {
             return Ok(());
         }

@@ -1,7 +1,7 @@
 //! The one transport policy: every `reqwest::Client` the crate builds (API
 //! calls, a verifier's discovery and key-set fetches) comes from
-//! [`http_client`], and every body the crate reads whole goes through
-//! [`read_body`].
+//! [`http_client`], or from the user's builder through [`user_http_client`],
+//! and every body the crate reads whole goes through [`read_body`].
 //!
 //! - No redirects: a request carrying a secret (a token request's form, a
 //!   bearer header) is never re-sent to wherever a `3xx` points.
@@ -78,6 +78,20 @@ pub(crate) fn http_client(transport: &Transport) -> Result<reqwest::Client> {
     }
     http.build()
         .map_err(|e| Error::config("cannot build the HTTP client").with_source(e))
+}
+
+/// Builds the user's own `reqwest::ClientBuilder` (their TLS roots, proxies,
+/// timeouts and pool stay theirs) under the rules that cannot be left to
+/// them: no redirects (a client that follows a `307` re-posts a token
+/// request's form, client secret included, to wherever it points, before
+/// any check of the answer's origin can run), and the per-attempt connect
+/// deadline that tells "never sent" from "sent, no answer".
+pub(crate) fn user_http_client(builder: reqwest::ClientBuilder) -> Result<reqwest::Client> {
+    builder
+        .redirect(reqwest::redirect::Policy::none())
+        .connector_layer(ConnectBy)
+        .build()
+        .map_err(|e| Error::config("cannot build your HTTP client").with_source(e))
 }
 
 /// Reads the whole body of `response`, up to `max` bytes; `None` once it

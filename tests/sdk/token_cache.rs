@@ -227,6 +227,93 @@ fn a_token_fetch_on_a_runtime_that_was_shut_down_does_not_poison_the_cache() {
     }
 }
 
+/// A current-thread runtime, as a sync program builds one per call.
+fn call_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The fixture agent fetched on a runtime of its own, bounded.
+fn get_agent_on_a_new_runtime(client: &Client) -> sentryagent_idp::Result<()> {
+    call_runtime().block_on(async {
+        bounded(
+            10,
+            "get_agent on a new runtime",
+            client.agents().get(agent_id()).send(),
+        )
+        .await
+        .map(drop)
+    })
+}
+
+/// Issue 23, item 1(a): a sync program runs each call on a fresh runtime; a
+/// call in the refresh window spawns the background refresh and returns at
+/// once (the cached token is still good), and its runtime is dropped before
+/// the refresh task is ever polled. Later calls, once the token expired, must
+/// start a fetch of their own, not join the dead one.
+#[test]
+fn a_background_refresh_dropped_with_its_runtime_before_its_first_poll_does_not_wedge_the_cache() {
+    let server = MockServer::start();
+    // A 4 s token: due for refresh 2 to 3 s after it arrives.
+    let token = server.mock(|when, then| {
+        when.method(POST).path("/api/v1/token");
+        then.status(200)
+            .json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 4));
+    });
+    server.mock(|when, then| {
+        when.method(GET).path(request_path("/agents/{agentId}"));
+        then.status(200).json_body(agent_json());
+    });
+    let client = call_runtime().block_on(async { mock_client(&server.base_url()) });
+    get_agent_on_a_new_runtime(&client).unwrap();
+    std::thread::sleep(Duration::from_millis(3500));
+    // In the refresh window: the cached token comes back without a wait and
+    // the refresh task is left, unpolled, on a runtime that is then dropped.
+    call_runtime()
+        .block_on(client.access_token())
+        .expect("the cached token, still valid");
+    // Past the token's expiry: the next call needs a new token.
+    std::thread::sleep(Duration::from_millis(1500));
+    let next = get_agent_on_a_new_runtime(&client);
+    assert!(
+        next.is_ok(),
+        "a call after a background refresh died with its runtime must get a new token; \
+         got {next:?} (token requests: {})",
+        token.calls()
+    );
+}
+
+/// Issue 23, item 1(b): a call polled once (which starts the token fetch
+/// task) and dropped, on a runtime that then ends before the task is ever
+/// polled, must not leave a dead fetch for every later call to join.
+#[test]
+fn a_fetch_task_dropped_before_its_first_poll_does_not_wedge_the_cache() {
+    let server = MockServer::start();
+    let token = token_mock_sync(&server);
+    server.mock(|when, then| {
+        when.method(GET).path(request_path("/agents/{agentId}"));
+        then.status(200).json_body(agent_json());
+    });
+    let client = call_runtime().block_on(async { mock_client(&server.base_url()) });
+    call_runtime().block_on(async {
+        let call = client.agents().get(agent_id()).send();
+        let mut call = std::pin::pin!(call);
+        assert!(
+            futures::poll!(call.as_mut()).is_pending(),
+            "the first poll should be waiting for the token fetch"
+        );
+    });
+    let next = get_agent_on_a_new_runtime(&client);
+    assert!(
+        next.is_ok(),
+        "a call after a fetch task died unpolled with its runtime must get a token; \
+         got {next:?} (token requests: {})",
+        token.calls()
+    );
+}
+
 /// 0.1 review, defect 4: 20 calls with a 60 s token and the default 60 s buffer need at most 2 tokens.
 #[tokio::test]
 async fn a_token_living_no_longer_than_the_refresh_buffer_is_not_fetched_on_every_call() {

@@ -136,7 +136,10 @@ async fn token_request_to_localhost_never_goes_through_http_proxy() {
     );
 }
 
-/// 0.1 review, defect 7: a token response from another origin (after a redirect) is refused.
+/// 0.1 review, defect 7, and issue 23, item 19: with the user's own HTTP
+/// client (one that would follow redirects, as reqwest's default does), a
+/// `307` from the token endpoint must not carry the client secret to another
+/// origin, and no token comes back from there.
 #[tokio::test]
 async fn a_token_response_redirected_to_another_origin_is_refused() {
     let other = MockServer::start_async().await;
@@ -145,13 +148,6 @@ async fn a_token_response_redirected_to_another_origin_is_refused() {
             when.method(POST)
                 .path("/api/v1/token")
                 .body_includes(CLIENT_SECRET);
-            then.status(200)
-                .json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600));
-        })
-        .await;
-    let other_any = other
-        .mock_async(|when, then| {
-            when.method(POST).path("/api/v1/token");
             then.status(200)
                 .json_body(token_body(ACCESS_TOKEN, ALL_SCOPES, 3600));
         })
@@ -165,23 +161,59 @@ async fn a_token_response_redirected_to_another_origin_is_refused() {
         })
         .await;
     let client = for_mock(Client::builder(), &server.base_url())
-        .http_client(reqwest::Client::new())
+        .http_client(reqwest::Client::builder())
         .build()
         .unwrap();
     let result = bounded(10, "access_token", client.access_token()).await;
-    let (with_secret, any) = (
-        other_got_secret.calls_async().await,
-        other_any.calls_async().await,
-    );
+    let with_secret = other_got_secret.calls_async().await;
     assert!(
-        result.is_err(),
-        "a token answered by {} after a 307 from {} must be refused (origin differs); \
-         got Ok; the other server received {} token request(s) carrying the client secret \
-         (and {} without)",
-        other.base_url(),
+        result.is_err() && with_secret == 0,
+        "after a 307 from {} to {}, the client secret must not reach the other origin and no \
+         token may come back; the other origin received {with_secret} token request(s) \
+         carrying the client secret; the token request returned {}",
         server.base_url(),
-        with_secret,
-        any
+        other.base_url(),
+        if result.is_ok() {
+            "a token"
+        } else {
+            "an error"
+        },
+    );
+}
+
+/// Issue 23, item 19: an API call answered `307` to another origin must not
+/// carry the bearer token there, with the user's own HTTP client too.
+#[tokio::test]
+async fn an_api_call_redirected_to_another_origin_does_not_carry_the_bearer_token() {
+    let other = MockServer::start_async().await;
+    let other_got_token = other
+        .mock_async(|when, then| {
+            when.path_includes("/agents/")
+                .header("authorization", format!("Bearer {ACCESS_TOKEN}"));
+            then.status(200).json_body(agent_json());
+        })
+        .await;
+    let server = MockServer::start_async().await;
+    token_mock(&server, ACCESS_TOKEN, ALL_SCOPES, 3600).await;
+    let location = format!("{}{}", other.base_url(), request_path(AGENT_PATH));
+    server
+        .mock_async(move |when, then| {
+            when.method(GET).path(request_path(AGENT_PATH));
+            then.status(307).header("location", location);
+        })
+        .await;
+    let client = for_mock(Client::builder(), &server.base_url())
+        .http_client(reqwest::Client::builder())
+        .build()
+        .unwrap();
+    let result = bounded(10, "get_agent", client.agents().get(agent_id()).send()).await;
+    let with_token = other_got_token.calls_async().await;
+    assert!(
+        result.is_err() && with_token == 0,
+        "after a 307 to {}, the bearer token must not reach the other origin and its answer \
+         must be refused; it received {with_token} request(s) with the token; result ok: {}",
+        other.base_url(),
+        result.is_ok()
     );
 }
 
@@ -266,5 +298,78 @@ async fn a_connection_idle_past_the_servers_keep_alive_is_not_reused() {
         "after 5.5 s idle the client must open a new connection (pool idle timeout below the \
          server's 5 s keep-alive); connections accepted after the first call: {after_first}, \
          after the second: {after_second}"
+    );
+}
+
+/// Panics seen on threads named [`DURATION_MAX_THREAD`].
+static PANICS_ON_DURATION_MAX_THREAD: AtomicUsize = AtomicUsize::new(0);
+const DURATION_MAX_THREAD: &str = "duration-max-calls";
+
+/// Issue 23, item 3: `Duration::MAX` for every duration the builder takes
+/// (the HTTP stack's included: hyper-util's pool task panicked adding the
+/// idle timeout to an `Instant`) is accepted, and calls against the fake
+/// work without a panic on any task of their runtime.
+#[test]
+fn duration_max_for_every_builder_duration_panics_nowhere() {
+    // Counts panics on the calls' thread only (other tests panic on
+    // purpose); every panic still reaches the previous hook.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() == Some(DURATION_MAX_THREAD) {
+            PANICS_ON_DURATION_MAX_THREAD.fetch_add(1, Ordering::SeqCst);
+        }
+        previous(info)
+    }));
+    let calls = std::thread::Builder::new()
+        .name(DURATION_MAX_THREAD.into())
+        .spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let fake = sentryagent_idp::testing::FakeAgentIdp::builder()
+                    .start()
+                    .await
+                    .unwrap();
+                let client = fake
+                    .client_builder()
+                    .connect_timeout(Duration::MAX)
+                    .pool_idle_timeout(Duration::MAX)
+                    .timeout(Duration::MAX)
+                    .total_timeout(Duration::MAX)
+                    .token_timeout(Duration::MAX)
+                    .refresh_buffer(Duration::MAX)
+                    .retry_policy(
+                        sentryagent_idp::RetryPolicy::default()
+                            .base_delay(Duration::MAX)
+                            .max_delay(Duration::MAX)
+                            .max_retry_after(Duration::MAX),
+                    )
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                let id = fake.bootstrap_agent_id();
+                for _ in 0..3 {
+                    let call = tokio::spawn({
+                        let client = client.clone();
+                        async move { client.agents().get(id).send().await.map(drop) }
+                    });
+                    bounded(10, "get_agent", call)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map_err(|e| e.to_string())?;
+                    // Lets the pool's idle task run with a connection in it.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                Ok::<_, String>(())
+            })
+        })
+        .unwrap();
+    let result = calls.join();
+    let panics = PANICS_ON_DURATION_MAX_THREAD.load(Ordering::SeqCst);
+    assert!(
+        panics == 0 && matches!(result, Ok(Ok(()))),
+        "with Duration::MAX for every duration setting, {panics} panic(s) on the calls' runtime; \
+         calls: {result:?}"
     );
 }
