@@ -23,6 +23,12 @@ use crate::secret::WireSecret;
 /// documented default.
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
+/// The lifetime a token answered with an `expires_in` of 0 or less is given
+/// (10 s): taken at its word, it would cost a token request per call. If the
+/// server meant it, the token is refused with a 401, which refreshes it and
+/// replays the call once.
+const NON_POSITIVE_LIFETIME: Duration = Duration::from_secs(10);
+
 /// The client-credentials grant at `POST /token`, through the token
 /// endpoint's seam.
 pub(crate) struct ClientCredentials {
@@ -30,13 +36,28 @@ pub(crate) struct ClientCredentials {
     client_id: String,
     /// Shared with the clients narrowed from this one, so a new secret
     /// reaches them all.
-    client_secret: Arc<RwLock<SecretString>>,
+    client_secret: Arc<RwLock<Secret>>,
     /// Where the secret is read again when it may have changed.
     secret_source: Option<SecretSource>,
     scopes: ScopeSet,
     /// The shared second level beneath the in-memory cache.
     shared: Option<Arc<dyn SharedTokens>>,
 }
+
+/// The secret in use, and whether an explicit one overrides the source.
+struct Secret {
+    current: SecretString,
+    /// Set by [`ClientCredentials::set_explicit_secret`]: what the source
+    /// held then. While the source holds the same, the explicit secret wins
+    /// (the source is stale: a `rotate` killed what it holds); once it holds
+    /// something else, the source wins again.
+    source_then: Option<SecretString>,
+}
+
+/// How long reading the secret source again may take before the last
+/// secret is used (5 s): the read runs off the runtime's workers, and a
+/// hung file (a FIFO, a dead NFS mount) must not hold a token fetch.
+const SOURCE_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl fmt::Debug for ClientCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -58,7 +79,10 @@ impl ClientCredentials {
         Self {
             seam,
             client_id,
-            client_secret: Arc::new(RwLock::new(secret)),
+            client_secret: Arc::new(RwLock::new(Secret {
+                current: secret,
+                source_then: None,
+            })),
             secret_source: None,
             scopes,
             shared: None,
@@ -118,18 +142,63 @@ impl ClientCredentials {
         })
     }
 
-    pub(crate) fn set_secret(&self, secret: SecretString) {
-        *self
-            .client_secret
+    /// Uses `secret` from now on (`Client::set_client_secret`): it wins over
+    /// the secret source until the source's content changes.
+    pub(crate) fn set_explicit_secret(&self, secret: SecretString) {
+        let source_then = self.secret_source.as_ref().and_then(|s| s.read().ok());
+        *self.lock_secret() = Secret {
+            current: secret,
+            source_then,
+        };
+    }
+
+    /// Takes what the source holds now, unless an explicit secret set while
+    /// it held the same overrides it; returns the secret in use.
+    fn from_source(&self, read: SecretString) -> SecretString {
+        let mut state = self.lock_secret();
+        let stale = state
+            .source_then
+            .as_ref()
+            .is_some_and(|then| then.expose_secret() == read.expose_secret());
+        if !stale {
+            state.current = read;
+            state.source_then = None;
+        }
+        state.current.clone()
+    }
+
+    fn lock_secret(&self) -> std::sync::RwLockWriteGuard<'_, Secret> {
+        self.client_secret
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = secret;
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn secret(&self) -> SecretString {
         self.client_secret
             .read()
             .unwrap_or_else(PoisonError::into_inner)
+            .current
             .clone()
+    }
+
+    /// Reads the secret source off the runtime's workers (a file read may
+    /// block), bounded by [`SOURCE_READ_TIMEOUT`].
+    async fn read_source(source: &SecretSource) -> Result<SecretString> {
+        let source = source.clone();
+        match tokio::time::timeout(
+            SOURCE_READ_TIMEOUT,
+            tokio::task::spawn_blocking(move || source.read()),
+        )
+        .await
+        {
+            Ok(Ok(read)) => read,
+            Ok(Err(_)) => Err(Error::config(
+                "reading the client secret failed (it panicked)",
+            )),
+            Err(_) => Err(Error::config(format!(
+                "reading the client secret took longer than {SOURCE_READ_TIMEOUT:?}"
+            ))),
+        }
     }
 
     /// A token: from the store when there is one, else the grant; after an
@@ -141,8 +210,10 @@ impl ClientCredentials {
             .as_ref()
             .filter(|s| s.read_before_each_fetch())
         {
-            match source.read() {
-                Ok(secret) => self.set_secret(secret),
+            match Self::read_source(source).await {
+                Ok(read) => {
+                    self.from_source(read);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "could not read the client secret again; using the last one")
                 }
@@ -150,7 +221,7 @@ impl ClientCredentials {
         }
         let secret = self.secret();
         match self.fetch_with(&secret).await {
-            Err(e) if e.code() == Some("invalid_client") => match self.reread(&secret) {
+            Err(e) if e.code() == Some("invalid_client") => match self.reread(&secret).await {
                 Some(new) => self.fetch_with(&new).await,
                 None => Err(e),
             },
@@ -158,14 +229,12 @@ impl ClientCredentials {
         }
     }
 
-    /// The secret from the source, if it differs from `old`.
-    fn reread(&self, old: &SecretString) -> Option<SecretString> {
-        let new = self.secret_source.as_ref()?.read().ok()?;
-        if new.expose_secret() == old.expose_secret() {
-            return None;
-        }
-        self.set_secret(new.clone());
-        Some(new)
+    /// The secret from the source, if it gives one other than `old` (and
+    /// not the stale one an explicit secret overrides).
+    async fn reread(&self, old: &SecretString) -> Option<SecretString> {
+        let read = Self::read_source(self.secret_source.as_ref()?).await.ok()?;
+        let new = self.from_source(read);
+        (new.expose_secret() != old.expose_secret()).then_some(new)
     }
 
     async fn fetch_with(&self, secret: &SecretString) -> Result<AccessToken> {
@@ -196,7 +265,10 @@ impl ClientCredentials {
             })
             .await?;
         let lifetime = response.expires_in.map_or(DEFAULT_TOKEN_LIFETIME, |s| {
-            Duration::from_secs(s.max(0) as u64)
+            u64::try_from(s)
+                .ok()
+                .filter(|&s| s > 0)
+                .map_or(NON_POSITIVE_LIFETIME, Duration::from_secs)
         });
         // RFC 6749 §5.1: no `scope` means the requested scope was granted.
         let granted = response.scope.unwrap_or_else(|| self.scopes.clone());

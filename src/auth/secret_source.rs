@@ -20,7 +20,11 @@ use crate::error::{Error, Result};
 /// cost is nil). So a
 /// replica picks up a rotated secret by itself, without a restart: publish
 /// the new secret where the replicas read it, then revoke the old one (see
-/// `credentials().rollover`).
+/// `credentials().rollover`). A secret set in the process with
+/// [`Client::set_client_secret`](crate::Client::set_client_secret) wins over
+/// the source until the source's content changes. During token fetches the
+/// source is read off the runtime's worker threads, and a read that takes
+/// more than 5 s is given up (the last secret is used).
 ///
 /// ```no_run
 /// use sentryagent_idp::Client;
@@ -83,16 +87,7 @@ impl SecretSource {
             Kind::Env(name) => std::env::var(name).map(SecretString::from).map_err(|_| {
                 Error::config(format!("the environment variable {name} is not set"))
             })?,
-            Kind::File(path) => {
-                let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                    Error::config(format!(
-                        "cannot read the client secret file {}: {}",
-                        path.display(),
-                        e.kind()
-                    ))
-                })?);
-                SecretString::from(text.trim().to_owned())
-            }
+            Kind::File(path) => read_secret_file(path)?,
             Kind::Fn(read) => read()?,
         };
         if secret.expose_secret().is_empty() {
@@ -106,6 +101,36 @@ impl SecretSource {
     pub(crate) fn read_before_each_fetch(&self) -> bool {
         matches!(&*self.kind, Kind::File(_))
     }
+}
+
+/// The most a secret file may hold (64 KiB): a secret is a line, and a
+/// path pointing at something endless (`/dev/zero`) must not fill memory.
+const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// Reads a secret file: a regular file only (a FIFO would block the reader
+/// until someone writes to it), at most [`MAX_SECRET_FILE`] bytes, trimmed.
+fn read_secret_file(path: &std::path::Path) -> Result<SecretString> {
+    use std::io::Read;
+    let fail = |what: &dyn fmt::Display| {
+        Error::config(format!(
+            "cannot read the client secret file {}: {what}",
+            path.display()
+        ))
+    };
+    let metadata = std::fs::metadata(path).map_err(|e| fail(&e.kind()))?;
+    if !metadata.is_file() {
+        return Err(fail(&"it is not a regular file"));
+    }
+    let file = std::fs::File::open(path).map_err(|e| fail(&e.kind()))?;
+    let mut bytes = Zeroizing::new(Vec::new());
+    file.take(MAX_SECRET_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(&e.kind()))?;
+    if bytes.len() as u64 > MAX_SECRET_FILE {
+        return Err(fail(&format!("it is larger than {MAX_SECRET_FILE} bytes")));
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|_| fail(&"it is not UTF-8"))?;
+    Ok(SecretString::from(text.trim().to_owned()))
 }
 
 impl fmt::Debug for SecretSource {

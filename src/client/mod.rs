@@ -115,6 +115,12 @@ impl<F: Flavor> Client<F> {
     /// and the clients narrowed from it, and forgets the cached token, e.g.
     /// after rotating this client's own credential.
     ///
+    /// With a [`SecretSource`](crate::auth::SecretSource) (a file, a
+    /// variable…), the secret set here wins over the source for as long as
+    /// the source holds what it held when this was called (after a `rotate`
+    /// it holds the dead secret); once the source's content changes (the new
+    /// secret published there), the source wins again.
+    ///
     /// Fails with [`ErrorKind::Config`](crate::ErrorKind::Config) if the
     /// client does not use client credentials.
     pub fn set_client_secret(&self, secret: impl Into<SecretString>) -> Result<()> {
@@ -122,7 +128,7 @@ impl<F: Flavor> Client<F> {
             .token_cache()
             .and_then(|t| t.client_credentials())
             .ok_or_else(|| Error::config("only a client-credentials client has a client secret"))?;
-        credentials.set_secret(secret.into());
+        credentials.set_explicit_secret(secret.into());
         self.clear_token_cache();
         Ok(())
     }

@@ -8,6 +8,8 @@ use progenitor_client::{ClientHooks, OperationInfo};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH};
 
+use tokio::time::Instant;
+
 use super::transport::{self, LONGEST, read_body};
 use super::{Call, CallState, TokenProvider};
 use crate::access_token::AccessToken;
@@ -121,13 +123,16 @@ impl CallState {
         // slot is held while waiting for it.
         if let Some(admission) = &self.seam.config.admission {
             self.report().slot = None;
-            if let Err(error) = admission.admit(self.deadline).await {
+            if let Err(error) = admission.admit(self.deadline.map(Instant::into_std)).await {
                 self.report().error.get_or_insert(error);
                 return Ok(empty(StatusCode::TOO_MANY_REQUESTS));
             }
         }
         // Taken again if a token fetch made the attempt give it back.
-        self.take_slot().await;
+        if let Err(error) = self.take_slot().await {
+            self.report().error.get_or_insert(error);
+            return Ok(empty(StatusCode::SERVICE_UNAVAILABLE));
+        }
         // A connection still being made when the attempt's timeout is near
         // gives up first, so the attempt ends as "never sent".
         let deadline = request

@@ -19,7 +19,9 @@ pub(crate) mod transport;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -200,7 +202,10 @@ impl Seam {
             history.attempts += 1;
             // A call waiting for a slot holds no request yet: 10,000 calls
             // queued behind `max_in_flight` cost only their arguments.
-            state.take_slot().await;
+            if let Err(error) = state.take_slot().await {
+                // Nothing of this attempt was sent.
+                return Err(state.finish(error, &history));
+            }
             let raw = raw::Client::new_with_client(
                 &self.api_url,
                 self.http.clone(),
@@ -320,6 +325,8 @@ pub(crate) struct CallState {
     /// The operation whose replay rule the call follows (usually `op`).
     rules: &'static OperationSpec,
     /// When the total timeout runs out (`None`: too far to represent).
+    /// On tokio's clock, as every wait of the call is (so a paused clock
+    /// in a test moves the deadline too).
     deadline: Option<Instant>,
     report: Mutex<Report>,
 }
@@ -378,14 +385,24 @@ impl CallState {
 
     /// Waits for an in-flight slot (if the client caps them) unless the
     /// attempt holds one. Waiting for it holds nothing else.
-    async fn take_slot(&self) {
+    async fn take_slot(&self) -> Result<()> {
         let Some(slots) = &self.seam.in_flight else {
-            return;
+            return Ok(());
         };
-        if self.report().slot.is_none() {
-            let slot = Arc::clone(slots).acquire_owned().await.ok();
-            self.report().slot = slot;
+        if self.report().slot.is_some() {
+            return Ok(());
         }
+        let acquire = Arc::clone(slots).acquire_owned();
+        // The wait is the call's like any other: bounded by its deadline
+        // (the slots of a retry queue behind calls with later deadlines).
+        let slot = match self.deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, acquire)
+                .await
+                .map_err(|_| Error::total_timeout(self.seam.config.total_timeout))?,
+            None => acquire.await,
+        };
+        self.report().slot = slot.ok();
+        Ok(())
     }
 
     /// Time left before the deadline (`None`: no deadline).

@@ -10,10 +10,6 @@ use serde_json::json;
 
 const CREDENTIALS: &str = "/agents/a1b2c3d4-e5f6-7890-abcd-ef1234567890/credentials";
 
-fn agent_act() -> Act {
-    Act::json(200, agent_json())
-}
-
 fn unavailable() -> Act {
     Act::json(
         503,
@@ -561,6 +557,50 @@ async fn a_short_lived_token_is_refreshed_in_the_background_before_it_expires() 
         server.count("/token"),
         2,
         "a background refresh while the first token was still valid"
+    );
+}
+
+/// Issue 23, item 4(a): waiting for a `max_in_flight` slot counts against
+/// the call's total timeout. On a paused clock, call A (503, `Retry-After: 1`)
+/// queues its retry behind call B, which holds the one slot on a server that
+/// never answers, until B's own deadline half a second after A's.
+#[tokio::test(start_paused = true)]
+async fn waiting_for_an_in_flight_slot_ends_at_the_calls_total_timeout() {
+    let busy = Act::Respond(
+        503,
+        vec![
+            ("content-type", "application/json".into()),
+            ("retry-after", "1".into()),
+        ],
+        json!({"code": "SERVICE_UNAVAILABLE", "message": "busy"}).to_string(),
+    );
+    let hang = Act::After(Duration::from_secs(3600), Box::new(agent_act()));
+    let server = Scripted::start(vec![(AGENT_PATH, vec![busy, hang])]).await;
+    let client = scripted_static_builder(&server.base_url)
+        .max_in_flight(1)
+        .total_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let a = async {
+        let answer = client.agents().get(agent_id()).send().await;
+        (answer, started.elapsed())
+    };
+    let b = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        client.agents().get(agent_id()).send().await
+    };
+    let ((a, waited), _) = tokio::join!(a, b);
+    let err = a.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(
+        waited <= Duration::from_millis(2_050),
+        "call A ended {waited:?} after it started, past its 2 s total timeout ({err})"
+    );
+    assert_eq!(
+        server.count(AGENT_PATH),
+        2,
+        "A's retry, which never got a slot in time, was not sent"
     );
 }
 

@@ -134,3 +134,66 @@ fn a_source_never_shows_its_secret() {
         "SecretSource::Env(AGENTIDP_CLIENT_SECRET)"
     );
 }
+
+/// Issue 23, item 2: `set_client_secret` after a rotation (the documented
+/// single-process recipe) is not undone by a `SecretSource::file` that still
+/// holds the dead secret; the file wins again once its content changes.
+#[tokio::test]
+async fn an_explicit_secret_wins_over_a_secret_file_until_the_file_changes() {
+    let (fake, agent, old, secret) = fake_with_agent().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("client-secret");
+    std::fs::write(&path, format!("{}\n", secret.expose_secret())).unwrap();
+    let client = client_with(&fake, agent, SecretSource::file(&path));
+    client.agents().get(agent).send().await.unwrap();
+
+    // The rotation: the old secret dies, the new one is set in the process;
+    // the file still holds the old one.
+    let (second, second_secret) = fake.seed_credential(agent);
+    revoke(&fake, agent, old).await;
+    client.set_client_secret(second_secret).unwrap();
+    let after_set = client.agents().get(agent).send().await;
+    assert!(
+        after_set.is_ok(),
+        "the file's dead secret undid set_client_secret: {after_set:?}"
+    );
+
+    // The operator publishes a third secret to the file: it wins now.
+    let (_, third_secret) = fake.seed_credential(agent);
+    std::fs::write(&path, format!("{}\n", third_secret.expose_secret())).unwrap();
+    revoke(&fake, agent, second).await;
+    client.clear_token_cache();
+    client.agents().get(agent).send().await.unwrap();
+}
+
+/// Issue 23, item 4(d): a secret path that is a FIFO (or anything but a
+/// regular file) is refused at once instead of blocking the reader until
+/// someone writes to it.
+#[cfg(unix)]
+#[test]
+fn a_secret_path_that_is_a_fifo_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("client-secret");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (done, reading) = std::sync::mpsc::channel();
+    let source = SecretSource::file(&path);
+    std::thread::spawn(move || {
+        let _ = done.send(source.read().map(|_| ()));
+    });
+    match reading.recv_timeout(std::time::Duration::from_secs(30)) {
+        Ok(read) => {
+            let err = read.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config);
+            assert!(err.message().contains("not a regular file"), "{err}");
+        }
+        Err(_) => {
+            // Unblock the reader so the test process can end.
+            let _ = std::fs::write(&path, "x");
+            panic!("reading a FIFO as the secret file blocked for 30 s");
+        }
+    }
+}

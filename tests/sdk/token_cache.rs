@@ -337,6 +337,39 @@ async fn a_token_living_no_longer_than_the_refresh_buffer_is_not_fetched_on_ever
     );
 }
 
+/// Issue 23, item 4(b): a token answered with `expires_in` of 0 or a
+/// negative number is kept for 10 s, not fetched again on every call.
+#[tokio::test]
+async fn a_token_answered_with_a_lifetime_of_zero_or_less_is_not_fetched_on_every_call() {
+    for expires_in in [json!(0), json!(-5)] {
+        let token = json!({
+            "access_token": ACCESS_TOKEN,
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+            "scope": ALL_SCOPES,
+        });
+        let server = Scripted::start(vec![
+            ("/token", vec![Act::json(200, token)]),
+            (AGENT_PATH, vec![agent_act()]),
+        ])
+        .await;
+        let client = scripted_credentials_builder(&server.base_url)
+            .build()
+            .unwrap();
+        for _ in 0..10 {
+            bounded(10, "get_agent", client.agents().get(agent_id()).send())
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            server.count("/token"),
+            1,
+            "10 calls with a token of `expires_in: {expires_in}` made {} token requests",
+            server.count("/token")
+        );
+    }
+}
+
 /// 0.1 review, defect 10(a): a huge refresh buffer does not overflow `Instant + Duration`.
 #[tokio::test]
 async fn a_refresh_buffer_of_duration_max_does_not_panic() {

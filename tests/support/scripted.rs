@@ -296,6 +296,11 @@ pub fn scripted_credentials_builder(base_url: &str) -> ClientBuilder {
         .retry_policy(RetryPolicy::default().base_delay(Duration::from_millis(10)))
 }
 
+/// The fixture agent, as `GET /agents/{id}` answers it.
+pub fn agent_act() -> Act {
+    Act::json(200, super::agent_json())
+}
+
 /// A token answer: `token` with every scope, valid for `expires_in` seconds.
 pub fn token_act(token: &str, expires_in: u64) -> Act {
     Act::json(200, token_body(token, ALL_SCOPES, expires_in))
