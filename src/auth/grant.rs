@@ -154,7 +154,7 @@ impl ClientCredentials {
 
     /// Takes what the source holds now, unless an explicit secret set while
     /// it held the same overrides it; returns the secret in use.
-    fn from_source(&self, read: SecretString) -> SecretString {
+    fn take_from_source(&self, read: SecretString) -> SecretString {
         let mut state = self.lock_secret();
         let stale = state
             .source_then
@@ -212,7 +212,7 @@ impl ClientCredentials {
         {
             match Self::read_source(source).await {
                 Ok(read) => {
-                    self.from_source(read);
+                    self.take_from_source(read);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "could not read the client secret again; using the last one")
@@ -233,7 +233,7 @@ impl ClientCredentials {
     /// not the stale one an explicit secret overrides).
     async fn reread(&self, old: &SecretString) -> Option<SecretString> {
         let read = Self::read_source(self.secret_source.as_ref()?).await.ok()?;
-        let new = self.from_source(read);
+        let new = self.take_from_source(read);
         (new.expose_secret() != old.expose_secret()).then_some(new)
     }
 
