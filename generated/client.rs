@@ -799,9 +799,8 @@ always `Bearer`.
     )]
     pub struct TokenResponse {
         pub access_token: crate::secret::Secret,
-        ///Lifetime in seconds (3600 by default).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub expires_in: ::std::option::Option<i64>,
+        pub expires_in: ::std::option::Option<crate::auth::lifetime::WireLifetime>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub scope: ::std::option::Option<crate::scope::ScopeSet>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]

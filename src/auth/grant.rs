@@ -12,22 +12,13 @@ use super::SecretSource;
 use super::shared::{Grant, SharedTokens};
 use super::source::BoxFetch;
 use crate::access_token::AccessToken;
+use crate::auth::lifetime::WireLifetime;
 use crate::error::{Error, Result};
 use crate::operation::Operation;
 use crate::raw;
 use crate::scope::ScopeSet;
 use crate::seam::Seam;
 use crate::secret::WireSecret;
-
-/// The lifetime a token response without `expires_in` is given: the
-/// documented default.
-const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
-
-/// The lifetime a token answered with an `expires_in` of 0 or less is given
-/// (10 s): taken at its word, it would cost a token request per call. If the
-/// server meant it, the token is refused with a 401, which refreshes it and
-/// replays the call once.
-const NON_POSITIVE_LIFETIME: Duration = Duration::from_secs(10);
 
 /// The client-credentials grant at `POST /token`, through the token
 /// endpoint's seam.
@@ -264,12 +255,7 @@ impl ClientCredentials {
                 raw.issue_token(&form).await
             })
             .await?;
-        let lifetime = response.expires_in.map_or(DEFAULT_TOKEN_LIFETIME, |s| {
-            u64::try_from(s)
-                .ok()
-                .filter(|&s| s > 0)
-                .map_or(NON_POSITIVE_LIFETIME, Duration::from_secs)
-        });
+        let lifetime = WireLifetime::lifetime(response.expires_in.as_ref());
         // RFC 6749 §5.1: no `scope` means the requested scope was granted.
         let granted = response.scope.unwrap_or_else(|| self.scopes.clone());
         Ok(AccessToken::new(SecretString::from(response.access_token))

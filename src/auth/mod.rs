@@ -9,6 +9,7 @@
 
 mod cache;
 pub(crate) mod grant;
+pub(crate) mod lifetime;
 mod refresh;
 mod secret_source;
 pub(crate) mod shared;

@@ -75,6 +75,11 @@ fn settings(views: &views::Views, enums: &enums::StringEnums) -> progenitor::Gen
         s.with_replacement(schema, rust_type, std::iter::empty());
     }
     s.with_replacement("ScopeString", "crate::scope::ScopeSet", std::iter::empty());
+    s.with_replacement(
+        "Lifetime",
+        "crate::auth::lifetime::WireLifetime",
+        std::iter::empty(),
+    );
     for name in enums.keys() {
         s.with_replacement(
             name,

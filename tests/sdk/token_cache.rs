@@ -370,6 +370,34 @@ async fn a_token_answered_with_a_lifetime_of_zero_or_less_is_not_fetched_on_ever
     }
 }
 
+/// Issue 23, item 4(c): `expires_in` sent as a string or with a fraction (or
+/// as a word) decodes: the token is used and kept, not refused as a decode
+/// error.
+#[tokio::test]
+async fn a_token_answered_with_a_string_or_fractional_lifetime_is_used_and_kept() {
+    for expires_in in [json!("3600"), json!(3599.5), json!("soon")] {
+        let token = json!({
+            "access_token": ACCESS_TOKEN,
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+            "scope": ALL_SCOPES,
+        });
+        let server = Scripted::start(vec![
+            ("/token", vec![Act::json(200, token)]),
+            (AGENT_PATH, vec![agent_act()]),
+        ])
+        .await;
+        let client = scripted_credentials_builder(&server.base_url)
+            .build()
+            .unwrap();
+        for _ in 0..3 {
+            let got = bounded(10, "get_agent", client.agents().get(agent_id()).send()).await;
+            assert!(got.is_ok(), "`expires_in: {expires_in}`: {got:?}");
+        }
+        assert_eq!(server.count("/token"), 1, "`expires_in: {expires_in}`");
+    }
+}
+
 /// 0.1 review, defect 10(a): a huge refresh buffer does not overflow `Instant + Duration`.
 #[tokio::test]
 async fn a_refresh_buffer_of_duration_max_does_not_panic() {

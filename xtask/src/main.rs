@@ -11,7 +11,7 @@ mod node;
 mod pyenv;
 mod validate;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str =
@@ -59,8 +59,12 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    // xtask lives one level below the workspace root.
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    // xtask lives one level below the workspace root. `cargo run` says where
+    // at run time; the path baked in at build time is a fallback only, since
+    // checkouts sharing one target directory share this binary.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    dir.join("..")
 }
 
 fn generate() -> Result<codegen::Generated, String> {
