@@ -1022,7 +1022,11 @@ async fn a_directory_others_can_write_or_a_file_of_another_user_is_refused() {
         .output()
         .unwrap();
     assert_eq!(code(&out), 2, "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("chmod go-w"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("chmod go-w"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // Another user's file: only root can make one here.
     if std::fs::metadata(&secret_file).unwrap().uid() == 0 {
@@ -1087,7 +1091,10 @@ async fn token_exec_gives_the_child_the_token_and_not_the_secret() {
         !env.contains("AGENTIDP_CLIENT_SECRET") && !env.contains(&cli.secret()),
         "the child has neither the secret nor its file: {env}"
     );
-    assert!(env.contains("AGENTIDP_CLIENT_ID="), "the rest is passed: {env}");
+    assert!(
+        env.contains("AGENTIDP_CLIENT_ID="),
+        "the rest is passed: {env}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1101,7 +1108,10 @@ async fn client_secret_stdin_leaves_the_rest_of_stdin_to_the_child() {
         .write_stdin(format!("{}\nchild-data\n", cli.secret()))
         .output()
         .unwrap();
-    assert_ok(&out, &["token", "exec", "--client-secret-stdin", "--", "cat"]);
+    assert_ok(
+        &out,
+        &["token", "exec", "--client-secret-stdin", "--", "cat"],
+    );
     assert_eq!(text(&out.stdout), "child-data\n");
 }
 
@@ -1112,7 +1122,12 @@ async fn rollover_to_a_missing_directory_generates_nothing() {
     let old = cli.json(&["credentials", "generate", &agent_id]);
     let old_id = id(&old, "credentialId");
     let generated = cli.fake.requests_seen(Operation::GenerateCredential);
-    let mistyped = cli.home.path().join("mistyped").join("dir").join("new.secret");
+    let mistyped = cli
+        .home
+        .path()
+        .join("mistyped")
+        .join("dir")
+        .join("new.secret");
     let out = cli.run(&[
         "credentials",
         "rollover",
@@ -1132,7 +1147,10 @@ async fn rollover_to_a_missing_directory_generates_nothing() {
         generated,
         "nothing was generated"
     );
-    assert!(!mistyped.parent().unwrap().exists(), "no directory was made");
+    assert!(
+        !mistyped.parent().unwrap().exists(),
+        "no directory was made"
+    );
     let listed = cli.json(&["credentials", "list", &agent_id]);
     let old_now = listed
         .as_array()
@@ -1183,7 +1201,13 @@ async fn escape_sequences_from_the_server_are_shown_escaped() {
 
     // An error quoting a server's text.
     let server = cli_support::scripted::Scripted::start(vec![
-        ("/token", vec![cli_support::scripted::token_act(cli_support::fixtures::ACCESS_TOKEN, 3600)]),
+        (
+            "/token",
+            vec![cli_support::scripted::token_act(
+                cli_support::fixtures::ACCESS_TOKEN,
+                3600,
+            )],
+        ),
         (
             "/agents/7b0f6c3e-6f4c-4b8e-9d0a-1c2b3d4e5f60",
             vec![cli_support::scripted::Act::json(
@@ -1197,7 +1221,10 @@ async fn escape_sequences_from_the_server_are_shown_escaped() {
         .bare()
         .env("AGENTIDP_BASE_URL", &server.base_url)
         .env("AGENTIDP_CLIENT_ID", cli_support::fixtures::CLIENT_ID)
-        .env("AGENTIDP_CLIENT_SECRET", cli_support::fixtures::CLIENT_SECRET)
+        .env(
+            "AGENTIDP_CLIENT_SECRET",
+            cli_support::fixtures::CLIENT_SECRET,
+        )
         .args(["agents", "get", "7b0f6c3e-6f4c-4b8e-9d0a-1c2b3d4e5f60"])
         .args(["--no-token-cache"])
         .output()
@@ -1242,7 +1269,10 @@ async fn a_follow_into_a_pipe_notes_an_outage_once_and_its_end_once() {
     child.kill().unwrap();
     let _ = child.wait();
     let notes = notes.join().unwrap();
-    let outage: Vec<_> = notes.iter().filter(|l| l.contains("reconnecting")).collect();
+    let outage: Vec<_> = notes
+        .iter()
+        .filter(|l| l.contains("reconnecting"))
+        .collect();
     let resumed: Vec<_> = notes.iter().filter(|l| l.contains("resumed")).collect();
     assert_eq!(outage.len(), 1, "one note for the outage: {notes:?}");
     assert_eq!(resumed.len(), 1, "one note for its end: {notes:?}");

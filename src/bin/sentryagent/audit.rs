@@ -221,10 +221,7 @@ impl Outage {
     fn over(&mut self) {
         if self.failures > 0 && self.lines {
             let polls = if self.failures == 1 { "poll" } else { "polls" };
-            eprintln!(
-                "audit tail: resumed after {} failed {polls}",
-                self.failures
-            );
+            eprintln!("audit tail: resumed after {} failed {polls}", self.failures);
         }
         self.ended();
     }

@@ -209,11 +209,7 @@ pub(crate) fn report(e: &CliError, color: bool) -> ExitCode {
         if let Some(id) = api.request_id() {
             facts.push(format!("request id: {id}"));
         }
-        let _ = writeln!(
-            text,
-            "  {}",
-            crate::sanitize::terminal(&facts.join(" · "))
-        );
+        let _ = writeln!(text, "  {}", crate::sanitize::terminal(&facts.join(" · ")));
     }
     if let Some(hint) = e.hint() {
         let _ = writeln!(

@@ -139,12 +139,12 @@ fn mode_or_refuse(shown: &Path, mode: u32, holds: Holds) -> Result<(), CliError>
     let (mask, what, fix) = match holds {
         Holds::Settings => (
             0o022,
-            "others can write it, and so decide where the client secret is sent",
+            "users other than you can change it, and with it where the client secret is sent",
             "go-w",
         ),
         Holds::Secret => (
             0o077,
-            "it holds a client secret that others can read or change",
+            "it holds a client secret that users other than you can read or change",
             "600",
         ),
     };
@@ -152,7 +152,7 @@ fn mode_or_refuse(shown: &Path, mode: u32, holds: Holds) -> Result<(), CliError>
         return Ok(());
     }
     Err(CliError::Usage(format!(
-        "permissions {:04o} for {} are too open: {what}, so it is not used. Run: chmod {fix} {}",
+        "permissions {:04o} for {} are too open: {what}; it is not used. Run: chmod {fix} {}",
         mode & 0o7777,
         shown.display(),
         shown.display()
@@ -175,9 +175,9 @@ fn one_directory(dir: &Path) -> Result<(), CliError> {
     let sticky = mode & 0o1000 != 0;
     if mode & 0o022 != 0 && !sticky {
         return Err(CliError::Usage(format!(
-            "permissions {mode:04o} for the directory {} are too open: others can write to it, \
-             and so replace the files in it that decide where the client secret is sent; they \
-             are not used. Run: chmod go-w {}",
+            "permissions {mode:04o} for the directory {} are too open: users other than you can \
+             replace the files in it, and with them where the client secret is sent; they are \
+             not used. Run: chmod go-w {}",
             dir.display(),
             dir.display()
         )));
