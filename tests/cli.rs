@@ -1028,6 +1028,31 @@ async fn a_directory_others_can_write_or_a_file_of_another_user_is_refused() {
         text(&out.stderr)
     );
 
+    // A link is followed to where the file really is, and that is checked.
+    let linked = open_dir.join("config.toml");
+    std::fs::copy(&config, &linked).unwrap();
+    std::fs::remove_file(&config).unwrap();
+    std::os::unix::fs::symlink(&linked, &config).unwrap();
+    let out = cli.bare().args(["agents", "list"]).output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "chmod go-w {}",
+            open_dir.canonicalize().unwrap().display()
+        )),
+        "the link's target directory is named: {stderr}"
+    );
+    // Not a regular file (a FIFO would block the reader): refused at once.
+    std::fs::remove_file(&config).unwrap();
+    let made = Command::new("mkfifo").arg(&config).status().unwrap();
+    assert!(made.success());
+    let out = cli.bare().args(["agents", "list"]).output().unwrap();
+    assert_eq!(code(&out), 2, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("not a regular file"));
+    std::fs::remove_file(&config).unwrap();
+    profile_with_secret_file(&cli, &config, 0o600);
+
     // Another user's file: only root can make one here.
     if std::fs::metadata(&secret_file).unwrap().uid() == 0 {
         std::os::unix::fs::chown(&config, Some(65534), None).unwrap();
@@ -1056,6 +1081,17 @@ async fn an_upstream_config_that_is_not_needed_is_not_read() {
     cli_support::write_with_mode(&upstream, "{ not json", 0o666);
     let out = cli.run(&["agents", "list"]);
     assert_ok(&out, &["agents list (an unparsable upstream file)"]);
+    // Nor is the profile, when flags and variables give every setting
+    // (the scopes included).
+    cli_support::write_with_mode(&cli.config_file(), "not = [toml", 0o666);
+    let out = cli.run(&["agents", "list", "--scope", "agents:read"]);
+    assert_ok(
+        &out,
+        &["agents list (an unparsable config.toml, every setting given)"],
+    );
+    let out = cli.run(&["agents", "list"]);
+    assert_eq!(code(&out), 2, "the profile may give scopes, so it is read");
+    std::fs::remove_file(cli.config_file()).unwrap();
     // Used, it is checked.
     let used = cli
         .bare()

@@ -71,7 +71,7 @@ impl TokenCommand {
                         "token_type": "Bearer",
                         "scope": scope,
                     });
-                    s.out.plain(&json.to_string())?;
+                    s.out.plain(&crate::sanitize::json_text(json.to_string()))?;
                 }
                 Ok(())
             }
