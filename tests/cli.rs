@@ -920,6 +920,402 @@ async fn the_upstream_cli_config_is_read_as_it_is() {
     assert_eq!(code(&open), 2, "{}", text(&open.stderr));
 }
 
+/// Writes a `config.toml` default profile for the fake whose secret is in a
+/// 0600 file of its own, and returns the secret file's path.
+#[cfg(unix)]
+fn profile_with_secret_file(cli: &Cli, config: &std::path::Path, mode: u32) -> std::path::PathBuf {
+    let secret_file = cli.home.path().join("client.secret");
+    cli_support::write_with_mode(&secret_file, &cli.secret(), 0o600);
+    let body = format!(
+        "[profiles.default]\nbase_url = \"{}\"\nclient_id = \"{}\"\nclient_secret_file = \"{}\"\n",
+        cli.fake.base_url(),
+        cli.fake.client_id(),
+        secret_file.display()
+    );
+    cli_support::write_with_mode(config, &body, mode);
+    secret_file
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_file_others_can_write_is_refused_whatever_it_holds() {
+    use std::os::unix::fs::PermissionsExt;
+    let cli = Cli::start().await;
+    let config = cli.config_file();
+    // No secret in it, but it says where the secret goes.
+    profile_with_secret_file(&cli, &config, 0o666);
+    let out = cli.bare().args(["agents", "list"]).output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 2, "{stderr}");
+    assert!(
+        stderr.contains("too open") && stderr.contains(&format!("chmod go-w {}", config.display())),
+        "{stderr}"
+    );
+    assert_eq!(
+        cli.fake.requests_seen(Operation::IssueToken),
+        0,
+        "no secret was sent where the file says"
+    );
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let fixed = cli.bare().args(["agents", "list"]).output().unwrap();
+    assert_ok(&fixed, &["agents list (config 0644, secret file 0600)"]);
+
+    // The upstream file, world-writable, with the secret in the environment.
+    std::fs::remove_file(&config).unwrap();
+    let upstream = cli.home_dir().join(".sentryagent").join("config.json");
+    let body = serde_json::json!({
+        "apiUrl": cli.fake.base_url(),
+        "clientId": cli.fake.client_id(),
+    });
+    cli_support::write_with_mode(&upstream, &body.to_string(), 0o666);
+    let before = cli.fake.requests_seen(Operation::IssueToken);
+    let out = cli
+        .bare()
+        .env("AGENTIDP_CLIENT_SECRET", cli.secret())
+        .args(["agents", "list", "--no-token-cache"])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!("chmod go-w {}", upstream.display())),
+        "{stderr}"
+    );
+    assert_eq!(cli.fake.requests_seen(Operation::IssueToken), before);
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_others_can_write_or_a_file_of_another_user_is_refused() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let cli = Cli::start().await;
+    let config = cli.config_file();
+    let secret_file = profile_with_secret_file(&cli, &config, 0o600);
+    let dir = config.parent().unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o770)).unwrap();
+    let out = cli.bare().args(["agents", "list"]).output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!("chmod go-w {}", dir.display())),
+        "the directory is named: {stderr}"
+    );
+    assert_eq!(cli.fake.requests_seen(Operation::IssueToken), 0);
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert_ok(
+        &cli.bare().args(["agents", "list"]).output().unwrap(),
+        &["agents list (directory 0700)"],
+    );
+
+    // A client secret file in a directory anyone can write (no sticky bit).
+    let open_dir = cli.home.path().join("open");
+    std::fs::create_dir(&open_dir).unwrap();
+    std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let planted = open_dir.join("client.secret");
+    cli_support::write_with_mode(&planted, &cli.secret(), 0o600);
+    let out = cli
+        .bare()
+        .env("AGENTIDP_BASE_URL", cli.fake.base_url())
+        .env("AGENTIDP_CLIENT_ID", cli.fake.client_id())
+        .args(["--client-secret-file", planted.to_str().unwrap()])
+        .args(["agents", "list", "--no-token-cache"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("chmod go-w"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A link is followed to where the file really is, and that is checked.
+    let linked = open_dir.join("config.toml");
+    std::fs::copy(&config, &linked).unwrap();
+    std::fs::remove_file(&config).unwrap();
+    std::os::unix::fs::symlink(&linked, &config).unwrap();
+    let out = cli.bare().args(["agents", "list"]).output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 2, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "chmod go-w {}",
+            open_dir.canonicalize().unwrap().display()
+        )),
+        "the link's target directory is named: {stderr}"
+    );
+    // Not a regular file (a FIFO would block the reader): refused at once.
+    std::fs::remove_file(&config).unwrap();
+    let made = Command::new("mkfifo").arg(&config).status().unwrap();
+    assert!(made.success());
+    let out = cli.bare().args(["agents", "list"]).output().unwrap();
+    assert_eq!(code(&out), 2, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("not a regular file"));
+    std::fs::remove_file(&config).unwrap();
+    profile_with_secret_file(&cli, &config, 0o600);
+
+    // Another user's file: only root can make one here.
+    if std::fs::metadata(&secret_file).unwrap().uid() == 0 {
+        std::os::unix::fs::chown(&config, Some(65534), None).unwrap();
+        let out = cli.bare().args(["agents", "list"]).output().unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(code(&out), 2, "{stderr}");
+        assert!(stderr.contains("another user (uid 65534)"), "{stderr}");
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_config_that_is_not_needed_is_not_read() {
+    let cli = Cli::start().await;
+    let upstream = cli.home_dir().join(".sentryagent").join("config.json");
+    let body = serde_json::json!({
+        "apiUrl": "http://127.0.0.1:9",
+        "clientId": "someone-else",
+        "clientSecret": "sk_live_not_this_one",
+    });
+    // Readable by others with a secret: refused were it used.
+    cli_support::write_with_mode(&upstream, &body.to_string(), 0o644);
+    let out = cli.run(&["agents", "list"]);
+    assert_ok(&out, &["agents list (flags and env give every setting)"]);
+    // Not even parsed.
+    cli_support::write_with_mode(&upstream, "{ not json", 0o666);
+    let out = cli.run(&["agents", "list"]);
+    assert_ok(&out, &["agents list (an unparsable upstream file)"]);
+    // Nor is the profile, when flags and variables give every setting
+    // (the scopes included).
+    cli_support::write_with_mode(&cli.config_file(), "not = [toml", 0o666);
+    let out = cli.run(&["agents", "list", "--scope", "agents:read"]);
+    assert_ok(
+        &out,
+        &["agents list (an unparsable config.toml, every setting given)"],
+    );
+    let out = cli.run(&["agents", "list"]);
+    assert_eq!(code(&out), 2, "the profile may give scopes, so it is read");
+    std::fs::remove_file(cli.config_file()).unwrap();
+    // Used, it is checked.
+    let used = cli
+        .bare()
+        .env("AGENTIDP_CLIENT_ID", cli.fake.client_id())
+        .env("AGENTIDP_CLIENT_SECRET", cli.secret())
+        .args(["agents", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&used), 2, "{}", text(&used.stderr));
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_exec_gives_the_child_the_token_and_not_the_secret() {
+    let cli = Cli::start().await;
+    let secret_file = cli.home.path().join("client.secret");
+    cli_support::write_with_mode(&secret_file, &cli.secret(), 0o600);
+    let out = cli
+        .cmd()
+        .env("AGENTIDP_CLIENT_SECRET_FILE", &secret_file)
+        .args(["token", "exec", "--", "env"])
+        .output()
+        .unwrap();
+    assert_ok(&out, &["token", "exec", "--", "env"]);
+    let env = text(&out.stdout);
+    let token = text(&cli.run(&["token", "get"]).stdout).trim().to_owned();
+    assert!(
+        env.lines()
+            .any(|l| l == format!("AGENTIDP_ACCESS_TOKEN={token}")),
+        "the child has the token: {env}"
+    );
+    assert!(
+        !env.contains("AGENTIDP_CLIENT_SECRET") && !env.contains(&cli.secret()),
+        "the child has neither the secret nor its file: {env}"
+    );
+    assert!(
+        env.contains("AGENTIDP_CLIENT_ID="),
+        "the rest is passed: {env}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_secret_stdin_leaves_the_rest_of_stdin_to_the_child() {
+    let cli = Cli::start().await;
+    let out = cli
+        .bare()
+        .env("AGENTIDP_BASE_URL", cli.fake.base_url())
+        .env("AGENTIDP_CLIENT_ID", cli.fake.client_id())
+        .args(["token", "exec", "--client-secret-stdin", "--", "cat"])
+        .write_stdin(format!("{}\nchild-data\n", cli.secret()))
+        .output()
+        .unwrap();
+    assert_ok(
+        &out,
+        &["token", "exec", "--client-secret-stdin", "--", "cat"],
+    );
+    assert_eq!(text(&out.stdout), "child-data\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollover_to_a_missing_directory_generates_nothing() {
+    let cli = Cli::start().await;
+    let agent_id = cli.register("mistyped@cli.test");
+    let old = cli.json(&["credentials", "generate", &agent_id]);
+    let old_id = id(&old, "credentialId");
+    let generated = cli.fake.requests_seen(Operation::GenerateCredential);
+    let mistyped = cli
+        .home
+        .path()
+        .join("mistyped")
+        .join("dir")
+        .join("new.secret");
+    let out = cli.run(&[
+        "credentials",
+        "rollover",
+        &agent_id,
+        &old_id,
+        "--grace",
+        "0s",
+        "--yes",
+        "--secret-file",
+        mistyped.to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 2, "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert_eq!(
+        cli.fake.requests_seen(Operation::GenerateCredential),
+        generated,
+        "nothing was generated"
+    );
+    assert!(
+        !mistyped.parent().unwrap().exists(),
+        "no directory was made"
+    );
+    let listed = cli.json(&["credentials", "list", &agent_id]);
+    let old_now = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["credentialId"] == old_id.as_str())
+        .unwrap();
+    assert_eq!(old_now["status"], "active", "the old credential stays");
+}
+
+/// An OSC that sets the window title, then a clear-screen CSI.
+const HOSTILE: &str = "ops\u{1b}]0;owned\u{7}\u{1b}[2J";
+
+fn assert_no_raw_escapes(what: &str, output: &[u8]) {
+    let output = text(output);
+    assert!(
+        !output.contains(['\u{1b}', '\u{7}', '\u{9b}']),
+        "{what} printed raw control characters: {output:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escape_sequences_from_the_server_are_shown_escaped() {
+    let cli = Cli::start().await;
+    let agent_id = cli
+        .fake
+        .seed_agent(AgentSeed::new().email("hostile@cli.test").owner(HOSTILE))
+        .to_string();
+    for args in [
+        &["agents", "get", &agent_id, "-o", "table"][..],
+        &["agents", "list", "-o", "table"],
+        &["agents", "list", "-o", "jsonl"],
+        &["agents", "get", &agent_id, "-o", "json"],
+    ] {
+        let out = cli.run(args);
+        assert_ok(&out, args);
+        assert_no_raw_escapes(&args.join(" "), &out.stdout);
+        if args.contains(&"table") {
+            assert!(
+                text(&out.stdout).contains(r"ops\u{1b}]0;owned\u{7}\u{1b}[2J"),
+                "{args:?}: visible: {}",
+                text(&out.stdout)
+            );
+        }
+    }
+    // JSON keeps the value itself.
+    assert_eq!(cli.json(&["agents", "get", &agent_id])["owner"], HOSTILE);
+
+    // An error quoting a server's text.
+    let server = cli_support::scripted::Scripted::start(vec![
+        (
+            "/token",
+            vec![cli_support::scripted::token_act(
+                cli_support::fixtures::ACCESS_TOKEN,
+                3600,
+            )],
+        ),
+        (
+            "/agents/7b0f6c3e-6f4c-4b8e-9d0a-1c2b3d4e5f60",
+            vec![cli_support::scripted::Act::json(
+                404,
+                serde_json::json!({ "code": format!("GONE{HOSTILE}"), "message": HOSTILE }),
+            )],
+        ),
+    ])
+    .await;
+    let out = cli
+        .bare()
+        .env("AGENTIDP_BASE_URL", &server.base_url)
+        .env("AGENTIDP_CLIENT_ID", cli_support::fixtures::CLIENT_ID)
+        .env(
+            "AGENTIDP_CLIENT_SECRET",
+            cli_support::fixtures::CLIENT_SECRET,
+        )
+        .args(["agents", "get", "7b0f6c3e-6f4c-4b8e-9d0a-1c2b3d4e5f60"])
+        .args(["--no-token-cache"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    assert_no_raw_escapes("the error", &out.stderr);
+    assert!(
+        text(&out.stderr).contains(r"\u{1b}]0;owned"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_into_a_pipe_notes_an_outage_once_and_its_end_once() {
+    let cli = Cli::start().await;
+    let (agent_id, mut child) = follow_an_agent(&cli, "outage@cli.test");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let stderr = child.stderr.take().unwrap();
+    let notes = std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    });
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("agent.updated"), "{first}");
+    // Three failed polls in a row (a 500 is not retried within a poll).
+    let before = cli.fake.requests_seen(Operation::QueryAuditEvents);
+    cli.fake
+        .fail_next(Operation::QueryAuditEvents, Failure::Status(500), 3);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cli.fake.requests_seen(Operation::QueryAuditEvents) < before + 4
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cli.fake
+        .seed_audit_event(AuditEventSeed::new(agent_id, "agent.reactivated"));
+    let next = lines.next().unwrap().unwrap();
+    assert!(next.contains("agent.reactivated"), "{next}");
+    child.kill().unwrap();
+    let _ = child.wait();
+    let notes = notes.join().unwrap();
+    let outage: Vec<_> = notes
+        .iter()
+        .filter(|l| l.contains("reconnecting"))
+        .collect();
+    let resumed: Vec<_> = notes.iter().filter(|l| l.contains("resumed")).collect();
+    assert_eq!(outage.len(), 1, "one note for the outage: {notes:?}");
+    assert_eq!(resumed.len(), 1, "one note for its end: {notes:?}");
+    assert!(resumed[0].contains("after 3 failed polls"), "{notes:?}");
+    assert_eq!(notes.len(), 2, "nothing else: {notes:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_stderr_on_any_failure() {
     let cli = Cli::start().await;

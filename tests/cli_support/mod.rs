@@ -8,6 +8,13 @@
 pub mod openapi;
 #[path = "../support/schema.rs"]
 pub mod schema;
+// The SDK suites' raw scripted server, for answers the fake never gives
+// (error text with escape sequences), and the fixtures it uses.
+#[path = "../support/fixtures.rs"]
+pub mod fixtures;
+#[path = "../support/scripted.rs"]
+pub mod scripted;
+use fixtures::{ACCESS_TOKEN, ALL_SCOPES, CLIENT_ID, CLIENT_SECRET, agent_json, token_body};
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -1,6 +1,7 @@
 //! `sentryagent audit …`: the audit trail, queried, read and followed.
 
 use std::collections::HashSet;
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -10,6 +11,7 @@ use crate::args::{Paging, duration, spec_enum, timestamp};
 use crate::failure::CliError;
 use crate::output::{Record, Style, status_style, to_json, when};
 use crate::prompt;
+use crate::sanitize;
 use crate::session::Session;
 use sentryagent_idp::model::{AuditAction, AuditEvent, AuditOutcome, Timestamp, Uuid};
 use sentryagent_idp::{Client, QueryAudit};
@@ -147,7 +149,7 @@ async fn tail(s: &Session, t: Tail) -> Result<(), CliError> {
         follow = follow.from(newest);
     }
     let mut events = follow.follow();
-    let mut reconnecting: Option<indicatif::ProgressBar> = None;
+    let mut outage = Outage::new();
     let mut last_error = None;
     let interrupted = tokio::signal::ctrl_c();
     let closed = crate::output::stdout_closed();
@@ -160,31 +162,76 @@ async fn tail(s: &Session, t: Tail) -> Result<(), CliError> {
         };
         match next {
             Some(Ok(event)) => {
-                if let Some(spinner) = reconnecting.take() {
-                    spinner.finish_and_clear();
-                }
+                outage.over();
                 if !printed.is_empty() && printed.remove(&event.event_id) {
                     continue;
                 }
                 s.out.line(&event)?;
             }
             Some(Err(e)) => {
-                let message = format!("{e}; reconnecting…");
-                match &reconnecting {
-                    Some(spinner) => spinner.set_message(message),
-                    None => reconnecting = Some(prompt::spinner(message)),
-                }
+                outage.failed(&e);
                 last_error = Some(e);
             }
             // A follow ends only after an error that will not pass.
             None => {
-                if let Some(spinner) = reconnecting.take() {
-                    spinner.finish_and_clear();
-                }
+                outage.ended();
                 return Err(last_error
                     .map_or_else(|| CliError::Usage("the follow ended".into()), CliError::Api));
             }
         }
+    }
+}
+
+/// What a follow says while the server fails: on a terminal a spinner that
+/// shows the latest error; otherwise (a log, a pipe) plain lines on stderr,
+/// one when an outage starts and one when events come again, never one per
+/// failed poll. A follow sees no quiet poll, so "resumed" comes with the
+/// first event after the outage.
+struct Outage {
+    spinner: Option<indicatif::ProgressBar>,
+    lines: bool,
+    failures: u32,
+}
+
+impl Outage {
+    fn new() -> Self {
+        Outage {
+            spinner: None,
+            lines: !std::io::stderr().is_terminal(),
+            failures: 0,
+        }
+    }
+
+    fn failed(&mut self, e: &sentryagent_idp::Error) {
+        self.failures = self.failures.saturating_add(1);
+        let message = format!("{}; reconnecting…", sanitize::terminal(&e.to_string()));
+        if self.lines {
+            if self.failures == 1 {
+                eprintln!("audit tail: {message}");
+            }
+        } else {
+            match &self.spinner {
+                Some(spinner) => spinner.set_message(message),
+                None => self.spinner = Some(prompt::spinner(message)),
+            }
+        }
+    }
+
+    /// An event came: the server answers again.
+    fn over(&mut self) {
+        if self.failures > 0 && self.lines {
+            let polls = if self.failures == 1 { "poll" } else { "polls" };
+            eprintln!("audit tail: resumed after {} failed {polls}", self.failures);
+        }
+        self.ended();
+    }
+
+    /// Clears the spinner and forgets the outage.
+    fn ended(&mut self) {
+        if let Some(spinner) = self.spinner.take() {
+            spinner.finish_and_clear();
+        }
+        self.failures = 0;
     }
 }
 

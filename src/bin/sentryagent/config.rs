@@ -1,11 +1,13 @@
 //! Where the settings come from: flags, then `AGENTIDP_*` variables, then
 //! the profile in `config.toml`, then (for the `default` profile) the
-//! upstream CLI's `~/.sentryagent/config.json`, read as it is.
+//! upstream CLI's `~/.sentryagent/config.json`, read as it is. The first
+//! place that has a setting wins, and a file is read only when a setting is
+//! still missing after the places before it.
 //!
-//! A file holding a client secret is read only when no one else can read it
-//! (as ssh treats a private key).
+//! A file is used only when no one else can change it, nor read it when it
+//! holds a client secret (as ssh treats its files): see `permissions`.
 
-use std::io::BufRead;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
@@ -13,12 +15,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::args::Global;
 use crate::failure::CliError;
+use crate::permissions;
 use sentryagent_idp::auth::SecretSource;
 use sentryagent_idp::store::FileStore;
 use sentryagent_idp::{Client, ScopeSet};
 
 /// The config file's name in its directory.
 const FILE_NAME: &str = "config.toml";
+
+/// The variable holding the client secret.
+pub(crate) const SECRET_VARIABLE: &str = "AGENTIDP_CLIENT_SECRET";
+
+/// Every variable this tool reads that holds the client secret or says where
+/// it is (`--client-secret-file`'s): kept from the children it starts.
+pub(crate) const SECRET_VARIABLES: [&str; 2] = [SECRET_VARIABLE, "AGENTIDP_CLIENT_SECRET_FILE"];
+
+/// The longest secret line read from stdin.
+const MAX_SECRET_LINE: usize = 64 * 1024;
 
 /// What the tool needs to talk to AgentIdP.
 #[derive(Debug)]
@@ -96,33 +109,52 @@ fn upstream_path() -> Option<PathBuf> {
         .map(|dirs| dirs.home_dir().join(".sentryagent").join("config.json"))
 }
 
-/// Reads `config.toml`, or an empty one when there is none.
+/// Reads `config.toml`, or an empty one when there is none; refuses one
+/// that others can change, or read when it holds a secret.
 pub(crate) fn read_config(path: &Path) -> Result<ConfigFile, CliError> {
-    let Some(text) = read_if_exists(path)? else {
+    let Some(read) = permissions::read_settings(path)? else {
         return Ok(ConfigFile::default());
     };
-    let file: ConfigFile = toml::from_str(&text)
+    let file: ConfigFile = toml::from_str(&read.text)
         .map_err(|e| CliError::Usage(format!("{}: {}", path.display(), e.message())))?;
     if file.profiles.values().any(|p| p.client_secret.is_some()) {
-        private_or_refuse(path)?;
+        read.private_or_refuse(path)?;
     }
     Ok(file)
 }
 
 /// The settings, each from the first place that has it.
 pub(crate) fn resolve(global: &Global) -> Result<Settings, CliError> {
-    let path = config_path(global)?;
-    let mut file = read_config(&path)?;
-    let profile = file.profiles.remove(&global.profile);
-    if profile.is_none() && global.profile != "default" {
-        return Err(CliError::Usage(format!(
-            "{} has no profile `{}`",
-            path.display(),
-            global.profile
-        )));
-    }
-    let profile = profile.unwrap_or_default();
-    let upstream = if global.profile == "default" {
+    let secret_given = global.client_secret_stdin
+        || global.client_secret_file.is_some()
+        || std::env::var_os(SECRET_VARIABLE).is_some();
+    // The profile may still give a setting (its scopes, at least) unless
+    // flags and variables give every one.
+    let profile = if global.base_url.is_none()
+        || global.client_id.is_none()
+        || !secret_given
+        || global.scopes.is_empty()
+    {
+        let path = config_path(global)?;
+        let profile = read_config(&path)?.profiles.remove(&global.profile);
+        if profile.is_none() && global.profile != "default" {
+            return Err(CliError::Usage(format!(
+                "{} has no profile `{}`",
+                path.display(),
+                global.profile
+            )));
+        }
+        profile.unwrap_or_default()
+    } else {
+        Profile::default()
+    };
+    // The upstream file only for what is still missing.
+    let missing = (global.base_url.is_none() && profile.base_url.is_none())
+        || (global.client_id.is_none() && profile.client_id.is_none())
+        || (!secret_given
+            && profile.client_secret.is_none()
+            && profile.client_secret_file.is_none());
+    let upstream = if missing && global.profile == "default" {
         read_upstream()?
     } else {
         None
@@ -143,11 +175,11 @@ pub(crate) fn resolve(global: &Global) -> Result<Settings, CliError> {
         return Err(CliError::NotConfigured);
     };
     let secret = if global.client_secret_stdin {
-        SecretSource::fixed(read_secret_line(std::io::stdin().lock())?)
+        SecretSource::fixed(stdin_secret_line()?)
     } else if let Some(file) = &global.client_secret_file {
         secret_file(file)?
-    } else if std::env::var_os("AGENTIDP_CLIENT_SECRET").is_some() {
-        SecretSource::env("AGENTIDP_CLIENT_SECRET")
+    } else if std::env::var_os(SECRET_VARIABLE).is_some() {
+        SecretSource::env(SECRET_VARIABLE)
     } else if let Some(secret) = profile.client_secret {
         SecretSource::fixed(secret)
     } else if let Some(file) = &profile.client_secret_file {
@@ -209,88 +241,109 @@ fn read_upstream() -> Result<Option<Upstream>, CliError> {
     let Some(path) = upstream_path() else {
         return Ok(None);
     };
-    let Some(text) = read_if_exists(&path)? else {
+    let Some(read) = permissions::read_settings(&path)? else {
         return Ok(None);
     };
-    let upstream: Upstream = serde_json::from_str(&text)
+    let upstream: Upstream = serde_json::from_str(&read.text)
         .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
     if upstream.client_secret.is_some() {
-        private_or_refuse(&path)?;
+        read.private_or_refuse(&path)?;
     }
     Ok(Some(upstream))
 }
 
 /// A secret file's source, read again before each token request, once its
-/// permissions are checked.
+/// permissions are checked: by its real path, so that a link changed later
+/// is not followed.
 fn secret_file(path: &Path) -> Result<SecretSource, CliError> {
-    private_or_refuse(path)?;
-    Ok(SecretSource::file(path))
+    Ok(SecretSource::file(permissions::secret_file(path)?))
 }
 
-/// The first line of `input`, without its line ending.
-pub(crate) fn read_secret_line(mut input: impl BufRead) -> Result<SecretString, CliError> {
-    let mut line = String::new();
-    input.read_line(&mut line).map_err(CliError::Io)?;
-    let secret = line.trim_end_matches(['\r', '\n']);
+/// The client secret from the first line of standard input, read without
+/// a buffer: what follows the line is left to a child (`token exec`).
+pub(crate) fn stdin_secret_line() -> Result<SecretString, CliError> {
+    read_secret_line(UnbufferedStdin)
+}
+
+/// The first line of `input`, without its line ending, read one byte at a
+/// time so that nothing after it is consumed.
+pub(crate) fn read_secret_line(mut input: impl Read) -> Result<SecretString, CliError> {
+    let mut line = zeroize::Zeroizing::new(Vec::new());
+    let mut byte = [0u8; 1];
+    loop {
+        match input.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) if byte[0] == b'\n' => break,
+            Ok(_) if line.len() >= MAX_SECRET_LINE => {
+                return Err(CliError::Usage(format!(
+                    "the first line of standard input is longer than {} KiB; it is not a client secret",
+                    MAX_SECRET_LINE / 1024
+                )));
+            }
+            Ok(_) => line.push(byte[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(CliError::Io(e)),
+        }
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    let secret = std::str::from_utf8(&line)
+        .map_err(|_| CliError::Usage("the client secret on standard input is not UTF-8".into()))?;
     if secret.is_empty() {
         return Err(CliError::Usage(
             "standard input held no client secret".into(),
         ));
     }
-    let secret = SecretString::from(secret.to_owned());
-    zeroize::Zeroize::zeroize(&mut line);
-    Ok(secret)
+    Ok(SecretString::from(secret.to_owned()))
 }
 
-fn read_if_exists(path: &Path) -> Result<Option<String>, CliError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(CliError::File(path.to_owned(), e)),
+/// Standard input read with read(2) itself: `std::io::Stdin` reads ahead
+/// into its buffer, taking bytes meant for whoever reads next.
+struct UnbufferedStdin;
+
+impl Read for UnbufferedStdin {
+    #[cfg(unix)]
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        Ok(rustix::io::read(std::io::stdin(), buf)?)
     }
-}
 
-/// Refuses a secret in a file that others may read.
-#[cfg(unix)]
-fn private_or_refuse(path: &Path) -> Result<(), CliError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)
-        .map_err(|e| CliError::File(path.to_owned(), e))?
-        .permissions()
-        .mode();
-    if mode & 0o077 != 0 {
-        return Err(CliError::Usage(format!(
-            "permissions {:04o} for {} are too open: it holds a client secret that others \
-             can read, so it is not used. Run: chmod 600 {}",
-            mode & 0o7777,
-            path.display(),
-            path.display()
-        )));
+    // Elsewhere std's reader, which may read ahead.
+    #[cfg(not(unix))]
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        std::io::stdin().lock().read(buf)
     }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn private_or_refuse(_: &Path) -> Result<(), CliError> {
-    Ok(())
 }
 
 /// Writes `text` to `path` atomically, readable by its owner only, in a
 /// directory only they may enter when it is created here.
 pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), CliError> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let io = |e| CliError::File(path.to_owned(), e);
+    let dir = parent_dir(path);
     if !dir.exists() {
         let mut create = std::fs::DirBuilder::new();
         create.recursive(true);
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut create, 0o700);
-        create.create(dir).map_err(io)?;
+        create
+            .create(dir)
+            .map_err(|e| CliError::File(path.to_owned(), e))?;
     }
+    replace_private(path, text)
+}
+
+/// The directory a file is in (`.` for a bare name).
+pub(crate) fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Writes `text` to `path` atomically, readable by its owner only, in the
+/// directory it names, which must exist.
+pub(crate) fn replace_private(path: &Path, text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let dir = parent_dir(path);
+    let io = |e| CliError::File(path.to_owned(), e);
     // tempfile creates the file 0600 on Unix before anything is written to it.
     let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     file.write_all(text.as_bytes()).map_err(io)?;
@@ -330,5 +383,33 @@ mod tests {
         let secret = read_secret_line(&b"sk_live_abc\r\nsecond line\n"[..]).unwrap();
         assert_eq!(secret.expose_secret(), "sk_live_abc");
         assert!(read_secret_line(&b"\n"[..]).is_err());
+        assert!(read_secret_line(&vec![b'x'; MAX_SECRET_LINE + 1][..]).is_err());
+    }
+
+    #[test]
+    fn the_secret_line_reads_nothing_after_its_line_ending() {
+        let mut input = &b"sk_live_abc\nfor the child\n"[..];
+        read_secret_line(&mut input).unwrap();
+        assert_eq!(input, b"for the child\n");
+    }
+
+    #[test]
+    fn the_secret_variables_are_those_the_flags_read() {
+        use clap::Args;
+        let command = Global::augment_args(clap::Command::new("sentryagent"));
+        let file = command
+            .get_arguments()
+            .find(|a| a.get_id() == "client_secret_file")
+            .and_then(|a| a.get_env())
+            .and_then(|v| v.to_str())
+            .map(str::to_owned);
+        assert_eq!(file.as_deref(), Some(SECRET_VARIABLES[1]));
+        // No other flag's variable holds or points to a secret.
+        let others: Vec<_> = command
+            .get_arguments()
+            .filter_map(|a| a.get_env()?.to_str())
+            .filter(|v| v.contains("SECRET") && !SECRET_VARIABLES.contains(v))
+            .collect();
+        assert!(others.is_empty(), "{others:?}");
     }
 }

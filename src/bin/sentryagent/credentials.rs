@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use secrecy::ExposeSecret;
 
 use crate::args::{duration, timestamp};
-use crate::config::write_private;
+use crate::config::{parent_dir, replace_private};
 use crate::failure::CliError;
 use crate::output::{Record, Style, status_style, to_json, when};
 use crate::prompt;
@@ -63,7 +63,9 @@ pub(crate) struct Rollover {
     grace: Duration,
     /// Publishes the new secret by writing it to this file (0600,
     /// atomically), e.g. the one replicas read with `--client-secret-file`;
-    /// without it, the new credential is printed.
+    /// without it, the new credential is printed. Its directory must exist
+    /// (it is not created: a mistyped path would publish where no replica
+    /// reads) and be safe from other users.
     #[arg(long, value_name = "FILE")]
     secret_file: Option<PathBuf>,
     /// When the new credential expires (RFC 3339).
@@ -133,6 +135,9 @@ fn show_secret(s: &Session, credential: &CredentialWithSecret) -> Result<(), Cli
 }
 
 async fn rollover(s: &Session, r: Rollover) -> Result<(), CliError> {
+    if let Some(path) = &r.secret_file {
+        publishable_or_refuse(path)?;
+    }
     prompt::confirm(
         s.yes,
         &format!("roll over credential {}", r.credential_id),
@@ -156,7 +161,7 @@ async fn rollover(s: &Session, r: Rollover) -> Result<(), CliError> {
     let done = rollover
         .run(|new| async move {
             let published = match secret_file {
-                Some(path) => write_private(path, new.client_secret.expose_secret()),
+                Some(path) => replace_private(path, new.client_secret.expose_secret()),
                 None => progress.suspend(|| show_secret(s, &new)),
             };
             published.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
@@ -183,6 +188,33 @@ async fn rollover(s: &Session, r: Rollover) -> Result<(), CliError> {
         eprintln!("{text}");
     }
     Ok(())
+}
+
+/// Refuses, before anything is generated, a secret file that could not be
+/// published or that replicas would refuse to read: its directory missing
+/// (a typo), not a directory, or open to other users; the path taken by a
+/// directory or another kind of file that a rename cannot replace.
+fn publishable_or_refuse(path: &std::path::Path) -> Result<(), CliError> {
+    let dir = parent_dir(path);
+    if !dir.is_dir() {
+        return Err(CliError::Usage(format!(
+            "--secret-file {}: the directory {} does not exist; nothing was generated \
+             (create it, or check the path)",
+            path.display(),
+            dir.display()
+        )));
+    }
+    crate::permissions::directory_or_refuse(dir)?;
+    match std::fs::symlink_metadata(path) {
+        // A link is replaced by the file, as any file there is.
+        Ok(meta) if !meta.is_file() && !meta.is_symlink() => Err(CliError::Usage(format!(
+            "--secret-file {} is not a regular file; nothing was generated",
+            path.display()
+        ))),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(CliError::File(path.to_owned(), e)),
+    }
 }
 
 impl Record for Credential {

@@ -185,9 +185,11 @@ pub(crate) fn report(e: &CliError, color: bool) -> ExitCode {
         }
         _ => {}
     }
+    // Server text (a message, a code, a request id) may hold escape sequences.
     let mut text = format!(
-        "{}: {e}\n",
-        crate::output::paint("error", crate::output::Style::Red, color)
+        "{}: {}\n",
+        crate::output::paint("error", crate::output::Style::Red, color),
+        crate::sanitize::terminal(&e.to_string())
     );
     let api = match e {
         CliError::Api(e) => Some(e),
@@ -207,13 +209,14 @@ pub(crate) fn report(e: &CliError, color: bool) -> ExitCode {
         if let Some(id) = api.request_id() {
             facts.push(format!("request id: {id}"));
         }
-        let _ = writeln!(text, "  {}", facts.join(" · "));
+        let _ = writeln!(text, "  {}", crate::sanitize::terminal(&facts.join(" · ")));
     }
     if let Some(hint) = e.hint() {
         let _ = writeln!(
             text,
             "  {}: {hint}",
-            crate::output::paint("hint", crate::output::Style::Bold, color)
+            crate::output::paint("hint", crate::output::Style::Bold, color),
+            hint = crate::sanitize::terminal(&hint)
         );
     }
     eprint!("{text}");

@@ -8,9 +8,11 @@
 //! One module per command group (`agents`, `credentials`, `token`, `audit`,
 //! `verify`, `fake`, `configure`) over small shared ones, each importing only
 //! from those below it: `session` (the client a command works with) over
-//! `config` (profiles, the upstream file, the environment) over `args` (the
+//! `config` (profiles, the upstream file, the environment; files pass
+//! `permissions` first) over `args` (the
 //! flags), then `prompt` (confirmation, spinners), `failure` (exit codes and
-//! hints) and `output` (table, JSON, JSON lines).
+//! hints) and `output` (table, JSON, JSON lines), which print server text
+//! through `sanitize`.
 //!
 //! Exit codes, stable for scripts:
 //!
@@ -37,7 +39,9 @@ mod credentials;
 mod failure;
 mod fake;
 mod output;
+mod permissions;
 mod prompt;
+mod sanitize;
 mod session;
 mod token;
 mod verify;

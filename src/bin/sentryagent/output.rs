@@ -6,6 +6,8 @@ use std::io::{IsTerminal, Write};
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 use serde::Serialize;
 
+use crate::sanitize;
+
 /// `--output`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Format {
@@ -155,7 +157,7 @@ impl Printer {
         match self.format {
             Format::Json | Format::Jsonl => {
                 let text = serde_json::to_string(&item.json()).map_err(std::io::Error::other)?;
-                self.plain(&text)
+                self.plain(&sanitize::json_text(text))
             }
             Format::Table => {
                 let widths = R::LINE_WIDTHS.iter().copied().chain(std::iter::repeat(0));
@@ -164,6 +166,7 @@ impl Printer {
                     .into_iter()
                     .zip(widths)
                     .map(|((text, style), width)| {
+                        let text = sanitize::terminal(&text);
                         paint(&format!("{text:<width$}"), style, self.color)
                     })
                     .collect();
@@ -177,15 +180,15 @@ impl Printer {
         match self.format {
             Format::Json | Format::Jsonl => {
                 let object = serde_json::json!({ key: value });
-                self.plain(&object.to_string())
+                self.plain(&sanitize::json_text(object.to_string()))
             }
-            Format::Table => self.plain(text),
+            Format::Table => self.plain(&sanitize::terminal(text)),
         }
     }
 
     fn json(&self, value: &serde_json::Value) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
-        self.plain(&text)
+        self.plain(&sanitize::json_text(text))
     }
 
     fn table(&self) -> Table {
@@ -202,8 +205,9 @@ impl Printer {
         table
     }
 
+    /// A table cell; its text from a server made safe for a terminal.
     fn cell(&self, text: String, style: Style) -> Cell {
-        let cell = Cell::new(text);
+        let cell = Cell::new(sanitize::terminal(&text));
         match style {
             Style::Plain => cell,
             Style::Bold => cell.add_attribute(Attribute::Bold),

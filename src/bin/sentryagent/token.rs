@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use clap::Subcommand;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::read_secret_line;
+use crate::config::{SECRET_VARIABLES, stdin_secret_line};
 use crate::failure::{CliError, OTHER};
 use crate::output::{Format, Record, Style, status_style, to_json, when};
 use crate::prompt;
@@ -33,6 +33,12 @@ pub(crate) enum TokenCommand {
     },
     /// Runs a command with the access token in `AGENTIDP_ACCESS_TOKEN`,
     /// e.g. `token exec -- sh -c 'curl -H "Authorization: Bearer $AGENTIDP_ACCESS_TOKEN" …'`.
+    ///
+    /// The command gets this tool's environment without the client secret's
+    /// variables (`AGENTIDP_CLIENT_SECRET`, `AGENTIDP_CLIENT_SECRET_FILE`),
+    /// plus `AGENTIDP_ACCESS_TOKEN`: the short-lived token, never the
+    /// long-lived secret. Its standard input is this tool's; with
+    /// `--client-secret-stdin`, what follows the secret's line.
     Exec {
         /// The command and its arguments.
         #[arg(
@@ -52,7 +58,8 @@ impl TokenCommand {
                 let token = s.client.access_token().await?;
                 // Plain unless JSON is asked for: `$(sentryagent token get)` must work in a pipe.
                 if !matches!(s.out.asked, Some(Format::Json | Format::Jsonl)) {
-                    s.out.plain(token.expose_secret())?;
+                    s.out
+                        .plain(&crate::sanitize::terminal(token.expose_secret()))?;
                 } else {
                     let scope = s
                         .client
@@ -64,7 +71,7 @@ impl TokenCommand {
                         "token_type": "Bearer",
                         "scope": scope,
                     });
-                    s.out.plain(&json.to_string())?;
+                    s.out.plain(&crate::sanitize::json_text(json.to_string()))?;
                 }
                 Ok(())
             }
@@ -84,7 +91,11 @@ impl TokenCommand {
                 let (program, args) = command
                     .split_first()
                     .ok_or_else(|| CliError::Usage("no command to run".into()))?;
-                let status = std::process::Command::new(program)
+                let mut child = std::process::Command::new(program);
+                for variable in SECRET_VARIABLES {
+                    child.env_remove(variable);
+                }
+                let status = child
                     .args(args)
                     .env(TOKEN_VARIABLE, token.expose_secret())
                     .status()
@@ -114,7 +125,7 @@ fn exit_status(status: std::process::ExitStatus) -> u8 {
 pub(crate) fn given_or_stdin(token: Option<String>) -> Result<SecretString, CliError> {
     match token {
         Some(token) if token != "-" => Ok(SecretString::from(token)),
-        _ => read_secret_line(std::io::stdin().lock())
+        _ => stdin_secret_line()
             .map_err(|_| CliError::Usage("no token: give it as an argument or on stdin".into())),
     }
 }
