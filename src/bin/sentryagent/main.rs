@@ -25,6 +25,7 @@
 //! | 6 | rate limited |
 //! | 7 | server or network failure |
 //! | 8 | outcome unknown: a write may or may not have been applied |
+//! | 130 | interrupted (Ctrl-C) |
 
 #![forbid(unsafe_code)]
 
@@ -36,6 +37,7 @@ mod configure;
 mod credentials;
 mod failure;
 mod fake;
+mod interrupt;
 mod output;
 mod prompt;
 mod session;
@@ -82,7 +84,8 @@ fn main() -> ExitCode {
 #[command(name = "sentryagent", version, max_term_width = 100)]
 #[command(
     after_help = "Exit codes: 0 ok, 1 other, 2 usage or configuration, 3 auth, \
-    4 not found, 5 conflict, 6 rate limited, 7 server or network, 8 outcome unknown."
+    4 not found, 5 conflict, 6 rate limited, 7 server or network, 8 outcome unknown, \
+    130 interrupted."
 )]
 struct Cli {
     #[command(flatten)]
