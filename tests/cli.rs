@@ -1307,10 +1307,10 @@ async fn audit_get_shows_metadata_and_the_user_agent() {
 async fn ctrl_c_ends_a_follow_with_130() {
     let cli = Cli::start().await;
     let (_, mut child) = follow_an_agent(&cli, "interrupted@cli.test");
+    // Kept open: a closed pipe would end the follow by itself.
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    reader.read_line(&mut first).unwrap();
     assert!(first.contains("agent.updated"), "{first}");
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
