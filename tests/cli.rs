@@ -1138,7 +1138,9 @@ async fn a_cut_off_listing_says_so_on_stderr_and_the_envelope_keeps_the_total() 
         text(&first.stderr),
         "showing 20 of 24 agents (page 1 of 2); --page 2 for the next, --all for every page\n"
     );
-    let last = cli.run(&["agents", "list", "--owner", "bulk", "--page", "2", "-o", "json"]);
+    let last = cli.run(&[
+        "agents", "list", "--owner", "bulk", "--page", "2", "-o", "json",
+    ]);
     assert!(
         text(&last.stderr).contains("showing 4 of 24 agents (page 2 of 2); --all for every page"),
         "{}",
@@ -1162,10 +1164,21 @@ async fn a_cut_off_listing_says_so_on_stderr_and_the_envelope_keeps_the_total() 
     let every = cli.json(&["agents", "list", "--owner", "bulk", "--all", "--envelope"]);
     assert_eq!(every["total"], 24);
     assert_eq!(every["data"].as_array().map(Vec::len), Some(24));
-    let line = cli.run(&["agents", "list", "--owner", "bulk", "--envelope", "-o", "jsonl"]);
+    let line = cli.run(&[
+        "agents",
+        "list",
+        "--owner",
+        "bulk",
+        "--envelope",
+        "-o",
+        "jsonl",
+    ]);
     let lines: Vec<&str> = std::str::from_utf8(&line.stdout).unwrap().lines().collect();
     assert_eq!(lines.len(), 1, "the envelope on one line: {lines:?}");
-    assert_eq!(serde_json::from_str::<Value>(lines[0]).unwrap()["total"], 24);
+    assert_eq!(
+        serde_json::from_str::<Value>(lines[0]).unwrap()["total"],
+        24
+    );
 
     let before = cli.fake.requests_seen(Operation::ListAgents);
     let refused = cli.run(&["agents", "list", "--envelope", "-o", "table"]);
@@ -1188,12 +1201,18 @@ async fn in_a_pipe_rows_are_tab_separated_and_the_first_field_is_the_id() {
     let out = cli.run(&["agents", "list", "--owner", "piped team"]);
     assert_ok(&out, &["agents list"]);
     let stdout = text(&out.stdout);
-    assert!(!stdout.contains("AGENT ID") && !stdout.contains('\u{1b}'), "{stdout}");
+    assert!(
+        !stdout.contains("AGENT ID") && !stdout.contains('\u{1b}'),
+        "{stdout}"
+    );
     for line in stdout.lines() {
         let fields: Vec<&str> = line.split('\t').collect();
         assert_eq!(fields.len(), 9, "every field, no padding: {line:?}");
         assert!(fields.iter().all(|f| f.trim() == *f), "{line:?}");
-        assert_eq!(fields[5], "piped team", "a space inside a field stays: {line:?}");
+        assert_eq!(
+            fields[5], "piped team",
+            "a space inside a field stays: {line:?}"
+        );
     }
     let awk = Command::new("sh")
         .arg("-c")
@@ -1214,12 +1233,26 @@ async fn in_a_pipe_rows_are_tab_separated_and_the_first_field_is_the_id() {
     let quiet = cli.run(&["agents", "list", "--owner", "piped team", "-q"]);
     assert_eq!(text(&quiet.stdout).lines().collect::<Vec<_>>(), ids);
 
-    let picked = cli.run(&["agents", "list", "--owner", "piped team", "--fields", "email,status"]);
+    let picked = cli.run(&[
+        "agents",
+        "list",
+        "--owner",
+        "piped team",
+        "--fields",
+        "email,status",
+    ]);
     assert_eq!(
         text(&picked.stdout).lines().next(),
         Some("piped-0@cli.test\tactive")
     );
-    let json = cli.json(&["agents", "list", "--owner", "piped team", "--fields", "agent_id,email"]);
+    let json = cli.json(&[
+        "agents",
+        "list",
+        "--owner",
+        "piped team",
+        "--fields",
+        "agent_id,email",
+    ]);
     assert_eq!(
         json[0],
         serde_json::json!({ "agentId": ids[0], "email": "piped-0@cli.test" })
@@ -1228,15 +1261,30 @@ async fn in_a_pipe_rows_are_tab_separated_and_the_first_field_is_the_id() {
     assert_eq!(text(&one.stdout), "piped-1@cli.test\n");
 
     let wide = cli.run(&["agents", "list", "--owner", "piped team", "-o", "wide"]);
-    let header = text(&wide.stdout).lines().next().unwrap_or_default().to_owned();
-    for column in ["AGENT ID", "EMAIL", "VERSION", "ENV", "CAPABILITIES", "CREATED"] {
+    let header = text(&wide.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    for column in [
+        "AGENT ID",
+        "EMAIL",
+        "VERSION",
+        "ENV",
+        "CAPABILITIES",
+        "CREATED",
+    ] {
         assert!(header.contains(column), "{column} in {header:?}");
     }
 
     let before = cli.fake.requests_seen(Operation::ListAgents);
     let unknown = cli.run(&["agents", "list", "--fields", "emial"]);
     assert_eq!(code(&unknown), 2, "{}", text(&unknown.stderr));
-    assert!(text(&unknown.stderr).contains("`emial`"), "{}", text(&unknown.stderr));
+    assert!(
+        text(&unknown.stderr).contains("`emial`"),
+        "{}",
+        text(&unknown.stderr)
+    );
     assert_eq!(
         cli.fake.requests_seen(Operation::ListAgents),
         before,
@@ -1267,14 +1315,21 @@ async fn audit_list_and_tail_take_a_relative_since() {
     };
     let recent = cli.json(&["audit", "list", "--agent", &agent, "--since", "1h"]);
     assert_eq!(actions(&recent), ["agent.reactivated"]);
-    let older = cli.json(&["audit", "query", "--agent", &agent, "--from", "4h", "--to", "2h"]);
+    let older = cli.json(&[
+        "audit", "query", "--agent", &agent, "--from", "4h", "--to", "2h",
+    ]);
     assert_eq!(actions(&older), ["agent.suspended"]);
-    let tail = cli.run(&["audit", "tail", "--agent", &agent, "--since", "2d", "-o", "jsonl"]);
+    let tail = cli.run(&[
+        "audit", "tail", "--agent", &agent, "--since", "2d", "-o", "jsonl",
+    ]);
     let tailed: Vec<Value> = text(&tail.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(actions(&Value::Array(tailed)), ["agent.suspended", "agent.reactivated"]);
+    assert_eq!(
+        actions(&Value::Array(tailed)),
+        ["agent.suspended", "agent.reactivated"]
+    );
     let bad = cli.run(&["audit", "list", "--since", "1w"]);
     assert_eq!(code(&bad), 2, "{}", text(&bad.stderr));
 }
@@ -1350,9 +1405,16 @@ async fn a_second_suspend_and_a_second_decommission_both_succeed_with_a_note() {
     );
     let shown: Value = serde_json::from_slice(&again.stdout).unwrap();
     assert_eq!(shown["status"], "suspended");
-    assert_eq!(cli.fake.requests_seen(Operation::UpdateAgent), updates, "no PATCH");
+    assert_eq!(
+        cli.fake.requests_seen(Operation::UpdateAgent),
+        updates,
+        "no PATCH"
+    );
 
-    assert_ok(&cli.run(&["agents", "decommission", &agent_id, "--yes"]), &["decommission"]);
+    assert_ok(
+        &cli.run(&["agents", "decommission", &agent_id, "--yes"]),
+        &["decommission"],
+    );
     let again = cli.run(&["agents", "decommission", &agent_id, "--yes", "-o", "json"]);
     assert_ok(&again, &["decommission, again"]);
     assert!(

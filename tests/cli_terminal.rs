@@ -229,7 +229,9 @@ async fn a_table_fits_an_80_column_terminal_and_wide_shows_everything() {
     let cli = Cli::start().await;
     let ids = cli.fake.seed_agents(3, |i| {
         AgentSeed::new()
-            .email(format!("a-rather-long-agent-name-{i}@operations.example.com"))
+            .email(format!(
+                "a-rather-long-agent-name-{i}@operations.example.com"
+            ))
             .owner("the-platform-reliability-team")
             .capabilities(["resume:read", "resume:write", "reports:read"])
     });
@@ -237,7 +239,11 @@ async fn a_table_fits_an_80_column_terminal_and_wide_shows_everything() {
     let lines = shown_lines(&session.exp_eof().expect("the table"));
     assert!(lines.len() >= 5, "{lines:#?}");
     for line in &lines {
-        assert!(line.chars().count() <= 80, "{} columns: {line:?}", line.chars().count());
+        assert!(
+            line.chars().count() <= 80,
+            "{} columns: {line:?}",
+            line.chars().count()
+        );
     }
     assert!(lines[0].starts_with("AGENT ID"), "{lines:#?}");
     for id in &ids {
@@ -251,8 +257,10 @@ async fn a_table_fits_an_80_column_terminal_and_wide_shows_everything() {
     let mut wide = sized_terminal(&cli, 80, &["agents", "list", "-o", "wide"], &[]);
     let lines = shown_lines(&wide.exp_eof().expect("the wide table"));
     assert!(
-        lines.iter().any(|l| l.contains("a-rather-long-agent-name-0@operations.example.com")
-            && l.contains("resume:read,resume:write,reports:read")),
+        lines.iter().any(
+            |l| l.contains("a-rather-long-agent-name-0@operations.example.com")
+                && l.contains("resume:read,resume:write,reports:read")
+        ),
         "{lines:#?}"
     );
 
@@ -274,7 +282,9 @@ async fn tail_on_a_terminal_prints_a_header_and_ctrl_c_exits_130() {
     );
     session.exp_string("TIME").expect("the header");
     session.exp_string("ACTION").expect("the header");
-    session.exp_string("token.issued").expect("the tool's own token's event");
+    session
+        .exp_string("token.issued")
+        .expect("the tool's own token's event");
     session.send_control('c').unwrap();
     assert!(
         exit_code(&mut session).ends_with(", 130)"),

@@ -192,7 +192,10 @@ fn already(agent_id: Uuid, status: &str) {
 }
 
 async fn list(s: &Session, l: List) -> Result<(), CliError> {
-    let out = s.out.enveloped(l.paging.envelope).map_err(CliError::Usage)?;
+    let out = s
+        .out
+        .enveloped(l.paging.envelope)
+        .map_err(CliError::Usage)?;
     let mut query = s.client.agents().list();
     if let Some(status) = l.status {
         query = query.status(status);

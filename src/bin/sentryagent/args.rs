@@ -198,9 +198,7 @@ pub(crate) fn past_time(text: &str) -> Result<Timestamp, String> {
 /// [`past_time`] with "now" given.
 fn past_time_at(text: &str, now: Timestamp) -> Result<Timestamp, String> {
     let age = text.trim();
-    let split = age
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(age.len());
+    let split = age.find(|c: char| !c.is_ascii_digit()).unwrap_or(age.len());
     let (number, unit) = age.split_at(split);
     let scale: i64 = match unit {
         _ if number.is_empty() => 0,
@@ -262,7 +260,10 @@ mod tests {
         assert_eq!(at("90s"), timestamp("2026-12-07T11:58:30Z"));
         assert_eq!(at("15m"), timestamp("2026-12-07T11:45:00Z"));
         assert_eq!(at("2d"), timestamp("2026-12-05T12:00:00Z"));
-        assert_eq!(at("2026-01-02T03:04:05Z"), timestamp("2026-01-02T03:04:05Z"));
+        assert_eq!(
+            at("2026-01-02T03:04:05Z"),
+            timestamp("2026-01-02T03:04:05Z")
+        );
         for refused in ["1w", "h", "90", "-1h", "yesterday", "99999999999999999d"] {
             assert!(at(refused).is_err(), "{refused}");
         }

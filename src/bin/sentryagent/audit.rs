@@ -104,7 +104,10 @@ impl AuditCommand {
 }
 
 async fn query(s: &Session, q: Query) -> Result<(), CliError> {
-    let out = s.out.enveloped(q.paging.envelope).map_err(CliError::Usage)?;
+    let out = s
+        .out
+        .enveloped(q.paging.envelope)
+        .map_err(CliError::Usage)?;
     let mut query = q.filters.query(&s.client);
     if let Some(from) = q.from {
         query = query.from(from);

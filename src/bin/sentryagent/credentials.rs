@@ -212,8 +212,13 @@ impl Record for Credential {
     ];
     // The client id is the agent's, the same on every row of `credentials list AGENT`.
     const WIDE: &'static [&'static str] = &["CLIENT ID", "REVOKED"];
-    const WHOLE: &'static [&'static str] =
-        &["CREDENTIAL ID", "CLIENT ID", "EXPIRES", "CREATED", "REVOKED"];
+    const WHOLE: &'static [&'static str] = &[
+        "CREDENTIAL ID",
+        "CLIENT ID",
+        "EXPIRES",
+        "CREATED",
+        "REVOKED",
+    ];
     const NOUN: &'static str = "credentials";
 
     fn cells(&self) -> Vec<(String, Style)> {

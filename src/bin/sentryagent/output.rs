@@ -397,12 +397,7 @@ impl Printer {
 fn pick(mut cells: Vec<(String, Style)>, picked: &[usize]) -> Vec<(String, Style)> {
     picked
         .iter()
-        .map(|&j| {
-            cells
-                .get_mut(j)
-                .map(std::mem::take)
-                .unwrap_or_default()
-        })
+        .map(|&j| cells.get_mut(j).map(std::mem::take).unwrap_or_default())
         .collect()
 }
 

@@ -49,10 +49,16 @@ mod tests {
     #[test]
     fn fields_are_named_as_json_names_them_in_any_case_or_separator() {
         let fields = ["agentId", "email", "createdAt"];
-        assert_eq!(pick(&["email".into(), "agent_id".into()], &fields), Ok(vec![1, 0]));
+        assert_eq!(
+            pick(&["email".into(), "agent_id".into()], &fields),
+            Ok(vec![1, 0])
+        );
         assert_eq!(pick(&["CREATED-AT".into()], &fields), Ok(vec![2]));
         let refused = pick(&["nope".into()], &fields).unwrap_err();
-        assert!(refused.contains("`nope`") && refused.contains("agentId, email"), "{refused}");
+        assert!(
+            refused.contains("`nope`") && refused.contains("agentId, email"),
+            "{refused}"
+        );
     }
 
     #[test]

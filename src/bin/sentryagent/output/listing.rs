@@ -113,7 +113,9 @@ mod tests {
     fn a_cut_off_listing_says_how_much_it_shows_and_how_to_see_the_rest() {
         assert_eq!(
             page(20, 1, Some(24), true).note("agents").as_deref(),
-            Some("showing 20 of 24 agents (page 1 of 2); --page 2 for the next, --all for every page")
+            Some(
+                "showing 20 of 24 agents (page 1 of 2); --page 2 for the next, --all for every page"
+            )
         );
         assert_eq!(
             page(4, 2, Some(24), false).note("agents").as_deref(),
@@ -121,7 +123,9 @@ mod tests {
         );
         assert_eq!(
             page(20, 1, None, true).note("agents").as_deref(),
-            Some("showing 20 agents, there may be more; --page 2 for the next, --all for every page")
+            Some(
+                "showing 20 agents, there may be more; --page 2 for the next, --all for every page"
+            )
         );
         assert_eq!(page(5, 1, Some(5), false).note("agents"), None);
         assert_eq!(page(5, 1, None, false).note("agents"), None);

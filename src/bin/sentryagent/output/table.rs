@@ -179,7 +179,11 @@ mod tests {
 
     #[test]
     fn a_line_pads_all_but_its_last_cell_and_cuts_with_an_ellipsis() {
-        let columns = [column("ID", 2, false), column("NAME", 10, true), column("X", 1, true)];
+        let columns = [
+            column("ID", 2, false),
+            column("NAME", 10, true),
+            column("X", 1, true),
+        ];
         let cells = [
             ("a".to_owned(), Style::Plain),
             ("a-very-long-name".to_owned(), Style::Plain),
