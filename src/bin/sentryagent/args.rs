@@ -108,7 +108,8 @@ impl Global {
 /// How much of a listing to fetch: one page, or every page.
 #[derive(Debug, Args)]
 pub(crate) struct Paging {
-    /// Walks every page.
+    /// Walks every page. Without it, one page is shown, and when more match,
+    /// stderr says so: `showing 20 of 24 agents; --page 2 for the next, …`.
     #[arg(long, conflicts_with = "page")]
     pub all: bool,
     /// The page to show (1-based).
@@ -117,8 +118,10 @@ pub(crate) struct Paging {
     /// Items per page.
     #[arg(long)]
     pub limit: Option<u32>,
-    /// Prints the listing as the API's page, with its total:
-    /// `{"data": […], "total": 24, "page": 1, "limit": 20}` (JSON; implies `-o json`).
+    /// Prints the listing as the API's page, with the server's total, for
+    /// scripts: `{"data": […], "total": 24, "page": 1, "limit": 20}` (with
+    /// `--all`: `{"data": […], "total": N}`). JSON: implies `-o json`; with
+    /// `-o jsonl`, on one line. Without it, `-o json` is a bare array.
     #[arg(long)]
     pub envelope: bool,
 }

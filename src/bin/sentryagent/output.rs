@@ -19,11 +19,13 @@ use table::Column;
 /// `--output`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Format {
-    /// Aligned columns for people, fitted to the terminal's width (the default on a terminal).
+    /// Aligned columns for people, the widest cut with `…` to fit the terminal's width
+    /// (`COLUMNS` overrides it); the default on a terminal.
     Table,
     /// Aligned columns, every one of them, never cut.
     Wide,
-    /// Each row's fields separated by tabs, no header, no padding, no colour (the default in a pipe).
+    /// Each row's fields (every one) separated by tabs: no header, padding or colour; the
+    /// default in a pipe.
     Tsv,
     /// One JSON document: an object, or an array for listings.
     Json,
