@@ -1453,3 +1453,38 @@ async fn an_aws_style_default_section_is_refused_naming_profiles_default() {
         "{stderr}"
     );
 }
+
+/// Issue 26, item 16: Ctrl-C while a listing waits on the server clears the
+/// spinner and ends with 130 (it died by the signal, with no exit code).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_ends_a_waiting_listing_with_130() {
+    let cli = Cli::start().await;
+    // Warm the token cache, so that the listing is the request that waits.
+    assert_ok(&cli.run(&["token", "get"]), &["token get"]);
+    cli.fake.set_latency(Duration::from_secs(20));
+    let mut child = cli.process(&["agents", "list", "--all"]).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cli.fake.requests_seen(Operation::ListAgents) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("SIGINT did not end the listing");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    cli.fake.set_latency(Duration::ZERO);
+    assert_eq!(status.code(), Some(130), "{status:?}");
+}

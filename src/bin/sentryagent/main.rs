@@ -10,7 +10,7 @@
 //! from those below it: `session` (the client a command works with) over
 //! `config` (profiles, the upstream file, the environment) over `args` (the
 //! flags), then `prompt` (confirmation, spinners), `failure` (exit codes and
-//! hints) and `output` (table, JSON, JSON lines).
+//! hints) and `output` (tables fitted to the terminal, tab-separated rows, JSON, JSON lines).
 //!
 //! Exit codes, stable for scripts:
 //!
