@@ -30,7 +30,8 @@ pub(crate) fn pick(asked: &[String], fields: &[&str]) -> Result<Vec<usize>, Stri
         .collect()
 }
 
-/// `object` with only the keys `names` (those it has), in that order.
+/// `object` with only the keys `names` (those it has; a JSON object prints
+/// its keys sorted).
 pub(crate) fn keep(object: serde_json::Value, names: &[&str]) -> serde_json::Value {
     let serde_json::Value::Object(mut all) = object else {
         return object;
