@@ -172,11 +172,12 @@ async fn credential_commands_print_the_secret_once_to_stdout_only() {
 
     let revoked = cli.json(&["credentials", "revoke", &agent_id, &credential_id, "--yes"]);
     assert_eq!(revoked["revoked"], credential_id.as_str());
+    // Revoking twice: done already, as a second decommission (issue 26, item 16).
     let again = cli.run(&["credentials", "revoke", &agent_id, &credential_id, "--yes"]);
-    assert_eq!(
-        code(&again),
-        5,
-        "revoking twice is a conflict: {}",
+    assert_ok(&again, &["credentials revoke, again"]);
+    assert!(
+        text(&again.stderr).contains("was already revoked; nothing changed"),
+        "{}",
         text(&again.stderr)
     );
 }
@@ -1514,4 +1515,372 @@ async fn a_missing_scope_is_refused_before_the_wire_and_the_hint_names_it() {
         before,
         "nothing was sent"
     );
+}
+
+/// Issue 26, item 9: a listing that shows one page of more says so on
+/// stderr, and `--envelope` keeps the server's total for scripts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_listing_says_so_on_stderr_and_the_envelope_keeps_the_total() {
+    let cli = Cli::start().await;
+    cli.fake.seed_agents(24, |i| {
+        AgentSeed::new()
+            .email(format!("bulk-{i}@ops.example.com"))
+            .owner("bulk")
+    });
+    let first = cli.run(&["agents", "list", "--owner", "bulk"]);
+    assert_ok(&first, &["agents list --owner bulk"]);
+    assert_eq!(text(&first.stdout).lines().count(), 20);
+    assert_eq!(
+        text(&first.stderr),
+        "showing 20 of 24 agents (page 1 of 2); --page 2 for the next, --all for every page\n"
+    );
+    let last = cli.run(&[
+        "agents", "list", "--owner", "bulk", "--page", "2", "-o", "json",
+    ]);
+    assert!(
+        text(&last.stderr).contains("showing 4 of 24 agents (page 2 of 2); --all for every page"),
+        "{}",
+        text(&last.stderr)
+    );
+    // `-o json` stays a bare array; the whole listing says nothing.
+    let bare: Value = serde_json::from_slice(&last.stdout).unwrap();
+    assert_eq!(bare.as_array().map(Vec::len), Some(4));
+    let all = cli.run(&["agents", "list", "--owner", "bulk", "--all"]);
+    assert_eq!(text(&all.stdout).lines().count(), 24);
+    assert_eq!(text(&all.stderr), "", "nothing left out, nothing said");
+
+    let envelope = cli.run(&["agents", "list", "--owner", "bulk", "--envelope"]);
+    assert_ok(&envelope, &["agents list --envelope"]);
+    let page: Value = serde_json::from_slice(&envelope.stdout).unwrap();
+    assert_eq!(
+        (&page["total"], &page["page"], &page["limit"]),
+        (&Value::from(24), &Value::from(1), &Value::from(20))
+    );
+    assert_spec("list_agents", 200, &page);
+    let every = cli.json(&["agents", "list", "--owner", "bulk", "--all", "--envelope"]);
+    assert_eq!(every["total"], 24);
+    assert_eq!(every["data"].as_array().map(Vec::len), Some(24));
+    let line = cli.run(&[
+        "agents",
+        "list",
+        "--owner",
+        "bulk",
+        "--envelope",
+        "-o",
+        "jsonl",
+    ]);
+    let lines: Vec<&str> = std::str::from_utf8(&line.stdout).unwrap().lines().collect();
+    assert_eq!(lines.len(), 1, "the envelope on one line: {lines:?}");
+    assert_eq!(
+        serde_json::from_str::<Value>(lines[0]).unwrap()["total"],
+        24
+    );
+
+    let before = cli.fake.requests_seen(Operation::ListAgents);
+    let refused = cli.run(&["agents", "list", "--envelope", "-o", "table"]);
+    assert_eq!(code(&refused), 2, "{}", text(&refused.stderr));
+    assert_eq!(cli.fake.requests_seen(Operation::ListAgents), before);
+}
+
+/// Issue 26, item 13: in a pipe, a listing is its table's rows,
+/// tab-separated, with no header, padding or colour: `| awk '{print $1}'`
+/// prints ids. `--fields` picks fields in every format, `-q` prints ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_pipe_rows_are_tab_separated_and_the_first_field_is_the_id() {
+    let cli = Cli::start().await;
+    let ids = cli.fake.seed_agents(3, |i| {
+        AgentSeed::new()
+            .email(format!("piped-{i}@cli.test"))
+            .owner("piped team")
+    });
+    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    let out = cli.run(&["agents", "list", "--owner", "piped team"]);
+    assert_ok(&out, &["agents list"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        !stdout.contains("AGENT ID") && !stdout.contains('\u{1b}'),
+        "{stdout}"
+    );
+    for line in stdout.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields.len(), 9, "every field, no padding: {line:?}");
+        assert!(fields.iter().all(|f| f.trim() == *f), "{line:?}");
+        assert_eq!(
+            fields[5], "piped team",
+            "a space inside a field stays: {line:?}"
+        );
+    }
+    let awk = Command::new("sh")
+        .arg("-c")
+        .arg(r#""$0" agents list --owner 'piped team' | awk '{print $1}'"#)
+        .arg(cli_support::BIN)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", cli.home_dir())
+        .env("XDG_CACHE_HOME", cli.home.path().join("cache"))
+        .env("AGENTIDP_BASE_URL", cli.fake.base_url())
+        .env("AGENTIDP_CLIENT_ID", cli.fake.client_id())
+        .env("AGENTIDP_CLIENT_SECRET", cli.secret())
+        .output()
+        .unwrap();
+    let firsts: Vec<String> = text(&awk.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(firsts, ids, "awk's first field is the id");
+
+    let quiet = cli.run(&["agents", "list", "--owner", "piped team", "-q"]);
+    assert_eq!(text(&quiet.stdout).lines().collect::<Vec<_>>(), ids);
+
+    let picked = cli.run(&[
+        "agents",
+        "list",
+        "--owner",
+        "piped team",
+        "--fields",
+        "email,status",
+    ]);
+    assert_eq!(
+        text(&picked.stdout).lines().next(),
+        Some("piped-0@cli.test\tactive")
+    );
+    let json = cli.json(&[
+        "agents",
+        "list",
+        "--owner",
+        "piped team",
+        "--fields",
+        "agent_id,email",
+    ]);
+    assert_eq!(
+        json[0],
+        serde_json::json!({ "agentId": ids[0], "email": "piped-0@cli.test" })
+    );
+    let one = cli.run(&["agents", "get", &ids[1], "--fields", "email"]);
+    assert_eq!(text(&one.stdout), "piped-1@cli.test\n");
+
+    let wide = cli.run(&["agents", "list", "--owner", "piped team", "-o", "wide"]);
+    let header = text(&wide.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    for column in [
+        "AGENT ID",
+        "EMAIL",
+        "VERSION",
+        "ENV",
+        "CAPABILITIES",
+        "CREATED",
+    ] {
+        assert!(header.contains(column), "{column} in {header:?}");
+    }
+
+    let before = cli.fake.requests_seen(Operation::ListAgents);
+    let unknown = cli.run(&["agents", "list", "--fields", "emial"]);
+    assert_eq!(code(&unknown), 2, "{}", text(&unknown.stderr));
+    assert!(
+        text(&unknown.stderr).contains("`emial`"),
+        "{}",
+        text(&unknown.stderr)
+    );
+    assert_eq!(
+        cli.fake.requests_seen(Operation::ListAgents),
+        before,
+        "refused before anything was sent"
+    );
+}
+
+/// Issue 26, item 16: `--since`/`--from` take an age (s, m, h, d) in `audit
+/// list` and `audit tail`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_list_and_tail_take_a_relative_since() {
+    let cli = Cli::start().await;
+    let agent_id = cli.fake.seed_agent(AgentSeed::new().email("aged@cli.test"));
+    let now = chrono::Utc::now();
+    for (hours, action) in [(3, "agent.suspended"), (0, "agent.reactivated")] {
+        cli.fake.seed_audit_event(
+            AuditEventSeed::new(agent_id, action).timestamp(now - chrono::Duration::hours(hours)),
+        );
+    }
+    let agent = agent_id.to_string();
+    let actions = |value: &Value| -> Vec<String> {
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let recent = cli.json(&["audit", "list", "--agent", &agent, "--since", "1h"]);
+    assert_eq!(actions(&recent), ["agent.reactivated"]);
+    let older = cli.json(&[
+        "audit", "query", "--agent", &agent, "--from", "4h", "--to", "2h",
+    ]);
+    assert_eq!(actions(&older), ["agent.suspended"]);
+    let tail = cli.run(&[
+        "audit", "tail", "--agent", &agent, "--since", "2d", "-o", "jsonl",
+    ]);
+    let tailed: Vec<Value> = text(&tail.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        actions(&Value::Array(tailed)),
+        ["agent.suspended", "agent.reactivated"]
+    );
+    let bad = cli.run(&["audit", "list", "--since", "1w"]);
+    assert_eq!(code(&bad), 2, "{}", text(&bad.stderr));
+}
+
+/// Issue 26, item 16: `audit get` shows every field, `metadata` and
+/// `userAgent` included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_get_shows_metadata_and_the_user_agent() {
+    let cli = Cli::start().await;
+    let agent_id = cli.fake.seed_agent(AgentSeed::new().email("meta@cli.test"));
+    let event = cli.fake.seed_audit_event(
+        AuditEventSeed::new(agent_id, "agent.updated")
+            .metadata(serde_json::json!({ "fields": ["owner"] }))
+            .user_agent("screener/2.1"),
+    );
+    let out = cli.run(&["audit", "get", &event.to_string(), "-o", "table"]);
+    assert_ok(&out, &["audit get -o table"]);
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("USER AGENT  screener/2.1")
+            && shown.contains(r#"METADATA    {"fields":["owner"]}"#),
+        "{shown}"
+    );
+}
+
+/// Issue 26, item 16: Ctrl-C ends `audit tail --follow` with 130, as a
+/// shell reports an interrupted command (it ended with 0).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_ends_a_follow_with_130() {
+    let cli = Cli::start().await;
+    let (_, mut child) = follow_an_agent(&cli, "interrupted@cli.test");
+    // Kept open: a closed pipe would end the follow by itself.
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    assert!(first.contains("agent.updated"), "{first}");
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("SIGINT did not end the follow");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130), "{status:?}");
+}
+
+/// Issue 26, item 16: a second `suspend` and a second `decommission` (and
+/// `reactivate`, `credentials revoke`) behave alike: the end state holds, so
+/// they succeed, say so on stderr, and change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_suspend_and_a_second_decommission_both_succeed_with_a_note() {
+    let cli = Cli::start().await;
+    let agent_id = cli.register("twice@cli.test");
+    assert_ok(&cli.run(&["agents", "suspend", &agent_id]), &["suspend"]);
+    let updates = cli.fake.requests_seen(Operation::UpdateAgent);
+    let again = cli.run(&["agents", "suspend", &agent_id, "-o", "json"]);
+    assert_ok(&again, &["suspend, again"]);
+    assert!(
+        text(&again.stderr).contains("was already suspended; nothing changed"),
+        "{}",
+        text(&again.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(shown["status"], "suspended");
+    assert_eq!(
+        cli.fake.requests_seen(Operation::UpdateAgent),
+        updates,
+        "no PATCH"
+    );
+
+    assert_ok(
+        &cli.run(&["agents", "decommission", &agent_id, "--yes"]),
+        &["decommission"],
+    );
+    let again = cli.run(&["agents", "decommission", &agent_id, "--yes", "-o", "json"]);
+    assert_ok(&again, &["decommission, again"]);
+    assert!(
+        text(&again.stderr).contains("was already decommissioned; nothing changed"),
+        "{}",
+        text(&again.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(shown["decommissioned"], agent_id.as_str());
+    // What the end state forbids is still a conflict.
+    assert_eq!(code(&cli.run(&["agents", "reactivate", &agent_id])), 5);
+}
+
+/// Issue 26, item 16: an AWS-style `[default]` section is refused with the
+/// table it should be, rather than passed over ("not configured").
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aws_style_default_section_is_refused_naming_profiles_default() {
+    let cli = Cli::start().await;
+    let body = format!(
+        "[default]\nbase_url = \"{}\"\nclient_id = \"{}\"\n",
+        cli.fake.base_url(),
+        cli.fake.client_id()
+    );
+    cli_support::write_with_mode(&cli.config_file(), &body, 0o600);
+    let out = cli
+        .bare()
+        .env("AGENTIDP_CLIENT_SECRET", cli.secret())
+        .args(["agents", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("`[default]`") && stderr.contains("`[profiles.default]`"),
+        "{stderr}"
+    );
+}
+
+/// Issue 26, item 16: Ctrl-C while a listing waits on the server clears the
+/// spinner and ends with 130 (it died by the signal, with no exit code).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_ends_a_waiting_listing_with_130() {
+    let cli = Cli::start().await;
+    // Warm the token cache, so that the listing is the request that waits.
+    assert_ok(&cli.run(&["token", "get"]), &["token get"]);
+    cli.fake.set_latency(Duration::from_secs(20));
+    let mut child = cli.process(&["agents", "list", "--all"]).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cli.fake.requests_seen(Operation::ListAgents) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let _ = child.wait();
+            panic!("SIGINT did not end the listing");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    cli.fake.set_latency(Duration::ZERO);
+    assert_eq!(status.code(), Some(130), "{status:?}");
 }

@@ -167,3 +167,127 @@ async fn configure_prompts_and_reads_the_secret_without_echo() {
         .unwrap();
     cli_support::assert_ok(&out, &["agents list (after configure on a terminal)"]);
 }
+
+/// The binary on a pseudo-terminal `columns` wide (set with `stty`, so the
+/// tool reads it from the kernel as on a real terminal).
+fn sized_terminal(cli: &Cli, columns: u16, args: &[&str], extra: &[(&str, &str)]) -> PtySession {
+    let mut sized = Command::new("sh");
+    sized
+        .arg("-c")
+        .arg(format!("stty cols {columns} rows 24 && exec \"$0\" \"$@\""))
+        .arg(cli_support::BIN)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TERM", "xterm-256color")
+        .env("HOME", cli.home_dir())
+        .env("XDG_CONFIG_HOME", cli.home.path().join("config"))
+        .env("XDG_CACHE_HOME", cli.home.path().join("cache"))
+        .env("AGENTIDP_BASE_URL", cli.fake.base_url())
+        .env("AGENTIDP_CLIENT_ID", cli.fake.client_id())
+        .env("AGENTIDP_CLIENT_SECRET", cli.secret())
+        .envs(extra.iter().copied());
+    spawn_command(sized, Some(EXPECT_MS)).expect("the binary starts on a pty")
+}
+
+/// The lines of what a terminal showed, without escape sequences and
+/// without what the spinner drew before its last erase.
+fn shown_lines(shown: &str) -> Vec<String> {
+    // rexpect hands each byte over as a char: decode the UTF-8 (`…`) again.
+    let bytes: Vec<u8> = shown.chars().map(|c| c as u32 as u8).collect();
+    let shown = String::from_utf8_lossy(&bytes);
+    let after_spinner = shown
+        .rsplit_once("\u{1b}[2K")
+        .map_or(&*shown, |(_, rest)| rest);
+    let mut plain = String::new();
+    let mut chars = after_spinner.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // CSI: ESC [ parameters, then a final letter.
+            if chars.peek() == Some(&'[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        plain.push(c);
+    }
+    plain
+        .split(['\r', '\n'])
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Issue 26, item 13: a table fits the terminal (ids whole, the widest
+/// columns cut with `…`); `-o wide` shows everything; `COLUMNS` overrides.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_fits_an_80_column_terminal_and_wide_shows_everything() {
+    let cli = Cli::start().await;
+    let ids = cli.fake.seed_agents(3, |i| {
+        AgentSeed::new()
+            .email(format!(
+                "a-rather-long-agent-name-{i}@operations.example.com"
+            ))
+            .owner("the-platform-reliability-team")
+            .capabilities(["resume:read", "resume:write", "reports:read"])
+    });
+    let mut session = sized_terminal(&cli, 80, &["agents", "list"], &[]);
+    let lines = shown_lines(&session.exp_eof().expect("the table"));
+    assert!(lines.len() >= 5, "{lines:#?}");
+    for line in &lines {
+        assert!(
+            line.chars().count() <= 80,
+            "{} columns: {line:?}",
+            line.chars().count()
+        );
+    }
+    assert!(lines[0].starts_with("AGENT ID"), "{lines:#?}");
+    for id in &ids {
+        assert!(
+            lines.iter().any(|l| l.starts_with(&id.to_string())),
+            "the id {id} whole: {lines:#?}"
+        );
+    }
+    assert!(lines.iter().any(|l| l.contains('…')), "{lines:#?}");
+
+    let mut wide = sized_terminal(&cli, 80, &["agents", "list", "-o", "wide"], &[]);
+    let lines = shown_lines(&wide.exp_eof().expect("the wide table"));
+    assert!(
+        lines.iter().any(
+            |l| l.contains("a-rather-long-agent-name-0@operations.example.com")
+                && l.contains("resume:read,resume:write,reports:read")
+        ),
+        "{lines:#?}"
+    );
+
+    let mut narrow = sized_terminal(&cli, 200, &["agents", "list"], &[("COLUMNS", "60")]);
+    let lines = shown_lines(&narrow.exp_eof().expect("the table"));
+    assert!(lines.iter().all(|l| l.chars().count() <= 60), "{lines:#?}");
+}
+
+/// Issue 26, item 16: `audit tail` on a terminal starts with a header, and
+/// Ctrl-C ends its follow with 130.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_on_a_terminal_prints_a_header_and_ctrl_c_exits_130() {
+    let cli = Cli::start().await;
+    let mut session = sized_terminal(
+        &cli,
+        120,
+        &["audit", "tail", "--follow", "--interval", "50ms"],
+        &[],
+    );
+    session.exp_string("TIME").expect("the header");
+    session.exp_string("ACTION").expect("the header");
+    session
+        .exp_string("token.issued")
+        .expect("the tool's own token's event");
+    session.send_control('c').unwrap();
+    assert!(
+        exit_code(&mut session).ends_with(", 130)"),
+        "Ctrl-C exits 130"
+    );
+}

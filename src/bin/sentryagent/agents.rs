@@ -100,6 +100,7 @@ pub(crate) struct List {
 
 impl AgentsCommand {
     pub async fn run(self, s: &Session) -> Result<(), CliError> {
+        s.out.check::<Agent>().map_err(CliError::Usage)?;
         let agents = s.client.agents();
         let agent = match self {
             AgentsCommand::Register(r) => {
@@ -136,18 +137,10 @@ impl AgentsCommand {
                 update.send().await?
             }
             AgentsCommand::Suspend { agent_id } => {
-                agents
-                    .update(agent_id)
-                    .status(AgentStatus::Suspended)
-                    .send()
-                    .await?
+                set_status(s, agent_id, AgentStatus::Suspended).await?
             }
             AgentsCommand::Reactivate { agent_id } => {
-                agents
-                    .update(agent_id)
-                    .status(AgentStatus::Active)
-                    .send()
-                    .await?
+                set_status(s, agent_id, AgentStatus::Active).await?
             }
             AgentsCommand::Decommission { agent_id } => {
                 prompt::confirm(
@@ -155,7 +148,13 @@ impl AgentsCommand {
                     &format!("decommission agent {agent_id}"),
                     "This cannot be undone.",
                 )?;
-                agents.decommission(agent_id).send().await?;
+                match agents.decommission(agent_id).send().await {
+                    // A second decommission, like a second suspend, succeeds with a note.
+                    Err(e) if e.code() == Some("AGENT_ALREADY_DECOMMISSIONED") => {
+                        already(agent_id, "decommissioned");
+                    }
+                    done => done?,
+                }
                 s.out.status(
                     "decommissioned",
                     agent_id.to_string().into(),
@@ -168,7 +167,35 @@ impl AgentsCommand {
     }
 }
 
+/// Sets an agent's status, or, when it already has it, says so on stderr
+/// and changes nothing (the server would answer 200 and log an
+/// `agent.updated`): a second `suspend` succeeds as a second
+/// `decommission` does. Without the scope to read the agent first, the
+/// change is sent as it is.
+async fn set_status(s: &Session, agent_id: Uuid, status: AgentStatus) -> Result<Agent, CliError> {
+    let agents = s.client.agents();
+    match agents.get(agent_id).send().await {
+        Ok(agent) if agent.status == status => {
+            already(agent_id, status.as_str());
+            return Ok(agent);
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == sentryagent_idp::ErrorKind::MissingScope => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(agents.update(agent_id).status(status).send().await?)
+}
+
+/// The note that a command found its work already done.
+fn already(agent_id: Uuid, status: &str) {
+    eprintln!("note: agent {agent_id} was already {status}; nothing changed");
+}
+
 async fn list(s: &Session, l: List) -> Result<(), CliError> {
+    let out = s
+        .out
+        .enveloped(l.paging.envelope)
+        .map_err(CliError::Usage)?;
     let mut query = s.client.agents().list();
     if let Some(status) = l.status {
         query = query.status(status);
@@ -182,11 +209,11 @@ async fn list(s: &Session, l: List) -> Result<(), CliError> {
     if let Some(limit) = l.paging.limit {
         query = query.limit(limit);
     }
-    let items = l
+    let listing = l
         .paging
         .fetch(query, ListAgents::stream, |q, page| q.page(page).send())
         .await?;
-    Ok(s.out.list(&items)?)
+    Ok(out.list(&listing)?)
 }
 
 impl Record for Agent {
@@ -201,6 +228,19 @@ impl Record for Agent {
         "CAPABILITIES",
         "CREATED",
     ];
+    const FIELDS: &'static [&'static str] = &[
+        "agentId",
+        "email",
+        "agentType",
+        "version",
+        "status",
+        "owner",
+        "deploymentEnv",
+        "capabilities",
+        "createdAt",
+    ];
+    const WIDE: &'static [&'static str] = &["VERSION", "ENV", "CAPABILITIES", "CREATED"];
+    const WHOLE: &'static [&'static str] = &["AGENT ID", "CREATED"];
     const NOUN: &'static str = "agents";
 
     fn cells(&self) -> Vec<(String, Style)> {

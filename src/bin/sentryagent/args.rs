@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::failure::CliError;
-use crate::output::{Format, Printer};
+use crate::output::{Format, Listing, Printer};
 use sentryagent_idp::model::Timestamp;
 
 /// Flags shared by every command. Each can also be set by its `AGENTIDP_*`
@@ -74,7 +74,7 @@ pub(crate) struct Global {
     /// Reads the client secret from the first line of standard input.
     #[arg(long, global = true)]
     pub client_secret_stdin: bool,
-    /// Output format [default: table on a terminal, json otherwise].
+    /// Output format [default: table on a terminal, tsv otherwise].
     #[arg(
         long,
         short,
@@ -84,6 +84,12 @@ pub(crate) struct Global {
         hide_env_values = true
     )]
     pub output: Option<Format>,
+    /// The fields to show, by their JSON names, e.g. `agentId,email` (tables, tsv and JSON).
+    #[arg(long, global = true, value_name = "FIELDS", value_delimiter = ',')]
+    pub fields: Option<Vec<String>>,
+    /// Prints ids only, one a line.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
     /// Answers yes to confirmations (needed for destructive commands without a terminal).
     #[arg(long, short, global = true)]
     pub yes: bool,
@@ -95,14 +101,15 @@ pub(crate) struct Global {
 impl Global {
     /// The printer the flags and the terminal ask for.
     pub fn printer(&self) -> Printer {
-        Printer::new(self.output)
+        Printer::new(self.output, self.fields.clone(), self.quiet)
     }
 }
 
 /// How much of a listing to fetch: one page, or every page.
 #[derive(Debug, Args)]
 pub(crate) struct Paging {
-    /// Walks every page.
+    /// Walks every page. Without it, one page is shown, and when more match,
+    /// stderr says so: `showing 20 of 24 agents; --page 2 for the next, …`.
     #[arg(long, conflicts_with = "page")]
     pub all: bool,
     /// The page to show (1-based).
@@ -111,17 +118,24 @@ pub(crate) struct Paging {
     /// Items per page.
     #[arg(long)]
     pub limit: Option<u32>,
+    /// Prints the listing as the API's page, with the server's total, for
+    /// scripts: `{"data": […], "total": 24, "page": 1, "limit": 20}` (with
+    /// `--all`: `{"data": […], "total": N}`). JSON: implies `-o json`; with
+    /// `-o jsonl`, on one line. Without it, `-o json` is a bare array.
+    #[arg(long)]
+    pub envelope: bool,
 }
 
 impl Paging {
     /// The items of the page asked for, or (`--all`) of every page, with a
-    /// spinner counting them on stderr meanwhile.
+    /// spinner counting them on stderr meanwhile; Ctrl-C clears it and ends
+    /// the command with 130.
     pub async fn fetch<Q, T, Fut>(
         &self,
         query: Q,
         every: impl FnOnce(Q) -> sentryagent_idp::Paginator<T>,
         one: impl FnOnce(Q, u32) -> Fut,
-    ) -> Result<Vec<T>, CliError>
+    ) -> Result<Listing<T>, CliError>
     where
         T: crate::output::Record + Send + 'static,
         Fut: std::future::Future<Output = sentryagent_idp::Result<sentryagent_idp::model::Page<T>>>,
@@ -129,21 +143,23 @@ impl Paging {
         use futures::TryStreamExt;
         let what = T::NOUN;
         let spinner = crate::prompt::spinner(format!("fetching {what}…"));
-        let items = if self.all {
-            every(query)
-                .inspect_ok(|_| {
-                    spinner.inc(1);
-                    spinner.set_message(format!("fetching {what}… {}", spinner.position()));
-                })
-                .try_collect()
-                .await
-        } else {
-            one(query, self.page.unwrap_or(1))
-                .await
-                .map(|page| page.items)
+        let fetching = async {
+            if self.all {
+                every(query)
+                    .inspect_ok(|_| {
+                        spinner.inc(1);
+                        spinner.set_message(format!("fetching {what}… {}", spinner.position()));
+                    })
+                    .try_collect()
+                    .await
+                    .map(Listing::whole)
+            } else {
+                one(query, self.page.unwrap_or(1)).await.map(Listing::page)
+            }
         };
+        let listing = crate::interrupt::or_exit(fetching).await;
         spinner.finish_and_clear();
-        Ok(items?)
+        Ok(listing??)
     }
 }
 
@@ -176,6 +192,43 @@ pub(crate) fn timestamp(text: &str) -> Result<Timestamp, String> {
         .map_err(|e| format!("`{text}` is not an RFC 3339 time like 2026-12-31T23:59:59Z: {e}"))
 }
 
+/// Parses a time in the past: RFC 3339, or an age counted back from now
+/// (when the command was run): `90s`, `15m`, `1h`, `2d`.
+pub(crate) fn past_time(text: &str) -> Result<Timestamp, String> {
+    past_time_at(text, chrono::Utc::now())
+}
+
+/// [`past_time`] with "now" given.
+fn past_time_at(text: &str, now: Timestamp) -> Result<Timestamp, String> {
+    let age = text.trim();
+    let split = age.find(|c: char| !c.is_ascii_digit()).unwrap_or(age.len());
+    let (number, unit) = age.split_at(split);
+    let scale: i64 = match unit {
+        _ if number.is_empty() => 0,
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    if scale == 0 {
+        return timestamp(text).map_err(|_| {
+            format!(
+                "`{text}` is neither an RFC 3339 time like 2026-12-31T23:59:59Z \
+                 nor an age such as 90s, 15m, 1h or 2d"
+            )
+        });
+    }
+    let too_long = || format!("`{text}` is too long ago");
+    let seconds = number
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(too_long)?;
+    let age = chrono::TimeDelta::try_seconds(seconds).ok_or_else(too_long)?;
+    now.checked_sub_signed(age).ok_or_else(too_long)
+}
+
 /// A clap parser for one of the spec's enums: its documented values are
 /// offered (and completed), and only they are accepted.
 macro_rules! spec_enum {
@@ -200,5 +253,22 @@ mod tests {
         assert!(duration("2d").is_err());
         assert!(duration("s").is_err());
         assert!(duration("99999999999999h").is_err());
+    }
+
+    #[test]
+    fn past_times_take_an_age_or_an_rfc_3339_time() {
+        let now = timestamp("2026-12-07T12:00:00Z").unwrap();
+        let at = |text| past_time_at(text, now);
+        assert_eq!(at("1h"), timestamp("2026-12-07T11:00:00Z"));
+        assert_eq!(at("90s"), timestamp("2026-12-07T11:58:30Z"));
+        assert_eq!(at("15m"), timestamp("2026-12-07T11:45:00Z"));
+        assert_eq!(at("2d"), timestamp("2026-12-05T12:00:00Z"));
+        assert_eq!(
+            at("2026-01-02T03:04:05Z"),
+            timestamp("2026-01-02T03:04:05Z")
+        );
+        for refused in ["1w", "h", "90", "-1h", "yesterday", "99999999999999999d"] {
+            assert!(at(refused).is_err(), "{refused}");
+        }
     }
 }

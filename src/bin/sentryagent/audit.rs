@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use futures::StreamExt;
 
-use crate::args::{Paging, duration, spec_enum, timestamp};
+use crate::args::{Paging, duration, past_time, spec_enum};
 use crate::failure::CliError;
 use crate::output::{Record, Style, status_style, to_json, when};
 use crate::prompt;
@@ -19,6 +19,7 @@ use sentryagent_idp::{Client, QueryAudit};
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
     /// Lists events, newest first: one page or (`--all`) every page.
+    #[command(visible_alias = "list")]
     Query(Query),
     /// Shows one event.
     Get {
@@ -47,11 +48,11 @@ pub(crate) struct Filters {
 pub(crate) struct Query {
     #[command(flatten)]
     filters: Filters,
-    /// Only events at or after this time (RFC 3339).
-    #[arg(long, value_parser = timestamp)]
+    /// Only events at or after this time: RFC 3339, or an age such as 90s, 15m, 1h, 2d.
+    #[arg(long, visible_alias = "since", value_name = "TIME", value_parser = past_time)]
     from: Option<Timestamp>,
-    /// Only events at or before this time (RFC 3339).
-    #[arg(long, value_parser = timestamp)]
+    /// Only events at or before this time: RFC 3339, or an age such as 15m.
+    #[arg(long, value_name = "TIME", value_parser = past_time)]
     to: Option<Timestamp>,
     #[command(flatten)]
     paging: Paging,
@@ -61,9 +62,12 @@ pub(crate) struct Query {
 pub(crate) struct Tail {
     #[command(flatten)]
     filters: Filters,
-    /// How many of the latest events to show first.
-    #[arg(long, short = 'n', default_value_t = 10)]
-    lines: u32,
+    /// How many of the latest events to show first [default: 10; with --since, every one since].
+    #[arg(long, short = 'n')]
+    lines: Option<u32>,
+    /// Only events at or after this time: RFC 3339, or an age such as 90s, 15m, 1h, 2d.
+    #[arg(long, visible_alias = "from", value_name = "TIME", value_parser = past_time)]
+    since: Option<Timestamp>,
     /// Keeps printing new events as they arrive, until interrupted.
     #[arg(long, short)]
     follow: bool,
@@ -90,17 +94,22 @@ impl Filters {
 
 impl AuditCommand {
     pub async fn run(self, s: &Session) -> Result<(), CliError> {
+        s.out.check::<AuditEvent>().map_err(CliError::Usage)?;
         match self {
             AuditCommand::Query(q) => query(s, q).await,
             AuditCommand::Get { event_id } => {
                 Ok(s.out.one(&s.client.audit().get(event_id).send().await?)?)
             }
-            AuditCommand::Tail(t) => tail(s, t).await,
+            AuditCommand::Tail(t) => crate::interrupt::or_exit(tail(s, t)).await?,
         }
     }
 }
 
 async fn query(s: &Session, q: Query) -> Result<(), CliError> {
+    let out = s
+        .out
+        .enveloped(q.paging.envelope)
+        .map_err(CliError::Usage)?;
     let mut query = q.filters.query(&s.client);
     if let Some(from) = q.from {
         query = query.from(from);
@@ -111,26 +120,40 @@ async fn query(s: &Session, q: Query) -> Result<(), CliError> {
     if let Some(limit) = q.paging.limit {
         query = query.limit(limit);
     }
-    let events = q
+    let listing = q
         .paging
         .fetch(query, QueryAudit::stream, |q, page| q.page(page).send())
         .await?;
-    Ok(s.out.list(&events)?)
+    Ok(out.list(&listing)?)
 }
 
-/// The latest events, then (with `--follow`) every new one, from where the
-/// latest left off: none is missed between the two, and none printed twice.
+/// The latest events (`-n`, or with `--since` every one since), then (with
+/// `--follow`) every new one, from where the latest left off: none is
+/// missed between the two, and none printed twice. On a terminal, a header
+/// first.
 async fn tail(s: &Session, t: Tail) -> Result<(), CliError> {
-    let latest = t
-        .filters
-        .query(&s.client)
-        .limit(t.lines.max(1))
-        .page(1)
-        .send()
-        .await?;
-    let mut latest = latest.items;
-    latest.truncate(t.lines as usize);
+    let mut first = t.filters.query(&s.client);
+    if let Some(since) = t.since {
+        first = first.from(since);
+    }
+    let mut latest = match (t.lines, t.since) {
+        (None, Some(_)) => {
+            use futures::TryStreamExt;
+            let mut seen = HashSet::new();
+            let mut every: Vec<AuditEvent> = first.stream().try_collect().await?;
+            // A page that shifted under the walk repeats events.
+            every.retain(|e| seen.insert(e.event_id));
+            every
+        }
+        (lines, _) => {
+            let lines = lines.unwrap_or(DEFAULT_LINES);
+            let mut page = first.limit(lines.max(1)).page(1).send().await?.items;
+            page.truncate(lines as usize);
+            page
+        }
+    };
     latest.reverse();
+    s.out.stream_header::<AuditEvent>()?;
     for event in &latest {
         s.out.line(event)?;
     }
@@ -145,19 +168,18 @@ async fn tail(s: &Session, t: Tail) -> Result<(), CliError> {
         .map(|e| e.event_id)
         .collect();
     let mut follow = t.filters.query(&s.client).poll_interval(t.interval);
-    if let Some(newest) = newest {
-        follow = follow.from(newest);
+    if let Some(from) = newest.or(t.since) {
+        follow = follow.from(from);
     }
     let mut events = follow.follow();
     let mut outage = Outage::new();
     let mut last_error = None;
-    let interrupted = tokio::signal::ctrl_c();
+    // Ctrl-C is the caller's (`interrupt::or_exit`): it ends with 130.
     let closed = crate::output::stdout_closed();
-    tokio::pin!(interrupted, closed);
+    tokio::pin!(closed);
     loop {
         let next = tokio::select! {
             next = events.next() => next,
-            _ = &mut interrupted => return Ok(()),
             () = &mut closed => return Ok(()),
         };
         match next {
@@ -235,10 +257,34 @@ impl Outage {
     }
 }
 
+/// How many events `audit tail` shows first.
+const DEFAULT_LINES: u32 = 10;
+
 impl Record for AuditEvent {
-    const COLUMNS: &'static [&'static str] =
-        &["TIME", "ACTION", "OUTCOME", "AGENT ID", "EVENT ID", "IP"];
-    const LINE_WIDTHS: &'static [usize] = &[20, 20, 7, 36, 36];
+    const COLUMNS: &'static [&'static str] = &[
+        "TIME",
+        "ACTION",
+        "OUTCOME",
+        "AGENT ID",
+        "EVENT ID",
+        "IP",
+        "USER AGENT",
+        "METADATA",
+    ];
+    const FIELDS: &'static [&'static str] = &[
+        "timestamp",
+        "action",
+        "outcome",
+        "agentId",
+        "eventId",
+        "ipAddress",
+        "userAgent",
+        "metadata",
+    ];
+    const WIDE: &'static [&'static str] = &["USER AGENT", "METADATA"];
+    const WHOLE: &'static [&'static str] = &["TIME", "AGENT ID", "EVENT ID", "IP"];
+    const ID: usize = 4;
+    const LINE_WIDTHS: &'static [usize] = &[20, 20, 7, 36, 36, 15];
     const NOUN: &'static str = "audit events";
 
     fn cells(&self) -> Vec<(String, Style)> {
@@ -259,10 +305,24 @@ impl Record for AuditEvent {
                 self.ip_address.clone().unwrap_or_else(|| "-".into()),
                 Style::Plain,
             ),
+            (
+                self.user_agent.clone().unwrap_or_else(|| "-".into()),
+                Style::Plain,
+            ),
+            (metadata(&to_json(&self.metadata)), Style::Plain),
         ]
     }
 
     fn json(&self) -> serde_json::Value {
         to_json(self)
+    }
+}
+
+/// An event's metadata on one line: its JSON, or `-` when it holds nothing.
+fn metadata(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "-".into(),
+        serde_json::Value::Object(map) if map.is_empty() => "-".into(),
+        value => value.to_string(),
     }
 }

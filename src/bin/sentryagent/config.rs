@@ -117,10 +117,33 @@ pub(crate) fn read_config(path: &Path) -> Result<ConfigFile, CliError> {
     };
     let file: ConfigFile = toml::from_str(&read.text)
         .map_err(|e| CliError::Usage(format!("{}: {}", path.display(), e.message())))?;
+    refuse_other_tables(&read.text, path)?;
     if file.profiles.values().any(|p| p.client_secret.is_some()) {
         read.private_or_refuse(path)?;
     }
     Ok(file)
+}
+
+/// Refuses what lies outside `[profiles.NAME]` tables, such as an
+/// AWS-style `[default]`, which would otherwise be passed over in silence
+/// (and the command run without its settings).
+fn refuse_other_tables(text: &str, path: &Path) -> Result<(), CliError> {
+    let Ok(table) = toml::from_str::<toml::Table>(text) else {
+        return Ok(());
+    };
+    let Some((name, value)) = table.iter().find(|(name, _)| *name != "profiles") else {
+        return Ok(());
+    };
+    let (what, expected) = if value.is_table() {
+        (format!("[{name}]"), format!("[profiles.{name}]"))
+    } else {
+        (name.clone(), "[profiles.default]".to_owned())
+    };
+    Err(CliError::Usage(format!(
+        "{}: `{what}` is not read: settings go in a profile's table, `{expected}` \
+         (run `sentryagent configure` to write one)",
+        path.display()
+    )))
 }
 
 /// The settings, each from the first place that has it.
@@ -369,6 +392,18 @@ mod tests {
             "{printed}"
         );
         assert!(!printed.contains("sk_live_hidden"), "{printed}");
+    }
+
+    #[test]
+    fn an_aws_style_section_is_refused_naming_the_profile_table() {
+        let path = Path::new("config.toml");
+        let text = "[default]\nbase_url = \"http://x\"\n";
+        let refused = refuse_other_tables(text, path).unwrap_err().to_string();
+        assert!(
+            refused.contains("`[default]`") && refused.contains("`[profiles.default]`"),
+            "{refused}"
+        );
+        assert!(refuse_other_tables("[profiles.default]\nbase_url = \"x\"\n", path).is_ok());
     }
 
     #[test]

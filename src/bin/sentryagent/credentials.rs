@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 use crate::args::{duration, timestamp};
 use crate::config::{parent_dir, replace_private};
 use crate::failure::CliError;
-use crate::output::{Record, Style, status_style, to_json, when};
+use crate::output::{Listing, Record, Style, status_style, to_json, when};
 use crate::prompt;
 use crate::session::Session;
 use sentryagent_idp::model::{Credential, CredentialWithSecret, Timestamp, Uuid};
@@ -88,7 +88,9 @@ impl CredentialsCommand {
                 generate.send().await?
             }
             CredentialsCommand::List { agent_id } => {
-                return Ok(s.out.list(&credentials.list(agent_id).send().await?)?);
+                s.out.check::<Credential>().map_err(CliError::Usage)?;
+                let listed = credentials.list(agent_id).send().await?;
+                return Ok(s.out.list(&Listing::whole(listed))?);
             }
             CredentialsCommand::Rotate {
                 agent_id,
@@ -116,7 +118,13 @@ impl CredentialsCommand {
                     &format!("revoke credential {credential_id}"),
                     "This cannot be undone.",
                 )?;
-                credentials.revoke(agent_id, credential_id).send().await?;
+                match credentials.revoke(agent_id, credential_id).send().await {
+                    // As a second `agents decommission`: done already, so a note.
+                    Err(e) if e.code() == Some("CREDENTIAL_ALREADY_REVOKED") => eprintln!(
+                        "note: credential {credential_id} was already revoked; nothing changed"
+                    ),
+                    done => done?,
+                }
                 let text = format!("revoked credential {credential_id}");
                 return Ok(s
                     .out
@@ -222,8 +230,25 @@ impl Record for Credential {
         "CREDENTIAL ID",
         "CLIENT ID",
         "STATUS",
-        "CREATED",
         "EXPIRES",
+        "CREATED",
+        "REVOKED",
+    ];
+    const FIELDS: &'static [&'static str] = &[
+        "credentialId",
+        "clientId",
+        "status",
+        "expiresAt",
+        "createdAt",
+        "revokedAt",
+    ];
+    // The client id is the agent's, the same on every row of `credentials list AGENT`.
+    const WIDE: &'static [&'static str] = &["CLIENT ID", "REVOKED"];
+    const WHOLE: &'static [&'static str] = &[
+        "CREDENTIAL ID",
+        "CLIENT ID",
+        "EXPIRES",
+        "CREATED",
         "REVOKED",
     ];
     const NOUN: &'static str = "credentials";
@@ -233,8 +258,8 @@ impl Record for Credential {
             (self.credential_id.to_string(), Style::Plain),
             (self.client_id.to_string(), Style::Plain),
             (self.status.to_string(), status_style(self.status.as_str())),
-            (when(Some(self.created_at)), Style::Plain),
             (when(self.expires_at), Style::Plain),
+            (when(Some(self.created_at)), Style::Plain),
             (when(self.revoked_at), Style::Plain),
         ]
     }
@@ -253,6 +278,16 @@ impl Record for CredentialWithSecret {
         "CREATED",
         "EXPIRES",
     ];
+    const FIELDS: &'static [&'static str] = &[
+        "credentialId",
+        "clientId",
+        "clientSecret",
+        "status",
+        "createdAt",
+        "expiresAt",
+    ];
+    // A secret cut to fit could not be used: nothing of this is cut.
+    const WHOLE: &'static [&'static str] = Self::COLUMNS;
 
     fn cells(&self) -> Vec<(String, Style)> {
         vec![

@@ -22,6 +22,8 @@ pub(crate) const RATE_LIMITED: u8 = 6;
 pub(crate) const SERVER: u8 = 7;
 /// A write whose outcome is unknown.
 pub(crate) const OUTCOME_UNKNOWN: u8 = 8;
+/// Interrupted by Ctrl-C (128 + SIGINT).
+pub(crate) const INTERRUPTED: u8 = 130;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]

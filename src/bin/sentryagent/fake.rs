@@ -26,7 +26,7 @@ mod stub {
     /// What `sentryagent fake` says in a build without the fake.
     pub(crate) const NOT_BUILT_IN: &str = "this sentryagent was built without the fake \
         AgentIdP (feature `cli-fake`); for local development install it with \
-        `cargo install sentryagent-idp --features cli-fake`";
+        `cargo install sentryagent-idp --features cli-fake --locked`";
 
     #[derive(Debug, Args)]
     pub(crate) struct FakeArgs {

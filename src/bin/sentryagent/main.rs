@@ -11,8 +11,8 @@
 //! `config` (profiles, the upstream file, the environment; files pass
 //! `permissions` first) over `args` (the
 //! flags), then `prompt` (confirmation, spinners), `failure` (exit codes and
-//! hints) and `output` (table, JSON, JSON lines), which print server text
-//! through `sanitize`.
+//! hints) and `output` (tables fitted to the terminal, tab-separated rows,
+//! JSON, JSON lines), which print server text through `sanitize`.
 //!
 //! Exit codes, stable for scripts:
 //!
@@ -27,6 +27,7 @@
 //! | 6 | rate limited |
 //! | 7 | server or network failure |
 //! | 8 | outcome unknown: a write may or may not have been applied |
+//! | 130 | interrupted (Ctrl-C) |
 
 #![forbid(unsafe_code)]
 
@@ -38,6 +39,7 @@ mod configure;
 mod credentials;
 mod failure;
 mod fake;
+mod interrupt;
 mod output;
 mod permissions;
 mod prompt;
@@ -86,7 +88,8 @@ fn main() -> ExitCode {
 #[command(name = "sentryagent", version, max_term_width = 100)]
 #[command(
     after_help = "Exit codes: 0 ok, 1 other, 2 usage or configuration, 3 auth, \
-    4 not found, 5 conflict, 6 rate limited, 7 server or network, 8 outcome unknown."
+    4 not found, 5 conflict, 6 rate limited, 7 server or network, 8 outcome unknown, \
+    130 interrupted."
 )]
 struct Cli {
     #[command(flatten)]

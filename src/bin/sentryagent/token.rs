@@ -145,6 +145,9 @@ impl Record for Introspection {
         "ISSUED",
         "TOKEN ID",
     ];
+    const FIELDS: &'static [&'static str] =
+        &["active", "sub", "client_id", "scope", "exp", "iat", "jti"];
+    const ID: usize = 1;
 
     fn cells(&self) -> Vec<(String, Style)> {
         let text = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());

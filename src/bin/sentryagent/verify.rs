@@ -73,6 +73,9 @@ impl Record for Verified {
         "ISSUED",
         "TOKEN ID",
     ];
+    const FIELDS: &'static [&'static str] =
+        &["active", "sub", "client_id", "scope", "exp", "iat", "jti"];
+    const ID: usize = 1;
 
     fn cells(&self) -> Vec<(String, Style)> {
         let p = &self.0;
