@@ -31,11 +31,13 @@
 mod agents;
 mod args;
 mod audit;
+mod complete;
 mod config;
 mod configure;
 mod credentials;
 mod failure;
 mod fake;
+mod help;
 mod output;
 mod prompt;
 mod session;
@@ -44,14 +46,19 @@ mod verify;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use failure::CliError;
 use session::Session;
 
 /// Runs the tool with the process's arguments and returns its exit code.
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // `COMPLETE=bash sentryagent -- …`: the shell asks for completions (see `completions`).
+    clap_complete::CompleteEnv::with_factory(command).complete();
+    let cli = match command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_matches(&matches))
+    {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help and version to stdout (exit 0), usage errors to stderr (exit 2).
@@ -73,6 +80,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// The command tree as it parses and prints its help: with examples, and
+/// the global options shown once.
+pub(crate) fn command() -> clap::Command {
+    help::decorate(Cli::command())
+}
+
 /// The AgentIdP from a terminal: agents, credentials, tokens and the audit trail.
 ///
 /// Settings come from flags, then `AGENTIDP_*` environment variables, then
@@ -82,7 +95,8 @@ fn main() -> ExitCode {
 #[command(name = "sentryagent", version, max_term_width = 100)]
 #[command(
     after_help = "Exit codes: 0 ok, 1 other, 2 usage or configuration, 3 auth, \
-    4 not found, 5 conflict, 6 rate limited, 7 server or network, 8 outcome unknown."
+    4 not found, 5 conflict, 6 rate limited, 7 server or network, 8 outcome unknown.\n\
+    The global options above apply to every command (`sentryagent help options`)."
 )]
 struct Cli {
     #[command(flatten)]
@@ -112,30 +126,58 @@ enum Command {
     /// Runs the in-process fake AgentIdP for local development.
     #[command(hide = !fake::BUILT_IN)]
     Fake(fake::FakeArgs),
-    /// Prints a shell completion script.
+    /// Prints a shell completion script (it completes agent and credential ids too).
     Completions {
         /// The shell.
-        shell: clap_complete::Shell,
+        #[arg(value_parser = ["bash", "zsh", "fish", "elvish", "powershell"])]
+        shell: String,
     },
+    /// The options every command takes (`sentryagent help options`).
+    #[command(name = help::OPTIONS, hide = true)]
+    Options,
 }
 
 impl Cli {
+    /// The parsed command line, with where each global option's value came from.
+    fn from_matches(matches: &clap::ArgMatches) -> Result<Cli, clap::Error> {
+        let mut cli = Cli::from_arg_matches(matches)?;
+        cli.global.note_sources(matches);
+        Ok(cli)
+    }
+
     async fn run(self) -> Result<ExitCode, CliError> {
         let global = self.global;
         match self.command {
             Command::Configure(c) => c.run(&global).await,
-            Command::Agents(c) => c.run(&Session::open(&global)?).await,
-            Command::Credentials(c) => c.run(&Session::open(&global)?).await,
-            Command::Token(c) => c.run(&Session::open(&global)?).await,
-            Command::Audit(c) => c.run(&Session::open(&global)?).await,
+            Command::Agents(c) => {
+                let s = Session::open(&global)?;
+                c.run(&s).await.map_err(|e| e.at(s.client.api_url()))
+            }
+            Command::Credentials(c) => {
+                let s = Session::open(&global)?;
+                c.run(&s).await.map_err(|e| e.at(s.client.api_url()))
+            }
+            Command::Token(c) => {
+                let s = Session::open(&global)?;
+                c.run(&s).await.map_err(|e| e.at(s.client.api_url()))
+            }
+            Command::Audit(c) => {
+                let s = Session::open(&global)?;
+                c.run(&s).await.map_err(|e| e.at(s.client.api_url()))
+            }
             Command::Verify(c) => c.run(&global).await,
             Command::Fake(c) => c.run(&global.printer()).await,
             Command::Completions { shell } => {
-                // Generated in memory: clap_complete panics on a failed write.
-                let mut script = Vec::new();
-                clap_complete::generate(shell, &mut Cli::command(), "sentryagent", &mut script);
-                let script = String::from_utf8_lossy(&script);
+                let script = complete::registration(&shell)?;
                 Ok(global.printer().plain(script.trim_end_matches('\n'))?)
+            }
+            Command::Options => {
+                let mut options = command();
+                let help = options
+                    .find_subcommand_mut(help::OPTIONS)
+                    .map(|c| c.render_long_help().to_string())
+                    .unwrap_or_default();
+                Ok(global.printer().plain(help.trim_end())?)
             }
         }
         .map(|()| ExitCode::SUCCESS)
@@ -155,6 +197,7 @@ mod tests {
     #[test]
     fn the_command_tree_is_consistent() {
         Cli::command().debug_assert();
+        super::command().debug_assert();
     }
 
     #[test]
