@@ -1023,8 +1023,8 @@ fn completions_are_printed_for_each_shell() {
         // The script asks the binary itself (clap_complete's dynamic protocol),
         // which completes commands, flags and ids (see the tests below).
         assert!(
-            script.contains(&format!("COMPLETE=\"{shell}\""))
-                || script.contains(&format!("COMPLETE={shell}")),
+            script.contains(&format!("SENTRYAGENT_COMPLETE=\"{shell}\""))
+                || script.contains(&format!("SENTRYAGENT_COMPLETE={shell}")),
             "{shell} asks sentryagent: {script}"
         );
     }
@@ -1250,7 +1250,7 @@ async fn an_email_names_an_agent_wherever_an_id_is_expected() {
 /// `value<TAB>help` a line) with `words` on the line.
 fn complete(command: &mut assert_cmd::Command, words: &[&str]) -> std::process::Output {
     command
-        .env("COMPLETE", "fish")
+        .env("SENTRYAGENT_COMPLETE", "fish")
         .arg("--")
         .arg("sentryagent")
         .args(words)
@@ -1613,6 +1613,25 @@ async fn errors_speak_in_commands_and_flags() {
     assert_ne!(code(&stopped), 0, "{stderr}");
     assert!(
         stderr.contains("while publishing the new secret") && !stderr.contains("Publish"),
+        "{stderr}"
+    );
+
+    let typo = "7b0f6c3e-6f4c-4b8e-9d0a-1c2b3d4e5f60";
+    let no_such = cli.run(&[
+        "credentials",
+        "rollover",
+        &agent_id,
+        typo,
+        "--grace",
+        "0s",
+        "--yes",
+    ]);
+    let stderr = text(&no_such.stderr);
+    assert_eq!(code(&no_such), 4, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "agent {agent_id} has no credential {typo}; nothing was generated"
+        )),
         "{stderr}"
     );
 }

@@ -222,7 +222,7 @@ async fn completion_on_a_terminal_never_asks_for_a_secret() {
     let cli = Cli::start().await;
     let mut command = in_home(&cli, &["--", "sentryagent", "agents", "get", ""]);
     command
-        .env("COMPLETE", "fish")
+        .env("SENTRYAGENT_COMPLETE", "fish")
         .env("AGENTIDP_BASE_URL", cli.fake.base_url())
         .env("AGENTIDP_CLIENT_ID", cli.fake.client_id());
     let mut session = spawn_command(command, Some(EXPECT_MS)).unwrap();

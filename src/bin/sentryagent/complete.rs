@@ -1,6 +1,6 @@
 //! Shell completion: the script `sentryagent completions SHELL` prints (it
-//! asks the binary itself, through clap_complete's `COMPLETE=SHELL`
-//! protocol), and the agent and credential ids offered from the API.
+//! asks the binary itself, through clap_complete's protocol with
+//! `SENTRYAGENT_COMPLETE=SHELL`), and the agent and credential ids offered from the API.
 //!
 //! Completing runs while someone types, so it never prompts (no terminal is
 //! asked for a secret), never takes longer than [`BUDGET`], and fails
@@ -20,8 +20,10 @@ use crate::failure::CliError;
 /// The longest a completion may wait for the API: 2 s.
 pub(crate) const BUDGET: Duration = Duration::from_secs(2);
 
-/// The environment variable the completion script sets (clap_complete's default).
-const VAR: &str = "COMPLETE";
+/// The environment variable the completion script sets: not clap_complete's
+/// default `COMPLETE`, which a user's environment may hold for something
+/// else (every command would then answer as a completer).
+pub(crate) const VAR: &str = "SENTRYAGENT_COMPLETE";
 
 /// How many agents are offered at most: one page of the listing.
 const AGENTS_OFFERED: u32 = 100;

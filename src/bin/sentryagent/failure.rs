@@ -296,6 +296,19 @@ fn rollover_message(e: &RolloverError) -> String {
                 .join(", "),
             cause(source.as_ref())
         ),
+        RolloverError::OldNotActive {
+            agent_id,
+            old_credential_id,
+            status,
+        } => match status {
+            Some(status) => format!(
+                "credential {old_credential_id} of agent {agent_id} is {}, not active; nothing was generated",
+                status.as_str()
+            ),
+            None => format!(
+                "agent {agent_id} has no credential {old_credential_id}; nothing was generated"
+            ),
+        },
         RolloverError::OldNotRevoked {
             new_credential_id,
             old_credential_id,

@@ -9,8 +9,10 @@
 //! `verify`, `fake`, `configure`) over small shared ones, each importing only
 //! from those below it: `session` (the client a command works with) over
 //! `config` (profiles, the upstream file, the environment) over `args` (the
-//! flags), then `prompt` (confirmation, spinners), `failure` (exit codes and
-//! hints) and `output` (table, JSON, JSON lines).
+//! flags), then `prompt` (confirmation, spinners), `failure` (exit codes,
+//! errors in the CLI's words, hints) and `output` (table, JSON, JSON lines);
+//! `help` (examples, the global options shown once) and `complete` (shell
+//! completion, agent and credential ids from the API) decorate the tree.
 //!
 //! Exit codes, stable for scripts:
 //!
@@ -53,8 +55,10 @@ use session::Session;
 
 /// Runs the tool with the process's arguments and returns its exit code.
 fn main() -> ExitCode {
-    // `COMPLETE=bash sentryagent -- …`: the shell asks for completions (see `completions`).
-    clap_complete::CompleteEnv::with_factory(command).complete();
+    // `SENTRYAGENT_COMPLETE=bash sentryagent -- …`: the shell asks for completions (see `completions`).
+    clap_complete::CompleteEnv::with_factory(command)
+        .var(complete::VAR)
+        .complete();
     let cli = match command()
         .try_get_matches()
         .and_then(|matches| Cli::from_matches(&matches))
