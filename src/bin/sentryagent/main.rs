@@ -111,7 +111,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Writes a profile: API URL, client id and client secret (prompted without echo).
+    /// Writes a profile (API URL, client id, client secret prompted without echo) once a
+    /// token request with it works; `configure list` shows the settings in effect.
     Configure(configure::Configure),
     /// Registers, lists, reads, updates, suspends and decommissions agents.
     #[command(subcommand)]
