@@ -634,7 +634,11 @@ async fn exit_codes_follow_the_error_class_and_errors_say_kind_status_and_hint()
         .fail_next(Operation::GenerateCredential, Failure::DropAnswer, 1);
     let unknown = cli.run(&["credentials", "generate", &agent_id]);
     assert_eq!(code(&unknown), 8, "{}", text(&unknown.stderr));
-    assert!(text(&unknown.stderr).contains("look (list or get) before you run it again"));
+    assert!(
+        text(&unknown.stderr).contains("`sentryagent credentials list AGENT`"),
+        "{}",
+        text(&unknown.stderr)
+    );
 
     assert_ok(&cli.run(&["agents", "suspend", &agent_id]), &["suspend"]);
     let inactive = cli.run(&["credentials", "generate", &agent_id]);
@@ -793,6 +797,7 @@ async fn configure_writes_a_private_profile_that_later_commands_use() {
             "--client-id",
             "x",
             "--client-secret-stdin",
+            "--no-verify",
         ])
         .write_stdin("sk_live_other\n")
         .output()
@@ -1394,9 +1399,12 @@ async fn tables_are_aligned_and_stable() {
 #[test]
 fn completions_are_printed_for_each_shell() {
     for (shell, marker) in [
-        ("bash", "_sentryagent()"),
+        ("bash", "_clap_complete_sentryagent()"),
         ("zsh", "#compdef sentryagent"),
-        ("fish", "complete -c sentryagent"),
+        (
+            "fish",
+            "complete --keep-order --exclusive --command sentryagent",
+        ),
     ] {
         let out = assert_cmd::Command::new(cli_support::BIN)
             .args(["completions", shell])
@@ -1409,9 +1417,12 @@ fn completions_are_printed_for_each_shell() {
             "{shell}: {}",
             &script[..script.len().min(200)]
         );
+        // The script asks the binary itself (clap_complete's dynamic protocol),
+        // which completes commands, flags and ids (see the tests below).
         assert!(
-            script.contains("decommission"),
-            "{shell} completes the commands"
+            script.contains(&format!("SENTRYAGENT_COMPLETE=\"{shell}\""))
+                || script.contains(&format!("SENTRYAGENT_COMPLETE={shell}")),
+            "{shell} asks sentryagent: {script}"
         );
     }
 }
@@ -1883,4 +1894,509 @@ async fn ctrl_c_ends_a_waiting_listing_with_130() {
     };
     cli.fake.set_latency(Duration::ZERO);
     assert_eq!(status.code(), Some(130), "{status:?}");
+}
+
+// ---- Issue 26, items 10, 11, 12, 14, 15 ----
+
+/// Item 10: `…/api/v1` as the base URL (the API reference's "local server
+/// base") works; a base URL with no token endpoint says so and names the
+/// flag; a connection error prints the URL it tried; plain http to another
+/// host names the CLI flag, not the SDK method.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_base_url_is_forgiven_its_api_v1_and_named_when_it_is_wrong() {
+    let cli = Cli::start().await;
+    let pasted = cli
+        .cmd()
+        .env(
+            "AGENTIDP_BASE_URL",
+            format!("{}/api/v1", cli.fake.base_url()),
+        )
+        .args(["agents", "list", "--no-token-cache", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_ok(&pasted, &["agents list with a base URL ending in /api/v1"]);
+
+    let wrong = format!("{}/idp", cli.fake.base_url());
+    let no_token_endpoint = cli
+        .cmd()
+        .env("AGENTIDP_BASE_URL", &wrong)
+        .args(["agents", "list", "--no-token-cache"])
+        .output()
+        .unwrap();
+    let stderr = text(&no_token_endpoint.stderr);
+    assert_eq!(code(&no_token_endpoint), 2, "configuration: {stderr}");
+    assert!(
+        stderr.contains(&format!("no token endpoint at {wrong}/api/v1/token"))
+            && stderr.contains("--base-url"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("check the id"), "{stderr}");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let unreachable = cli
+        .cmd()
+        .env("AGENTIDP_BASE_URL", &url)
+        .args(["agents", "list", "--no-token-cache"])
+        .output()
+        .unwrap();
+    let stderr = text(&unreachable.stderr);
+    assert_eq!(code(&unreachable), 7, "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot reach {url}/api/v1")),
+        "{stderr}"
+    );
+
+    let plain = cli
+        .cmd()
+        .env("AGENTIDP_BASE_URL", "http://idp.example.com")
+        .args(["agents", "list", "--no-token-cache"])
+        .output()
+        .unwrap();
+    let stderr = text(&plain.stderr);
+    assert_eq!(code(&plain), 2, "{stderr}");
+    assert!(
+        stderr.contains("--allow-insecure-http") && !stderr.contains("allow_insecure_http("),
+        "{stderr}"
+    );
+}
+
+/// Item 11: an email works wherever an agent id does, resolved through the
+/// listing; none is "not found"; `agents list --email` finds one agent
+/// among several pages. (Two emails differing in case, which the fake
+/// refuses to hold, are tested in `agents::tests`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_names_an_agent_wherever_an_id_is_expected() {
+    let cli = Cli::start().await;
+    cli.fake.seed_agents(24, |i| {
+        AgentSeed::new()
+            .email(format!("bulk-{i}@ops.example.com"))
+            .owner("bulk")
+    });
+    let wanted = cli.fake.seed_agent(
+        AgentSeed::new()
+            .email("wanted@ops.example.com")
+            .owner("bulk"),
+    );
+    let got = cli.json(&["agents", "get", "wanted@ops.example.com"]);
+    assert_eq!(got["agentId"], wanted.to_string());
+
+    let listed = cli.json(&["agents", "list", "--email", "wanted@ops.example.com"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["agentId"], wanted.to_string());
+
+    let generated = cli.json(&["credentials", "generate", "wanted@ops.example.com"]);
+    assert_eq!(generated["clientId"], wanted.to_string());
+    let credentials = cli.json(&["credentials", "list", "WANTED@ops.example.com"]);
+    assert_eq!(credentials.as_array().map(Vec::len), Some(1));
+
+    let suspended = cli.json(&["agents", "suspend", "wanted@ops.example.com"]);
+    assert_eq!(suspended["status"], "suspended");
+
+    let missing = cli.run(&["agents", "get", "nobody@ops.example.com"]);
+    let stderr = text(&missing.stderr);
+    assert_eq!(code(&missing), 4, "{stderr}");
+    assert!(
+        stderr.contains("no agent has the email nobody@ops.example.com"),
+        "{stderr}"
+    );
+
+    let neither = cli.run(&["agents", "get", "bulk-3"]);
+    assert_eq!(code(&neither), 2);
+    assert!(
+        text(&neither.stderr).contains("neither an agent id (a UUID) nor an agent's email"),
+        "{}",
+        text(&neither.stderr)
+    );
+}
+
+/// What the shell's completion asks for (clap_complete's fish protocol: one
+/// `value<TAB>help` a line) with `words` on the line.
+fn complete(command: &mut assert_cmd::Command, words: &[&str]) -> std::process::Output {
+    command
+        .env("SENTRYAGENT_COMPLETE", "fish")
+        .arg("--")
+        .arg("sentryagent")
+        .args(words)
+        .output()
+        .unwrap()
+}
+
+/// Item 11: the shell completes agent ids (with their emails) and the
+/// credential ids of the agent on the line, from the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shell_completes_agent_and_credential_ids_from_the_api() {
+    let cli = Cli::start().await;
+    let agent = cli
+        .fake
+        .seed_agent(AgentSeed::new().email("complete-me@cli.test"));
+    let (credential, _) = cli.fake.seed_credential(agent);
+
+    let out = complete(&mut cli.cmd(), &["agents", "get", ""]);
+    assert_ok(&out, &["complete agents get"]);
+    let offered = text(&out.stdout);
+    assert!(
+        offered.contains(&format!("{agent}\tcomplete-me@cli.test")),
+        "{offered}"
+    );
+    assert!(offered.contains(&format!("complete-me@cli.test\t{agent}")));
+
+    let out = complete(
+        &mut cli.cmd(),
+        &["credentials", "revoke", "complete-me@cli.test", ""],
+    );
+    let offered = text(&out.stdout);
+    assert!(
+        offered.contains(&format!("{credential}\tactive")),
+        "{offered}"
+    );
+
+    // Subcommands still complete, with no request made.
+    let out = complete(&mut cli.bare(), &["agents", "dec"]);
+    assert!(
+        text(&out.stdout).contains("decommission"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// Item 11: completing never prompts and never hangs: with no settings it
+/// offers nothing at once; against a server that never answers it gives up
+/// within its 2 s budget; silent on stderr either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_is_silent_and_bounded_when_the_api_cannot_answer() {
+    let cli = Cli::start().await;
+    // Only the flags (`--help`) are offered: no id, and nothing on stderr.
+    let no_ids = |out: &std::process::Output| {
+        let offered = text(&out.stdout);
+        assert!(offered.lines().all(|l| l.starts_with('-')), "{offered}");
+        assert_eq!(text(&out.stderr), "");
+    };
+    let out = complete(&mut cli.bare(), &["agents", "get", ""]);
+    assert_ok(&out, &["complete with no settings"]);
+    no_ids(&out);
+
+    // Connections are taken (the backlog) but never answered.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let started = Instant::now();
+    let out = complete(
+        cli.cmd().env(
+            "AGENTIDP_BASE_URL",
+            format!("http://{}", silent.local_addr().unwrap()),
+        ),
+        &["agents", "get", ""],
+    );
+    let took = started.elapsed();
+    assert_ok(&out, &["complete against a silent server"]);
+    no_ids(&out);
+    // The budget is 2 s; the margin is for a loaded machine.
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    drop(silent);
+}
+
+/// Item 12: each command's help has examples and no copy of the global
+/// options, which `sentryagent help options` and the top-level help list;
+/// `completions --help` says how to install the script in each shell.
+#[test]
+fn help_has_examples_and_shows_the_global_options_once() {
+    let help = |args: &[&str]| {
+        let out = assert_cmd::Command::new(cli_support::BIN)
+            .env_clear()
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    for command in [
+        &["agents", "get"][..],
+        &["agents", "list"],
+        &["credentials", "rollover"],
+        &["token", "exec"],
+        &["audit", "tail"],
+        &["configure"],
+        &["verify"],
+    ] {
+        let shown = help(&[command, &["--help"]].concat());
+        assert!(
+            shown.contains("Examples:\n  $ sentryagent "),
+            "{command:?}: {shown}"
+        );
+        assert!(
+            !shown.contains("--client-secret-stdin") && !shown.contains("--no-token-cache"),
+            "{command:?} repeats the global options: {shown}"
+        );
+        assert!(
+            shown.contains("sentryagent help options"),
+            "{command:?}: {shown}"
+        );
+    }
+    for place in [help(&["help", "options"]), help(&["--help"])] {
+        for option in [
+            "--profile",
+            "--base-url",
+            "--client-secret-file",
+            "--scope",
+            "--output",
+            "--allow-insecure-http",
+        ] {
+            assert!(place.contains(option), "{option}: {place}");
+        }
+    }
+    let completions = help(&["completions", "--help"]);
+    for line in [
+        "sentryagent completions bash > ~/.local/share/bash-completion/completions/sentryagent",
+        "sentryagent completions zsh > \"${fpath[1]}/_sentryagent\"",
+        "sentryagent completions fish > ~/.config/fish/completions/sentryagent.fish",
+    ] {
+        assert!(completions.contains(line), "{line}: {completions}");
+    }
+}
+
+/// Item 14: `configure` tries a token request before saving: a wrong
+/// secret is refused with exit 3 and nothing is written; `--no-verify`
+/// saves untried; values from `AGENTIDP_*` variables are not written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configure_saves_only_what_works_and_never_the_environment() {
+    let cli = Cli::start().await;
+    let configure = |secret: &str, extra: &[&str]| {
+        cli.bare()
+            .args([
+                "configure",
+                "--base-url",
+                &cli.fake.base_url(),
+                "--client-id",
+            ])
+            .arg(cli.fake.client_id())
+            .args(["--client-secret-stdin"])
+            .args(extra)
+            .write_stdin(format!("{secret}\n"))
+            .output()
+            .unwrap()
+    };
+    let wrong = configure("sk_live_wrong", &[]);
+    let stderr = text(&wrong.stderr);
+    assert_eq!(code(&wrong), 3, "{stderr}");
+    assert!(stderr.contains("not saved"), "{stderr}");
+    assert!(!cli.config_file().exists(), "a wrong secret was saved");
+
+    assert_ok(
+        &configure("sk_live_wrong", &["--no-verify"]),
+        &["--no-verify"],
+    );
+    assert!(
+        std::fs::read_to_string(cli.config_file())
+            .unwrap()
+            .contains("sk_live_wrong")
+    );
+
+    let right = configure(&cli.secret(), &[]);
+    assert_ok(&right, &["configure with the right secret"]);
+    assert!(
+        text(&right.stderr).contains("token request"),
+        "{}",
+        text(&right.stderr)
+    );
+
+    // Re-running with only a new id: the URL and the secret are kept.
+    let kept = cli
+        .bare()
+        .args(["configure", "--client-id"])
+        .arg(cli.fake.client_id())
+        .output()
+        .unwrap();
+    assert_ok(&kept, &["configure keeping the URL and secret"]);
+    assert!(
+        std::fs::read_to_string(cli.config_file())
+            .unwrap()
+            .contains(&cli.secret())
+    );
+
+    // Variables are not written into the profile.
+    let from_env = cli
+        .bare()
+        .env("AGENTIDP_BASE_URL", "http://127.0.0.1:9")
+        .env("AGENTIDP_CLIENT_SECRET", "sk_live_from_env")
+        .args([
+            "configure",
+            "--profile",
+            "other",
+            "--client-id",
+            "x",
+            "--no-verify",
+        ])
+        .arg("--client-secret-stdin")
+        .write_stdin("sk_live_typed\n")
+        .output()
+        .unwrap();
+    assert_ok(&from_env, &["configure with variables set"]);
+    let written = std::fs::read_to_string(cli.config_file()).unwrap();
+    assert!(
+        !written.contains("127.0.0.1:9") && !written.contains("sk_live_from_env"),
+        "{written}"
+    );
+    assert!(
+        text(&from_env.stderr).contains("AGENTIDP_BASE_URL is set"),
+        "{}",
+        text(&from_env.stderr)
+    );
+}
+
+/// Item 14: `configure list` shows each setting and where it comes from
+/// (flag, variable, profile), and never a secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configure_list_says_where_each_setting_comes_from_and_hides_secrets() {
+    let cli = Cli::start().await;
+    let saved = cli
+        .bare()
+        .args([
+            "configure",
+            "--base-url",
+            &cli.fake.base_url(),
+            "--client-id",
+        ])
+        .arg(cli.fake.client_id())
+        .arg("--client-secret-stdin")
+        .write_stdin(format!("{}\n", cli.secret()))
+        .output()
+        .unwrap();
+    assert_ok(&saved, &["configure"]);
+    let out = cli
+        .bare()
+        .env("AGENTIDP_CLIENT_ID", "from-the-variable")
+        .args(["--scope", "agents:read", "configure", "list"])
+        .output()
+        .unwrap();
+    assert_ok(&out, &["configure list"]);
+    let shown = text(&out.stdout);
+    let row = |name: &str| {
+        shown
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} row: {shown}"))
+            .to_owned()
+    };
+    assert!(
+        row("base_url").contains(&cli.fake.base_url())
+            && row("base_url").contains("profile `default`"),
+        "{shown}"
+    );
+    assert!(
+        row("client_id").contains("from-the-variable")
+            && row("client_id").contains("variable AGENTIDP_CLIENT_ID"),
+        "{shown}"
+    );
+    assert!(row("scopes").contains("flag --scope"), "{shown}");
+    assert!(row("client_secret").contains("(hidden)"), "{shown}");
+    assert!(
+        !shown.contains(&cli.secret()),
+        "a secret was shown: {shown}"
+    );
+}
+
+/// Item 15: errors speak in commands and flags: a missing scope names the
+/// command and `--scope`, a 404 has no SDK operation name, and an unknown
+/// outcome fits in a short line and says what to run next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_speak_in_commands_and_flags() {
+    let cli = Cli::start().await;
+    let scoped = cli.run(&[
+        "--scope",
+        "agents:read",
+        "audit",
+        "query",
+        "--no-token-cache",
+    ]);
+    let stderr = text(&scoped.stderr);
+    assert_eq!(code(&scoped), 3, "{stderr}");
+    assert!(
+        stderr.contains("`audit query` needs the scope `audit:read`")
+            && stderr.contains("--scope audit:read"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("build a client") && !stderr.contains("query_audit_events"),
+        "{stderr}"
+    );
+
+    let missing = cli.run(&["agents", "get", "7b0f6c3e-6f4c-4b8e-9d0a-1c2b3d4e5f60"]);
+    let stderr = text(&missing.stderr);
+    assert!(stderr.starts_with("error: Agent not found"), "{stderr}");
+    assert!(!stderr.contains("get_agent"), "{stderr}");
+
+    cli.fake
+        .fail_next(Operation::RegisterAgent, Failure::DropAnswer, 1);
+    let unknown = cli.run(&[
+        "agents",
+        "register",
+        "--email",
+        "lost@cli.test",
+        "--type",
+        "screener",
+        "--version",
+        "1.0.0",
+        "--capability",
+        "a:b",
+        "--owner",
+        "o",
+        "--env",
+        "production",
+    ]);
+    let stderr = text(&unknown.stderr);
+    assert_eq!(code(&unknown), 8, "{stderr}");
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("`agents register` may or may not have been applied") && first.len() < 160,
+        "{first}"
+    );
+    assert!(
+        stderr.contains("sentryagent agents list --email"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("list agents filtered by owner"),
+        "{stderr}"
+    );
+
+    // A rollover that cannot publish: what it was doing, not `Publish`.
+    let agent_id = cli.register("words@cli.test");
+    let old = cli.json(&["credentials", "generate", &agent_id]);
+    let into_a_directory = cli.home.path().to_str().unwrap().to_owned();
+    let stopped = cli.run(&[
+        "credentials",
+        "rollover",
+        &agent_id,
+        &id(&old, "credentialId"),
+        "--grace",
+        "0s",
+        "--yes",
+        "--secret-file",
+        &into_a_directory,
+    ]);
+    let stderr = text(&stopped.stderr);
+    assert_ne!(code(&stopped), 0, "{stderr}");
+    assert!(
+        stderr.contains("while publishing the new secret") && !stderr.contains("Publish"),
+        "{stderr}"
+    );
+
+    let typo = "7b0f6c3e-6f4c-4b8e-9d0a-1c2b3d4e5f60";
+    let no_such = cli.run(&[
+        "credentials",
+        "rollover",
+        &agent_id,
+        typo,
+        "--grace",
+        "0s",
+        "--yes",
+    ]);
+    let stderr = text(&no_such.stderr);
+    assert_eq!(code(&no_such), 4, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "agent {agent_id} has no credential {typo}; nothing was generated"
+        )),
+        "{stderr}"
+    );
 }

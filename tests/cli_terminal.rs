@@ -291,3 +291,66 @@ async fn tail_on_a_terminal_prints_a_header_and_ctrl_c_exits_130() {
         "Ctrl-C exits 130"
     );
 }
+
+/// Issue 26 item 14: re-running `configure` offers the current values and
+/// Enter keeps each, the secret included; the settings are tried with a
+/// token request before they are saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configure_again_keeps_each_value_on_enter_and_tries_them_first() {
+    let cli = Cli::start().await;
+    let first = cli
+        .bare()
+        .args([
+            "configure",
+            "--base-url",
+            &cli.fake.base_url(),
+            "--client-id",
+        ])
+        .arg(cli.fake.client_id())
+        .arg("--client-secret-stdin")
+        .write_stdin(format!("{}\n", cli.secret()))
+        .output()
+        .unwrap();
+    cli_support::assert_ok(&first, &["configure"]);
+
+    let mut session = spawn_command(in_home(&cli, &["configure"]), Some(EXPECT_MS)).unwrap();
+    session
+        .exp_string(&format!("API URL [{}]: ", cli.fake.base_url()))
+        .expect("the current URL offered");
+    session.send_line("").unwrap();
+    session
+        .exp_string(&format!("Client id [{}]: ", cli.fake.client_id()))
+        .expect("the current id offered");
+    session.send_line("").unwrap();
+    session
+        .exp_string("Client secret (not shown; Enter keeps the current one): ")
+        .expect("the secret prompt offers to keep it");
+    session.send_line("").unwrap();
+    let rest = session.exp_string("saved to").expect("the result");
+    assert!(rest.contains("A token request to"), "tried first: {rest:?}");
+    assert!(exit_code(&mut session).ends_with(", 0)"));
+    let written = std::fs::read_to_string(cli.config_file()).unwrap();
+    assert!(written.contains(&cli.secret()), "the secret was kept");
+    let out = cli
+        .bare()
+        .args(["agents", "list", "-o", "json"])
+        .output()
+        .unwrap();
+    cli_support::assert_ok(&out, &["agents list (after keeping every value)"]);
+}
+
+/// Issue 26 item 11: completing on a terminal with no secret configured
+/// must not ask for one (the shell would hang): it offers nothing and ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_on_a_terminal_never_asks_for_a_secret() {
+    let cli = Cli::start().await;
+    let mut command = in_home(&cli, &["--", "sentryagent", "agents", "get", ""]);
+    command
+        .env("SENTRYAGENT_COMPLETE", "fish")
+        .env("AGENTIDP_BASE_URL", cli.fake.base_url())
+        .env("AGENTIDP_CLIENT_ID", cli.fake.client_id());
+    let mut session = spawn_command(command, Some(EXPECT_MS)).unwrap();
+    let shown = session.exp_eof().expect("it ends by itself");
+    assert!(!shown.contains("secret"), "it asked: {shown:?}");
+    assert!(exit_code(&mut session).ends_with(", 0)"));
+}

@@ -192,6 +192,9 @@ impl<F: Flavor> ClientBuilder<F> {
     }
 
     /// The server origin, e.g. `http://localhost:3000`; the SDK appends `/api/v1`.
+    /// A URL that already ends in `/api/v1` (the API reference's "local
+    /// server base", `http://localhost:3000/api/v1`) is taken as its origin:
+    /// the suffix is dropped, with a `tracing` note, rather than doubled.
     pub fn base_url(self, origin: impl Into<String>) -> Self {
         self.set(|s| s.base_url = Some(origin.into()))
     }
@@ -497,11 +500,24 @@ pub(crate) fn resolve_api_url(
         )));
     }
     let base = url.as_str().trim_end_matches('/');
-    Ok(if append {
-        format!("{base}{API_PREFIX}").into()
-    } else {
-        base.into()
-    })
+    if !append {
+        return Ok(base.into());
+    }
+    // `/api/v1` appended to a URL that ends in it would never be right: the
+    // API reference gives `http://localhost:3000/api/v1` as the server's base,
+    // so people paste it. Case matters in a path: `/API/v1` is left alone.
+    let origin = match base.strip_suffix(API_PREFIX) {
+        Some(origin) => {
+            tracing::info!(
+                base_url = %shown,
+                "the base URL already ends in {API_PREFIX}; using it as the API root rather than \
+                 appending {API_PREFIX} again (give the server's origin to silence this note)"
+            );
+            origin
+        }
+        None => base,
+    };
+    Ok(format!("{origin}{API_PREFIX}").into())
 }
 
 /// A URL as it may be shown: scheme, host, port and path only; anything that
@@ -676,6 +692,30 @@ mod tests {
             let err = builder.build().unwrap_err();
             assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
         }
+    }
+
+    /// Issue 26 item 10: the API reference's "local server base" pasted as
+    /// the base URL became `…/api/v1/api/v1/token` (404, exit 4 in the CLI).
+    #[test]
+    fn a_base_url_ending_in_the_api_prefix_is_not_doubled() {
+        for given in [
+            "http://localhost:3000/api/v1",
+            "http://localhost:3000/api/v1/",
+            "http://localhost:3000",
+        ] {
+            let client = Client::builder()
+                .base_url(given)
+                .client_id("id")
+                .client_secret("s")
+                .build()
+                .unwrap();
+            assert_eq!(client.api_url(), "http://localhost:3000/api/v1", "{given}");
+        }
+        // A path prefix before it is kept; `api_url` is still used as given.
+        let prefixed = resolve_api_url(None, Some("https://h.example/idp/api/v1"), false).unwrap();
+        assert_eq!(&*prefixed, "https://h.example/idp/api/v1");
+        let as_given = resolve_api_url(Some("https://h.example/api/v1"), None, false).unwrap();
+        assert_eq!(&*as_given, "https://h.example/api/v1");
     }
 
     #[test]

@@ -563,3 +563,19 @@ async fn the_fakes_failure_knobs_meet_the_clients_replay_rules() {
     impatient.agents().list().send().await.unwrap();
     assert_eq!(fake.requests_seen(Operation::ListAgents), 2);
 }
+
+/// Issue 26 item 10: the API reference's "local server base"
+/// (`http://localhost:3000/api/v1`) given as the base URL asked for
+/// `/api/v1/api/v1/token` and failed with a 404 at the first call.
+#[tokio::test]
+async fn a_base_url_ending_in_api_v1_reaches_the_api() {
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let client = fake
+        .client_builder()
+        .base_url(format!("{}/api/v1", fake.base_url()))
+        .build()
+        .unwrap();
+    assert_eq!(client.api_url(), fake.api_url());
+    let agents = client.agents().list().send().await.unwrap();
+    assert!(!agents.items.is_empty(), "the bootstrap agent is listed");
+}

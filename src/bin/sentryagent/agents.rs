@@ -2,13 +2,16 @@
 
 use clap::{Args, Subcommand};
 
+use clap_complete::engine::ArgValueCandidates;
+
 use crate::args::{Paging, spec_enum};
+use crate::complete;
 use crate::failure::CliError;
-use crate::output::{Record, Style, status_style, to_json, when};
+use crate::output::{Listing, Record, Style, status_style, to_json, when};
 use crate::prompt;
 use crate::session::Session;
-use sentryagent_idp::ListAgents;
 use sentryagent_idp::model::{Agent, AgentStatus, AgentType, DeploymentEnv, Uuid};
+use sentryagent_idp::{Client, ListAgents};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AgentsCommand {
@@ -18,25 +21,29 @@ pub(crate) enum AgentsCommand {
     List(List),
     /// Shows one agent.
     Get {
-        /// The agent's id.
-        agent_id: Uuid,
+        /// The agent's id or email.
+        #[arg(value_name = "AGENT", add = ArgValueCandidates::new(complete::agents))]
+        agent: AgentRef,
     },
     /// Changes an agent's fields (only those given).
     Update(Update),
     /// Suspends an active agent (its tokens stop being issued).
     Suspend {
-        /// The agent's id.
-        agent_id: Uuid,
+        /// The agent's id or email.
+        #[arg(value_name = "AGENT", add = ArgValueCandidates::new(complete::agents))]
+        agent: AgentRef,
     },
     /// Reactivates a suspended agent.
     Reactivate {
-        /// The agent's id.
-        agent_id: Uuid,
+        /// The agent's id or email.
+        #[arg(value_name = "AGENT", add = ArgValueCandidates::new(complete::agents))]
+        agent: AgentRef,
     },
     /// Decommissions an agent for good (asks first).
     Decommission {
-        /// The agent's id.
-        agent_id: Uuid,
+        /// The agent's id or email.
+        #[arg(value_name = "AGENT", add = ArgValueCandidates::new(complete::agents))]
+        agent: AgentRef,
     },
 }
 
@@ -64,8 +71,9 @@ pub(crate) struct Register {
 
 #[derive(Debug, Args)]
 pub(crate) struct Update {
-    /// The agent's id.
-    agent_id: Uuid,
+    /// The agent's id or email.
+    #[arg(value_name = "AGENT", add = ArgValueCandidates::new(complete::agents))]
+    agent: AgentRef,
     /// A new kind of work.
     #[arg(long = "type", value_parser = spec_enum!(AgentType))]
     agent_type: Option<AgentType>,
@@ -94,6 +102,10 @@ pub(crate) struct List {
     /// Only agents of this owner.
     #[arg(long)]
     owner: Option<String>,
+    /// Only the agent with this email (the API has no such filter: every
+    /// page is read, and the others dropped).
+    #[arg(long, conflicts_with = "page")]
+    email: Option<String>,
     #[command(flatten)]
     paging: Paging,
 }
@@ -116,9 +128,11 @@ impl AgentsCommand {
                     .await?
             }
             AgentsCommand::List(l) => return list(s, l).await,
-            AgentsCommand::Get { agent_id } => agents.get(agent_id).send().await?,
+            AgentsCommand::Get { agent } => {
+                agents.get(agent.resolve(&s.client).await?).send().await?
+            }
             AgentsCommand::Update(u) => {
-                let mut update = agents.update(u.agent_id);
+                let mut update = agents.update(u.agent.resolve(&s.client).await?);
                 if let Some(agent_type) = u.agent_type {
                     update = update.agent_type(agent_type);
                 }
@@ -136,16 +150,17 @@ impl AgentsCommand {
                 }
                 update.send().await?
             }
-            AgentsCommand::Suspend { agent_id } => {
-                set_status(s, agent_id, AgentStatus::Suspended).await?
+            AgentsCommand::Suspend { agent } => {
+                set_status(s, agent.resolve(&s.client).await?, AgentStatus::Suspended).await?
             }
-            AgentsCommand::Reactivate { agent_id } => {
-                set_status(s, agent_id, AgentStatus::Active).await?
+            AgentsCommand::Reactivate { agent } => {
+                set_status(s, agent.resolve(&s.client).await?, AgentStatus::Active).await?
             }
-            AgentsCommand::Decommission { agent_id } => {
+            AgentsCommand::Decommission { agent } => {
+                let agent_id = agent.resolve(&s.client).await?;
                 prompt::confirm(
                     s.yes,
-                    &format!("decommission agent {agent_id}"),
+                    &format!("decommission agent {}", agent.named(agent_id)),
                     "This cannot be undone.",
                 )?;
                 match agents.decommission(agent_id).send().await {
@@ -209,11 +224,110 @@ async fn list(s: &Session, l: List) -> Result<(), CliError> {
     if let Some(limit) = l.paging.limit {
         query = query.limit(limit);
     }
+    if let Some(email) = l.email {
+        let found = with_email(query, &email).await?;
+        return Ok(out.list(&Listing::whole(found))?);
+    }
     let listing = l
         .paging
         .fetch(query, ListAgents::stream, |q, page| q.page(page).send())
         .await?;
     Ok(out.list(&listing)?)
+}
+
+/// An agent as named on the command line: its id, or its email, looked up
+/// in the listing (the API has no email filter).
+#[derive(Clone, Debug)]
+pub(crate) enum AgentRef {
+    Id(Uuid),
+    Email(String),
+}
+
+impl std::str::FromStr for AgentRef {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        if let Ok(id) = text.parse::<Uuid>() {
+            return Ok(AgentRef::Id(id));
+        }
+        match text.split_once('@') {
+            Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
+                Ok(AgentRef::Email(text.to_owned()))
+            }
+            _ => Err(format!(
+                "`{text}` is neither an agent id (a UUID) nor an agent's email"
+            )),
+        }
+    }
+}
+
+impl AgentRef {
+    /// The agent's id: as given, or that of the one agent with this email.
+    /// No agent with it is "not found" (exit 4); more than one (emails
+    /// differing only in case) is refused with their ids.
+    pub async fn resolve(&self, client: &Client) -> Result<Uuid, CliError> {
+        let email = match self {
+            AgentRef::Id(id) => return Ok(*id),
+            AgentRef::Email(email) => email,
+        };
+        let found = with_email(client.agents().list().limit(EMAIL_PAGE), email).await?;
+        the_one(&found, email)
+    }
+
+    /// How a confirmation names the agent: its email and id, or its id.
+    pub fn named(&self, id: Uuid) -> String {
+        match self {
+            AgentRef::Id(_) => id.to_string(),
+            AgentRef::Email(email) => format!("{email} ({id})"),
+        }
+    }
+}
+
+/// The id of the one agent found for `email`: none is "not found", more
+/// than one is refused with their ids.
+fn the_one(found: &[Agent], email: &str) -> Result<Uuid, CliError> {
+    match found {
+        [one] => Ok(one.agent_id),
+        [] => Err(CliError::NoAgent(email.to_owned())),
+        many => Err(CliError::Usage(format!(
+            "{} agents have the email {email} (in different case): {}; give the agent's id",
+            many.len(),
+            many.iter()
+                .map(|a| format!("{} ({})", a.agent_id, a.email))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// The page size of an email look-up: the SDK's hint of the largest page.
+const EMAIL_PAGE: u32 = 100;
+
+/// The agents of every page of `query` with `email` (compared without
+/// regard to case); the one that matches it exactly, when there is one.
+async fn with_email(query: ListAgents, email: &str) -> Result<Vec<Agent>, CliError> {
+    use futures::TryStreamExt;
+    let spinner = prompt::spinner(format!("looking for {email}…"));
+    let found: Result<Vec<Agent>, _> = query
+        .stream()
+        .try_filter(|agent| std::future::ready(agent.email.eq_ignore_ascii_case(email)))
+        .try_collect()
+        .await;
+    spinner.finish_and_clear();
+    Ok(prefer_exact(found?, email))
+}
+
+/// Of agents whose emails match `email` without regard to case, the one
+/// that matches it exactly, if there is one; all of them otherwise.
+fn prefer_exact(mut found: Vec<Agent>, email: &str) -> Vec<Agent> {
+    match found.iter().filter(|a| a.email == email).count() {
+        1 => {
+            found.retain(|a| a.email == email);
+            found
+        }
+        _ => found,
+    }
 }
 
 impl Record for Agent {
@@ -259,5 +373,66 @@ impl Record for Agent {
 
     fn json(&self) -> serde_json::Value {
         to_json(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(id: u128, email: &str) -> Agent {
+        serde_json::from_value(serde_json::json!({
+            "agentId": Uuid::from_u128(id),
+            "email": email,
+            "agentType": "screener",
+            "version": "1.0.0",
+            "capabilities": ["a:b"],
+            "owner": "o",
+            "deploymentEnv": "production",
+            "status": "active",
+            "createdAt": "2026-12-01T00:00:00Z",
+            "updatedAt": "2026-12-01T00:00:00Z",
+        }))
+        .expect("an agent")
+    }
+
+    #[test]
+    fn an_email_matching_two_agents_is_refused_naming_both() {
+        let both = vec![agent(1, "Twin@x.example"), agent(2, "twin@X.example")];
+        let found = prefer_exact(both, "TWIN@x.example");
+        let refused = the_one(&found, "TWIN@x.example").unwrap_err();
+        assert_eq!(refused.exit_code(), crate::failure::USAGE);
+        let said = refused.to_string();
+        assert!(
+            said.contains(&Uuid::from_u128(1).to_string())
+                && said.contains(&Uuid::from_u128(2).to_string()),
+            "{said}"
+        );
+    }
+
+    #[test]
+    fn an_exact_match_wins_over_one_in_another_case() {
+        let both = vec![agent(1, "Twin@x.example"), agent(2, "twin@x.example")];
+        let found = prefer_exact(both, "twin@x.example");
+        assert_eq!(
+            the_one(&found, "twin@x.example").unwrap(),
+            Uuid::from_u128(2)
+        );
+        assert_eq!(
+            the_one(&[], "none@x.example").unwrap_err().exit_code(),
+            crate::failure::NOT_FOUND
+        );
+    }
+
+    #[test]
+    fn an_agent_is_named_by_a_uuid_or_an_email_and_nothing_else() {
+        assert!(matches!(
+            "7b0f6c3e-6f4c-4b8e-9d0a-1c2b3d4e5f60".parse(),
+            Ok(AgentRef::Id(_))
+        ));
+        assert!(matches!("a@b.example".parse(), Ok(AgentRef::Email(_))));
+        for junk in ["bulk-3", "@b", "a@", ""] {
+            assert!(junk.parse::<AgentRef>().is_err(), "{junk}");
+        }
     }
 }

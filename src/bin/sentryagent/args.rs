@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use clap::parser::ValueSource;
 
 use crate::failure::CliError;
 use crate::output::{Format, Listing, Printer};
@@ -96,9 +97,55 @@ pub(crate) struct Global {
     /// Does not keep the access token between commands.
     #[arg(long, global = true)]
     pub no_token_cache: bool,
+    /// Allows a plain `http://` URL to a host other than loopback: the client
+    /// secret and tokens then cross the network in clear text.
+    #[arg(long, global = true)]
+    pub allow_insecure_http: bool,
+    /// Where each option's value came from, filled in after parsing.
+    #[arg(skip)]
+    pub sources: Sources,
+}
+
+/// Where the options' values came from: the command line or an `AGENTIDP_*`
+/// variable (clap's [`ValueSource`]), by the option's id (`base_url`).
+#[derive(Debug, Default)]
+pub(crate) struct Sources(std::collections::BTreeMap<String, ValueSource>);
+
+impl Sources {
+    /// Where `id`'s value came from; `None` when it has none.
+    pub fn of(&self, id: &str) -> Option<ValueSource> {
+        self.0.get(id).copied()
+    }
 }
 
 impl Global {
+    /// Records where each option's value came from. A global option's value
+    /// is seen by the deepest subcommand, wherever on the line it was given.
+    pub fn note_sources(&mut self, matches: &clap::ArgMatches) {
+        let mut deepest = matches;
+        while let Some((_, sub)) = deepest.subcommand() {
+            deepest = sub;
+        }
+        for id in [
+            "profile",
+            "config",
+            "base_url",
+            "client_id",
+            "client_secret_file",
+            "scopes",
+            "output",
+        ] {
+            if let Some(source) = deepest
+                .try_get_raw(id)
+                .ok()
+                .flatten()
+                .and_then(|_| deepest.value_source(id))
+            {
+                self.sources.0.insert(id.to_owned(), source);
+            }
+        }
+    }
+
     /// The printer the flags and the terminal ask for.
     pub fn printer(&self) -> Printer {
         Printer::new(self.output, self.fields.clone(), self.quiet)

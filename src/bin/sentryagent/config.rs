@@ -41,6 +41,8 @@ pub(crate) struct Settings {
     pub secret: SecretSource,
     /// The scopes to ask for, when not the SDK's default.
     pub scopes: Option<ScopeSet>,
+    /// `--allow-insecure-http`.
+    pub allow_insecure_http: bool,
 }
 
 /// One profile of `config.toml`.
@@ -63,10 +65,10 @@ pub(crate) struct Profile {
 /// The upstream Node CLI's `~/.sentryagent/config.json`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Upstream {
-    api_url: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
+pub(crate) struct Upstream {
+    pub api_url: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
 }
 
 impl std::fmt::Debug for Profile {
@@ -104,7 +106,7 @@ pub(crate) fn config_path(global: &Global) -> Result<PathBuf, CliError> {
 }
 
 /// The upstream CLI's config file, if there is a home directory.
-fn upstream_path() -> Option<PathBuf> {
+pub(crate) fn upstream_path() -> Option<PathBuf> {
     directories::BaseDirs::new()
         .map(|dirs| dirs.home_dir().join(".sentryagent").join("config.json"))
 }
@@ -228,6 +230,7 @@ pub(crate) fn resolve(global: &Global) -> Result<Settings, CliError> {
         client_id,
         secret,
         scopes,
+        allow_insecure_http: global.allow_insecure_http,
     })
 }
 
@@ -239,6 +242,7 @@ impl Settings {
             .base_url(self.base_url)
             .client_id(self.client_id)
             .client_secret_source(self.secret)
+            .allow_insecure_http(self.allow_insecure_http)
             .user_agent(concat!("sentryagent-cli/", env!("CARGO_PKG_VERSION")));
         if let Some(scopes) = self.scopes {
             builder = builder.scopes(scopes);
@@ -255,12 +259,12 @@ impl Settings {
 
 /// Space-separated scopes, each `resource:action`: the SDK's strict parse,
 /// whose message names the word that is not a scope.
-fn scope_set(text: &str) -> Result<ScopeSet, CliError> {
+pub(crate) fn scope_set(text: &str) -> Result<ScopeSet, CliError> {
     ScopeSet::parse_strict(text).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// The upstream file, when there is one.
-fn read_upstream() -> Result<Option<Upstream>, CliError> {
+pub(crate) fn read_upstream() -> Result<Option<Upstream>, CliError> {
     let Some(path) = upstream_path() else {
         return Ok(None);
     };
@@ -278,7 +282,7 @@ fn read_upstream() -> Result<Option<Upstream>, CliError> {
 /// A secret file's source, read again before each token request, once its
 /// permissions are checked: by its real path, so that a link changed later
 /// is not followed.
-fn secret_file(path: &Path) -> Result<SecretSource, CliError> {
+pub(crate) fn secret_file(path: &Path) -> Result<SecretSource, CliError> {
     Ok(SecretSource::file(permissions::secret_file(path)?))
 }
 

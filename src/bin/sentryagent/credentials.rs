@@ -7,7 +7,11 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use secrecy::ExposeSecret;
 
+use clap_complete::engine::ArgValueCandidates;
+
+use crate::agents::AgentRef;
 use crate::args::{duration, timestamp};
+use crate::complete;
 use crate::config::{parent_dir, replace_private};
 use crate::failure::CliError;
 use crate::output::{Listing, Record, Style, status_style, to_json, when};
@@ -19,22 +23,26 @@ use sentryagent_idp::model::{Credential, CredentialWithSecret, Timestamp, Uuid};
 pub(crate) enum CredentialsCommand {
     /// Generates a credential; its secret is shown this once.
     Generate {
-        /// The agent's id.
-        agent_id: Uuid,
+        /// The agent's id or email.
+        #[arg(value_name = "AGENT", add = ArgValueCandidates::new(complete::agents))]
+        agent: AgentRef,
         /// When it expires (RFC 3339); never by default.
         #[arg(long, value_parser = timestamp)]
         expires_at: Option<Timestamp>,
     },
     /// Lists an agent's credentials.
     List {
-        /// The agent's id.
-        agent_id: Uuid,
+        /// The agent's id or email.
+        #[arg(value_name = "AGENT", add = ArgValueCandidates::new(complete::agents))]
+        agent: AgentRef,
     },
     /// Replaces a credential's secret at once: the old secret stops working (asks first).
     Rotate {
-        /// The agent's id.
-        agent_id: Uuid,
+        /// The agent's id or email.
+        #[arg(value_name = "AGENT", add = ArgValueCandidates::new(complete::agents))]
+        agent: AgentRef,
         /// The credential's id.
+        #[arg(add = ArgValueCandidates::new(complete::credentials))]
         credential_id: Uuid,
         /// When the new secret expires (RFC 3339).
         #[arg(long, value_parser = timestamp)]
@@ -45,18 +53,22 @@ pub(crate) enum CredentialsCommand {
     Rollover(Rollover),
     /// Revokes a credential for good (asks first).
     Revoke {
-        /// The agent's id.
-        agent_id: Uuid,
+        /// The agent's id or email.
+        #[arg(value_name = "AGENT", add = ArgValueCandidates::new(complete::agents))]
+        agent: AgentRef,
         /// The credential's id.
+        #[arg(add = ArgValueCandidates::new(complete::credentials))]
         credential_id: Uuid,
     },
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct Rollover {
-    /// The agent's id.
-    agent_id: Uuid,
+    /// The agent's id or email.
+    #[arg(value_name = "AGENT", add = ArgValueCandidates::new(complete::agents))]
+    agent: AgentRef,
     /// The credential to replace.
+    #[arg(add = ArgValueCandidates::new(complete::credentials))]
     credential_id: Uuid,
     /// How long both work, for every replica to pick up the new secret.
     #[arg(long, default_value = "120s", value_parser = duration)]
@@ -77,26 +89,25 @@ impl CredentialsCommand {
     pub async fn run(self, s: &Session) -> Result<(), CliError> {
         let credentials = s.client.credentials();
         let fresh = match self {
-            CredentialsCommand::Generate {
-                agent_id,
-                expires_at,
-            } => {
-                let mut generate = credentials.generate(agent_id);
+            CredentialsCommand::Generate { agent, expires_at } => {
+                let mut generate = credentials.generate(agent.resolve(&s.client).await?);
                 if let Some(at) = expires_at {
                     generate = generate.expires_at(at);
                 }
                 generate.send().await?
             }
-            CredentialsCommand::List { agent_id } => {
+            CredentialsCommand::List { agent } => {
                 s.out.check::<Credential>().map_err(CliError::Usage)?;
+                let agent_id = agent.resolve(&s.client).await?;
                 let listed = credentials.list(agent_id).send().await?;
                 return Ok(s.out.list(&Listing::whole(listed))?);
             }
             CredentialsCommand::Rotate {
-                agent_id,
+                agent,
                 credential_id,
                 expires_at,
             } => {
+                let agent_id = agent.resolve(&s.client).await?;
                 prompt::confirm(
                     s.yes,
                     &format!("rotate credential {credential_id}"),
@@ -110,9 +121,10 @@ impl CredentialsCommand {
             }
             CredentialsCommand::Rollover(r) => return rollover(s, r).await,
             CredentialsCommand::Revoke {
-                agent_id,
+                agent,
                 credential_id,
             } => {
+                let agent_id = agent.resolve(&s.client).await?;
                 prompt::confirm(
                     s.yes,
                     &format!("revoke credential {credential_id}"),
@@ -157,7 +169,7 @@ async fn rollover(s: &Session, r: Rollover) -> Result<(), CliError> {
     let mut rollover = s
         .client
         .credentials()
-        .rollover(r.agent_id, r.credential_id)
+        .rollover(r.agent.resolve(&s.client).await?, r.credential_id)
         .grace(r.grace);
     if let Some(at) = r.expires_at {
         rollover = rollover.expires_at(at);

@@ -9,10 +9,12 @@
 //! `verify`, `fake`, `configure`) over small shared ones, each importing only
 //! from those below it: `session` (the client a command works with) over
 //! `config` (profiles, the upstream file, the environment; files pass
-//! `permissions` first) over `args` (the
-//! flags), then `prompt` (confirmation, spinners), `failure` (exit codes and
-//! hints) and `output` (tables fitted to the terminal, tab-separated rows,
-//! JSON, JSON lines), which print server text through `sanitize`.
+//! `permissions` first) over `args` (the flags), then `prompt`
+//! (confirmation, spinners), `failure` (exit codes, errors in the CLI's
+//! words, hints) and `output` (tables fitted to the terminal, tab-separated
+//! rows, JSON, JSON lines), which print server text through `sanitize`;
+//! `help` (examples, the global options shown once) and `complete` (shell
+//! completion, agent and credential ids from the API) decorate the tree.
 //!
 //! Exit codes, stable for scripts:
 //!
@@ -34,11 +36,13 @@
 mod agents;
 mod args;
 mod audit;
+mod complete;
 mod config;
 mod configure;
 mod credentials;
 mod failure;
 mod fake;
+mod help;
 mod interrupt;
 mod output;
 mod permissions;
@@ -50,14 +54,21 @@ mod verify;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use failure::CliError;
 use session::Session;
 
 /// Runs the tool with the process's arguments and returns its exit code.
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    // `SENTRYAGENT_COMPLETE=bash sentryagent -- …`: the shell asks for completions (see `completions`).
+    clap_complete::CompleteEnv::with_factory(command)
+        .var(complete::VAR)
+        .complete();
+    let cli = match command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_matches(&matches))
+    {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help and version to stdout (exit 0), usage errors to stderr (exit 2).
@@ -79,6 +90,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// The command tree as it parses and prints its help: with examples, and
+/// the global options shown once.
+pub(crate) fn command() -> clap::Command {
+    help::decorate(Cli::command())
+}
+
 /// The AgentIdP from a terminal: agents, credentials, tokens and the audit trail.
 ///
 /// Settings come from flags, then `AGENTIDP_*` environment variables, then
@@ -89,7 +106,8 @@ fn main() -> ExitCode {
 #[command(
     after_help = "Exit codes: 0 ok, 1 other, 2 usage or configuration, 3 auth, \
     4 not found, 5 conflict, 6 rate limited, 7 server or network, 8 outcome unknown, \
-    130 interrupted."
+    130 interrupted.\n\
+    The global options above apply to every command (`sentryagent help options`)."
 )]
 struct Cli {
     #[command(flatten)]
@@ -100,7 +118,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Writes a profile: API URL, client id and client secret (prompted without echo).
+    /// Writes a profile (API URL, client id, client secret prompted without echo) once a
+    /// token request with it works; `configure list` shows the settings in effect.
     Configure(configure::Configure),
     /// Registers, lists, reads, updates, suspends and decommissions agents.
     #[command(subcommand)]
@@ -119,30 +138,58 @@ enum Command {
     /// Runs the in-process fake AgentIdP for local development.
     #[command(hide = !fake::BUILT_IN)]
     Fake(fake::FakeArgs),
-    /// Prints a shell completion script.
+    /// Prints a shell completion script (it completes agent and credential ids too).
     Completions {
         /// The shell.
-        shell: clap_complete::Shell,
+        #[arg(value_parser = ["bash", "zsh", "fish", "elvish", "powershell"])]
+        shell: String,
     },
+    /// The options every command takes (`sentryagent help options`).
+    #[command(name = help::OPTIONS, hide = true)]
+    Options,
 }
 
 impl Cli {
+    /// The parsed command line, with where each global option's value came from.
+    fn from_matches(matches: &clap::ArgMatches) -> Result<Cli, clap::Error> {
+        let mut cli = Cli::from_arg_matches(matches)?;
+        cli.global.note_sources(matches);
+        Ok(cli)
+    }
+
     async fn run(self) -> Result<ExitCode, CliError> {
         let global = self.global;
         match self.command {
             Command::Configure(c) => c.run(&global).await,
-            Command::Agents(c) => c.run(&Session::open(&global)?).await,
-            Command::Credentials(c) => c.run(&Session::open(&global)?).await,
-            Command::Token(c) => c.run(&Session::open(&global)?).await,
-            Command::Audit(c) => c.run(&Session::open(&global)?).await,
+            Command::Agents(c) => {
+                let s = Session::open(&global)?;
+                c.run(&s).await.map_err(|e| e.at(s.client.api_url()))
+            }
+            Command::Credentials(c) => {
+                let s = Session::open(&global)?;
+                c.run(&s).await.map_err(|e| e.at(s.client.api_url()))
+            }
+            Command::Token(c) => {
+                let s = Session::open(&global)?;
+                c.run(&s).await.map_err(|e| e.at(s.client.api_url()))
+            }
+            Command::Audit(c) => {
+                let s = Session::open(&global)?;
+                c.run(&s).await.map_err(|e| e.at(s.client.api_url()))
+            }
             Command::Verify(c) => c.run(&global).await,
             Command::Fake(c) => c.run(&global.printer()).await,
             Command::Completions { shell } => {
-                // Generated in memory: clap_complete panics on a failed write.
-                let mut script = Vec::new();
-                clap_complete::generate(shell, &mut Cli::command(), "sentryagent", &mut script);
-                let script = String::from_utf8_lossy(&script);
+                let script = complete::registration(&shell)?;
                 Ok(global.printer().plain(script.trim_end_matches('\n'))?)
+            }
+            Command::Options => {
+                let mut options = command();
+                let help = options
+                    .find_subcommand_mut(help::OPTIONS)
+                    .map(|c| c.render_long_help().to_string())
+                    .unwrap_or_default();
+                Ok(global.printer().plain(help.trim_end())?)
             }
         }
         .map(|()| ExitCode::SUCCESS)
@@ -162,6 +209,7 @@ mod tests {
     #[test]
     fn the_command_tree_is_consistent() {
         Cli::command().debug_assert();
+        super::command().debug_assert();
     }
 
     #[test]

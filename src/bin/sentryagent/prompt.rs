@@ -2,6 +2,7 @@
 //! secret without echo) and spinners, all on stderr so stdout stays clean.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -9,9 +10,21 @@ use secrecy::SecretString;
 
 use crate::failure::CliError;
 
-/// Whether a person can answer: stdin and stderr are terminals.
+/// Set while completing a command line: no one is there to answer.
+static NEVER_ASK: AtomicBool = AtomicBool::new(false);
+
+/// Whether a person can answer: stdin and stderr are terminals, and the
+/// process is not completing a command line for the shell.
 pub(crate) fn interactive() -> bool {
-    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+    !NEVER_ASK.load(Ordering::Relaxed)
+        && std::io::stdin().is_terminal()
+        && std::io::stderr().is_terminal()
+}
+
+/// From now on, this process asks nothing (shell completion: a prompt
+/// would hang the shell).
+pub(crate) fn never_ask() {
+    NEVER_ASK.store(true, Ordering::Relaxed);
 }
 
 /// Asks before a destructive step. `--yes` answers for the user; without a
@@ -46,11 +59,14 @@ pub(crate) fn line(prompt: &str) -> Result<String, CliError> {
 
 /// Reads a secret from the terminal without echoing it.
 pub(crate) fn secret(prompt: &str) -> Result<SecretString, CliError> {
+    secret_or_empty(prompt)?.ok_or_else(|| CliError::Usage("no client secret was entered".into()))
+}
+
+/// Reads a secret from the terminal without echoing it; `None` when
+/// nothing was typed (Enter alone).
+pub(crate) fn secret_or_empty(prompt: &str) -> Result<Option<SecretString>, CliError> {
     let secret = rpassword::prompt_password(prompt)?;
-    if secret.is_empty() {
-        return Err(CliError::Usage("no client secret was entered".into()));
-    }
-    Ok(SecretString::from(secret))
+    Ok((!secret.is_empty()).then(|| SecretString::from(secret)))
 }
 
 /// A spinner on stderr, drawn only when stderr is a terminal.
