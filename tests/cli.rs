@@ -1275,6 +1275,31 @@ async fn escape_sequences_from_the_server_are_shown_escaped() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_arabic_letter_mark_is_shown_escaped_like_the_other_bidi_marks() {
+    // U+061C is a bidi control (as U+200E/U+200F are): it reorders what a
+    // terminal shows after it.
+    let cli = Cli::start().await;
+    let owner = "ops\u{61c}\u{5d0}-1";
+    let agent_id = cli
+        .fake
+        .seed_agent(AgentSeed::new().email("alm@cli.test").owner(owner))
+        .to_string();
+    for args in [
+        &["agents", "get", &agent_id, "-o", "table"][..],
+        &["agents", "get", &agent_id, "-o", "json"],
+    ] {
+        let out = cli.run(args);
+        assert_ok(&out, args);
+        assert!(
+            !text(&out.stdout).contains('\u{61c}'),
+            "{args:?} printed a raw U+061C: {:?}",
+            text(&out.stdout)
+        );
+    }
+    assert_eq!(cli.json(&["agents", "get", &agent_id])["owner"], owner);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follow_into_a_pipe_notes_an_outage_once_and_its_end_once() {
     let cli = Cli::start().await;
     let (agent_id, mut child) = follow_an_agent(&cli, "outage@cli.test");
