@@ -167,3 +167,20 @@ async fn configure_prompts_and_reads_the_secret_without_echo() {
         .unwrap();
     cli_support::assert_ok(&out, &["agents list (after configure on a terminal)"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_usage_error_quoting_an_argument_shows_its_escapes_on_a_terminal() {
+    // A script passing on a value it read (`agents get "$id"`) must not let
+    // that value drive the terminal through clap's "invalid value" message
+    // (in a pipe clap strips escapes; on a terminal it writes them as they are).
+    let cli = Cli::start().await;
+    let hostile = "ops\u{1b}]0;owned\u{7}\u{1b}[2J";
+    let mut session = terminal(&cli, &["agents", "get", hostile], &[]);
+    let shown = session.exp_eof().expect("the error");
+    assert!(
+        !shown.contains("\u{1b}]0;") && !shown.contains('\u{7}') && !shown.contains("\u{1b}[2J"),
+        "the argument's escapes reached the terminal: {shown:?}"
+    );
+    assert!(shown.contains(r"\u{1b}]0;owned"), "visible: {shown:?}");
+    assert!(exit_code(&mut session).ends_with(", 2)"), "a usage error");
+}

@@ -59,7 +59,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help and version to stdout (exit 0), usage errors to stderr (exit 2).
-            let _ = e.print();
+            print_clap(&e);
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(failure::USAGE));
         }
     };
@@ -75,6 +75,30 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => failure::report(&e, color),
     }
+}
+
+/// Prints clap's message. A usage error quotes the argument it refused,
+/// and on a terminal clap writes it as it is: when an argument holds
+/// control characters (a value a script passed on), the message is that of
+/// the same arguments sanitised, so that they show as escapes.
+fn print_clap(e: &clap::Error) {
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| sanitize::terminal(&a.to_string_lossy()).into_owned())
+        .collect();
+    let hostile = std::env::args_os()
+        .zip(&args)
+        .any(|(given, safe)| given.to_str() != Some(safe.as_str()));
+    if e.use_stderr() && hostile {
+        match Cli::try_parse_from(args) {
+            Err(same) if same.use_stderr() => {
+                let _ = same.print();
+            }
+            // Parsed otherwise: clap's message without any escape sequence.
+            _ => eprint!("{}", e.render()),
+        }
+        return;
+    }
+    let _ = e.print();
 }
 
 /// The AgentIdP from a terminal: agents, credentials, tokens and the audit trail.
