@@ -53,7 +53,13 @@ pub(crate) fn secret(prompt: &str) -> Result<SecretString, CliError> {
     Ok(SecretString::from(secret))
 }
 
-/// A spinner on stderr, drawn only when stderr is a terminal.
+/// Whether [`spinner`] draws anything: stderr is a terminal whose `TERM`
+/// is set and not `dumb` (indicatif's rule).
+pub(crate) fn spinner_shown() -> bool {
+    !ProgressDrawTarget::stderr().is_hidden()
+}
+
+/// A spinner on stderr, drawn only when stderr is a terminal (see [`spinner_shown`]).
 pub(crate) fn spinner(message: impl Into<String>) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.set_style(
