@@ -1540,3 +1540,50 @@ async fn a_missing_scope_is_refused_before_the_wire_and_the_hint_names_it() {
         "nothing was sent"
     );
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_in_a_directory_others_can_write_is_refused() {
+    // Whoever can write the directory holding the link can point it at
+    // another of the user's private files (a private key), whose text
+    // would then go to the token endpoint as the client secret.
+    use std::os::unix::fs::PermissionsExt;
+    let cli = Cli::start().await;
+    let secret_file = cli.home.path().join("client.secret");
+    cli_support::write_with_mode(&secret_file, &cli.secret(), 0o600);
+    let open_dir = cli.home.path().join("open");
+    std::fs::create_dir(&open_dir).unwrap();
+    std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let link = open_dir.join("client.secret");
+    std::os::unix::fs::symlink(&secret_file, &link).unwrap();
+    let out = cli
+        .bare()
+        .env("AGENTIDP_BASE_URL", cli.fake.base_url())
+        .env("AGENTIDP_CLIENT_ID", cli.fake.client_id())
+        .args(["--client-secret-file", link.to_str().unwrap()])
+        .args(["agents", "list", "--no-token-cache"])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 2, "the link's directory is checked: {stderr}");
+    assert!(
+        stderr.contains(&format!("chmod go-w {}", open_dir.display())),
+        "{stderr}"
+    );
+    assert_eq!(cli.fake.requests_seen(Operation::IssueToken), 0);
+
+    // The same for a config file reached through a directory link.
+    let real_dir = cli.home.path().join("real-config");
+    let config = real_dir.join("config.toml");
+    profile_with_secret_file(&cli, &config, 0o600);
+    let linked_dir = open_dir.join("config-dir");
+    std::os::unix::fs::symlink(&real_dir, &linked_dir).unwrap();
+    let out = cli
+        .bare()
+        .args(["--config", linked_dir.join("config.toml").to_str().unwrap()])
+        .args(["agents", "list", "--no-token-cache"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", text(&out.stderr));
+    assert_eq!(cli.fake.requests_seen(Operation::IssueToken), 0);
+}
