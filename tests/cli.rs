@@ -1587,3 +1587,82 @@ async fn a_link_in_a_directory_others_can_write_is_refused() {
     assert_eq!(code(&out), 2, "{}", text(&out.stderr));
     assert_eq!(cli.fake.requests_seen(Operation::IssueToken), 0);
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_reads_the_secret_where_its_link_points_now() {
+    // `ln -sfn v2 current` (or a Kubernetes secret volume's `..data` swap)
+    // publishes a rotated secret: a long-running command must read it there,
+    // not in the directory the link pointed to when it started.
+    let cli = Cli::start().await;
+    let dir = cli.home.path().join("secrets");
+    cli_support::write_with_mode(&dir.join("v1").join("client.secret"), &cli.secret(), 0o600);
+    std::os::unix::fs::symlink("v1", dir.join("current")).unwrap();
+    let secret_path = dir.join("current").join("client.secret");
+
+    let agent_id = cli
+        .fake
+        .seed_agent(AgentSeed::new().email("linked@cli.test"));
+    cli.fake
+        .seed_audit_event(AuditEventSeed::new(agent_id, "agent.updated"));
+    let agent = agent_id.to_string();
+    let mut child = cli
+        .process(&[
+            "audit",
+            "tail",
+            "--follow",
+            "--agent",
+            &agent,
+            "--interval",
+            "50ms",
+            "-o",
+            "jsonl",
+        ])
+        .env_remove("AGENTIDP_CLIENT_SECRET")
+        .args(["--no-token-cache", "--client-secret-file"])
+        .arg(&secret_path)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = lines_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(first.contains("agent.updated"), "{first}");
+
+    // The bootstrap credential rotated; its new secret published by the link.
+    let client_id = cli.fake.client_id().to_string();
+    let listed = cli.json(&["credentials", "list", &client_id]);
+    let credential = listed[0]["credentialId"].as_str().unwrap().to_owned();
+    let rotated = cli.json(&["credentials", "rotate", &client_id, &credential, "--yes"]);
+    let new_secret = rotated["clientSecret"].as_str().unwrap();
+    cli_support::write_with_mode(&dir.join("v2").join("client.secret"), new_secret, 0o600);
+    std::os::unix::fs::symlink("v2", dir.join("next")).unwrap();
+    std::fs::rename(dir.join("next"), dir.join("current")).unwrap();
+
+    // The follow needs a new token.
+    let tokens = cli.fake.requests_seen(Operation::IssueToken);
+    cli.fake
+        .fail_next(Operation::QueryAuditEvents, Failure::Status(401), 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cli.fake.requests_seen(Operation::IssueToken) == tokens && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cli.fake
+        .seed_audit_event(AuditEventSeed::new(agent_id, "agent.reactivated"));
+    let next = lines_rx.recv_timeout(Duration::from_secs(20));
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let next = next.unwrap_or_else(|e| {
+        panic!(
+            "no event after the rotation ({e}): {}",
+            text(&output.stderr)
+        )
+    });
+    assert!(next.contains("agent.reactivated"), "{next}");
+}

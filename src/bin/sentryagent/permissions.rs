@@ -72,8 +72,11 @@ pub(crate) fn read_settings(path: &Path) -> Result<Option<Trusted>, CliError> {
     Ok(Some(Trusted { text, mode }))
 }
 
-/// The real path of a client secret file that passes the checks: the one
-/// to read the secret from, so that a link changed later is not followed.
+/// The path of a client secret file that passes the checks, to read the
+/// secret from before each token request: as given, so that a link the
+/// user points elsewhere later (`ln -sfn v2 current`, a Kubernetes secret
+/// volume's swap) is followed there. No one else can change a link on the
+/// way: the directories holding them were checked.
 pub(crate) fn secret_file(path: &Path) -> Result<PathBuf, CliError> {
     let real = real_path(path)?.ok_or_else(|| {
         CliError::Usage(format!(
@@ -82,7 +85,7 @@ pub(crate) fn secret_file(path: &Path) -> Result<PathBuf, CliError> {
         ))
     })?;
     checked(path, &real, Holds::Secret)?;
-    Ok(real)
+    Ok(path.to_owned())
 }
 
 /// Refuses a directory (and those above it) that others could write to or
