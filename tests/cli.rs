@@ -1666,3 +1666,60 @@ async fn a_follow_reads_the_secret_where_its_link_points_now() {
     });
     assert!(next.contains("agent.reactivated"), "{next}");
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollover_to_a_directory_it_cannot_write_generates_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let cli = Cli::start().await;
+    let agent_id = cli.register("readonly@cli.test");
+    let old = cli.json(&["credentials", "generate", &agent_id]);
+    let old_id = id(&old, "credentialId");
+    let generated = cli.fake.requests_seen(Operation::GenerateCredential);
+    // A directory that exists and is safe, but that the tool cannot write
+    // to: read-only for its owner; root ignores modes, so as root the tool
+    // runs as nobody and the directory is root's.
+    let root = rustix::process::geteuid().is_root();
+    let open = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(cli.home.path(), open.clone()).unwrap();
+    let dir = cli.home.path().join("published");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(
+        &dir,
+        std::fs::Permissions::from_mode(if root { 0o755 } else { 0o555 }),
+    )
+    .unwrap();
+    let target = dir.join("new.secret");
+    let mut command = std::process::Command::new(cli_support::BIN);
+    command
+        .env_clear()
+        .env("HOME", cli.home_dir())
+        .env("XDG_CONFIG_HOME", cli.home.path().join("config"))
+        .env("AGENTIDP_BASE_URL", cli.fake.base_url())
+        .env("AGENTIDP_CLIENT_ID", cli.fake.client_id())
+        .env("AGENTIDP_CLIENT_SECRET", cli.secret())
+        .args([
+            "credentials",
+            "rollover",
+            &agent_id,
+            &old_id,
+            "--grace",
+            "0s",
+        ])
+        .args(["--yes", "--no-token-cache", "--secret-file"])
+        .arg(&target);
+    if root {
+        command.uid(65534).gid(65534);
+    }
+    let out = command.output().unwrap();
+    let stderr = text(&out.stderr);
+    std::fs::set_permissions(&dir, open).unwrap();
+    assert_eq!(code(&out), 2, "{stderr}");
+    assert!(stderr.contains("nothing was generated"), "{stderr}");
+    assert_eq!(
+        cli.fake.requests_seen(Operation::GenerateCredential),
+        generated,
+        "nothing was generated: {stderr}"
+    );
+}

@@ -192,7 +192,8 @@ async fn rollover(s: &Session, r: Rollover) -> Result<(), CliError> {
 
 /// Refuses, before anything is generated, a secret file that could not be
 /// published or that replicas would refuse to read: its directory missing
-/// (a typo), not a directory, or open to other users; the path taken by a
+/// (a typo), not a directory, open to other users, or closed to this one;
+/// the path taken by a
 /// directory or another kind of file that a rename cannot replace.
 fn publishable_or_refuse(path: &std::path::Path) -> Result<(), CliError> {
     let dir = parent_dir(path);
@@ -205,6 +206,16 @@ fn publishable_or_refuse(path: &std::path::Path) -> Result<(), CliError> {
         )));
     }
     crate::permissions::directory_or_refuse(dir)?;
+    // Publishing starts with a temporary file there: make one now (removed
+    // when dropped), so that a directory this user cannot write to is
+    // refused before a credential is generated, not after.
+    tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+        CliError::Usage(format!(
+            "--secret-file {}: cannot write in the directory {} ({e}); nothing was generated",
+            path.display(),
+            dir.display()
+        ))
+    })?;
     match std::fs::symlink_metadata(path) {
         // A link is replaced by the file, as any file there is.
         Ok(meta) if !meta.is_file() && !meta.is_symlink() => Err(CliError::Usage(format!(
