@@ -1723,3 +1723,16 @@ async fn rollover_to_a_directory_it_cannot_write_generates_nothing() {
         "nothing was generated: {stderr}"
     );
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_file_that_does_not_exist_is_not_refused_for_its_directory() {
+    // Nothing is read from a file that is not there, whoever could write
+    // its directory (a home of mode 0775 is common).
+    use std::os::unix::fs::PermissionsExt;
+    let cli = Cli::start().await;
+    std::fs::set_permissions(cli.home.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = cli.run(&["agents", "list", "--no-token-cache"]);
+    std::fs::set_permissions(cli.home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert_ok(&out, &["agents list (no config file, its directory open)"]);
+}
