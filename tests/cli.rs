@@ -1736,3 +1736,58 @@ async fn a_config_file_that_does_not_exist_is_not_refused_for_its_directory() {
     std::fs::set_permissions(cli.home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     assert_ok(&out, &["agents list (no config file, its directory open)"]);
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollover_over_another_users_file_in_a_sticky_directory_generates_nothing() {
+    // In a sticky directory (`/tmp`) no one may replace another user's file:
+    // one planted at the path (here by uid 65533) would make the publish
+    // fail after the credential was generated. Only root can make one.
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    if !rustix::process::geteuid().is_root() {
+        return;
+    }
+    let cli = Cli::start().await;
+    let agent_id = cli.register("sticky@cli.test");
+    let old = cli.json(&["credentials", "generate", &agent_id]);
+    let old_id = id(&old, "credentialId");
+    let generated = cli.fake.requests_seen(Operation::GenerateCredential);
+    std::fs::set_permissions(cli.home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = cli.home.path().join("shared");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let target = dir.join("new.secret");
+    std::fs::write(&target, "planted").unwrap();
+    std::os::unix::fs::chown(&target, Some(65533), Some(65533)).unwrap();
+    let out = std::process::Command::new(cli_support::BIN)
+        .env_clear()
+        .env("HOME", cli.home_dir())
+        .env("XDG_CONFIG_HOME", cli.home.path().join("config"))
+        .env("AGENTIDP_BASE_URL", cli.fake.base_url())
+        .env("AGENTIDP_CLIENT_ID", cli.fake.client_id())
+        .env("AGENTIDP_CLIENT_SECRET", cli.secret())
+        .args([
+            "credentials",
+            "rollover",
+            &agent_id,
+            &old_id,
+            "--grace",
+            "0s",
+        ])
+        .args(["--yes", "--no-token-cache", "--secret-file"])
+        .arg(&target)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    std::fs::set_permissions(cli.home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert_eq!(code(&out), 2, "{stderr}");
+    assert!(stderr.contains("nothing was generated"), "{stderr}");
+    assert_eq!(
+        cli.fake.requests_seen(Operation::GenerateCredential),
+        generated,
+        "nothing was generated: {stderr}"
+    );
+}

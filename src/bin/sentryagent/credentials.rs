@@ -193,7 +193,7 @@ async fn rollover(s: &Session, r: Rollover) -> Result<(), CliError> {
 /// Refuses, before anything is generated, a secret file that could not be
 /// published or that replicas would refuse to read: its directory missing
 /// (a typo), not a directory, open to other users, or closed to this one;
-/// the path taken by a
+/// the path taken by another user's file, or by a
 /// directory or another kind of file that a rename cannot replace.
 fn publishable_or_refuse(path: &std::path::Path) -> Result<(), CliError> {
     let dir = parent_dir(path);
@@ -222,7 +222,10 @@ fn publishable_or_refuse(path: &std::path::Path) -> Result<(), CliError> {
             "--secret-file {} is not a regular file; nothing was generated",
             path.display()
         ))),
-        Ok(_) => Ok(()),
+        // Another user's file (or link): not replaceable in a sticky
+        // directory, and not one replicas would read.
+        Ok(meta) => crate::permissions::owner_of_or_refuse(path, &meta)
+            .map_err(|e| CliError::Usage(format!("--secret-file: {e}; nothing was generated"))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(CliError::File(path.to_owned(), e)),
     }

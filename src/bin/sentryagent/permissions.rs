@@ -96,6 +96,19 @@ pub(crate) fn directory_or_refuse(dir: &Path) -> Result<(), CliError> {
     one_directory(&real)
 }
 
+/// Refuses what `meta` (of `shown`, a link's own) says neither the user
+/// nor root owns.
+#[cfg(unix)]
+pub(crate) fn owner_of_or_refuse(shown: &Path, meta: &std::fs::Metadata) -> Result<(), CliError> {
+    use std::os::unix::fs::MetadataExt;
+    owner_or_refuse(shown, meta.uid(), "file")
+}
+
+#[cfg(not(unix))]
+pub(crate) fn owner_of_or_refuse(_: &Path, _: &std::fs::Metadata) -> Result<(), CliError> {
+    Ok(())
+}
+
 /// `path` with every link resolved, or `None` when it does not exist; on
 /// Unix every directory passed through on the way is checked.
 fn real_path(path: &Path) -> Result<Option<PathBuf>, CliError> {
