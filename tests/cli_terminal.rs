@@ -229,3 +229,17 @@ async fn a_usage_error_quoting_an_argument_shows_its_escapes_on_a_terminal() {
     assert!(shown.contains(r"\u{1b}]0;owned"), "visible: {shown:?}");
     assert!(exit_code(&mut session).ends_with(", 2)"), "a usage error");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_usage_error_quoting_a_variable_shows_its_escapes_on_a_terminal() {
+    let cli = Cli::start().await;
+    let hostile = "ops\u{1b}]0;owned\u{7}\u{1b}[2J";
+    let mut session = terminal(&cli, &["agents", "list"], &[("AGENTIDP_OUTPUT", hostile)]);
+    let shown = session.exp_eof().expect("the error");
+    assert!(
+        !shown.contains("\u{1b}]0;") && !shown.contains('\u{7}') && !shown.contains("\u{1b}[2J"),
+        "the variable's escapes reached the terminal: {shown:?}"
+    );
+    assert!(shown.contains(r"\u{1b}]0;owned"), "visible: {shown:?}");
+    assert!(exit_code(&mut session).ends_with(", 2)"), "a usage error");
+}

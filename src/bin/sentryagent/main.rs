@@ -59,8 +59,9 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help and version to stdout (exit 0), usage errors to stderr (exit 2).
-            print_clap(&e);
-            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(failure::USAGE));
+            let code = u8::try_from(e.exit_code()).unwrap_or(failure::USAGE);
+            print_clap(e);
+            return ExitCode::from(code);
         }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -77,26 +78,28 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints clap's message. A usage error quotes the argument it refused,
-/// and on a terminal clap writes it as it is: when an argument holds
-/// control characters (a value a script passed on), the message is that of
-/// the same arguments sanitised, so that they show as escapes.
-fn print_clap(e: &clap::Error) {
-    let args: Vec<String> = std::env::args_os()
-        .map(|a| sanitize::terminal(&a.to_string_lossy()).into_owned())
+/// Prints clap's message. A usage error quotes the value it refused (an
+/// argument, or an `AGENTIDP_*` variable), and on a terminal clap writes it
+/// as it is: the values it quotes are sanitised first, so that control
+/// characters in them (a value a script passed on) show as escapes.
+fn print_clap(mut e: clap::Error) {
+    use clap::error::ContextValue;
+    let safe = |text: &String| sanitize::terminal(text).into_owned();
+    let sanitised: Vec<_> = e
+        .context()
+        .filter_map(|(kind, value)| {
+            let clean = match value {
+                ContextValue::String(text) => ContextValue::String(safe(text)),
+                ContextValue::Strings(texts) => {
+                    ContextValue::Strings(texts.iter().map(safe).collect())
+                }
+                _ => return None,
+            };
+            (clean != *value).then_some((kind, clean))
+        })
         .collect();
-    let hostile = std::env::args_os()
-        .zip(&args)
-        .any(|(given, safe)| given.to_str() != Some(safe.as_str()));
-    if e.use_stderr() && hostile {
-        match Cli::try_parse_from(args) {
-            Err(same) if same.use_stderr() => {
-                let _ = same.print();
-            }
-            // Parsed otherwise: clap's message without any escape sequence.
-            _ => eprint!("{}", e.render()),
-        }
-        return;
+    for (kind, clean) in sanitised {
+        e.insert(kind, clean);
     }
     let _ = e.print();
 }
