@@ -122,6 +122,7 @@ fn real_path(path: &Path) -> Result<Option<PathBuf>, CliError> {
 }
 
 /// Why a walk stopped.
+#[cfg_attr(not(unix), allow(dead_code))]
 enum Resolve {
     Io(std::io::Error),
     Refused(CliError),
@@ -134,6 +135,7 @@ impl From<std::io::Error> for Resolve {
 }
 
 /// The most links a walk follows (Linux's own limit).
+#[cfg(unix)]
 const MAX_LINKS: u32 = 40;
 
 /// Resolves `path` as realpath(3) does, checking each directory that holds
