@@ -1791,3 +1791,53 @@ async fn rollover_over_another_users_file_in_a_sticky_directory_generates_nothin
         "nothing was generated: {stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_whose_stderr_reader_went_away_goes_on_through_an_outage() {
+    // stderr to a logger that exited: the outage note cannot be written,
+    // and the follow must go on printing events, not panic (exit 101).
+    let cli = Cli::start().await;
+    let (agent_id, mut child) = follow_an_agent(&cli, "nolog@cli.test");
+    drop(child.stderr.take());
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = lines_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(first.contains("agent.updated"), "{first}");
+    let before = cli.fake.requests_seen(Operation::QueryAuditEvents);
+    cli.fake
+        .fail_next(Operation::QueryAuditEvents, Failure::Status(500), 2);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cli.fake.requests_seen(Operation::QueryAuditEvents) < before + 3
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cli.fake
+        .seed_audit_event(AuditEventSeed::new(agent_id, "agent.reactivated"));
+    let next = lines_rx.recv_timeout(Duration::from_secs(20));
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    let next = next.unwrap_or_else(|e| panic!("the follow stopped ({e}): {status:?}"));
+    assert!(next.contains("agent.reactivated"), "{next}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_whose_stderr_reader_went_away_keeps_its_exit_code() {
+    let cli = Cli::start().await;
+    let mut child = cli
+        .process(&["agents", "get", "7b0f6c3e-6f4c-4b8e-9d0a-1c2b3d4e5f60"])
+        .spawn()
+        .unwrap();
+    // Closed before the answer comes (had the error been written first, the
+    // pipe's buffer took it, and the code is the same).
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(4), "not found, not a panic: {status:?}");
+}

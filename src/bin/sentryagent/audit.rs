@@ -209,7 +209,7 @@ impl Outage {
         let message = format!("{}; reconnecting…", sanitize::terminal(&e.to_string()));
         if self.lines {
             if self.failures == 1 {
-                eprintln!("audit tail: {message}");
+                prompt::note(&format!("audit tail: {message}"));
             }
         } else {
             match &self.spinner {
@@ -223,7 +223,10 @@ impl Outage {
     fn over(&mut self) {
         if self.failures > 0 && self.lines {
             let polls = if self.failures == 1 { "poll" } else { "polls" };
-            eprintln!("audit tail: resumed after {} failed {polls}", self.failures);
+            prompt::note(&format!(
+                "audit tail: resumed after {} failed {polls}",
+                self.failures
+            ));
         }
         self.ended();
     }

@@ -77,11 +77,11 @@ impl Configure {
         let written = config::write_private(&path, &text);
         zeroize::Zeroize::zeroize(&mut text);
         written?;
-        eprintln!(
+        prompt::note(&format!(
             "Profile `{}` saved to {} (mode 0600).",
             global.profile,
             path.display()
-        );
+        ));
         Ok(())
     }
 }

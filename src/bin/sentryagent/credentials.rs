@@ -130,7 +130,7 @@ impl CredentialsCommand {
 /// Prints a new credential with its secret, and says to keep it.
 fn show_secret(s: &Session, credential: &CredentialWithSecret) -> Result<(), CliError> {
     s.out.one(credential)?;
-    eprintln!("Store the client secret now: it is not shown again.");
+    prompt::note("Store the client secret now: it is not shown again.");
     Ok(())
 }
 
@@ -185,7 +185,7 @@ async fn rollover(s: &Session, r: Rollover) -> Result<(), CliError> {
     if r.secret_file.is_some() {
         s.out.status("rollover", summary, &text)?;
     } else {
-        eprintln!("{text}");
+        prompt::note(&text);
     }
     Ok(())
 }

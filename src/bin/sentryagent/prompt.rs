@@ -53,6 +53,16 @@ pub(crate) fn secret(prompt: &str) -> Result<SecretString, CliError> {
     Ok(SecretString::from(secret))
 }
 
+/// Writes `text` and a line ending to stderr, ignoring a failure: a note
+/// must not end the command (`eprintln!` panics, exit 101, when stderr's
+/// reader went away, e.g. a logger that exited under a follow).
+pub(crate) fn note(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr
+        .write_all(text.as_bytes())
+        .and_then(|()| stderr.write_all(b"\n"));
+}
+
 /// Whether [`spinner`] draws anything: stderr is a terminal whose `TERM`
 /// is set and not `dumb` (indicatif's rule).
 pub(crate) fn spinner_shown() -> bool {
