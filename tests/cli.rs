@@ -2406,3 +2406,329 @@ async fn errors_speak_in_commands_and_flags() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_arabic_letter_mark_is_shown_escaped_like_the_other_bidi_marks() {
+    // U+061C is a bidi control (as U+200E/U+200F are): it reorders what a
+    // terminal shows after it.
+    let cli = Cli::start().await;
+    let owner = "ops\u{61c}\u{5d0}-1";
+    let agent_id = cli
+        .fake
+        .seed_agent(AgentSeed::new().email("alm@cli.test").owner(owner))
+        .to_string();
+    for args in [
+        &["agents", "get", &agent_id, "-o", "table"][..],
+        &["agents", "get", &agent_id, "-o", "json"],
+    ] {
+        let out = cli.run(args);
+        assert_ok(&out, args);
+        assert!(
+            !text(&out.stdout).contains('\u{61c}'),
+            "{args:?} printed a raw U+061C: {:?}",
+            text(&out.stdout)
+        );
+    }
+    assert_eq!(cli.json(&["agents", "get", &agent_id])["owner"], owner);
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_in_a_directory_others_can_write_is_refused() {
+    // Whoever can write the directory holding the link can point it at
+    // another of the user's private files (a private key), whose text
+    // would then go to the token endpoint as the client secret.
+    use std::os::unix::fs::PermissionsExt;
+    let cli = Cli::start().await;
+    let secret_file = cli.home.path().join("client.secret");
+    cli_support::write_with_mode(&secret_file, &cli.secret(), 0o600);
+    let open_dir = cli.home.path().join("open");
+    std::fs::create_dir(&open_dir).unwrap();
+    std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let link = open_dir.join("client.secret");
+    std::os::unix::fs::symlink(&secret_file, &link).unwrap();
+    let out = cli
+        .bare()
+        .env("AGENTIDP_BASE_URL", cli.fake.base_url())
+        .env("AGENTIDP_CLIENT_ID", cli.fake.client_id())
+        .args(["--client-secret-file", link.to_str().unwrap()])
+        .args(["agents", "list", "--no-token-cache"])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 2, "the link's directory is checked: {stderr}");
+    assert!(
+        stderr.contains(&format!("chmod go-w {}", open_dir.display())),
+        "{stderr}"
+    );
+    assert_eq!(cli.fake.requests_seen(Operation::IssueToken), 0);
+
+    // The same for a config file reached through a directory link.
+    let real_dir = cli.home.path().join("real-config");
+    let config = real_dir.join("config.toml");
+    profile_with_secret_file(&cli, &config, 0o600);
+    let linked_dir = open_dir.join("config-dir");
+    std::os::unix::fs::symlink(&real_dir, &linked_dir).unwrap();
+    let out = cli
+        .bare()
+        .args(["--config", linked_dir.join("config.toml").to_str().unwrap()])
+        .args(["agents", "list", "--no-token-cache"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", text(&out.stderr));
+    assert_eq!(cli.fake.requests_seen(Operation::IssueToken), 0);
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_reads_the_secret_where_its_link_points_now() {
+    // `ln -sfn v2 current` (or a Kubernetes secret volume's `..data` swap)
+    // publishes a rotated secret: a long-running command must read it there,
+    // not in the directory the link pointed to when it started.
+    let cli = Cli::start().await;
+    let dir = cli.home.path().join("secrets");
+    cli_support::write_with_mode(&dir.join("v1").join("client.secret"), &cli.secret(), 0o600);
+    std::os::unix::fs::symlink("v1", dir.join("current")).unwrap();
+    let secret_path = dir.join("current").join("client.secret");
+
+    let agent_id = cli
+        .fake
+        .seed_agent(AgentSeed::new().email("linked@cli.test"));
+    cli.fake
+        .seed_audit_event(AuditEventSeed::new(agent_id, "agent.updated"));
+    let agent = agent_id.to_string();
+    let mut child = cli
+        .process(&[
+            "audit",
+            "tail",
+            "--follow",
+            "--agent",
+            &agent,
+            "--interval",
+            "50ms",
+            "-o",
+            "jsonl",
+        ])
+        .env_remove("AGENTIDP_CLIENT_SECRET")
+        .args(["--no-token-cache", "--client-secret-file"])
+        .arg(&secret_path)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = lines_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(first.contains("agent.updated"), "{first}");
+
+    // The bootstrap credential rotated; its new secret published by the link.
+    let client_id = cli.fake.client_id().to_string();
+    let listed = cli.json(&["credentials", "list", &client_id]);
+    let credential = listed[0]["credentialId"].as_str().unwrap().to_owned();
+    let rotated = cli.json(&["credentials", "rotate", &client_id, &credential, "--yes"]);
+    let new_secret = rotated["clientSecret"].as_str().unwrap();
+    cli_support::write_with_mode(&dir.join("v2").join("client.secret"), new_secret, 0o600);
+    std::os::unix::fs::symlink("v2", dir.join("next")).unwrap();
+    std::fs::rename(dir.join("next"), dir.join("current")).unwrap();
+
+    // The follow needs a new token.
+    let tokens = cli.fake.requests_seen(Operation::IssueToken);
+    cli.fake
+        .fail_next(Operation::QueryAuditEvents, Failure::Status(401), 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cli.fake.requests_seen(Operation::IssueToken) == tokens && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cli.fake
+        .seed_audit_event(AuditEventSeed::new(agent_id, "agent.reactivated"));
+    let next = lines_rx.recv_timeout(Duration::from_secs(20));
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let next = next.unwrap_or_else(|e| {
+        panic!(
+            "no event after the rotation ({e}): {}",
+            text(&output.stderr)
+        )
+    });
+    assert!(next.contains("agent.reactivated"), "{next}");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollover_to_a_directory_it_cannot_write_generates_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let cli = Cli::start().await;
+    let agent_id = cli.register("readonly@cli.test");
+    let old = cli.json(&["credentials", "generate", &agent_id]);
+    let old_id = id(&old, "credentialId");
+    let generated = cli.fake.requests_seen(Operation::GenerateCredential);
+    // A directory that exists and is safe, but that the tool cannot write
+    // to: read-only for its owner; root ignores modes, so as root the tool
+    // runs as nobody and the directory is root's.
+    let root = rustix::process::geteuid().is_root();
+    let open = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(cli.home.path(), open.clone()).unwrap();
+    let dir = cli.home.path().join("published");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(
+        &dir,
+        std::fs::Permissions::from_mode(if root { 0o755 } else { 0o555 }),
+    )
+    .unwrap();
+    let target = dir.join("new.secret");
+    let mut command = std::process::Command::new(cli_support::BIN);
+    command
+        .env_clear()
+        .env("HOME", cli.home_dir())
+        .env("XDG_CONFIG_HOME", cli.home.path().join("config"))
+        .env("AGENTIDP_BASE_URL", cli.fake.base_url())
+        .env("AGENTIDP_CLIENT_ID", cli.fake.client_id())
+        .env("AGENTIDP_CLIENT_SECRET", cli.secret())
+        .args([
+            "credentials",
+            "rollover",
+            &agent_id,
+            &old_id,
+            "--grace",
+            "0s",
+        ])
+        .args(["--yes", "--no-token-cache", "--secret-file"])
+        .arg(&target);
+    if root {
+        command.uid(65534).gid(65534);
+    }
+    let out = command.output().unwrap();
+    let stderr = text(&out.stderr);
+    std::fs::set_permissions(&dir, open).unwrap();
+    assert_eq!(code(&out), 2, "{stderr}");
+    assert!(stderr.contains("nothing was generated"), "{stderr}");
+    assert_eq!(
+        cli.fake.requests_seen(Operation::GenerateCredential),
+        generated,
+        "nothing was generated: {stderr}"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_file_that_does_not_exist_is_not_refused_for_its_directory() {
+    // Nothing is read from a file that is not there, whoever could write
+    // its directory (a home of mode 0775 is common).
+    use std::os::unix::fs::PermissionsExt;
+    let cli = Cli::start().await;
+    std::fs::set_permissions(cli.home.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = cli.run(&["agents", "list", "--no-token-cache"]);
+    std::fs::set_permissions(cli.home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert_ok(&out, &["agents list (no config file, its directory open)"]);
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollover_over_another_users_file_in_a_sticky_directory_generates_nothing() {
+    // In a sticky directory (`/tmp`) no one may replace another user's file:
+    // one planted at the path (here by uid 65533) would make the publish
+    // fail after the credential was generated. Only root can make one.
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    if !rustix::process::geteuid().is_root() {
+        return;
+    }
+    let cli = Cli::start().await;
+    let agent_id = cli.register("sticky@cli.test");
+    let old = cli.json(&["credentials", "generate", &agent_id]);
+    let old_id = id(&old, "credentialId");
+    let generated = cli.fake.requests_seen(Operation::GenerateCredential);
+    std::fs::set_permissions(cli.home.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = cli.home.path().join("shared");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let target = dir.join("new.secret");
+    std::fs::write(&target, "planted").unwrap();
+    std::os::unix::fs::chown(&target, Some(65533), Some(65533)).unwrap();
+    let out = std::process::Command::new(cli_support::BIN)
+        .env_clear()
+        .env("HOME", cli.home_dir())
+        .env("XDG_CONFIG_HOME", cli.home.path().join("config"))
+        .env("AGENTIDP_BASE_URL", cli.fake.base_url())
+        .env("AGENTIDP_CLIENT_ID", cli.fake.client_id())
+        .env("AGENTIDP_CLIENT_SECRET", cli.secret())
+        .args([
+            "credentials",
+            "rollover",
+            &agent_id,
+            &old_id,
+            "--grace",
+            "0s",
+        ])
+        .args(["--yes", "--no-token-cache", "--secret-file"])
+        .arg(&target)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    std::fs::set_permissions(cli.home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert_eq!(code(&out), 2, "{stderr}");
+    assert!(stderr.contains("nothing was generated"), "{stderr}");
+    assert_eq!(
+        cli.fake.requests_seen(Operation::GenerateCredential),
+        generated,
+        "nothing was generated: {stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_whose_stderr_reader_went_away_goes_on_through_an_outage() {
+    // stderr to a logger that exited: the outage note cannot be written,
+    // and the follow must go on printing events, not panic (exit 101).
+    let cli = Cli::start().await;
+    let (agent_id, mut child) = follow_an_agent(&cli, "nolog@cli.test");
+    drop(child.stderr.take());
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = lines_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(first.contains("agent.updated"), "{first}");
+    let before = cli.fake.requests_seen(Operation::QueryAuditEvents);
+    cli.fake
+        .fail_next(Operation::QueryAuditEvents, Failure::Status(500), 2);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cli.fake.requests_seen(Operation::QueryAuditEvents) < before + 3
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cli.fake
+        .seed_audit_event(AuditEventSeed::new(agent_id, "agent.reactivated"));
+    let next = lines_rx.recv_timeout(Duration::from_secs(20));
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    let next = next.unwrap_or_else(|e| panic!("the follow stopped ({e}): {status:?}"));
+    assert!(next.contains("agent.reactivated"), "{next}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_whose_stderr_reader_went_away_keeps_its_exit_code() {
+    let cli = Cli::start().await;
+    let mut child = cli
+        .process(&["agents", "get", "7b0f6c3e-6f4c-4b8e-9d0a-1c2b3d4e5f60"])
+        .spawn()
+        .unwrap();
+    // Closed before the answer comes (had the error been written first, the
+    // pipe's buffer took it, and the code is the same).
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(4), "not found, not a panic: {status:?}");
+}

@@ -354,3 +354,79 @@ async fn completion_on_a_terminal_never_asks_for_a_secret() {
     assert!(!shown.contains("secret"), "it asked: {shown:?}");
     assert!(exit_code(&mut session).ends_with(", 0)"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_on_a_terminal_without_a_spinner_still_notes_an_outage() {
+    // A terminal whose TERM is `dumb` (Emacs' shell, some CI ptys) or unset
+    // draws no spinner: the outage must still be said, as plain lines.
+    use sentryagent_idp::Operation;
+    use sentryagent_idp::testing::{AuditEventSeed, Failure};
+    for term in [Some("dumb"), None] {
+        let cli = Cli::start().await;
+        let agent_id = cli.fake.seed_agent(AgentSeed::new().email("dumb@cli.test"));
+        cli.fake
+            .seed_audit_event(AuditEventSeed::new(agent_id, "agent.updated"));
+        let agent = agent_id.to_string();
+        let args = [
+            "audit",
+            "tail",
+            "--follow",
+            "--agent",
+            &agent,
+            "--interval",
+            "50ms",
+            "-o",
+            "jsonl",
+        ];
+        let mut command = in_home(&cli, &args);
+        command
+            .env("AGENTIDP_BASE_URL", cli.fake.base_url())
+            .env("AGENTIDP_CLIENT_ID", cli.fake.client_id())
+            .env("AGENTIDP_CLIENT_SECRET", cli.secret());
+        match term {
+            Some(term) => command.env("TERM", term),
+            None => command.env_remove("TERM"),
+        };
+        let mut session = spawn_command(command, Some(EXPECT_MS)).unwrap();
+        session
+            .exp_string("agent.updated")
+            .expect("the first event");
+        cli.fake
+            .fail_next(Operation::QueryAuditEvents, Failure::Status(500), 1_000);
+        session
+            .exp_string("reconnecting")
+            .unwrap_or_else(|e| panic!("TERM={term:?}: the outage is said: {e}"));
+        let _ = session.process_mut().exit();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_usage_error_quoting_an_argument_shows_its_escapes_on_a_terminal() {
+    // A script passing on a value it read (`agents get "$id"`) must not let
+    // that value drive the terminal through clap's "invalid value" message
+    // (in a pipe clap strips escapes; on a terminal it writes them as they are).
+    let cli = Cli::start().await;
+    let hostile = "ops\u{1b}]0;owned\u{7}\u{1b}[2J";
+    let mut session = terminal(&cli, &["agents", "get", hostile], &[]);
+    let shown = session.exp_eof().expect("the error");
+    assert!(
+        !shown.contains("\u{1b}]0;") && !shown.contains('\u{7}') && !shown.contains("\u{1b}[2J"),
+        "the argument's escapes reached the terminal: {shown:?}"
+    );
+    assert!(shown.contains(r"\u{1b}]0;owned"), "visible: {shown:?}");
+    assert!(exit_code(&mut session).ends_with(", 2)"), "a usage error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_usage_error_quoting_a_variable_shows_its_escapes_on_a_terminal() {
+    let cli = Cli::start().await;
+    let hostile = "ops\u{1b}]0;owned\u{7}\u{1b}[2J";
+    let mut session = terminal(&cli, &["agents", "list"], &[("AGENTIDP_OUTPUT", hostile)]);
+    let shown = session.exp_eof().expect("the error");
+    assert!(
+        !shown.contains("\u{1b}]0;") && !shown.contains('\u{7}') && !shown.contains("\u{1b}[2J"),
+        "the variable's escapes reached the terminal: {shown:?}"
+    );
+    assert!(shown.contains(r"\u{1b}]0;owned"), "visible: {shown:?}");
+    assert!(exit_code(&mut session).ends_with(", 2)"), "a usage error");
+}

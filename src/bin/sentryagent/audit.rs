@@ -1,7 +1,6 @@
 //! `sentryagent audit …`: the audit trail, queried, read and followed.
 
 use std::collections::HashSet;
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -205,7 +204,8 @@ async fn tail(s: &Session, t: Tail) -> Result<(), CliError> {
 }
 
 /// What a follow says while the server fails: on a terminal a spinner that
-/// shows the latest error; otherwise (a log, a pipe) plain lines on stderr,
+/// shows the latest error; otherwise (a log, a pipe, a terminal that draws
+/// no spinner) plain lines on stderr,
 /// one when an outage starts and one when events come again, never one per
 /// failed poll. A follow sees no quiet poll, so "resumed" comes with the
 /// first event after the outage.
@@ -219,7 +219,9 @@ impl Outage {
     fn new() -> Self {
         Outage {
             spinner: None,
-            lines: !std::io::stderr().is_terminal(),
+            // Not only a pipe: a terminal whose TERM is `dumb` or unset
+            // draws no spinner either.
+            lines: !prompt::spinner_shown(),
             failures: 0,
         }
     }
@@ -229,7 +231,7 @@ impl Outage {
         let message = format!("{}; reconnecting…", sanitize::terminal(&e.to_string()));
         if self.lines {
             if self.failures == 1 {
-                eprintln!("audit tail: {message}");
+                prompt::note(&format!("audit tail: {message}"));
             }
         } else {
             match &self.spinner {
@@ -243,7 +245,10 @@ impl Outage {
     fn over(&mut self) {
         if self.failures > 0 && self.lines {
             let polls = if self.failures == 1 { "poll" } else { "polls" };
-            eprintln!("audit tail: resumed after {} failed {polls}", self.failures);
+            prompt::note(&format!(
+                "audit tail: resumed after {} failed {polls}",
+                self.failures
+            ));
         }
         self.ended();
     }

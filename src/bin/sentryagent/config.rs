@@ -280,8 +280,7 @@ pub(crate) fn read_upstream() -> Result<Option<Upstream>, CliError> {
 }
 
 /// A secret file's source, read again before each token request, once its
-/// permissions are checked: by its real path, so that a link changed later
-/// is not followed.
+/// permissions are checked (those of every directory on its way included).
 pub(crate) fn secret_file(path: &Path) -> Result<SecretSource, CliError> {
     Ok(SecretSource::file(permissions::secret_file(path)?))
 }

@@ -63,9 +63,9 @@ fn flag_value<T: Clone>(global: &Global, id: &str, value: &Option<T>, variable: 
     match global.sources.of(id) {
         Some(ValueSource::CommandLine) => value.clone(),
         Some(ValueSource::EnvVariable) => {
-            eprintln!(
+            prompt::note(&format!(
                 "note: {variable} is set; it is not saved to the profile (while set, it overrides it)"
-            );
+            ));
             None
         }
         _ => None,
@@ -89,16 +89,16 @@ async fn write(global: &Global, verify: bool) -> Result<(), CliError> {
     let scopes = match global.sources.of("scopes") {
         Some(ValueSource::CommandLine) => Some(global.scopes.join(" ")),
         Some(ValueSource::EnvVariable) => {
-            eprintln!(
-                "note: AGENTIDP_SCOPES is set; it is not saved to the profile (while set, it overrides it)"
+            prompt::note(
+                "note: AGENTIDP_SCOPES is set; it is not saved to the profile (while set, it overrides it)",
             );
             current.scopes.clone()
         }
         _ => current.scopes.clone(),
     };
     if std::env::var_os("AGENTIDP_CLIENT_SECRET").is_some() {
-        eprintln!(
-            "note: AGENTIDP_CLIENT_SECRET is set; it is not saved to the profile (while set, it overrides it)"
+        prompt::note(
+            "note: AGENTIDP_CLIENT_SECRET is set; it is not saved to the profile (while set, it overrides it)",
         );
     }
     let has_secret = current.client_secret.is_some() || current.client_secret_file.is_some();
@@ -153,11 +153,11 @@ async fn write(global: &Global, verify: bool) -> Result<(), CliError> {
     let written = config::write_private(&path, &text);
     zeroize::Zeroize::zeroize(&mut text);
     written?;
-    eprintln!(
+    prompt::note(&format!(
         "Profile `{}` saved to {} (mode 0600).",
         global.profile,
         path.display()
-    );
+    ));
     Ok(())
 }
 
@@ -210,11 +210,11 @@ async fn try_token_request(global: &Global, profile: &Profile) -> Result<(), Cli
     spinner.finish_and_clear();
     match tried {
         Ok(_) => {
-            eprintln!("A token request to {} worked.", client.api_url());
+            prompt::note(&format!("A token request to {} worked.", client.api_url()));
             Ok(())
         }
         Err(e) => {
-            eprintln!("The profile was not saved (`--no-verify` saves it untried).");
+            prompt::note("The profile was not saved (`--no-verify` saves it untried).");
             Err(CliError::Api(e).at(client.api_url()))
         }
     }

@@ -150,7 +150,7 @@ impl CredentialsCommand {
 /// Prints a new credential with its secret, and says to keep it.
 fn show_secret(s: &Session, credential: &CredentialWithSecret) -> Result<(), CliError> {
     s.out.one(credential)?;
-    eprintln!("Store the client secret now: it is not shown again.");
+    prompt::note("Store the client secret now: it is not shown again.");
     Ok(())
 }
 
@@ -205,14 +205,15 @@ async fn rollover(s: &Session, r: Rollover) -> Result<(), CliError> {
     if r.secret_file.is_some() {
         s.out.status("rollover", summary, &text)?;
     } else {
-        eprintln!("{text}");
+        prompt::note(&text);
     }
     Ok(())
 }
 
 /// Refuses, before anything is generated, a secret file that could not be
 /// published or that replicas would refuse to read: its directory missing
-/// (a typo), not a directory, or open to other users; the path taken by a
+/// (a typo), not a directory, open to other users, or closed to this one;
+/// the path taken by another user's file, or by a
 /// directory or another kind of file that a rename cannot replace.
 fn publishable_or_refuse(path: &std::path::Path) -> Result<(), CliError> {
     let dir = parent_dir(path);
@@ -225,13 +226,26 @@ fn publishable_or_refuse(path: &std::path::Path) -> Result<(), CliError> {
         )));
     }
     crate::permissions::directory_or_refuse(dir)?;
+    // Publishing starts with a temporary file there: make one now (removed
+    // when dropped), so that a directory this user cannot write to is
+    // refused before a credential is generated, not after.
+    tempfile::NamedTempFile::new_in(dir).map_err(|e| {
+        CliError::Usage(format!(
+            "--secret-file {}: cannot write in the directory {} ({e}); nothing was generated",
+            path.display(),
+            dir.display()
+        ))
+    })?;
     match std::fs::symlink_metadata(path) {
         // A link is replaced by the file, as any file there is.
         Ok(meta) if !meta.is_file() && !meta.is_symlink() => Err(CliError::Usage(format!(
             "--secret-file {} is not a regular file; nothing was generated",
             path.display()
         ))),
-        Ok(_) => Ok(()),
+        // Another user's file (or link): not replaceable in a sticky
+        // directory, and not one replicas would read.
+        Ok(meta) => crate::permissions::owner_of_or_refuse(path, &meta)
+            .map_err(|e| CliError::Usage(format!("--secret-file: {e}; nothing was generated"))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(CliError::File(path.to_owned(), e)),
     }

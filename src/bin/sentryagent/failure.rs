@@ -441,7 +441,9 @@ pub(crate) fn report(e: &CliError, color: bool) -> ExitCode {
             hint = crate::sanitize::terminal(&hint)
         );
     }
-    eprint!("{text}");
+    // Not eprint!: it panics (exit 101) when stderr's reader went away, and
+    // the documented code must still be the one the command ends with.
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), text.as_bytes());
     ExitCode::from(code)
 }
 

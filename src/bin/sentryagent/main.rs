@@ -72,8 +72,9 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help and version to stdout (exit 0), usage errors to stderr (exit 2).
-            let _ = e.print();
-            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(failure::USAGE));
+            let code = u8::try_from(e.exit_code()).unwrap_or(failure::USAGE);
+            print_clap(e);
+            return ExitCode::from(code);
         }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -94,6 +95,32 @@ fn main() -> ExitCode {
 /// the global options shown once.
 pub(crate) fn command() -> clap::Command {
     help::decorate(Cli::command())
+}
+
+/// Prints clap's message. A usage error quotes the value it refused (an
+/// argument, or an `AGENTIDP_*` variable), and on a terminal clap writes it
+/// as it is: the values it quotes are sanitised first, so that control
+/// characters in them (a value a script passed on) show as escapes.
+fn print_clap(mut e: clap::Error) {
+    use clap::error::ContextValue;
+    let safe = |text: &String| sanitize::terminal(text).into_owned();
+    let sanitised: Vec<_> = e
+        .context()
+        .filter_map(|(kind, value)| {
+            let clean = match value {
+                ContextValue::String(text) => ContextValue::String(safe(text)),
+                ContextValue::Strings(texts) => {
+                    ContextValue::Strings(texts.iter().map(safe).collect())
+                }
+                _ => return None,
+            };
+            (clean != *value).then_some((kind, clean))
+        })
+        .collect();
+    for (kind, clean) in sanitised {
+        e.insert(kind, clean);
+    }
+    let _ = e.print();
 }
 
 /// The AgentIdP from a terminal: agents, credentials, tokens and the audit trail.

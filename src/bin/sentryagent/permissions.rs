@@ -6,8 +6,10 @@
 //! be: others cannot replace what is in it). A file holding a secret must
 //! also be unreadable by others. The refusal says which `chmod` to run.
 //!
-//! Symbolic links are resolved first and the checks apply to the real file
-//! and its real directories; the file is then opened by that real path and
+//! Symbolic links are resolved one component at a time, and every directory
+//! the walk passes through is checked: the real file's, and those holding
+//! each link on the way (whoever could write one of those could point the
+//! link elsewhere). A settings file is then opened by its real path and
 //! checked again on the open handle, so what is read is what was checked.
 
 use std::path::{Path, PathBuf};
@@ -70,8 +72,11 @@ pub(crate) fn read_settings(path: &Path) -> Result<Option<Trusted>, CliError> {
     Ok(Some(Trusted { text, mode }))
 }
 
-/// The real path of a client secret file that passes the checks: the one
-/// to read the secret from, so that a link changed later is not followed.
+/// The path of a client secret file that passes the checks, to read the
+/// secret from before each token request: as given, so that a link the
+/// user points elsewhere later (`ln -sfn v2 current`, a Kubernetes secret
+/// volume's swap) is followed there. No one else can change a link on the
+/// way: the directories holding them were checked.
 pub(crate) fn secret_file(path: &Path) -> Result<PathBuf, CliError> {
     let real = real_path(path)?.ok_or_else(|| {
         CliError::Usage(format!(
@@ -80,29 +85,109 @@ pub(crate) fn secret_file(path: &Path) -> Result<PathBuf, CliError> {
         ))
     })?;
     checked(path, &real, Holds::Secret)?;
-    Ok(real)
+    Ok(path.to_owned())
 }
 
 /// Refuses a directory (and those above it) that others could write to or
 /// that another user owns: a file published in it could be replaced.
 pub(crate) fn directory_or_refuse(dir: &Path) -> Result<(), CliError> {
-    let real = std::fs::canonicalize(dir).map_err(|e| CliError::File(dir.to_owned(), e))?;
-    real.ancestors().try_for_each(one_directory)
+    let real = real_path(dir)?
+        .ok_or_else(|| CliError::File(dir.to_owned(), std::io::ErrorKind::NotFound.into()))?;
+    one_directory(&real)
 }
 
-/// `path` with every link resolved, or `None` when it does not exist.
+/// Refuses what `meta` (of `shown`, a link's own) says neither the user
+/// nor root owns.
+#[cfg(unix)]
+pub(crate) fn owner_of_or_refuse(shown: &Path, meta: &std::fs::Metadata) -> Result<(), CliError> {
+    use std::os::unix::fs::MetadataExt;
+    owner_or_refuse(shown, meta.uid(), "file")
+}
+
+#[cfg(not(unix))]
+pub(crate) fn owner_of_or_refuse(_: &Path, _: &std::fs::Metadata) -> Result<(), CliError> {
+    Ok(())
+}
+
+/// `path` with every link resolved, or `None` when it does not exist; on
+/// Unix every directory passed through on the way is checked.
 fn real_path(path: &Path) -> Result<Option<PathBuf>, CliError> {
-    match std::fs::canonicalize(path) {
+    let resolved = resolve(path);
+    match resolved {
         Ok(real) => Ok(Some(real)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(CliError::File(path.to_owned(), e)),
+        Err(Resolve::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(Resolve::Io(e)) => Err(CliError::File(path.to_owned(), e)),
+        Err(Resolve::Refused(e)) => Err(e),
     }
 }
 
-/// Checks the real file and its directories; returns its permission bits.
+/// Why a walk stopped.
+#[cfg_attr(not(unix), allow(dead_code))]
+enum Resolve {
+    Io(std::io::Error),
+    Refused(CliError),
+}
+
+impl From<std::io::Error> for Resolve {
+    fn from(e: std::io::Error) -> Self {
+        Resolve::Io(e)
+    }
+}
+
+/// The most links a walk follows (Linux's own limit).
+#[cfg(unix)]
+const MAX_LINKS: u32 = 40;
+
+/// Resolves `path` as realpath(3) does, checking each directory that holds
+/// a component of it (a link, or the next directory) before using it.
+#[cfg(unix)]
+fn resolve(path: &Path) -> Result<PathBuf, Resolve> {
+    let mut links = 0;
+    walk(&std::path::absolute(path)?, &mut links)
+}
+
+#[cfg(not(unix))]
+fn resolve(path: &Path) -> Result<PathBuf, Resolve> {
+    Ok(std::fs::canonicalize(path)?)
+}
+
+#[cfg(unix)]
+fn walk(path: &Path, links: &mut u32) -> Result<PathBuf, Resolve> {
+    use std::path::Component;
+    let mut real = PathBuf::from("/");
+    for component in path.components() {
+        match component {
+            Component::Prefix(_) | Component::RootDir | Component::CurDir => {}
+            Component::ParentDir => {
+                real.pop();
+            }
+            Component::Normal(name) => {
+                let next = real.join(name);
+                // Looked up first: a file that is not there is not read,
+                // whoever could write its directory.
+                let meta = std::fs::symlink_metadata(&next)?;
+                one_directory(&real).map_err(Resolve::Refused)?;
+                if meta.is_symlink() {
+                    *links += 1;
+                    if *links > MAX_LINKS {
+                        return Err(Resolve::Io(std::io::Error::other(
+                            "too many levels of symbolic links",
+                        )));
+                    }
+                    // An absolute target replaces `real`; a relative one is from it.
+                    real = walk(&real.join(std::fs::read_link(&next)?), links)?;
+                } else {
+                    real = next;
+                }
+            }
+        }
+    }
+    Ok(real)
+}
+
+/// Checks the real file (its directories were checked on the way to it);
+/// returns its permission bits.
 fn checked(shown: &Path, real: &Path, holds: Holds) -> Result<u32, CliError> {
-    // The directories first: their state decides whether the file's can be trusted.
-    real.ancestors().skip(1).try_for_each(one_directory)?;
     // Not opened before this: opening a FIFO would block.
     let meta = std::fs::metadata(real).map_err(|e| CliError::File(shown.to_owned(), e))?;
     file_or_refuse(shown, &meta, holds)

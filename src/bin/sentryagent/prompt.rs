@@ -69,7 +69,23 @@ pub(crate) fn secret_or_empty(prompt: &str) -> Result<Option<SecretString>, CliE
     Ok((!secret.is_empty()).then(|| SecretString::from(secret)))
 }
 
-/// A spinner on stderr, drawn only when stderr is a terminal.
+/// Writes `text` and a line ending to stderr, ignoring a failure: a note
+/// must not end the command (`eprintln!` panics, exit 101, when stderr's
+/// reader went away, e.g. a logger that exited under a follow).
+pub(crate) fn note(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr
+        .write_all(text.as_bytes())
+        .and_then(|()| stderr.write_all(b"\n"));
+}
+
+/// Whether [`spinner`] draws anything: stderr is a terminal whose `TERM`
+/// is set and not `dumb` (indicatif's rule).
+pub(crate) fn spinner_shown() -> bool {
+    !ProgressDrawTarget::stderr().is_hidden()
+}
+
+/// A spinner on stderr, drawn only when stderr is a terminal (see [`spinner_shown`]).
 pub(crate) fn spinner(message: impl Into<String>) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.set_style(

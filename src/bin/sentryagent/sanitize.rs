@@ -3,8 +3,8 @@
 //! set the window title and clear the screen when a table prints it.
 //!
 //! Every control character (C0 including tab and line feed, DEL, C1) and
-//! every Unicode bidirectional override or isolate (which can make a value
-//! read as another) is shown as its escape (`\u{1b}`, `\n`, `\u{202e}`), so
+//! every Unicode bidirectional control (mark, embedding, override or
+//! isolate: they can make a value read as another) is shown as its escape (`\u{1b}`, `\n`, `\u{202e}`), so
 //! that it is visible and nothing is silently dropped. JSON output needs
 //! none of this for C0 (serde escapes it); [`json_text`] adds DEL and C1.
 
@@ -14,7 +14,9 @@ use std::fmt::Write;
 /// Whether `c` must not reach a terminal as it is.
 fn unsafe_char(c: char) -> bool {
     c.is_control() // C0, DEL and C1
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        // Unicode's Bidi_Control set: the marks (U+061C, U+200E, U+200F),
+        // the embeddings and overrides, the isolates.
+        || matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `text` with every control character and bidi override escaped; the text
@@ -61,11 +63,11 @@ mod tests {
 
     #[test]
     fn escape_sequences_become_visible_text() {
-        let hostile = "ops\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}31m\u{7f}\t\n\u{202e}x";
+        let hostile = "ops\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}31m\u{7f}\t\n\u{202e}x\u{61c}";
         let safe = terminal(hostile);
         assert_eq!(
             safe,
-            "ops\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\u{9b}31m\\u{7f}\\t\\n\\u{202e}x"
+            "ops\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\u{9b}31m\\u{7f}\\t\\n\\u{202e}x\\u{61c}"
         );
         assert!(!safe.chars().any(unsafe_char), "{safe}");
         assert!(matches!(terminal("plain ü text"), Cow::Borrowed(_)));
