@@ -83,6 +83,7 @@
 
 #[cfg(feature = "axum")]
 mod axum;
+mod budget;
 mod builder;
 mod cache;
 mod error;
@@ -93,6 +94,7 @@ mod jwt;
 mod layer;
 mod principal;
 mod settings;
+mod shape;
 mod verifier;
 
 pub use builder::VerifierBuilder;
@@ -100,6 +102,8 @@ pub use error::VerifyError;
 pub use layer::{RequireScopes, RequireScopesService, VerifyLayer, VerifyService};
 pub use principal::AgentPrincipal;
 pub use settings::{
-    DEFAULT_CAPACITY, DEFAULT_JWKS_COOLDOWN, DEFAULT_LEEWAY, DEFAULT_MAX_AGE, DEFAULT_NEGATIVE_TTL,
+    DEFAULT_CAPACITY, DEFAULT_DEADLINE, DEFAULT_INTROSPECTION_MISS_WINDOW,
+    DEFAULT_INTROSPECTION_MISSES, DEFAULT_JWKS_COOLDOWN, DEFAULT_LEEWAY, DEFAULT_MAX_AGE,
+    DEFAULT_NEGATIVE_TTL,
 };
 pub use verifier::Verifier;
