@@ -26,7 +26,7 @@ enum Source {
     Pem(Box<DecodingKey>),
     Jwks {
         discovery: Url,
-        http: Option<reqwest::ClientBuilder>,
+        http: Option<Box<reqwest::ClientBuilder>>,
     },
 }
 
@@ -322,7 +322,7 @@ impl VerifierBuilder {
     /// the verifier's [`deadline`](Self::deadline).
     pub fn http_client(mut self, http: reqwest::ClientBuilder) -> Self {
         if let Source::Jwks { http: slot, .. } = &mut self.source {
-            *slot = Some(http);
+            *slot = Some(Box::new(http));
         }
         self
     }
@@ -338,7 +338,7 @@ impl VerifierBuilder {
             },
             Source::Jwks { discovery, http } => {
                 let http = match http {
-                    Some(builder) => transport::user_http_client(builder)?,
+                    Some(builder) => transport::user_http_client(*builder)?,
                     // The crate's transport policy: no redirects (an https
                     // `jwks_uri` answered by a redirect to http is not
                     // followed), no proxy from the environment.

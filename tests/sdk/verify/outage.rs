@@ -234,3 +234,34 @@ async fn waiters_share_the_one_key_set_fetch_in_flight_and_all_are_answered_by_t
     assert!(unavailable(&verifier.verify(&new).await));
     assert_eq!(keys.count("/jwks.json"), 2);
 }
+
+/// The waiters of one fetch are bounded (1,024): beyond that, 503 at once
+/// rather than a queue that grows with the flood.
+#[tokio::test(start_paused = true)]
+async fn waiters_beyond_the_bound_get_503_at_once() {
+    let fake = fake_with_oidc().await;
+    let live = seeded_agent(&fake, &["agents:read"]);
+    let good = token(&fake, live, "agents:read");
+    let keys = Scripted::start(vec![("/jwks.json", vec![hang()])]).await;
+    let discovery = discovery_of(&keys).await;
+    let verifier = Verifier::jwks(&discovery.base_url).unwrap().build().unwrap();
+    let (bound, extra) = (1024, 100);
+    let start = Instant::now();
+    let answers = futures::future::join_all((0..bound + extra).map(|_| {
+        let (verifier, good) = (verifier.clone(), good.clone());
+        tokio::spawn(async move {
+            let verdict = verifier.verify(&good).await;
+            (verdict, Instant::now())
+        })
+    }))
+    .await;
+    let mut at_once = 0;
+    for answer in answers {
+        let (verdict, at) = answer.unwrap();
+        assert!(unavailable(&verdict), "{verdict:?}");
+        assert!(at - start <= DEADLINE);
+        at_once += usize::from(at == start);
+    }
+    assert_eq!(at_once, extra, "{extra} beyond the bound answered at once");
+    assert_eq!(keys.count("/jwks.json"), 1);
+}
