@@ -125,7 +125,7 @@ async fn duration_max_settings_with_an_answer_without_exp_do_not_panic() {
             ),
         ])
         .await;
-        let mut builder = introspecting(&server).max_age(max_age);
+        let mut builder = introspecting(&server).max_age(max_age).deadline(max);
         if let Some(grace) = grace {
             builder = builder.grace_when_unavailable(grace);
         }
