@@ -181,6 +181,13 @@ async fn an_unknown_kid_while_the_key_set_cannot_be_refreshed_is_503_not_401() {
             Ok(live),
             "{name}"
         );
+        // After a failed fetch, the next one reads the discovery document again.
+        // (A hung fetch ends at the same instant as its first waiter.)
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let discovery_path = "/.well-known/openid-configuration";
+        assert_eq!(discovery.count(discovery_path), 1, "{name}");
+        assert!(unavailable(&verifier.verify(&new).await), "{name}");
+        assert_eq!(discovery.count(discovery_path), 2, "{name}");
     }
 
     // A kid still unknown after a successful refresh is refused: 401.
@@ -244,7 +251,10 @@ async fn waiters_beyond_the_bound_get_503_at_once() {
     let good = token(&fake, live, "agents:read");
     let keys = Scripted::start(vec![("/jwks.json", vec![hang()])]).await;
     let discovery = discovery_of(&keys).await;
-    let verifier = Verifier::jwks(&discovery.base_url).unwrap().build().unwrap();
+    let verifier = Verifier::jwks(&discovery.base_url)
+        .unwrap()
+        .build()
+        .unwrap();
     let (bound, extra) = (1024, 100);
     let start = Instant::now();
     let answers = futures::future::join_all((0..bound + extra).map(|_| {
