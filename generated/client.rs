@@ -111,6 +111,26 @@ is treated as immutable and is not accepted.
         pub details: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         pub message: ::std::string::String,
     }
+    /**The audiences a token is meant for (RFC 7662 §2.2, RFC 7519 §4.1.3): one
+string or a list of them. Phase-1 servers do not send it.
+*/
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        schemars::JsonSchema
+    )]
+    #[serde(untagged)]
+    pub enum Audience {
+        String(::std::string::String),
+        Array(::std::vec::Vec<::std::string::String>),
+    }
+    impl ::std::convert::From<::std::vec::Vec<::std::string::String>> for Audience {
+        fn from(value: ::std::vec::Vec<::std::string::String>) -> Self {
+            Self::Array(value)
+        }
+    }
     /**One audit event. Reading: `ipAddress`, `userAgent` and `timestamp` are
 not confirmed verbatim and are optional.
 */
@@ -423,6 +443,8 @@ token is active. Reading: `token_type` and `jti` are most likely present.
     pub struct Introspection {
         pub active: bool,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub aud: ::std::option::Option<Audience>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub client_id: ::std::option::Option<::std::string::String>,
         ///Expiry, Unix seconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -430,6 +452,9 @@ token is active. Reading: `token_type` and `jti` are most likely present.
         ///Issued at, Unix seconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub iat: ::std::option::Option<i64>,
+        ///The token's issuer (RFC 7662 §2.2); Phase-1 servers do not send it.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub iss: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub jti: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]

@@ -16,7 +16,9 @@ mod open_enum;
 
 pub use open_enum::UnknownValue;
 
-pub use crate::raw::types::{Agent, AuditEvent, Credential, CredentialWithSecret, Introspection};
+pub use crate::raw::types::{
+    Agent, Audience, AuditEvent, Credential, CredentialWithSecret, Introspection,
+};
 
 /// An agent, credential or event id.
 pub use uuid::Uuid;

@@ -35,7 +35,8 @@ pub const DEFAULT_REFRESH_COOLDOWN: Duration = Duration::from_secs(10);
 ///   ([`PresentError::OriginNotAllowed`]): AgentIdP tokens carry no
 ///   audience, so where they go is the only protection against a service
 ///   replaying them elsewhere;
-/// - answered `401` `invalid_token` (or a bare `Bearer` challenge), the
+/// - answered `401` with a Bearer challenge of `invalid_token` (or a bare
+///   `Bearer` one; a 401 without a Bearer challenge is returned as it is), the
 ///   token is dropped from the cache and the call is replayed once with a
 ///   new one when it can be: an idempotent method (GET, HEAD, OPTIONS,
 ///   TRACE, PUT, DELETE) or a request marked [`Replayable`], with a body

@@ -8,6 +8,8 @@ use crate::scope::ScopeSet;
 /// What a refusal's Bearer challenge says.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Challenge {
+    /// Whether a Bearer challenge was there at all.
+    pub(crate) bearer: bool,
     /// The `error` parameter, e.g. `invalid_token`.
     pub(crate) error: Option<String>,
     /// The `scope` parameter: the scopes the resource requires.
@@ -26,12 +28,15 @@ impl Challenge {
             .unwrap_or_default()
     }
 
-    /// A 401 that refuses the token itself: `invalid_token`, or no error
-    /// code at all (many servers answer a bad token with a bare
-    /// `Bearer realm=…`). Not `invalid_request`: the request is at fault,
-    /// and a new token would not help.
+    /// A 401 that refuses the token itself: a Bearer challenge with
+    /// `invalid_token`, or with no error code at all (many servers answer a
+    /// bad token with a bare `Bearer realm=…`). Not `invalid_request`: the
+    /// request is at fault, and a new token would not help. Not a 401 with
+    /// no Bearer challenge (none at all, or only `Basic`): the server asks
+    /// for something else than our token, and dropping a good token would
+    /// only spend a token request.
     pub(crate) fn refuses_token(&self) -> bool {
-        matches!(self.error.as_deref(), None | Some("invalid_token"))
+        self.bearer && matches!(self.error.as_deref(), None | Some("invalid_token"))
     }
 
     /// The scopes a 403 `insufficient_scope` names, if that is what it is.
@@ -52,7 +57,10 @@ fn bearer_params(value: &str) -> Option<Challenge> {
         }
         let (params, after) = parse_params(after);
         if scheme.eq_ignore_ascii_case("bearer") {
-            return Some(params);
+            return Some(Challenge {
+                bearer: true,
+                ..params
+            });
         }
         rest = after.trim_start_matches([',', ' ', '\t']);
     }
@@ -146,7 +154,9 @@ mod tests {
                 .as_deref(),
             Some("unterminated")
         );
-        assert!(of(&[]).refuses_token());
+        assert!(!of(&[]).refuses_token());
+        assert!(!of(&["Basic realm=\"x\""]).refuses_token());
+        assert!(of(&["Bearer realm=\"x\""]).refuses_token());
         assert!(of(&[]).insufficient_scope().is_none());
     }
 }

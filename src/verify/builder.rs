@@ -6,7 +6,7 @@ use jsonwebtoken::DecodingKey;
 use url::Url;
 
 use super::jwks::{Jwks, JwksTiming};
-use super::settings::{DEFAULT_JWKS_COOLDOWN, Settings};
+use super::settings::{DEFAULT_DEADLINE, DEFAULT_JWKS_COOLDOWN, Settings};
 use super::verifier::{Check, Keys, Verifier};
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -26,7 +26,7 @@ enum Source {
     Pem(Box<DecodingKey>),
     Jwks {
         discovery: Url,
-        http: Option<reqwest::Client>,
+        http: Option<Box<reqwest::ClientBuilder>>,
     },
 }
 
@@ -120,7 +120,14 @@ impl Verifier {
     /// [`jwks_cache_bounds`](VerifierBuilder::jwks_cache_bounds)); a token
     /// with an unknown `kid` refetches it, at most once per
     /// [`jwks_refetch_cooldown`](VerifierBuilder::jwks_refetch_cooldown); a
-    /// failed refresh keeps the key set held. A token without a `kid` is
+    /// failed refresh (no answer, an error, garbage, or a key set with no
+    /// usable RSA key) keeps the key set held. A `kid` still unknown after a
+    /// successful refresh is refused (401); one that could not be looked up
+    /// because the key set could not be refreshed is answered 503 with
+    /// `Retry-After` (the token may be fine). One fetch at a time: requests
+    /// needing it share it (at most 1,024 wait; more get 503 at once). The
+    /// discovery document is read again once its own `max-age` (clamped the
+    /// same way) has passed, and after a failed fetch. A token without a `kid` is
     /// checked only against a key set of one key. Like
     /// [`public_key_pem`](Self::public_key_pem), it sees no revocation
     /// unless [`introspect_first_sight`](VerifierBuilder::introspect_first_sight).
@@ -175,6 +182,7 @@ impl VerifierBuilder {
                 min_ttl: JWKS_MIN_TTL,
                 max_ttl: JWKS_MAX_TTL,
                 default_ttl: JWKS_DEFAULT_TTL,
+                deadline: DEFAULT_DEADLINE,
             },
         }
     }
@@ -209,14 +217,24 @@ impl VerifierBuilder {
         self
     }
 
-    /// Local checks require `iss` to be `issuer` (AgentIdP Phase-1 tokens
-    /// have no `iss`: set this only for a server that sets it).
+    /// Tokens must be from `issuer` (AgentIdP Phase-1 tokens have no `iss`:
+    /// set this only for a server that sets it). The local checks require
+    /// the token's `iss` to be `issuer`. In introspection mode the answer's
+    /// `iss` must be `issuer`, and an answer without `iss` is refused (401):
+    /// nothing else vouches for the issuer. With
+    /// [`introspect_first_sight`](Self::introspect_first_sight), the signed
+    /// token's `iss` was checked, so the answer's is checked only when present.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.settings.issuer = Some(issuer.into());
         self
     }
 
-    /// Local checks require `aud` to hold `audience` (Phase-1 tokens have no `aud`).
+    /// Tokens must be meant for `audience` (Phase-1 tokens have no `aud`).
+    /// The local checks require the token's `aud` to hold it. In
+    /// introspection mode the answer's `aud` (one string or a list) must
+    /// hold it, and an answer without `aud` is refused (401); with
+    /// [`introspect_first_sight`](Self::introspect_first_sight), the
+    /// answer's `aud` is checked only when present (the signed token's was).
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.settings.audience = Some(audience.into());
         self
@@ -226,8 +244,46 @@ impl VerifierBuilder {
     /// active for up to `grace` past their `max_age` (never past the token's
     /// `exp`), trying AgentIdP again about once a second. Off by default:
     /// without it, such requests are refused with 503.
+    ///
+    /// "Cannot answer" means an outage only: no connection, a transport
+    /// error, no answer within the [`deadline`](Self::deadline), or a 5xx.
+    /// A 429 (which anyone sending unknown tokens could cause) or any other
+    /// 4xx is refused with 503 and never served by the grace, so a caller
+    /// cannot keep a revoked token alive by making AgentIdP refuse the
+    /// service. `Duration::MAX` means "until `exp`".
     pub fn grace_when_unavailable(mut self, grace: Duration) -> Self {
         self.settings.grace = Some(grace);
+        self
+    }
+
+    /// The longest a verification takes (default
+    /// [`DEFAULT_DEADLINE`](super::DEFAULT_DEADLINE), 5 s): every remote
+    /// call a request makes (introspection, discovery, the key set) counts
+    /// against it, whatever the client's own timeouts and retries; when it
+    /// passes, the request is refused with 503 and `Retry-After` (or served
+    /// by the [grace](Self::grace_when_unavailable)). A key-set fetch is
+    /// bounded by it too. Saturated: `Duration::MAX` means "as long as can be".
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.settings.deadline = deadline;
+        self.jwks.deadline = deadline;
+        self
+    }
+
+    /// Introspection mode: at most `misses` introspections of tokens not
+    /// known active per `per`, a token bucket refilled evenly (default
+    /// [`DEFAULT_INTROSPECTION_MISSES`](super::DEFAULT_INTROSPECTION_MISSES)
+    /// per [`DEFAULT_INTROSPECTION_MISS_WINDOW`](super::DEFAULT_INTROSPECTION_MISS_WINDOW):
+    /// 30 per 60 s). Each unknown token takes one unit before it is
+    /// introspected and gives it back if AgentIdP says it is active, so the
+    /// bound holds for tokens that turn out inactive (and for concurrent
+    /// unknown ones). When it is spent, a token that could be real is
+    /// refused with 503 and `Retry-After` without a remote call. Tokens
+    /// seen active are asked about again without counting, and what cannot
+    /// be a token at all (not an RS256 compact JWS) is refused 401 before
+    /// any of this. `misses` of 0 is taken as 1; `per` of zero turns the
+    /// limit off.
+    pub fn introspection_miss_limit(mut self, misses: u32, per: Duration) -> Self {
+        self.settings.misses = (misses, per);
         self
     }
 
@@ -242,8 +298,8 @@ impl VerifierBuilder {
         self
     }
 
-    /// JWKS mode: the least time between two key-set fetches caused by
-    /// unknown `kid`s or expiry (default
+    /// JWKS mode: the least time from the end of one key-set fetch to the
+    /// start of the next caused by unknown `kid`s or expiry (default
     /// [`DEFAULT_JWKS_COOLDOWN`](super::DEFAULT_JWKS_COOLDOWN), 10 s).
     pub fn jwks_refetch_cooldown(mut self, cooldown: Duration) -> Self {
         self.jwks.cooldown = cooldown;
@@ -258,19 +314,21 @@ impl VerifierBuilder {
         self
     }
 
-    /// JWKS mode: the HTTP client for discovery and the key set (default:
-    /// one under the SDK's transport policy, as for API calls: no
-    /// redirects, no proxy from the environment, a 10 s timeout). Set its
-    /// timeouts yourself, and do not let it follow redirects.
-    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+    /// JWKS mode: the HTTP client for discovery and the key set, built from
+    /// your `builder` (its TLS roots, proxies and timeouts stay yours) under
+    /// the SDK's rules: redirects are never followed. Default: the SDK's
+    /// own client, as for API calls (no redirects, no proxy from the
+    /// environment, a 10 s timeout). Either way, a request's fetches end by
+    /// the verifier's [`deadline`](Self::deadline).
+    pub fn http_client(mut self, http: reqwest::ClientBuilder) -> Self {
         if let Source::Jwks { http: slot, .. } = &mut self.source {
-            *slot = Some(http);
+            *slot = Some(Box::new(http));
         }
         self
     }
 
     /// The verifier. Fails with [`ErrorKind::Config`](crate::ErrorKind::Config)
-    /// only if the default JWKS HTTP client cannot be built.
+    /// only if the JWKS HTTP client cannot be built.
     pub fn build(self) -> Result<Verifier> {
         let check = match self.source {
             Source::Introspection(client) => Check::Introspect(client),
@@ -280,7 +338,7 @@ impl VerifierBuilder {
             },
             Source::Jwks { discovery, http } => {
                 let http = match http {
-                    Some(http) => http,
+                    Some(builder) => transport::user_http_client(*builder)?,
                     // The crate's transport policy: no redirects (an https
                     // `jwks_uri` answered by a redirect to http is not
                     // followed), no proxy from the environment.

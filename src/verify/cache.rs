@@ -47,13 +47,23 @@ pub(crate) struct Entry {
     /// An active verdict may still be served until then while AgentIdP is
     /// unreachable (the opt-in grace); never past the token's `exp`.
     pub(crate) grace_until: Option<Instant>,
+    /// Kept (not served) until then: an active verdict outlives its
+    /// freshness by up to one more `max_age` (never past `exp`), so that
+    /// asking AgentIdP again is known to be about a token seen active (not
+    /// charged to the miss budget).
+    pub(crate) kept_until: Instant,
 }
 
 impl Entry {
     /// When moka drops the entry.
     fn evict_at(&self) -> Instant {
-        self.grace_until
-            .map_or(self.fresh_until, |g| g.max(self.fresh_until))
+        let kept = self.kept_until.max(self.fresh_until);
+        self.grace_until.map_or(kept, |g| g.max(kept))
+    }
+
+    /// Whether the verdict is "active", fresh or not.
+    pub(crate) fn was_active(&self) -> bool {
+        matches!(self.verdict, Verdict::Active(_))
     }
 
     pub(crate) fn is_fresh(&self, now: Instant) -> bool {

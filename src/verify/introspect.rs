@@ -5,62 +5,116 @@ use std::time::{Duration, Instant, SystemTime};
 
 use secrecy::SecretString;
 
+use super::budget::MissBudget;
 use super::cache::{Entry, Verdict, after};
 use super::principal::{AgentPrincipal, unix_time};
 use super::settings::Settings;
 use crate::client::Client;
-use crate::model::{Introspection, Uuid};
+use crate::error::{Error, ErrorKind};
+use crate::model::{Audience, Introspection, Uuid};
 
 /// How long a verdict kept by the grace is used before AgentIdP is tried again.
 const GRACE_RETRY: Duration = Duration::from_secs(1);
-/// `Retry-After` of a 503 when AgentIdP did not say.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// `Retry-After` of a 503 when AgentIdP did not say (5 s).
+pub(crate) const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// The longest `Retry-After` the service's 503 passes on from AgentIdP (60 s):
 /// a server's hint is bounded before it reaches the service's callers.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
+/// What one introspection is asked in the name of.
+pub(crate) struct Ask<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) settings: &'a Settings,
+    /// The miss budget, for a token nothing local vouched for (introspection
+    /// mode); `None` for a token whose signature was checked (first sight).
+    pub(crate) budget: Option<&'a MissBudget>,
+    /// When the verification must answer by (the verifier's deadline).
+    pub(crate) deadline: tokio::time::Instant,
+}
+
 /// Asks AgentIdP about `token`; `stale` is the entry it replaces, kept by
 /// the grace when AgentIdP cannot answer.
-pub(crate) async fn lookup(
-    client: &Client,
-    token: &str,
-    stale: Option<Entry>,
-    settings: &Settings,
-) -> Entry {
-    let secret = SecretString::from(token);
-    let answer = client.tokens().introspect(&secret).send().await;
-    let now = super::cache::now();
-    match answer {
-        Ok(answer) => match principal(answer, settings.leeway) {
-            Some(principal) => active(principal, now, settings),
-            None => Entry {
-                verdict: Verdict::Inactive,
-                fresh_until: after(now, settings.negative_ttl),
-                grace_until: None,
-            },
-        },
-        Err(error) => {
-            // The SDK's errors never quote the token.
-            tracing::warn!(
-                kind = ?error.kind(),
-                status = ?error.status(),
-                error = %error,
-                "token introspection failed; refusing with 503 unless the grace applies"
-            );
-            if let Some(kept) = stale.and_then(|entry| graced(entry, now)) {
-                return kept;
+pub(crate) async fn lookup(ask: Ask<'_>, token: &str, stale: Option<Entry>) -> Entry {
+    let settings = ask.settings;
+    // A token seen active is asked about again for free: a flood of junk
+    // cannot make a known token answer 503.
+    let charged = match ask.budget {
+        Some(budget) if !stale.as_ref().is_some_and(Entry::was_active) => {
+            if let Err(wait) = budget.take() {
+                tracing::warn!(
+                    "introspection-miss budget spent: a token not known active is refused with 503"
+                );
+                return unavailable(super::cache::now(), wait);
             }
-            Entry {
-                verdict: Verdict::Unavailable(
-                    error
-                        .retry_after()
-                        .unwrap_or(DEFAULT_RETRY_AFTER)
-                        .min(MAX_RETRY_AFTER),
-                ),
-                fresh_until: now,
-                grace_until: None,
-            }
+            Some(budget)
         }
+        _ => None,
+    };
+    let secret = SecretString::from(token);
+    let answer =
+        tokio::time::timeout_at(ask.deadline, ask.client.tokens().introspect(&secret).send()).await;
+    let now = super::cache::now();
+    let error = match answer {
+        Ok(Ok(answer)) => {
+            return match principal(answer, settings, ask.budget.is_none()) {
+                Some(principal) => {
+                    if let Some(budget) = charged {
+                        budget.refund();
+                    }
+                    active(principal, now, settings)
+                }
+                None => Entry {
+                    verdict: Verdict::Inactive,
+                    fresh_until: after(now, settings.negative_ttl),
+                    grace_until: None,
+                    kept_until: now,
+                },
+            };
+        }
+        Ok(Err(error)) => Some(error),
+        Err(_) => None,
+    };
+    let outage = error.as_ref().is_none_or(is_outage);
+    match &error {
+        // The SDK's errors never quote the token.
+        Some(error) => tracing::warn!(
+            kind = ?error.kind(),
+            status = ?error.status(),
+            error = %error,
+            outage,
+            "token introspection failed; refusing with 503 unless the grace applies"
+        ),
+        None => tracing::warn!(
+            "token introspection did not answer within the verifier's deadline; refusing with 503 unless the grace applies"
+        ),
+    }
+    if outage && let Some(kept) = stale.and_then(|entry| graced(entry, now)) {
+        return kept;
+    }
+    let hint = error.as_ref().and_then(Error::retry_after);
+    unavailable(
+        now,
+        hint.unwrap_or(DEFAULT_RETRY_AFTER).min(MAX_RETRY_AFTER),
+    )
+}
+
+/// Whether AgentIdP itself is failing (transport, timeout, 5xx): only then
+/// may the grace serve a verdict past its max age. A 429 (which the
+/// verifier's own misses can cause) or any other 4xx is not an outage.
+fn is_outage(error: &Error) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Transport | ErrorKind::Server
+    ) || error.status().is_some_and(|s| s.is_server_error())
+}
+
+/// A 503 that is not kept.
+fn unavailable(now: Instant, retry_after: Duration) -> Entry {
+    Entry {
+        verdict: Verdict::Unavailable(retry_after),
+        fresh_until: now,
+        grace_until: None,
+        kept_until: now,
     }
 }
 
@@ -75,6 +129,7 @@ pub(crate) fn active(principal: AgentPrincipal, now: Instant, settings: &Setting
         grace_until: settings
             .grace
             .map(|grace| after(now, settings.max_age.saturating_add(grace).min(left))),
+        kept_until: after(now, settings.max_age.saturating_mul(2).min(left)),
         verdict: Verdict::Active(Arc::new(principal)),
     }
 }
@@ -94,8 +149,11 @@ fn graced(stale: Entry, now: Instant) -> Option<Entry> {
 }
 
 /// The principal of an active answer; `None` for an inactive one, an
-/// expired one, or one whose `sub` is not an agent id.
-fn principal(answer: Introspection, leeway: Duration) -> Option<AgentPrincipal> {
+/// expired one, one whose `sub` is not an agent id, or one failing the
+/// `issuer`/`audience` settings. `signed`: the token's own claims were
+/// checked locally (first sight), so an answer without `iss`/`aud` is
+/// accepted; otherwise a set `issuer`/`audience` requires them.
+fn principal(answer: Introspection, settings: &Settings, signed: bool) -> Option<AgentPrincipal> {
     if !answer.active {
         return None;
     }
@@ -103,6 +161,23 @@ fn principal(answer: Introspection, leeway: Duration) -> Option<AgentPrincipal> 
         tracing::warn!("introspection answered active without an agent id in `sub`; refused");
         return None;
     };
+    if let Some(issuer) = &settings.issuer {
+        let ok = answer.iss.as_ref().map_or(signed, |iss| iss == issuer);
+        if !ok {
+            tracing::debug!("introspection answer refused: `iss` is missing or not the issuer");
+            return None;
+        }
+    }
+    if let Some(audience) = &settings.audience {
+        let ok = answer.aud.as_ref().map_or(signed, |aud| match aud {
+            Audience::String(one) => one == audience,
+            Audience::Array(all) => all.contains(audience),
+        });
+        if !ok {
+            tracing::debug!("introspection answer refused: `aud` is missing or not the audience");
+            return None;
+        }
+    }
     let principal = AgentPrincipal {
         agent_id,
         client_id: answer.client_id.unwrap_or_else(|| agent_id.to_string()),
@@ -111,5 +186,5 @@ fn principal(answer: Introspection, leeway: Duration) -> Option<AgentPrincipal> 
         expires_at: answer.exp.and_then(unix_time),
         issued_at: answer.iat.and_then(unix_time),
     };
-    (!principal.expired_at(SystemTime::now(), leeway)).then_some(principal)
+    (!principal.expired_at(SystemTime::now(), settings.leeway)).then_some(principal)
 }

@@ -1,36 +1,48 @@
 //! JWKS: the key set a server publishes through OIDC discovery, cached per
 //! its `Cache-Control`, refetched on an unknown `kid` at most once per
-//! cooldown, and kept (stale) when a refresh fails.
+//! cooldown (counted from the end of the previous fetch), and kept (stale)
+//! when a refresh fails. One fetch at a time, on a task of its own: every
+//! request that needs it waits for that fetch (up to its own deadline) and
+//! shares its outcome.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm};
 use reqwest::header::CACHE_CONTROL;
 use serde::Deserialize;
+use tokio::sync::watch;
 use url::Url;
 
+use super::cache::{after, now};
 use super::error::VerifyError;
 use crate::seam::transport::read_body;
 
 /// The largest discovery document or key set read.
 const MAX_BODY: u64 = 256 * 1024;
-/// `Retry-After` of a 503 when no key set could be had.
+/// `Retry-After` of a 503 when the key set cannot be had (5 s).
 const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// The most requests waiting for one key-set fetch (1024); more are
+/// refused with 503 at once rather than queued.
+pub(crate) const MAX_WAITERS: usize = 1024;
 
 /// When and how often the key set is fetched.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct JwksTiming {
-    /// The least time between two fetches started by a refresh.
+    /// The least time between the end of a fetch and the start of the next
+    /// one caused by an unknown `kid` or expiry.
     pub(crate) cooldown: Duration,
-    /// `Cache-Control: max-age` is clamped to `[min_ttl, max_ttl]`.
+    /// `Cache-Control: max-age` is clamped to `[min_ttl, max_ttl]` (for the
+    /// key set and the discovery document).
     pub(crate) min_ttl: Duration,
     pub(crate) max_ttl: Duration,
     /// How long a key set without `max-age` is fresh.
     pub(crate) default_ttl: Duration,
+    /// The longest one fetch (discovery and key set) may take.
+    pub(crate) deadline: Duration,
 }
 
 /// The keys of one fetch.
@@ -39,7 +51,6 @@ pub(crate) struct KeySet {
     /// Keys without a `kid`, for tokens without one.
     unnamed: Vec<DecodingKey>,
     fresh_until: Instant,
-    generation: u64,
 }
 
 impl KeySet {
@@ -58,28 +69,34 @@ impl KeySet {
 
 #[derive(Default)]
 struct State {
-    jwks_uri: Option<Url>,
+    /// The discovery document's `jwks_uri`, and until when it is fresh.
+    jwks_uri: Option<(Url, Instant)>,
     keys: Option<Arc<KeySet>>,
-    last_fetch: Option<Instant>,
-    generations: u64,
+    /// When the last fetch ended, and whether it brought a key set.
+    last: Option<(Instant, bool)>,
+    /// The fetch in flight: its outcome (`Some(brought a key set)`) once it ends.
+    in_flight: Option<watch::Receiver<Option<bool>>>,
+    /// Requests waiting for it.
+    waiters: usize,
 }
 
 /// The JWKS source of a verifier.
 pub(crate) struct Jwks {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     http: reqwest::Client,
     discovery: Url,
     timing: JwksTiming,
     state: Mutex<State>,
-    /// One refresh at a time; held across the fetch only, never while
-    /// `state` is locked.
-    gate: tokio::sync::Mutex<()>,
 }
 
 impl fmt::Debug for Jwks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Jwks")
-            .field("discovery", &self.discovery.as_str())
-            .field("timing", &self.timing)
+            .field("discovery", &self.shared.discovery.as_str())
+            .field("timing", &self.shared.timing)
             .finish_non_exhaustive()
     }
 }
@@ -89,94 +106,199 @@ struct Discovery {
     jwks_uri: String,
 }
 
+fn unavailable() -> VerifyError {
+    VerifyError::Unavailable {
+        retry_after: RETRY_AFTER,
+    }
+}
+
 impl Jwks {
     pub(crate) fn new(discovery: Url, http: reqwest::Client, timing: JwksTiming) -> Jwks {
         Jwks {
-            http,
-            discovery,
-            timing,
-            state: Mutex::new(State::default()),
-            gate: tokio::sync::Mutex::new(()),
+            shared: Arc::new(Shared {
+                http,
+                discovery,
+                timing,
+                state: Mutex::new(State::default()),
+            }),
         }
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Whether the cooldown since the last fetch has passed; if so, takes
-    /// the slot (the caller fetches).
-    fn take_fetch_slot(&self) -> bool {
-        let mut state = self.state();
-        let now = super::cache::now();
-        let due = state
-            .last_fetch
-            .is_none_or(|last| now.duration_since(last) >= self.timing.cooldown);
-        if due {
-            state.last_fetch = Some(now);
-        }
-        due
-    }
-
-    /// The key set to check a token with `kid` against: the cached one when
-    /// it has the key and is fresh; otherwise after one refresh, if the
-    /// cooldown allows it. `Unavailable` only when no key set was ever had.
-    pub(crate) async fn keys_for(&self, kid: Option<&str>) -> Result<Arc<KeySet>, VerifyError> {
-        let current = self.state().keys.clone();
-        if let Some(set) = &current
-            && set.key(kid).is_some()
-        {
-            if super::cache::now() >= set.fresh_until
-                && let Ok(_gate) = self.gate.try_lock()
-                && self.take_fetch_slot()
+    /// The key set to check a token with `kid` against: the held one when
+    /// it has the key (a stale one is refreshed in the background); else
+    /// the one the fetch in flight, or a new one, brings. A key set that
+    /// lacks `kid` is returned only when it comes from a fetch that
+    /// succeeded (the token is then refused: 401); when the key set could
+    /// not be refreshed, or not by `deadline`, `Unavailable` (503): the
+    /// token may be fine.
+    pub(crate) async fn keys_for(
+        &self,
+        kid: Option<&str>,
+        deadline: tokio::time::Instant,
+    ) -> Result<Arc<KeySet>, VerifyError> {
+        // Decided under the lock; a fetch is spawned after it is released.
+        let (mut outcome, fetch) = {
+            let mut state = self.shared.state();
+            let now = now();
+            if let Some(set) = &state.keys
+                && set.key(kid).is_some()
             {
-                self.refresh().await;
-                return Ok(self.state().keys.clone().unwrap_or_else(|| set.clone()));
+                let set = Arc::clone(set);
+                let refresh =
+                    (now >= set.fresh_until && state.in_flight.is_none() && self.due(&state, now))
+                        .then(|| self.begin_fetch(&mut state).1);
+                drop(state);
+                if let Some(fetch) = refresh {
+                    fetch.spawn();
+                }
+                return Ok(set);
             }
-            return Ok(set.clone());
+            if state.in_flight.is_none() && !self.due(&state, now) {
+                // Within the cooldown: the last fetch's outcome stands.
+                return match (&state.keys, state.last) {
+                    (Some(set), Some((_, true))) => Ok(Arc::clone(set)),
+                    _ => Err(unavailable()),
+                };
+            }
+            if state.waiters >= MAX_WAITERS {
+                return Err(unavailable());
+            }
+            let started = match &state.in_flight {
+                Some(outcome) => (outcome.clone(), None),
+                None => {
+                    let (outcome, fetch) = self.begin_fetch(&mut state);
+                    (outcome, Some(fetch))
+                }
+            };
+            state.waiters += 1;
+            started
+        };
+        let _waiting = Waiting(&self.shared);
+        if let Some(fetch) = fetch {
+            fetch.spawn();
         }
-        // An unknown `kid`, or no key set yet: wait for the refresh under way
-        // or make one, unless one was made within the cooldown.
-        let seen = current.as_ref().map(|set| set.generation);
-        let _gate = self.gate.lock().await;
-        let now_seen = self.state().keys.as_ref().map(|set| set.generation);
-        if now_seen == seen && self.take_fetch_slot() {
-            self.refresh().await;
+        let fetched = tokio::time::timeout_at(deadline, outcome.wait_for(Option::is_some))
+            .await
+            .ok()
+            .and_then(|seen| seen.ok().map(|seen| *seen == Some(true)));
+        if fetched != Some(true) {
+            return Err(unavailable());
         }
-        self.state().keys.clone().ok_or(VerifyError::Unavailable {
-            retry_after: RETRY_AFTER,
+        self.shared.state().keys.clone().ok_or_else(unavailable)
+    }
+
+    /// Whether the cooldown since the end of the last fetch has passed.
+    fn due(&self, state: &State, now: Instant) -> bool {
+        state.last.is_none_or(|(ended, _)| {
+            now.saturating_duration_since(ended) >= self.shared.timing.cooldown
         })
     }
 
-    /// Fetches the key set (and the discovery document, the first time);
-    /// on failure the current key set stays.
-    async fn refresh(&self) {
-        match self.fetch().await {
-            Ok((by_kid, unnamed, ttl)) => {
-                let mut state = self.state();
-                state.generations += 1;
-                tracing::debug!(keys = by_kid.len() + unnamed.len(), ?ttl, "JWKS fetched");
-                state.keys = Some(Arc::new(KeySet {
-                    by_kid,
-                    unnamed,
-                    fresh_until: super::cache::after(super::cache::now(), ttl),
-                    generation: state.generations,
-                }));
+    /// Marks a fetch in flight; the caller spawns it once the lock is
+    /// released. Its end is recorded however it ends, by a guard armed
+    /// here, before the spawn.
+    fn begin_fetch(&self, state: &mut State) -> (watch::Receiver<Option<bool>>, Fetch) {
+        let (done, outcome) = watch::channel(None);
+        state.in_flight = Some(outcome.clone());
+        let end = FetchEnd {
+            shared: Arc::clone(&self.shared),
+            done: Some(done),
+        };
+        (outcome, Fetch(end))
+    }
+}
+
+/// A fetch marked in flight, to be spawned.
+struct Fetch(FetchEnd);
+
+impl Fetch {
+    /// Runs the fetch on a task of its own (so no request's going away
+    /// cancels it), bounded by the fetch deadline.
+    fn spawn(self) {
+        let mut end = self.0;
+        tokio::spawn(async move {
+            let shared = Arc::clone(&end.shared);
+            let fetched = tokio::time::timeout(shared.timing.deadline, shared.fetch()).await;
+            let keys = match fetched {
+                Ok(Ok(keys)) => Some(keys),
+                Ok(Err(reason)) => {
+                    tracing::warn!(%reason, "JWKS refresh failed; keeping the key set held, if any");
+                    None
+                }
+                Err(_) => {
+                    tracing::warn!("JWKS refresh timed out; keeping the key set held, if any");
+                    None
+                }
+            };
+            end.finish(keys);
+        });
+    }
+}
+
+/// One request waiting for a fetch; counted out when it stops waiting.
+struct Waiting<'a>(&'a Shared);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state();
+        state.waiters = state.waiters.saturating_sub(1);
+    }
+}
+
+/// Records the end of a fetch: the key set it brought (if any), when it
+/// ended, and wakes its waiters. Dropped unfinished (the task cancelled or
+/// never run), the fetch counts as failed.
+struct FetchEnd {
+    shared: Arc<Shared>,
+    done: Option<watch::Sender<Option<bool>>>,
+}
+
+impl FetchEnd {
+    fn finish(&mut self, keys: Option<KeySet>) {
+        let Some(done) = self.done.take() else {
+            return;
+        };
+        let fetched = keys.is_some();
+        {
+            let mut state = self.shared.state();
+            if let Some(keys) = keys {
+                state.keys = Some(Arc::new(keys));
+            } else {
+                // The next fetch reads the discovery document again: the
+                // key set may have moved.
+                state.jwks_uri = None;
             }
-            Err(reason) => {
-                tracing::warn!(%reason, "JWKS refresh failed; keeping the key set held, if any");
-            }
+            state.last = Some((now(), fetched));
+            state.in_flight = None;
         }
+        let _ = done.send(Some(fetched));
+    }
+}
+
+impl Drop for FetchEnd {
+    fn drop(&mut self) {
+        self.finish(None);
+    }
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    async fn fetch(
-        &self,
-    ) -> Result<(HashMap<String, DecodingKey>, Vec<DecodingKey>, Duration), String> {
-        let known = self.state().jwks_uri.clone();
+    /// Fetches the key set (and the discovery document, when the one held
+    /// is stale or none is). A key set with no usable RSA key is a failure.
+    async fn fetch(&self) -> Result<KeySet, String> {
+        let t = self.timing;
+        let known = self
+            .state()
+            .jwks_uri
+            .clone()
+            .filter(|(_, fresh_until)| now() < *fresh_until);
         let jwks_uri = match known {
-            Some(uri) => uri,
+            Some((uri, _)) => uri,
             None => {
-                let (body, _) = self.get(self.discovery.clone()).await?;
+                let (body, max_age) = self.get(self.discovery.clone()).await?;
                 let doc: Discovery = serde_json::from_slice(&body)
                     .map_err(|e| format!("discovery document: {e}"))?;
                 let uri = Url::parse(&doc.jwks_uri).map_err(|e| format!("jwks_uri: {e}"))?;
@@ -185,7 +307,8 @@ impl Jwks {
                 if uri.scheme() != "https" && uri.scheme() != self.discovery.scheme() {
                     return Err(format!("jwks_uri has the scheme `{}`", uri.scheme()));
                 }
-                self.state().jwks_uri = Some(uri.clone());
+                let ttl = max_age.map_or(t.default_ttl, |age| age.clamp(t.min_ttl, t.max_ttl));
+                self.state().jwks_uri = Some((uri.clone(), after(now(), ttl)));
                 uri
             }
         };
@@ -208,9 +331,19 @@ impl Jwks {
                 None => unnamed.push(key),
             }
         }
-        let t = self.timing;
+        if by_kid.is_empty() && unnamed.is_empty() {
+            return Err(format!(
+                "the key set holds no usable RSA key ({} keys)",
+                set.keys.len()
+            ));
+        }
         let ttl = max_age.map_or(t.default_ttl, |age| age.clamp(t.min_ttl, t.max_ttl));
-        Ok((by_kid, unnamed, ttl))
+        tracing::debug!(keys = by_kid.len() + unnamed.len(), ?ttl, "JWKS fetched");
+        Ok(KeySet {
+            by_kid,
+            unnamed,
+            fresh_until: after(now(), ttl),
+        })
     }
 
     /// GETs `url`: the body (at most [`MAX_BODY`]) and `Cache-Control: max-age`.

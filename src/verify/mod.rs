@@ -32,11 +32,22 @@
 //!   stores who the caller is, never whether it may do something: a cache
 //!   that remembered a scope decision let requests through in Ory
 //!   Oathkeeper (CVE-2021-32701).
-//! - **Fail closed.** When AgentIdP cannot answer (unreachable, failing,
-//!   rate-limiting, or refusing the service's own credentials), the answer is
-//!   503 with `Retry-After`, never 401 (the token may be fine) and never a
-//!   pass. [`grace_when_unavailable`](VerifierBuilder::grace_when_unavailable)
-//!   opts in to keep serving verdicts already known active for a while.
+//! - **Fail closed, within a deadline.** When AgentIdP cannot answer
+//!   (unreachable, hung, failing, rate-limiting, or refusing the service's
+//!   own credentials), or the key set cannot be refreshed, the answer is 503
+//!   with `Retry-After`, never 401 (the token may be fine) and never a pass,
+//!   by the verifier's own [`deadline`](VerifierBuilder::deadline) (5 s),
+//!   whatever the client's timeouts and retries.
+//!   [`grace_when_unavailable`](VerifierBuilder::grace_when_unavailable)
+//!   opts in to keep serving verdicts already known active for a while,
+//!   during an outage only (no answer, transport errors, 5xx): never for a
+//!   429 or another 4xx, which a caller could provoke.
+//! - **Junk is cheap.** What cannot be an AgentIdP token (not a compact JWS
+//!   of three base64url parts with an RS256 header) is refused 401 before
+//!   any remote call; introspections of tokens not known active are bounded
+//!   by a [miss budget](VerifierBuilder::introspection_miss_limit) (30 per
+//!   minute), beyond which such tokens get 503 without a remote call, while
+//!   tokens seen active keep being served.
 //! - **Local checks pin RS256.** `none`, HS256 keyed with the public key, and
 //!   every other algorithm are refused; `exp` and `nbf` allow a
 //!   [`leeway`](VerifierBuilder::leeway); `iss`/`aud` are checked only when
@@ -83,6 +94,7 @@
 
 #[cfg(feature = "axum")]
 mod axum;
+mod budget;
 mod builder;
 mod cache;
 mod error;
@@ -93,6 +105,7 @@ mod jwt;
 mod layer;
 mod principal;
 mod settings;
+mod shape;
 mod verifier;
 
 pub use builder::VerifierBuilder;
@@ -100,6 +113,8 @@ pub use error::VerifyError;
 pub use layer::{RequireScopes, RequireScopesService, VerifyLayer, VerifyService};
 pub use principal::AgentPrincipal;
 pub use settings::{
-    DEFAULT_CAPACITY, DEFAULT_JWKS_COOLDOWN, DEFAULT_LEEWAY, DEFAULT_MAX_AGE, DEFAULT_NEGATIVE_TTL,
+    DEFAULT_CAPACITY, DEFAULT_DEADLINE, DEFAULT_INTROSPECTION_MISS_WINDOW,
+    DEFAULT_INTROSPECTION_MISSES, DEFAULT_JWKS_COOLDOWN, DEFAULT_LEEWAY, DEFAULT_MAX_AGE,
+    DEFAULT_NEGATIVE_TTL,
 };
 pub use verifier::Verifier;

@@ -12,6 +12,16 @@ pub const DEFAULT_CAPACITY: u64 = 10_000;
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
 /// Default [`jwks_refetch_cooldown`](super::VerifierBuilder::jwks_refetch_cooldown).
 pub const DEFAULT_JWKS_COOLDOWN: Duration = Duration::from_secs(10);
+/// Default [`deadline`](super::VerifierBuilder::deadline): 5 s, within
+/// which every verification answers, 503 if AgentIdP has not.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
+/// Default number of [`introspection_miss_limit`](super::VerifierBuilder::introspection_miss_limit):
+/// 30 introspections of tokens not known active…
+pub const DEFAULT_INTROSPECTION_MISSES: u32 = 30;
+/// …per 60 s (the default window of
+/// [`introspection_miss_limit`](super::VerifierBuilder::introspection_miss_limit)),
+/// well under the 100 requests a minute AgentIdP allows a client.
+pub const DEFAULT_INTROSPECTION_MISS_WINDOW: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
@@ -22,6 +32,8 @@ pub(crate) struct Settings {
     pub(crate) grace: Option<Duration>,
     pub(crate) issuer: Option<String>,
     pub(crate) audience: Option<String>,
+    pub(crate) deadline: Duration,
+    pub(crate) misses: (u32, Duration),
 }
 
 impl Default for Settings {
@@ -34,6 +46,11 @@ impl Default for Settings {
             grace: None,
             issuer: None,
             audience: None,
+            deadline: DEFAULT_DEADLINE,
+            misses: (
+                DEFAULT_INTROSPECTION_MISSES,
+                DEFAULT_INTROSPECTION_MISS_WINDOW,
+            ),
         }
     }
 }

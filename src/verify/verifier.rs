@@ -6,14 +6,16 @@ use std::sync::Arc;
 use http::HeaderMap;
 use jsonwebtoken::{DecodingKey, Validation};
 
-use super::cache::{TokenKey, Verdict, VerdictCache};
+use super::budget::MissBudget;
+use super::cache::{TokenKey, Verdict, VerdictCache, after};
 use super::error::VerifyError;
 use super::header::{bearer_token, is_b64token};
-use super::introspect;
+use super::introspect::{self, Ask};
 use super::jwks::Jwks;
 use super::jwt;
 use super::principal::AgentPrincipal;
 use super::settings::Settings;
+use super::shape;
 use crate::client::Client;
 
 /// Decides whether a bearer token is good and whom it speaks for.
@@ -33,6 +35,8 @@ struct Inner {
     cache: VerdictCache,
     settings: Settings,
     validation: Validation,
+    /// Introspections of tokens not known active (introspection mode).
+    misses: MissBudget,
 }
 
 pub(crate) enum Check {
@@ -91,6 +95,7 @@ impl Verifier {
             inner: Arc::new(Inner {
                 check,
                 cache: VerdictCache::new(settings.capacity),
+                misses: MissBudget::new(settings.misses.0, settings.misses.1),
                 settings,
                 validation,
             }),
@@ -126,24 +131,50 @@ impl Verifier {
         self.decide(token).await
     }
 
-    /// [`verify`](Self::verify) of a token known to be a b64token.
+    /// [`verify`](Self::verify) of a token known to be a b64token, answered
+    /// by the verifier's deadline (each remote call is bounded by it too, so
+    /// that a timed-out introspection can still be served by the grace).
     async fn decide(&self, token: &str) -> Result<AgentPrincipal, VerifyError> {
+        let start = tokio::time::Instant::now();
+        let deadline = start
+            .checked_add(self.inner.settings.deadline)
+            .unwrap_or_else(|| after(start.into_std(), self.inner.settings.deadline).into());
+        tokio::time::timeout_at(deadline, self.decide_by(token, deadline))
+            .await
+            .unwrap_or(Err(VerifyError::Unavailable {
+                retry_after: introspect::DEFAULT_RETRY_AFTER,
+            }))
+    }
+
+    async fn decide_by(
+        &self,
+        token: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<AgentPrincipal, VerifyError> {
         let i = &*self.inner;
         match &i.check {
-            Check::Introspect(client) => self.introspected(client, token).await,
+            Check::Introspect(client) => {
+                // What cannot be a token costs no introspection (401 at once).
+                if !shape::could_be_rs256_jws(token) {
+                    return Err(VerifyError::InvalidToken);
+                }
+                self.introspected(client, token, Some(&i.misses), deadline)
+                    .await
+            }
             Check::Local { keys, first_sight } => {
                 let principal = match keys {
                     Keys::Pem(key) => jwt::verify(token, key, &i.validation)?,
                     Keys::Jwks(jwks) => {
                         let kid = jwt::key_id(token)?;
-                        let set = jwks.keys_for(kid.as_deref()).await?;
+                        let set = jwks.keys_for(kid.as_deref(), deadline).await?;
                         let key = set.key(kid.as_deref()).ok_or(VerifyError::InvalidToken)?;
                         jwt::verify(token, key, &i.validation)?
                     }
                 };
                 match first_sight {
                     None => Ok(principal),
-                    Some(client) => self.introspected(client, token).await,
+                    // Signed by AgentIdP: not charged to the miss budget.
+                    Some(client) => self.introspected(client, token, None, deadline).await,
                 }
             }
         }
@@ -154,12 +185,20 @@ impl Verifier {
         &self,
         client: &Client,
         token: &str,
+        budget: Option<&MissBudget>,
+        deadline: tokio::time::Instant,
     ) -> Result<AgentPrincipal, VerifyError> {
         let i = &*self.inner;
         let entry = i
             .cache
             .get_or_lookup(TokenKey::of(token), |stale| {
-                introspect::lookup(client, token, stale, &i.settings)
+                let ask = Ask {
+                    client,
+                    settings: &i.settings,
+                    budget,
+                    deadline,
+                };
+                introspect::lookup(ask, token, stale)
             })
             .await;
         match entry.verdict {

@@ -313,3 +313,55 @@ async fn neither_debug_nor_errors_show_the_token() {
         assert!(!shown.contains(token.expose_secret()), "{shown}");
     }
 }
+
+/// Issue 24, item 14: a 401 that carries no Bearer challenge (none at all,
+/// or only `Basic`) is not a refusal of the token: the token is kept (no
+/// new token request) and the call is not replayed.
+#[tokio::test]
+async fn a_401_without_a_bearer_challenge_does_not_drop_the_token() {
+    use crate::support::scripted::{Act, Scripted};
+    let (fake, client) = fake_and_client().await;
+    for challenge in [None, Some(r#"Basic realm="x""#)] {
+        let headers = challenge
+            .map(|c| vec![("www-authenticate", c.to_owned())])
+            .unwrap_or_default();
+        let service = Scripted::start(vec![(
+            "/x",
+            vec![Act::Respond(401, headers, String::new())],
+        )])
+        .await;
+        let auth = OutgoingAuth::builder(&client)
+            .allow_origin(service.base_url.clone())
+            .build()
+            .unwrap();
+        let before = fake.requests_seen(Operation::IssueToken);
+        let response = http(auth)
+            .get(format!("{}/x", service.base_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        assert_eq!(service.count("/x"), 1, "{challenge:?}: replayed");
+        assert_eq!(
+            fake.requests_seen(Operation::IssueToken),
+            before.max(1),
+            "{challenge:?}: the token was dropped and fetched again"
+        );
+        // The token was kept: the next call fetches none either.
+        let _ = http(
+            OutgoingAuth::builder(&client)
+                .allow_origin(service.base_url.clone())
+                .build()
+                .unwrap(),
+        )
+        .get(format!("{}/x", service.base_url))
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(
+            fake.requests_seen(Operation::IssueToken),
+            before.max(1),
+            "{challenge:?}"
+        );
+    }
+}

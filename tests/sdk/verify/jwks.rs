@@ -90,10 +90,16 @@ async fn a_failed_refresh_keeps_the_stale_key_set() {
     for _ in 0..5 {
         assert_eq!(verifier.verify(&good).await.map(|p| p.agent_id), Ok(live));
     }
-    assert!(fake.jwks_requests_seen() >= 2, "a refresh was tried");
+    // The refresh runs in the background (no request waits for it).
+    let tried = eventually(Duration::from_secs(30), async || {
+        fake.jwks_requests_seen() >= 2
+    })
+    .await;
+    assert!(tried, "a refresh was tried");
+    assert_eq!(verifier.verify(&good).await.map(|p| p.agent_id), Ok(live));
     fake.fail_jwks(false);
+    let seen = fake.jwks_requests_seen();
     let refreshed = eventually(Duration::from_secs(30), async || {
-        let seen = fake.jwks_requests_seen();
         verifier.verify(&good).await.is_ok() && fake.jwks_requests_seen() > seen
     })
     .await;
@@ -174,4 +180,86 @@ async fn jwks_cache_bounds_of_duration_max_do_not_panic_the_first_verify() {
         .await
         .expect("verify panicked with jwks_cache_bounds(Duration::MAX, Duration::MAX)");
     assert_eq!(verdict, Ok(live));
+}
+
+/// Issue 24, item 14: the key-set fetch follows no redirect, whatever
+/// client the service gives (here reqwest's default builder, which follows
+/// ten): the other origin never sees a request.
+#[tokio::test]
+async fn a_key_set_redirect_is_not_followed_even_with_your_own_client() {
+    use crate::support::scripted::{Act, Scripted};
+    let fake = oidc_fake(Duration::from_secs(300)).await;
+    let live = seeded_agent(&fake, &["agents:read"]);
+    let good = token(&fake, live, "agents:read");
+    let other = Scripted::start(vec![(
+        "/jwks.json",
+        vec![Act::Respond(
+            200,
+            vec![],
+            reqwest::get(format!("{}/.well-known/jwks.json", fake.base_url()))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        )],
+    )])
+    .await;
+    let location = format!("{}/jwks.json", other.base_url);
+    let redirecting = Scripted::start(vec![(
+        "/jwks.json",
+        vec![Act::Respond(
+            302,
+            vec![("location", location)],
+            String::new(),
+        )],
+    )])
+    .await;
+    let jwks_uri = format!("{}/jwks.json", redirecting.base_url);
+    let discovery = Scripted::start(vec![(
+        "/.well-known/openid-configuration",
+        vec![Act::json(200, json!({ "jwks_uri": jwks_uri }))],
+    )])
+    .await;
+    let verifier = Verifier::jwks(&discovery.base_url)
+        .unwrap()
+        .http_client(reqwest::Client::builder())
+        .build()
+        .unwrap();
+    let verdict = verifier.verify(&good).await;
+    assert!(
+        matches!(verdict, Err(VerifyError::Unavailable { .. })),
+        "{verdict:?}"
+    );
+    assert_eq!(redirecting.count("/jwks.json"), 1);
+    assert_eq!(other.count("/jwks.json"), 0, "the redirect was followed");
+}
+
+/// Issue 24, item 14: the discovery document is read again once its
+/// `max-age` has passed, not once for the life of the process. Paused clock.
+#[tokio::test(start_paused = true)]
+async fn the_discovery_document_is_read_again_after_its_max_age() {
+    let fake = oidc_fake(Duration::from_secs(60)).await;
+    let verifier = Verifier::jwks(&fake.base_url())
+        .unwrap()
+        .jwks_cache_bounds(Duration::from_secs(1), Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let live = seeded_agent(&fake, &["agents:read"]);
+    assert!(
+        verifier
+            .verify(&token(&fake, live, "agents:read"))
+            .await
+            .is_ok()
+    );
+    assert_eq!(fake.discovery_requests_seen(), 1);
+    tokio::time::advance(Duration::from_secs(120)).await;
+    fake.rotate_signing_key(Duration::from_secs(3600));
+    assert!(
+        verifier
+            .verify(&token(&fake, live, "agents:read"))
+            .await
+            .is_ok()
+    );
+    assert_eq!(fake.discovery_requests_seen(), 2);
 }

@@ -1,7 +1,10 @@
 //! Verifying agents' tokens in a service (`verify`).
 
+mod claims;
 mod introspection;
+mod junk;
 mod jwks;
 #[cfg(feature = "axum")]
 mod layer;
 mod modes;
+mod outage;
