@@ -18,6 +18,9 @@ end
 return 0
 "#;
 
+/// How long [`RedisStore::connect`] may take to connect: 10 s.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The default prefix of every key this store writes.
 pub const DEFAULT_KEY_PREFIX: &str = "sentryagent:token:";
 
@@ -73,7 +76,7 @@ impl fmt::Debug for RedisStore {
 
 impl RedisStore {
     /// Connects to the Redis at `url` (`redis://[:password@]host:port/db`,
-    /// or `rediss://` for TLS). The error never quotes the URL.
+    /// or `rediss://` for TLS), within 10 s. The error never quotes the URL.
     pub async fn connect(url: &str) -> Result<RedisStore, StoreError> {
         let client = redis::Client::open(url)
             .map_err(|e| StoreError::new(format!("bad Redis URL ({:?})", e.kind())))?;
@@ -85,9 +88,12 @@ impl RedisStore {
         // The client bounds every store operation (STORE_TIMEOUT); redis-rs's
         // own 500 ms response timeout would fail a busy fleet's lookups
         // before that.
+        // Connecting (outside any store operation) gets longer than one: a
+        // fleet's start loads the machine, and a connection refused here
+        // costs the process its store for good.
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(None)
-            .set_connection_timeout(Some(STORE_TIMEOUT));
+            .set_connection_timeout(Some(CONNECT_TIMEOUT));
         // Connected here, before any timed operation: a lookup bounded by
         // STORE_TIMEOUT pays for one round trip, not the connection's setup.
         let connection = ConnectionManager::new_with_config(client, config)
