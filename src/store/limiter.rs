@@ -86,8 +86,9 @@ pub const DEFAULT_BURST: u32 = 80;
 /// The limiter's state in Redis can never legitimately lie further ahead
 /// than the burst, one interval and one `per`; one that does (Redis's
 /// clock stepped back, a failover to a replica whose clock is behind) is
-/// reset to now + burst + one interval with a warning in `tracing`, rather
-/// than shutting the fleet out.
+/// reset to where a whole burst taken now would leave it (now + burst ×
+/// interval: one interval's wait) with a warning in `tracing`, rather than
+/// shutting the fleet out.
 #[derive(Clone)]
 pub struct FleetLimiter {
     connection: ConnectionManager,

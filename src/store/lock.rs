@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::collections::hash_map::RandomState;
 use std::fmt;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -13,6 +13,8 @@ use std::time::SystemTime;
 /// holds the lock while it lives (a locked file), released when dropped.
 pub struct StoreLock {
     owner: String,
+    // Read by the Redis store only; otherwise it is only kept until dropped.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     held: Option<Box<dyn Any + Send + Sync>>,
 }
 
@@ -41,6 +43,7 @@ impl StoreLock {
 
     /// What holds the lock, for the store that made it (to disarm a
     /// release-on-drop once it released the lock itself).
+    #[cfg(feature = "redis")]
     pub(crate) fn held_mut(&mut self) -> Option<&mut (dyn Any + Send + Sync)> {
         self.held.as_deref_mut()
     }
@@ -65,11 +68,8 @@ impl StoreLock {
 pub(crate) fn process_nonce() -> u128 {
     static NONCE: OnceLock<u128> = OnceLock::new();
     *NONCE.get_or_init(|| {
-        let half = |salt: u8| {
-            let mut hasher = RandomState::new().build_hasher();
-            (salt, std::process::id(), SystemTime::now()).hash(&mut hasher);
-            hasher.finish()
-        };
+        let half =
+            |salt: u8| RandomState::new().hash_one((salt, std::process::id(), SystemTime::now()));
         (u128::from(half(0)) << 64) | u128::from(half(1))
     })
 }
