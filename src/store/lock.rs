@@ -81,3 +81,17 @@ impl fmt::Debug for StoreLock {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owners_are_unique_and_share_this_process_part() {
+        let (a, b) = (StoreLock::random_owner(), StoreLock::random_owner());
+        assert_ne!(a, b);
+        let part = format!("{:032x}-", process_nonce());
+        assert!(a.starts_with(&part) && b.starts_with(&part), "{a} {b}");
+        assert_ne!(process_nonce(), 0);
+    }
+}
