@@ -2,8 +2,10 @@
 //! prints the same report). Every process is this bench binary run again
 //! as a child (`--child MODE`), against the in-process fake AgentIdP.
 //!
-//! - **tokens**: 50 processes started together, one call each, with a
-//!   shared file store and without: the token requests the server saw.
+//! - **tokens**: 200 processes started together, one call each, with a
+//!   shared file store, with `RedisStore` (when `redis-server` is
+//!   installed) and without: the token requests the server saw, and the
+//!   fallbacks (a store operation past its timeout) the processes counted.
 //! - **first_call**: a new process's first call (client built, token, call)
 //!   with a warm shared store vs a cold one, alternating runs; and the
 //!   token requests the warm runs made.
@@ -14,6 +16,9 @@
 //! - **limiter**: 50 processes sending 10 calls each over 5 s (500 calls)
 //!   against a server limit of 100 a minute, sharing a token through Redis,
 //!   with the fleet rate limiter and without: the 429s the server sent.
+//!   And a fleet's start: 50 processes started together, one call each
+//!   (no retries), against the same limit, with the limiter's defaults and
+//!   without: the time until the last one finished, and the 429s.
 //!   Needs `redis-server`; skipped (`null`) without it.
 
 mod support;
@@ -32,6 +37,8 @@ use serde_json::json;
 use support::{Server, ServerConfig, ServerProcess};
 
 const PROCESSES: usize = 50;
+/// The fleet whose token requests are counted (issue 25: 200 replicas).
+const TOKEN_PROCESSES: usize = 200;
 const PAIRS: usize = 20_000;
 const WARM_UP: usize = 1_000;
 const FIRST_CALL_RUNS: usize = 10;
@@ -54,10 +61,12 @@ fn main() {
     }
     let quick = !support::report_mode();
     let processes = support::arg("--processes").unwrap_or(if quick { 10 } else { PROCESSES });
+    let token_processes =
+        support::arg("--token-processes").unwrap_or(if quick { 20 } else { TOKEN_PROCESSES });
     let pairs = support::arg("--pairs").unwrap_or(if quick { 2_000 } else { PAIRS });
     let runtime = support::multi_thread_runtime();
     let fake = runtime.block_on(async { FakeAgentIdp::start().await.unwrap() });
-    let tokens = tokens(&fake, processes);
+    let tokens = tokens(&runtime, token_processes);
     let first_call = first_call(&fake);
     let warm_overhead = warm_overhead(&runtime, pairs);
     let limiter = limiter(&runtime, processes);
@@ -121,15 +130,33 @@ fn field(line: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name} in {line:?}"))
 }
 
-fn tokens(fake: &FakeAgentIdp, processes: usize) -> serde_json::Value {
+fn tokens(runtime: &tokio::runtime::Runtime, processes: usize) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
-    let mut seen = Vec::new();
-    for store in [format!("file:{}", dir.path().display()), "none".to_owned()] {
-        let before = fake.requests_seen(Operation::IssueToken);
-        children(fake, "one-call", processes, &[("FLEET_STORE", store)]);
-        seen.push(fake.requests_seen(Operation::IssueToken) - before);
+    let redis = redis_support::RedisServer::start();
+    let mut stores = vec![
+        ("file", format!("file:{}", dir.path().display())),
+        ("none", "none".to_owned()),
+    ];
+    if let Some(redis) = &redis {
+        stores.insert(1, ("redis", format!("redis:{}", redis.url())));
     }
-    json!({"processes": processes, "with_store": seen[0], "without_store": seen[1]})
+    let mut rows = serde_json::Map::new();
+    for (name, store) in stores {
+        // A server each: its counts start at 0.
+        let fake = runtime.block_on(async { FakeAgentIdp::start().await.unwrap() });
+        let started = Instant::now();
+        let lines = children(&fake, "one-call", processes, &[("FLEET_STORE", store)]);
+        rows.insert(
+            name.to_owned(),
+            json!({
+                "token_requests": fake.requests_seen(Operation::IssueToken),
+                "fallbacks": lines.iter().map(|l| field(l, "fallbacks")).sum::<f64>(),
+                "wall_s": started.elapsed().as_secs_f64(),
+            }),
+        );
+    }
+    rows.insert("processes".into(), json!(processes));
+    serde_json::Value::Object(rows)
 }
 
 fn first_call(fake: &FakeAgentIdp) -> serde_json::Value {
@@ -260,12 +287,46 @@ fn limiter(runtime: &tokio::runtime::Runtime, processes: usize) -> serde_json::V
             }),
         );
     }
+    for limited in [true, false] {
+        let fake = runtime.block_on(async {
+            FakeAgentIdp::builder()
+                .rate_limit(100, Duration::from_secs(60))
+                .start()
+                .await
+                .unwrap()
+        });
+        let env = [
+            ("FLEET_STORE", format!("redis:{}", redis.url())),
+            ("FLEET_LIMIT", u8::from(limited).to_string()),
+        ];
+        let started = Instant::now();
+        let lines = children(&fake, "start", processes, &env);
+        let took = started.elapsed();
+        let sum = |name: &str| lines.iter().map(|l| field(l, name)).sum::<f64>();
+        rows.insert(
+            if limited {
+                "start_with_limiter"
+            } else {
+                "start_without_limiter"
+            }
+            .to_owned(),
+            json!({
+                "wall_s": took.as_secs_f64(),
+                "ok": sum("ok"),
+                "server_429": sum("server_429"),
+                "held_back": sum("held_back"),
+                "token_requests": fake.requests_seen(Operation::IssueToken),
+            }),
+        );
+    }
     rows.insert("processes".into(), json!(processes));
     serde_json::Value::Object(rows)
 }
 
-/// A child: `one-call` (build a client, one call, print the time it took)
-/// or `paced` (10 calls over 5 s, each allowed 5 s, print the outcomes).
+/// A child: `one-call` (build a client, one call, print the time it took
+/// and the store's fallbacks), `start` (one call, no retries, print its
+/// outcome) or `paced` (10 calls over 5 s, each allowed 5 s, print the
+/// outcomes).
 async fn child(mode: &str) {
     let started = Instant::now();
     let store = std::env::var("FLEET_STORE").unwrap();
@@ -287,7 +348,24 @@ async fn child(mode: &str) {
         "one-call" => {
             let client = builder.build().unwrap();
             client.agents().get(agent).send().await.unwrap();
-            println!("CHILD first_call_us={}", started.elapsed().as_micros());
+            println!(
+                "CHILD first_call_us={} fallbacks={}",
+                started.elapsed().as_micros(),
+                client.token_store_fallbacks().unwrap_or(0)
+            );
+        }
+        "start" => {
+            let client = builder
+                .retry_policy(RetryPolicy::disabled())
+                .build()
+                .unwrap();
+            let (ok, server_429, held_back) = match client.agents().get(agent).send().await {
+                Ok(_) => (1, 0, 0),
+                Err(e) if e.status().is_some_and(|s| s.as_u16() == 429) => (0, 1, 0),
+                Err(e) if e.kind() == ErrorKind::RateLimited => (0, 0, 1),
+                Err(e) => panic!("unexpected failure: {e}"),
+            };
+            println!("CHILD ok={ok} server_429={server_429} held_back={held_back}");
         }
         "paced" => {
             let client = builder

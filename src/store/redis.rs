@@ -6,6 +6,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::limiter::FleetLimiter;
+use super::lock::process_nonce;
 use super::{STORE_TIMEOUT, StoreError, StoreKey, StoreLock, TokenStore};
 
 /// Releases the lock only if it is still the caller's: a holder whose lease
@@ -17,6 +18,9 @@ end
 return 0
 "#;
 
+/// How long [`RedisStore::connect`] may take to connect: 10 s.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The default prefix of every key this store writes.
 pub const DEFAULT_KEY_PREFIX: &str = "sentryagent:token:";
 
@@ -27,7 +31,12 @@ pub const DEFAULT_KEY_PREFIX: &str = "sentryagent:token:";
 /// - An entry is a string key with the token's remaining life as its TTL.
 /// - The fetch lock is `SET <key>:lock <random owner> NX PX <lease>`,
 ///   released by a Lua script only while it still holds the owner's value;
-///   a fetcher that dies frees it when the lease ends.
+///   a fetcher that dies frees it when the lease ends. A lock whose taker
+///   gave up (its `try_lock` timed out or was dropped after Redis may have
+///   taken it) or was dropped unreleased is released at once, on a task.
+/// - No timed operation does CPU work of note: the owner id is made
+///   cheaply from this process's random part, drawn when the store is
+///   built.
 /// - The connection is redis-rs's tokio `ConnectionManager`, which
 ///   reconnects by itself; while Redis is down, each client fetches alone.
 /// - The entries are sealed with the client secret: reading Redis gives no
@@ -67,7 +76,7 @@ impl fmt::Debug for RedisStore {
 
 impl RedisStore {
     /// Connects to the Redis at `url` (`redis://[:password@]host:port/db`,
-    /// or `rediss://` for TLS). The error never quotes the URL.
+    /// or `rediss://` for TLS), within 10 s. The error never quotes the URL.
     pub async fn connect(url: &str) -> Result<RedisStore, StoreError> {
         let client = redis::Client::open(url)
             .map_err(|e| StoreError::new(format!("bad Redis URL ({:?})", e.kind())))?;
@@ -79,12 +88,20 @@ impl RedisStore {
         // The client bounds every store operation (STORE_TIMEOUT); redis-rs's
         // own 500 ms response timeout would fail a busy fleet's lookups
         // before that.
+        // Connecting (outside any store operation) gets longer than one: a
+        // fleet's start loads the machine, and a connection refused here
+        // costs the process its store for good.
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(None)
-            .set_connection_timeout(Some(STORE_TIMEOUT));
+            .set_connection_timeout(Some(CONNECT_TIMEOUT));
+        // Connected here, before any timed operation: a lookup bounded by
+        // STORE_TIMEOUT pays for one round trip, not the connection's setup.
         let connection = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(redis_error)?;
+        // The random part of the lock owners, drawn now rather than inside
+        // the first (timed) try_lock.
+        process_nonce();
         Ok(RedisStore {
             connection,
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
@@ -152,8 +169,18 @@ impl TokenStore for RedisStore {
         lease: Duration,
     ) -> Result<Option<StoreLock>, StoreError> {
         let owner = StoreLock::random_owner();
+        // Armed before the SET is sent: if this future is dropped (the
+        // caller's timeout) after Redis took the lock, or the answer is
+        // lost, the lock is released rather than held for its lease.
+        let mut release = Release {
+            connection: self.connection.clone(),
+            script: self.release.clone(),
+            key: self.lock_key(key),
+            owner: owner.clone(),
+            armed: true,
+        };
         let set: Option<String> = redis::cmd("SET")
-            .arg(self.lock_key(key))
+            .arg(&release.key)
             .arg(&owner)
             .arg("NX")
             .arg("PX")
@@ -161,17 +188,72 @@ impl TokenStore for RedisStore {
             .query_async(&mut self.connection.clone())
             .await
             .map_err(redis_error)?;
-        Ok(set.map(|_| StoreLock::new(owner)))
+        match set {
+            // Dropping the lock unreleased (its holder dropped) releases it.
+            Some(_) => Ok(Some(StoreLock::holding(owner, release))),
+            None => {
+                release.armed = false;
+                Ok(None)
+            }
+        }
     }
 
-    async fn unlock(&self, key: &StoreKey, lock: StoreLock) -> Result<(), StoreError> {
+    async fn unlock(&self, key: &StoreKey, mut lock: StoreLock) -> Result<(), StoreError> {
         self.release
             .key(self.lock_key(key))
             .arg(lock.owner())
             .invoke_async::<i64>(&mut self.connection.clone())
             .await
-            .map(drop)
-            .map_err(redis_error)
+            .map_err(redis_error)?;
+        // Released: nothing left for the guard to do. (Had this failed or
+        // been dropped, the guard would try once more.)
+        if let Some(release) = lock
+            .held_mut()
+            .and_then(|held| held.downcast_mut::<Release>())
+        {
+            release.armed = false;
+        }
+        Ok(())
+    }
+}
+
+/// A lock this process may hold: released (compare-and-delete on the
+/// owner id) when dropped armed, on a task bounded by [`STORE_TIMEOUT`],
+/// sent on the connection after the `SET` so Redis runs it after. Without a
+/// runtime to run it on, the lease frees the lock.
+struct Release {
+    connection: ConnectionManager,
+    script: redis::Script,
+    key: String,
+    owner: String,
+    armed: bool,
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (mut connection, script) = (self.connection.clone(), self.script.clone());
+        let (key, owner) = (
+            std::mem::take(&mut self.key),
+            std::mem::take(&mut self.owner),
+        );
+        runtime.spawn(async move {
+            let mut release = script.prepare_invoke();
+            release.key(key).arg(owner);
+            let released =
+                tokio::time::timeout(STORE_TIMEOUT, release.invoke_async::<i64>(&mut connection))
+                    .await;
+            if !matches!(released, Ok(Ok(_))) {
+                tracing::debug!(
+                    "could not release an abandoned token store lock; it frees at its lease's end"
+                );
+            }
+        });
     }
 }
 

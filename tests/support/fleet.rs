@@ -20,6 +20,7 @@ const START_AT_MS: &str = "FLEET_START_AT_MS";
 const SECRET_FILE: &str = "FLEET_SECRET_FILE";
 const LEASE_MS: &str = "FLEET_LEASE_MS";
 const READY_DIR: &str = "FLEET_READY_DIR";
+const TOKEN_ONLY: &str = "FLEET_TOKEN_ONLY";
 
 /// How long a child may run before the test fails.
 const CHILD_LIMIT: Duration = Duration::from_secs(120);
@@ -40,6 +41,10 @@ pub struct Plan {
     /// Each child creates a file here once its store is open, just before
     /// its calls: see [`wait_ready`].
     pub ready_dir: Option<std::path::PathBuf>,
+    /// Each client asks for its token only (`access_token`), no API call:
+    /// a fleet's start against a server's rate limit, counting only the
+    /// token requests.
+    pub token_only: bool,
 }
 
 impl Plan {
@@ -51,6 +56,7 @@ impl Plan {
             secret_file: None,
             lease: None,
             ready_dir: None,
+            token_only: false,
         }
     }
 }
@@ -92,6 +98,9 @@ pub fn start(fake: &FakeAgentIdp, plan: &Plan, count: usize) -> Vec<Running> {
             }
             if let Some(dir) = &plan.ready_dir {
                 command.env(READY_DIR, dir);
+            }
+            if plan.token_only {
+                command.env(TOKEN_ONLY, "1");
             }
             Running(command.spawn().unwrap())
         })
@@ -211,10 +220,15 @@ pub async fn child_main() {
         }
     };
     let fallbacks = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let token_only = std::env::var(TOKEN_ONLY).is_ok_and(|v| v == "1");
     let one_call = |client: Client| {
         let fallbacks = std::sync::Arc::clone(&fallbacks);
         async move {
-            let result = client.agents().get(agent).send().await.map(drop);
+            let result = if token_only {
+                client.access_token().await.map(drop)
+            } else {
+                client.agents().get(agent).send().await.map(drop)
+            };
             let fell_back = client.token_store_fallbacks().unwrap_or(0);
             fallbacks.fetch_add(fell_back, std::sync::atomic::Ordering::Relaxed);
             result

@@ -174,6 +174,8 @@ fn bench_args(
         "fleet" => vec![
             "--processes".into(),
             quick("50", "10"),
+            "--token-processes".into(),
+            quick("200", "20"),
             "--pairs".into(),
             quick("20000", "2000"),
         ],
@@ -772,19 +774,45 @@ fn table(
     }
 
     let fl = find(reports, "fleet")?;
-    let (with_store, without_store) = (
-        num(fl, &["tokens", "with_store"])?,
-        num(fl, &["tokens", "without_store"])?,
+    let tokens = &fl["tokens"];
+    let (file, none) = (
+        num(tokens, &["file", "token_requests"])?,
+        num(tokens, &["none", "token_requests"])?,
     );
+    let file_fallbacks = num(tokens, &["file", "fallbacks"])?;
+    let redis = match tokens.get("redis").filter(|v| v.is_object()) {
+        Some(r) => Some((
+            num(r, &["token_requests"])?,
+            num(r, &["fallbacks"])?,
+            num(r, &["wall_s"])?,
+        )),
+        None => {
+            notes.push(
+                "- The Redis part of the token requests row (9a) needs `redis-server`, which is not installed."
+                    .to_owned(),
+            );
+            None
+        }
+    };
+    let redis_text = redis.map_or(String::new(), |(t, f, w)| {
+        format!("; Redis **{t:.0}** ({f:.0} fallbacks, all done in {w:.1} s)")
+    });
     row([
         "9a",
         &format!(
-            "Fleets: token requests of {:.0} processes started together, one call each, with a shared file store vs without",
-            num(fl, &["tokens", "processes"])?
+            "Fleets: token requests of {:.0} processes started together, one call each, shared store vs none",
+            num(tokens, &["processes"])?
         ),
-        &format!("**{with_store:.0}** vs {without_store:.0}"),
-        "1 vs N",
-        verdict(with_store == 1.0),
+        &format!(
+            "file store **{file:.0}** ({file_fallbacks:.0} fallbacks, all done in {:.1} s){redis_text}; none {none:.0}",
+            num(tokens, &["file", "wall_s"])?
+        ),
+        "1 vs N, 0 fallbacks",
+        verdict(
+            file == 1.0
+                && file_fallbacks == 0.0
+                && redis.is_none_or(|(t, f, _)| t == 1.0 && f == 0.0),
+        ),
     ]);
     let warm_tokens = num(fl, &["first_call", "warm_token_requests"])?;
     row([
@@ -850,6 +878,25 @@ fn table(
                 ),
                 "0 with it",
                 verdict(with_429 == 0.0),
+            ]);
+            let (with, without) = (&l["start_with_limiter"], &l["start_without_limiter"]);
+            let start_429 = num(with, &["server_429"])?;
+            row([
+                "9e",
+                &format!(
+                    "Fleets: a start of {:.0} processes, one call each (no retries), against a limit of 100 a minute, with the fleet rate limiter's defaults vs without: time until the last finished, and 429s",
+                    num(l, &["processes"])?
+                ),
+                &format!(
+                    "{:.1} s vs {:.1} s; 429s **{start_429:.0}** vs {:.0}; with it {:.0} succeeded, {:.0} held back",
+                    num(with, &["wall_s"])?,
+                    num(without, &["wall_s"])?,
+                    num(without, &["server_429"])?,
+                    num(with, &["ok"])?,
+                    num(with, &["held_back"])?,
+                ),
+                "0 429s, none held back",
+                verdict(start_429 == 0.0 && num(with, &["held_back"])? == 0.0),
             ]);
         }
         None => notes.push(
@@ -1001,14 +1048,16 @@ optional delay).
    `reqwest_middleware` chain; instruction counts of the three under
    callgrind, the server in a child process.
 9. `benches/fleet.rs` (features `testing`, `redis`): every process is the
-   bench binary run again, against the in-process fake AgentIdP: 50
-   started together with a shared file store and without; a new
+   bench binary run again, against the in-process fake AgentIdP: 200
+   started together with a shared file store, with Redis and without; a new
    process's first call with a warm store and a cold one, alternating; the
    same `GET` through clients with and without a file store on a warm
    cache, interleaved pairs on the bench server; 50 processes pacing 10
    calls each over 5 s (5 s allowed per call, no retries) against the
    fake's limit of 100 a minute, sharing a token through a redis-server the
-   bench starts, with `fleet_rate_limit` and without.
+   bench starts, with `fleet_rate_limit` and without; 50 processes started
+   together, one call each, against the same limit, with the limiter's
+   defaults and without.
 10. `benches/cli.rs` (feature `cli`): `sentryagent agents list` (the bench
    profile's binary) and `node xtask/bench/node_cli.mjs` run to their end
    in turn, stdout to /dev/null, against the in-process fake, both reading

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::redis_server::RedisServer;
 use redis::Commands;
-use sentryagent_idp::store::{RedisStore, StoreKey, StoreLock, TokenStore};
+use sentryagent_idp::store::{FleetLimiter, RedisStore, StoreKey, StoreLock, TokenStore};
 use sentryagent_idp::testing::FakeAgentIdp;
 use sentryagent_idp::{Client, ExposeSecret, Operation};
 
@@ -199,7 +199,8 @@ async fn redis_going_away_never_fails_a_call() {
 
 /// `clients` clients, each with its own connection to Redis (as separate
 /// processes would), each making `calls` calls at once without retries, so
-/// that a 429 shows; returns the 429s.
+/// that a 429 shows; returns the 429s. Calls the limiter held back (their
+/// slot lay beyond a window) were not sent: they are no 429s.
 async fn burst_of_429s(
     fake: &FakeAgentIdp,
     redis: &RedisServer,
@@ -218,7 +219,7 @@ async fn burst_of_429s(
                 store
                     .rate_limiter()
                     .limit(30, Duration::from_secs(3))
-                    .burst(5),
+                    .burst(1),
             );
         }
         all.push(builder.token_store(store).build().unwrap());
@@ -235,6 +236,7 @@ async fn burst_of_429s(
         match result.unwrap() {
             Ok(_) => {}
             Err(e) if e.status().is_some_and(|s| s.as_u16() == 429) => refused += 1,
+            Err(e) if limited && e.kind() == sentryagent_idp::ErrorKind::RateLimited => {}
             Err(e) => panic!("unexpected failure: {e}"),
         }
     }
@@ -251,8 +253,10 @@ async fn the_fleet_limiter_keeps_a_fleet_under_the_server_limit() {
         .start()
         .await
         .unwrap();
-    // 5 "processes" × 8 calls at once against 30 in 3 s: the limiter
-    // spreads them over about five seconds, and the server refuses none.
+    // 5 "processes" × 8 calls at once against 30 in 3 s, with the strict
+    // setting (a burst of 1: no window above 90 % of the limit): the
+    // limiter spreads over the window what fits, holds back the rest, and
+    // the server refuses none.
     // (A window of seconds, so that the scheduling jitter of a loaded test
     // machine stays well inside the limiter's 10 % headroom.)
     assert_eq!(burst_of_429s(&limited_fake, &redis, true, 5, 8).await, 0);
@@ -263,4 +267,238 @@ async fn the_fleet_limiter_keeps_a_fleet_under_the_server_limit() {
         .await
         .unwrap();
     assert!(burst_of_429s(&unlimited_fake, &redis, false, 5, 8).await > 0);
+}
+
+/// Polls (every 50 ms, at most 20 s) until `store` takes the lock of `key`:
+/// how long that took. A lock held for its lease (60 s in the tests below)
+/// fails it.
+async fn time_until_free(store: &RedisStore, key: &StoreKey) -> Duration {
+    let started = Instant::now();
+    loop {
+        if let Some(lock) = store.try_lock(key, Duration::from_secs(60)).await.unwrap() {
+            store.unlock(key, lock).await.unwrap();
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the lock stayed held with no live holder"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_try_lock_given_up_after_redis_took_the_lock_releases_it() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let store = RedisStore::connect(&redis.url()).await.unwrap();
+    let other = RedisStore::connect(&redis.url()).await.unwrap();
+    let key = key();
+    // Redis holds every write for 1 s: the SET NX goes out, its caller
+    // gives up before the answer, and Redis takes the lock after.
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(1_000)
+        .arg("WRITE")
+        .query(&mut redis.connection())
+        .unwrap();
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(200),
+        store.try_lock(&key, Duration::from_secs(60)),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the paused SET answered");
+    // Another process gets the lock once the pause ends, not after the
+    // 60 s lease (bounded at 20 s by the poll).
+    time_until_free(&other, &key).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_dropped_unreleased_is_released_at_once() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let store = RedisStore::connect(&redis.url()).await.unwrap();
+    let other = RedisStore::connect(&redis.url()).await.unwrap();
+    let key = key();
+    let lock = store
+        .try_lock(&key, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("a free lock is taken");
+    // Its holder went away (a fetch dropped by its caller's timeout).
+    drop(lock);
+    time_until_free(&other, &key).await;
+}
+
+/// A client of `fake` with its own Redis connection (as a process would),
+/// a shared token, `limiter` made from the store's, no retries (a 429
+/// shows) and a total timeout of `deadline`.
+async fn limited_client(
+    fake: &FakeAgentIdp,
+    redis: &RedisServer,
+    limiter: impl FnOnce(FleetLimiter) -> FleetLimiter,
+    deadline: Duration,
+) -> Client {
+    let store = RedisStore::connect(&redis.url()).await.unwrap();
+    fake.client_builder()
+        .retry_policy(sentryagent_idp::RetryPolicy::disabled())
+        .total_timeout(deadline)
+        .fleet_rate_limit(limiter(store.rate_limiter()))
+        .token_store(store)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_slot_lies_beyond_its_deadline_fails_at_once_unsent() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let fake = FakeAgentIdp::start().await.unwrap();
+    // 9 a minute (one slot every 6.7 s), no burst; calls allowed 10 s.
+    let deadline = Duration::from_secs(10);
+    let client = limited_client(
+        &fake,
+        &redis,
+        |l| l.limit(10, Duration::from_secs(60)).burst(1),
+        deadline,
+    )
+    .await;
+    // The token takes the first slot.
+    client.access_token().await.unwrap();
+    let agent = fake.bootstrap_agent_id();
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let client = client.clone();
+        calls.spawn(async move {
+            let started = Instant::now();
+            (
+                client.agents().get(agent).send().await.map(drop),
+                started.elapsed(),
+            )
+        });
+    }
+    // One call holds the next slot (6.7 s away) and waits for it; each of
+    // the nine others, whose slot lies past its deadline, fails at once:
+    // told when to come back, nothing sent. (Seconds of margin for a busy
+    // machine; waiting the slots out would take 6.7 s and more.)
+    for _ in 0..9 {
+        let (result, took) = calls.join_next().await.unwrap().unwrap();
+        let error = result.expect_err("a call past the deadline's slots");
+        assert_eq!(
+            error.kind(),
+            sentryagent_idp::ErrorKind::RateLimited,
+            "{error}"
+        );
+        assert!(took < Duration::from_secs(3), "failed after {took:?}");
+        let retry_after = error.retry_after().expect("a retry_after");
+        assert!(retry_after > deadline - took, "{retry_after:?}");
+    }
+    assert_eq!(fake.requests_seen(Operation::GetAgent), 0);
+    calls.abort_all();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_of_fifty_replicas_within_the_servers_budget_goes_through_at_once() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    // The server's limit, and the limiter's defaults.
+    let fake = FakeAgentIdp::builder()
+        .rate_limit(100, Duration::from_secs(60))
+        .start()
+        .await
+        .unwrap();
+    // 20 s per call: a burst of 10, then one per 750 ms (the old defaults)
+    // needs 30 s for the 51 requests of this start.
+    let mut replicas = Vec::new();
+    for _ in 0..50 {
+        replicas.push(limited_client(&fake, &redis, |l| l, Duration::from_secs(20)).await);
+    }
+    let agent = fake.bootstrap_agent_id();
+    let calls = replicas.iter().map(|client| {
+        let client = client.clone();
+        tokio::spawn(async move { client.agents().get(agent).send().await.map(drop) })
+    });
+    let failed: Vec<String> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .filter_map(|r| r.unwrap().err().map(|e| e.to_string()))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:?}",
+        failed.len(),
+        failed.first()
+    );
+    assert_eq!(fake.requests_seen(Operation::GetAgent), 50);
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Redis's clock, in Unix ms.
+fn redis_now_ms(connection: &mut redis::Connection) -> u64 {
+    let (s, us): (u64, u64) = redis::cmd("TIME").query(connection).unwrap();
+    s * 1_000 + us / 1_000
+}
+
+// On one thread: the capturing subscriber is this thread's.
+#[tokio::test]
+async fn a_rate_state_an_hour_ahead_is_clamped_with_a_warning_and_the_fleet_goes_on() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let _subscriber = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::WARN)
+            .finish(),
+    );
+    let fake = FakeAgentIdp::start().await.unwrap();
+    // A theoretical arrival time an hour ahead, as a Redis whose clock
+    // stepped back (or a replica behind, after a failover) leaves.
+    let mut connection = redis.connection();
+    let key = format!("sentryagent:token:{}:rate", fake.client_id());
+    let planted = redis_now_ms(&mut connection) + 3_600_000;
+    let _: () = connection.set_ex(&key, planted, 3_600).unwrap();
+    let client = limited_client(&fake, &redis, |l| l, Duration::from_secs(30)).await;
+    let started = Instant::now();
+    client
+        .agents()
+        .get(fake.bootstrap_agent_id())
+        .send()
+        .await
+        .expect("the fleet is not shut out");
+    // At most about one interval (667 ms) each for the token and the call;
+    // seconds of margin.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let tat: u64 = connection.get(&key).unwrap();
+    let now = redis_now_ms(&mut connection);
+    // Now + the burst (80) + a few intervals, not an hour.
+    assert!(tat < now + 90 * 667, "{} ms ahead", tat.saturating_sub(now));
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("WARN") && logs.contains("reset to now"),
+        "{logs}"
+    );
 }
