@@ -264,3 +264,66 @@ async fn the_fleet_limiter_keeps_a_fleet_under_the_server_limit() {
         .unwrap();
     assert!(burst_of_429s(&unlimited_fake, &redis, false, 5, 8).await > 0);
 }
+
+#[tokio::test]
+async fn revoking_the_own_token_removes_the_redis_entry() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let first = replica(&fake, &redis).await;
+    let revoked = first.access_token().await.unwrap();
+    first.tokens().revoke(&revoked).send().await.unwrap();
+    let keys: Vec<String> = redis.connection().keys("sentryagent:token:*").unwrap();
+    assert!(
+        keys.is_empty(),
+        "the revoked entry is still there: {keys:?}"
+    );
+    let other = replica(&fake, &redis).await.access_token().await.unwrap();
+    assert_ne!(other.expose_secret(), revoked.expose_secret());
+    assert_eq!(fake.requests_seen(Operation::IssueToken), 2);
+}
+
+#[tokio::test]
+async fn redis_remove_deletes_only_the_entry_it_was_given() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let store = RedisStore::connect(&redis.url()).await.unwrap();
+    super::file::remove_deletes_only_the_entry_it_was_given(store).await;
+}
+
+/// Bytes Redis has sent to its clients so far.
+fn sent_by(redis: &RedisServer) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query(&mut redis.connection())
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_net_output_bytes:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_huge_value_is_refused_without_crossing_the_network() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let store = RedisStore::connect(&redis.url()).await.unwrap();
+    let huge = 8 * 1024 * 1024;
+    let _: () = redis
+        .connection()
+        .set(format!("sentryagent:token:{}", key()), vec![b'x'; huge])
+        .unwrap();
+    let before = sent_by(&redis);
+    let loaded = store.load(&key()).await;
+    let sent = sent_by(&redis) - before;
+    assert!(
+        sent < 1024 * 1024,
+        "{sent} bytes of the value crossed the network"
+    );
+    assert!(loaded.is_err(), "a value over the bound is refused");
+}
