@@ -744,13 +744,13 @@ async fn after_revoking_its_own_cached_token_exec_and_get_use_a_new_one() {
     ]);
     assert_ok(&exec, &["token", "exec"]);
     let handed = text(&exec.stdout);
-    assert_ne!(
-        handed, revoked,
+    assert!(
+        handed != revoked,
         "token exec handed the child the revoked token"
     );
     let got = text(&cli.run(&["token", "get"]).stdout).trim().to_owned();
-    assert_ne!(got, revoked, "token get printed the revoked token");
-    assert_eq!(got, handed, "one new token, cached between commands");
+    assert!(got != revoked, "token get printed the revoked token");
+    assert!(got == handed, "one new token, cached between commands");
     let introspected = cli.json(&["token", "introspect", &got]);
     assert_eq!(introspected["active"], true);
     assert_eq!(cli.fake.requests_seen(Operation::IssueToken), 2);

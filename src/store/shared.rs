@@ -502,6 +502,7 @@ mod tests {
         let reader = shared(&store);
         let mut sealed = Vec::new();
         for name in ["a", "b"] {
+            store.entries.lock().unwrap().clear();
             let writer = shared(&store);
             let token = fetch(&writer, name, life, &grants).await;
             sealed.push(
@@ -527,6 +528,7 @@ mod tests {
             assert_eq!(token.secret().expose_secret(), "fresh");
         }
         // The refused entries were removed; only fresh ones were saved since.
+        assert_ne!(sealed[0], sealed[1]);
         let left = store.entries.lock().unwrap().get(&key).cloned().unwrap();
         assert!(!sealed.contains(&left));
         // Bounded: the oldest is forgotten beyond REFUSED_KEPT.

@@ -437,7 +437,10 @@ async fn revoking_the_own_token_without_a_store_fetches_a_new_one() {
     let revoked = client.access_token().await.unwrap();
     client.tokens().revoke(&revoked).send().await.unwrap();
     let now = client.access_token().await.unwrap();
-    assert_ne!(now.expose_secret(), revoked.expose_secret());
+    assert!(
+        now.expose_secret() != revoked.expose_secret(),
+        "the revoked token stayed in the cache"
+    );
     assert_eq!(
         fake.requests_seen(sentryagent_idp::Operation::IssueToken),
         2

@@ -279,12 +279,18 @@ async fn revoking_the_own_token_removes_it_from_memory_and_the_store() {
     // Another process on the same store fetches a new token.
     let second = file_store_client(&fake, dir.path());
     let theirs = second.access_token().await.unwrap();
-    assert_ne!(theirs.expose_secret(), revoked.expose_secret());
+    assert!(
+        theirs.expose_secret() != revoked.expose_secret(),
+        "another process got the revoked token from the store"
+    );
     // This process too, not the revoked one from its memory.
     let ours = first.access_token().await.unwrap();
-    assert_ne!(ours.expose_secret(), revoked.expose_secret());
+    assert!(
+        ours.expose_secret() != revoked.expose_secret(),
+        "this process kept the revoked token in memory"
+    );
     // One new token, shared through the store.
-    assert_eq!(ours.expose_secret(), theirs.expose_secret());
+    assert!(ours.expose_secret() == theirs.expose_secret());
     assert_eq!(fake.requests_seen(Operation::IssueToken), 2);
     first
         .agents()
@@ -343,18 +349,16 @@ async fn runtime_shuts_down_within(
     tokio::time::timeout(limit, finished).await.is_ok()
 }
 
+/// Plants what `plant` makes at the entry's path, then makes one call on a
+/// runtime of its own: the call must succeed by itself (one fallback) and
+/// the runtime must then shut down.
 #[cfg(unix)]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fifo_at_the_entry_falls_back_and_the_runtime_shuts_down() {
+async fn an_entry_path_holding(plant: impl FnOnce(&std::path::Path)) {
     let fake = FakeAgentIdp::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let probe = file_store_client(&fake, dir.path());
-    let fifo = dir.path().join(format!("{}.token", key_of(&fake, &probe)));
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(made.success());
+    let entry = dir.path().join(format!("{}.token", key_of(&fake, &probe)));
+    plant(&entry);
     let builder = fake.client_builder();
     let store_dir = dir.path().to_owned();
     let agent = fake.bootstrap_agent_id();
@@ -366,16 +370,29 @@ async fn a_fifo_at_the_entry_falls_back_and_the_runtime_shuts_down() {
         fallbacks_tx.send(client.token_store_fallbacks()).unwrap();
     })
     .await;
-    // Unblocks a reader stuck on the FIFO (the unfixed store), if any.
+    // Unblocks a reader stuck on a FIFO (the unfixed store), if any.
     let _ = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags_nonblock()
-        .open(&fifo);
+        .open(&entry);
     assert!(
         shut_down,
-        "the runtime did not shut down: a read of the FIFO hangs it"
+        "the runtime did not shut down: a read of the entry hangs it"
     );
     assert_eq!(fallbacks.recv().unwrap(), Some(1));
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_at_the_entry_falls_back_and_the_runtime_shuts_down() {
+    an_entry_path_holding(|entry| {
+        let made = std::process::Command::new("mkfifo")
+            .arg(entry)
+            .status()
+            .unwrap();
+        assert!(made.success());
+    })
+    .await;
 }
 
 /// `O_NONBLOCK` for the test's own open of the FIFO.
@@ -391,21 +408,23 @@ impl NonBlock for std::fs::OpenOptions {
     }
 }
 
+/// The unfixed store read `/dev/zero` until memory ran out.
 #[cfg(unix)]
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_that_is_a_symlink_to_dev_zero_is_refused() {
-    let fake = FakeAgentIdp::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let client = file_store_client(&fake, dir.path());
-    let entry = dir.path().join(format!("{}.token", key_of(&fake, &client)));
-    std::os::unix::fs::symlink("/dev/zero", &entry).unwrap();
-    client
-        .agents()
-        .get(fake.bootstrap_agent_id())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(client.token_store_fallbacks(), Some(1));
+    let before = peak_memory_kib();
+    an_entry_path_holding(|entry| std::os::unix::fs::symlink("/dev/zero", entry).unwrap()).await;
+    if let (Some(before), Some(after)) = (before, peak_memory_kib()) {
+        let grown = after.saturating_sub(before) / 1024;
+        assert!(grown < 256, "the process's peak memory grew by {grown} MiB");
+    }
+}
+
+/// This process's peak resident memory (Linux's `VmHWM`), if known.
+fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[tokio::test]
