@@ -40,6 +40,12 @@ impl<F: Flavor> Tokens<F> {
     }
 
     /// Revokes `token`; it then introspects as inactive and is refused by the API.
+    ///
+    /// If it is this client's own token, the client forgets it once the
+    /// server confirms: it leaves the token cache and (with a
+    /// [token store](crate::store)) the store, and the next call fetches a
+    /// new one. Clients narrowed with [`Client::with_scopes`] have tokens
+    /// of their own: revoke theirs through them.
     pub fn revoke(&self, token: &impl ExposeSecret<str>) -> RevokeToken<F> {
         RevokeToken {
             client: self.client.clone(),
@@ -90,7 +96,11 @@ impl<F: Flavor> RevokeToken<F> {
             .call(Operation::RevokeToken, form, |raw, form| async move {
                 raw.revoke_token(&form).await
             })
-            .await
+            .await?;
+        if let Some(tokens) = self.client.token_cache() {
+            tokens.revoked(&self.token).await;
+        }
+        Ok(())
     }
 }
 

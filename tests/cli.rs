@@ -727,6 +727,40 @@ async fn ten_consecutive_commands_make_one_token_request() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_revoking_its_own_cached_token_exec_and_get_use_a_new_one() {
+    let cli = Cli::start().await;
+    let revoked = text(&cli.run(&["token", "get"]).stdout).trim().to_owned();
+    let out = cli
+        .cmd()
+        .args(["token", "revoke", "--yes"])
+        .write_stdin(format!("{revoked}\n"))
+        .output()
+        .unwrap();
+    assert_ok(&out, &["token", "revoke"]);
+    // The child gets a new token, not the revoked one from the cache.
+    let exec = cli.run(&[
+        "token",
+        "exec",
+        "--",
+        "sh",
+        "-c",
+        "printf %s \"$AGENTIDP_ACCESS_TOKEN\"",
+    ]);
+    assert_ok(&exec, &["token", "exec"]);
+    let handed = text(&exec.stdout);
+    assert!(
+        handed != revoked,
+        "token exec handed the child the revoked token"
+    );
+    let got = text(&cli.run(&["token", "get"]).stdout).trim().to_owned();
+    assert!(got != revoked, "token get printed the revoked token");
+    assert!(got == handed, "one new token, cached between commands");
+    let introspected = cli.json(&["token", "introspect", &got]);
+    assert_eq!(introspected["active"], true);
+    assert_eq!(cli.fake.requests_seen(Operation::IssueToken), 2);
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {

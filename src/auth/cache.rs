@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
+use secrecy::{ExposeSecret, SecretString};
 
 use super::grant::ClientCredentials;
 use super::refresh::{MIN_REFRESH_INTERVAL, refresh_at};
@@ -172,6 +173,31 @@ impl TokenCache {
                 credentials.refused(used);
             }
         }
+    }
+
+    /// `revoked` was revoked: if it is the cached token, the cache forgets
+    /// it (and any fetch in flight, which may bring it back from the token
+    /// store); the token store forgets it too and removes its entry.
+    pub(crate) async fn revoked(&self, revoked: &SecretString) {
+        let Source::Credentials(credentials) = &self.source else {
+            if self.holds(revoked) {
+                self.clear();
+            }
+            return;
+        };
+        // The store first: a fetch started after `clear` must not find it
+        // there.
+        credentials.revoked(revoked).await;
+        if self.holds(revoked) {
+            self.clear();
+        }
+    }
+
+    /// Whether the cached token is `token`.
+    fn holds(&self, token: &SecretString) -> bool {
+        self.lock().current.as_ref().is_some_and(|c| {
+            c.token.secret().expose_secret().as_bytes() == token.expose_secret().as_bytes()
+        })
     }
 
     /// Forgets the cached token; the next call fetches a new one.

@@ -276,6 +276,21 @@ impl ClientCredentials {
             shared.refused(token);
         }
     }
+
+    /// `token` was revoked: the shared level forgets it (and removes it if
+    /// its entry for these credentials holds it).
+    pub(crate) async fn revoked(&self, token: &SecretString) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let secret = self.secret();
+        let grant = Grant {
+            client_id: &self.client_id,
+            scopes: &self.scopes,
+            secret: &secret,
+        };
+        shared.revoked(grant, token).await;
+    }
 }
 
 /// A token request with other credentials through `endpoint` (no scope

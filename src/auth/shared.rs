@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use futures::future::BoxFuture;
 use secrecy::SecretString;
 
 use super::source::BoxFetch;
@@ -33,8 +34,13 @@ pub(crate) trait SharedTokens: Send + Sync + fmt::Debug + 'static {
     /// not started until polled) brings, shared for the others.
     fn fetch<'a>(&'a self, grant: Grant<'a>, fetch: BoxFetch<'a>) -> BoxFetch<'a>;
 
-    /// The server refused `token`: never hand it out again.
+    /// The server refused `token`: never hand it out again (and remove it
+    /// from the shared level when next seen).
     fn refused(&self, token: &AccessToken);
+
+    /// `token` was revoked: never hand it out again, and remove it from the
+    /// shared level if the entry of `grant` holds it.
+    fn revoked<'a>(&'a self, grant: Grant<'a>, token: &'a SecretString) -> BoxFuture<'a, ()>;
 
     /// How many fetches the shared level could not serve, so the client
     /// asked AgentIdP by itself.

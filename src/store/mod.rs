@@ -15,15 +15,28 @@
 //!   secret with HKDF, a random nonce, the store key as associated data):
 //!   whoever reads the store without the secret learns no usable token. A
 //!   tampered or undecryptable entry is ignored and replaced, never an error.
-//! - **The entry holds its wall-clock expiry**; on load it is checked
-//!   against this machine's clock with a safety margin, and one due for
-//!   refresh is not taken, so a stale or skewed entry is never used past
-//!   its life.
+//! - **The entry holds its wall-clock issue time and expiry**; on load they
+//!   are checked against this machine's clock: an entry due for refresh (its
+//!   remaining life, less a safety margin of 5 s, within the refresh buffer)
+//!   is not taken, nor one issued more than 5 s in this machine's future
+//!   (written by a host whose clock runs ahead: its expiry cannot be
+//!   trusted). A writer ahead by up to 5 s makes the entry look up to 5 s
+//!   longer-lived, which the safety margin takes back; so a stale or skewed
+//!   entry is never used past its life.
+//! - **Revoked and refused tokens leave the store**: revoking the client's
+//!   own token ([`Tokens::revoke`](crate::Tokens::revoke)) removes
+//!   it from the memory cache and from the store, and an entry whose token
+//!   the server refused (a `401`) is removed when next seen. The client
+//!   remembers the last 16 refused tokens (as SHA-256 digests, never the
+//!   tokens) and never takes them from the store again, so entries replayed
+//!   into the store by whoever can write it cost at most one failed call.
 //! - **One process fetches**: when the entry is missing or due, a process
 //!   takes the store's lock and fetches; the others wait for its entry
 //!   (polling, for at most [`STORE_WAIT`]), and if the fetcher dies, the
 //!   lock frees (a file lock with its process, a Redis lock with its lease)
-//!   and another takes over.
+//!   and another takes over. A fetch slower than [`STORE_WAIT`] makes each
+//!   waiter fetch by itself: a waiter cannot tell a slow holder from a
+//!   stopped one (see [`STORE_WAIT`]).
 //! - **The store can only help.** A store that fails or is slow (each
 //!   operation bounded by [`STORE_TIMEOUT`]) makes the client fetch by
 //!   itself, with a warning in `tracing` and a count in
@@ -63,7 +76,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-pub use error::StoreError;
+pub use error::{StoreError, StoreErrorKind};
 pub use file::FileStore;
 #[cfg(feature = "redis")]
 pub use limiter::{DEFAULT_BURST, FleetLimiter, SERVER_LIMIT};
@@ -73,7 +86,17 @@ pub use redis::{DEFAULT_KEY_PREFIX, RedisStore};
 pub use seal::StoreKey;
 
 /// How long a process waits for another to fetch the shared token before
-/// it fetches one itself.
+/// it fetches one itself (10 s).
+///
+/// A waiter does not wait longer while the lock is still held: holding it
+/// does not show that its holder makes progress. A file lock is held as
+/// long as its process lives, stopped (`Ctrl-Z`, a debugger) or not, and a
+/// Redis lock until its lease ends. Waiting on such a holder would make
+/// every other process wait with it; after `STORE_WAIT` each fetches by
+/// itself instead (counted in
+/// [`Client::token_store_fallbacks`](crate::Client::token_store_fallbacks)),
+/// so a fetch slower than this (a struggling server) costs one token
+/// request per waiting process.
 pub const STORE_WAIT: Duration = Duration::from_secs(10);
 
 /// How long one store operation may take before the client gives up on the
@@ -83,6 +106,11 @@ pub const STORE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The lease of a fetch lock: a fetcher that dies holding it frees it after
 /// this at the latest.
 pub const LOCK_LEASE: Duration = Duration::from_secs(30);
+
+/// The largest entry a store reads (64 KiB): a sealed entry is a token of a
+/// few KiB; anything larger (a symlink to `/dev/zero`, a huge value someone
+/// wrote to Redis) is refused without being read whole.
+pub const MAX_ENTRY_LEN: usize = 64 * 1024;
 
 /// Where sealed token entries are shared: a file per key ([`FileStore`]),
 /// Redis ([`RedisStore`]), or your own.
@@ -104,6 +132,16 @@ pub trait TokenStore: Send + Sync + 'static {
         key: &StoreKey,
         entry: &[u8],
         ttl: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes the entry under `key` if it is still `entry`, byte for byte
+    /// (compare and delete, atomically against other writers): a newer
+    /// entry someone else saved meanwhile stays. No entry is not an error.
+    /// The client calls it for an entry whose token was revoked or refused.
+    fn remove(
+        &self,
+        key: &StoreKey,
+        entry: &[u8],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Takes the fetch lock of `key` if it is free, for at most `lease`;
@@ -134,6 +172,11 @@ pub(crate) trait DynTokenStore: Send + Sync + 'static {
         entry: &'a [u8],
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn remove<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        entry: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
     fn try_lock<'a>(
         &'a self,
         key: &'a StoreKey,
@@ -157,6 +200,13 @@ impl<T: TokenStore> DynTokenStore for T {
         ttl: Duration,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(TokenStore::save(self, key, entry, ttl))
+    }
+    fn remove<'a>(
+        &'a self,
+        key: &'a StoreKey,
+        entry: &'a [u8],
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(TokenStore::remove(self, key, entry))
     }
     fn try_lock<'a>(
         &'a self,

@@ -7,10 +7,11 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::limiter::FleetLimiter;
 use super::lock::process_nonce;
-use super::{STORE_TIMEOUT, StoreError, StoreKey, StoreLock, TokenStore};
+use super::{MAX_ENTRY_LEN, STORE_TIMEOUT, StoreError, StoreKey, StoreLock, TokenStore};
 
-/// Releases the lock only if it is still the caller's: a holder whose lease
-/// ran out must not release the lock another process took since.
+/// Deletes `KEYS[1]` only if it still holds `ARGV[1]`: a holder whose lease
+/// ran out must not release the lock another process took since, and an
+/// entry is removed only if no newer one replaced it.
 const RELEASE: &str = r#"
 if redis.call("GET", KEYS[1]) == ARGV[1] then
   return redis.call("DEL", KEYS[1])
@@ -37,6 +38,10 @@ pub const DEFAULT_KEY_PREFIX: &str = "sentryagent:token:";
 /// - No timed operation does CPU work of note: the owner id is made
 ///   cheaply from this process's random part, drawn when the store is
 ///   built.
+/// - An entry is read with `GETRANGE` up to [`MAX_ENTRY_LEN`] bytes: a huge
+///   value someone wrote there is refused without crossing the network.
+/// - A revoked or refused entry is removed by a Lua script only while it
+///   still holds the same bytes (compare and delete).
 /// - The connection is redis-rs's tokio `ConnectionManager`, which
 ///   reconnects by itself; while Redis is down, each client fetches alone.
 /// - The entries are sealed with the client secret: reading Redis gives no
@@ -145,11 +150,21 @@ impl RedisStore {
 
 impl TokenStore for RedisStore {
     async fn load(&self, key: &StoreKey) -> Result<Option<Vec<u8>>, StoreError> {
-        redis::cmd("GET")
+        // One byte past the limit tells a value at the limit from a larger
+        // one; a missing key reads as empty, as does an empty value: no entry.
+        let bytes: Vec<u8> = redis::cmd("GETRANGE")
             .arg(self.entry_key(key))
+            .arg(0)
+            .arg(MAX_ENTRY_LEN)
             .query_async(&mut self.connection.clone())
             .await
-            .map_err(redis_error)
+            .map_err(redis_error)?;
+        if bytes.len() > MAX_ENTRY_LEN {
+            return Err(StoreError::new(format!(
+                "the entry in Redis is larger than {MAX_ENTRY_LEN} bytes"
+            )));
+        }
+        Ok((!bytes.is_empty()).then_some(bytes))
     }
 
     async fn save(&self, key: &StoreKey, entry: &[u8], ttl: Duration) -> Result<(), StoreError> {
@@ -160,6 +175,16 @@ impl TokenStore for RedisStore {
             .arg(millis(ttl))
             .query_async::<()>(&mut self.connection.clone())
             .await
+            .map_err(redis_error)
+    }
+
+    async fn remove(&self, key: &StoreKey, entry: &[u8]) -> Result<(), StoreError> {
+        self.release
+            .key(self.entry_key(key))
+            .arg(entry)
+            .invoke_async::<i64>(&mut self.connection.clone())
+            .await
+            .map(drop)
             .map_err(redis_error)
     }
 

@@ -452,3 +452,25 @@ async fn a_token_response_without_scope_works() {
         panic!("a token response without `scope` must be accepted; got {e:?}");
     }
 }
+
+/// Revoking the client's own token: the cache forgets it.
+#[cfg(feature = "testing")]
+#[tokio::test]
+async fn revoking_the_own_token_without_a_store_fetches_a_new_one() {
+    use sentryagent_idp::ExposeSecret;
+    let fake = sentryagent_idp::testing::FakeAgentIdp::start()
+        .await
+        .unwrap();
+    let client = fake.client_builder().build().unwrap();
+    let revoked = client.access_token().await.unwrap();
+    client.tokens().revoke(&revoked).send().await.unwrap();
+    let now = client.access_token().await.unwrap();
+    assert!(
+        now.expose_secret() != revoked.expose_secret(),
+        "the revoked token stayed in the cache"
+    );
+    assert_eq!(
+        fake.requests_seen(sentryagent_idp::Operation::IssueToken),
+        2
+    );
+}

@@ -191,6 +191,9 @@ impl TokenStore for Broken {
         self.0.fetch_add(1, Ordering::Relaxed);
         Err(StoreError::new("disk on fire"))
     }
+    async fn remove(&self, _: &StoreKey, _: &[u8]) -> Result<(), StoreError> {
+        Err(StoreError::new("disk on fire"))
+    }
     async fn try_lock(&self, _: &StoreKey, _: Duration) -> Result<Option<StoreLock>, StoreError> {
         self.0.fetch_add(1, Ordering::Relaxed);
         Err(StoreError::new("disk on fire"))
@@ -208,6 +211,9 @@ impl TokenStore for Hung {
         std::future::pending().await
     }
     async fn save(&self, _: &StoreKey, _: &[u8], _: Duration) -> Result<(), StoreError> {
+        std::future::pending().await
+    }
+    async fn remove(&self, _: &StoreKey, _: &[u8]) -> Result<(), StoreError> {
         std::future::pending().await
     }
     async fn try_lock(&self, _: &StoreKey, _: Duration) -> Result<Option<StoreLock>, StoreError> {
@@ -251,4 +257,237 @@ async fn a_store_needs_client_credentials() {
         .build()
         .unwrap_err();
     assert_eq!(error.kind(), sentryagent_idp::ErrorKind::Config);
+}
+
+/// The store key of `client`'s entry (the fake's bootstrap credentials).
+fn key_of(fake: &FakeAgentIdp, client: &sentryagent_idp::Client) -> StoreKey {
+    StoreKey::derive(
+        client.api_url(),
+        &fake.client_id(),
+        client.requested_scopes().unwrap(),
+        &fake.client_secret(),
+    )
+}
+
+#[tokio::test]
+async fn revoking_the_own_token_removes_it_from_memory_and_the_store() {
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let first = file_store_client(&fake, dir.path());
+    let revoked = first.access_token().await.unwrap();
+    first.tokens().revoke(&revoked).send().await.unwrap();
+    // Another process on the same store fetches a new token.
+    let second = file_store_client(&fake, dir.path());
+    let theirs = second.access_token().await.unwrap();
+    assert!(
+        theirs.expose_secret() != revoked.expose_secret(),
+        "another process got the revoked token from the store"
+    );
+    // This process too, not the revoked one from its memory.
+    let ours = first.access_token().await.unwrap();
+    assert!(
+        ours.expose_secret() != revoked.expose_secret(),
+        "this process kept the revoked token in memory"
+    );
+    // One new token, shared through the store.
+    assert!(ours.expose_secret() == theirs.expose_secret());
+    assert_eq!(fake.requests_seen(Operation::IssueToken), 2);
+    first
+        .agents()
+        .get(fake.bootstrap_agent_id())
+        .send()
+        .await
+        .unwrap();
+}
+
+pub(super) async fn remove_deletes_only_the_entry_it_was_given(store: impl TokenStore) {
+    let key = StoreKey::derive(
+        "http://127.0.0.1:9/api/v1",
+        "agent",
+        &sentryagent_idp::ScopeSet::documented(),
+        &sentryagent_idp::SecretString::from("sk_live_test"),
+    );
+    let ttl = Duration::from_secs(60);
+    store.save(&key, b"newer entry", ttl).await.unwrap();
+    // Another entry than the one there: the newer one stays.
+    store.remove(&key, b"older entry").await.unwrap();
+    assert_eq!(
+        store.load(&key).await.unwrap().as_deref(),
+        Some(&b"newer entry"[..])
+    );
+    store.remove(&key, b"newer entry").await.unwrap();
+    assert_eq!(store.load(&key).await.unwrap(), None);
+    // Nothing there: not an error.
+    store.remove(&key, b"newer entry").await.unwrap();
+}
+
+#[tokio::test]
+async fn file_remove_deletes_only_the_entry_it_was_given() {
+    let dir = tempfile::tempdir().unwrap();
+    remove_deletes_only_the_entry_it_was_given(FileStore::in_dir(dir.path()).unwrap()).await;
+    // No file is left over.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// A child of `a_fifo_at_the_entry_falls_back_and_the_runtime_shuts_down`'s
+/// kind: runs `work` on a runtime of its own and reports whether dropping
+/// that runtime finished within `limit`.
+async fn runtime_shuts_down_within(
+    limit: Duration,
+    work: impl FnOnce(&tokio::runtime::Runtime) + Send + 'static,
+) -> bool {
+    let (done, finished) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        work(&runtime);
+        drop(runtime);
+        let _ = done.send(());
+    });
+    tokio::time::timeout(limit, finished).await.is_ok()
+}
+
+/// Plants what `plant` makes at the entry's path, then makes one call on a
+/// runtime of its own: the call must succeed by itself (one fallback) and
+/// the runtime must then shut down.
+#[cfg(unix)]
+async fn an_entry_path_holding(plant: impl FnOnce(&std::path::Path)) {
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let probe = file_store_client(&fake, dir.path());
+    let entry = dir.path().join(format!("{}.token", key_of(&fake, &probe)));
+    plant(&entry);
+    let builder = fake.client_builder();
+    let store_dir = dir.path().to_owned();
+    let agent = fake.bootstrap_agent_id();
+    let (fallbacks_tx, fallbacks) = std::sync::mpsc::channel();
+    // Seconds, not a short window: the property is "it ends", not "fast".
+    let shut_down = runtime_shuts_down_within(Duration::from_secs(30), move |runtime| {
+        let client = crate::support::store::with_file_store(builder, &store_dir);
+        runtime.block_on(client.agents().get(agent).send()).unwrap();
+        fallbacks_tx.send(client.token_store_fallbacks()).unwrap();
+    })
+    .await;
+    // Unblocks a reader stuck on a FIFO (the unfixed store), if any.
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags_nonblock()
+        .open(&entry);
+    assert!(
+        shut_down,
+        "the runtime did not shut down: a read of the entry hangs it"
+    );
+    assert_eq!(fallbacks.recv().unwrap(), Some(1));
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_at_the_entry_falls_back_and_the_runtime_shuts_down() {
+    an_entry_path_holding(|entry| {
+        let made = std::process::Command::new("mkfifo")
+            .arg(entry)
+            .status()
+            .unwrap();
+        assert!(made.success());
+    })
+    .await;
+}
+
+/// `O_NONBLOCK` for the test's own open of the FIFO.
+#[cfg(unix)]
+trait NonBlock {
+    fn custom_flags_nonblock(&mut self) -> &mut Self;
+}
+
+#[cfg(unix)]
+impl NonBlock for std::fs::OpenOptions {
+    fn custom_flags_nonblock(&mut self) -> &mut Self {
+        std::os::unix::fs::OpenOptionsExt::custom_flags(self, libc::O_NONBLOCK)
+    }
+}
+
+/// The unfixed store read `/dev/zero` until memory ran out.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_that_is_a_symlink_to_dev_zero_is_refused() {
+    let before = peak_memory_kib();
+    an_entry_path_holding(|entry| std::os::unix::fs::symlink("/dev/zero", entry).unwrap()).await;
+    if let (Some(before), Some(after)) = (before, peak_memory_kib()) {
+        let grown = after.saturating_sub(before) / 1024;
+        assert!(grown < 256, "the process's peak memory grew by {grown} MiB");
+    }
+}
+
+/// This process's peak resident memory (Linux's `VmHWM`), if known.
+fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::test]
+async fn an_entry_larger_than_the_bound_is_not_used() {
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let client = file_store_client(&fake, dir.path());
+    let entry = dir.path().join(format!("{}.token", key_of(&fake, &client)));
+    std::fs::write(
+        &entry,
+        vec![b'x'; sentryagent_idp::store::MAX_ENTRY_LEN + 1],
+    )
+    .unwrap();
+    client.access_token().await.unwrap();
+    assert_eq!(client.token_store_fallbacks(), Some(1));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_symlink_planted_at_the_lock_path_creates_nothing_elsewhere() {
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("planted");
+    let client = file_store_client(&fake, dir.path());
+    let lock = dir.path().join(format!("{}.lock", key_of(&fake, &client)));
+    std::os::unix::fs::symlink(&target, &lock).unwrap();
+    client
+        .agents()
+        .get(fake.bootstrap_agent_id())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !target.exists(),
+        "the store created a file through the planted symlink"
+    );
+    assert_eq!(client.token_store_fallbacks(), Some(1));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_store_directory_others_can_write_is_refused_naming_the_chmod() {
+    use sentryagent_idp::store::StoreErrorKind;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    for (mode, who) in [(0o770, "its group"), (0o777, "anyone"), (0o1777, "anyone")] {
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+        let error = FileStore::in_dir(dir.path()).unwrap_err();
+        assert_eq!(error.kind(), StoreErrorKind::UnsafeDirectory, "{mode:o}");
+        let message = error.to_string();
+        assert!(message.contains(who), "{message}");
+        assert!(
+            message.contains(&format!("chmod 700 '{}'", dir.path().display())),
+            "{message}"
+        );
+    }
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    FileStore::in_dir(dir.path()).unwrap();
+    // Another user's directory (only root can make one to try).
+    if std::os::unix::fs::chown(dir.path(), Some(65_534), None).is_ok() {
+        let error = FileStore::in_dir(dir.path()).unwrap_err();
+        assert_eq!(error.kind(), StoreErrorKind::UnsafeDirectory);
+        assert!(error.to_string().contains("chown"), "{error}");
+    }
 }

@@ -3,3 +3,4 @@
 mod file;
 #[cfg(feature = "redis")]
 mod redis;
+mod revoked;

@@ -502,3 +502,69 @@ async fn a_rate_state_an_hour_ahead_is_clamped_with_a_warning_and_the_fleet_goes
         "{logs}"
     );
 }
+
+#[tokio::test]
+async fn revoking_the_own_token_removes_the_redis_entry() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let first = replica(&fake, &redis).await;
+    let revoked = first.access_token().await.unwrap();
+    first.tokens().revoke(&revoked).send().await.unwrap();
+    let keys: Vec<String> = redis.connection().keys("sentryagent:token:*").unwrap();
+    assert!(
+        keys.is_empty(),
+        "the revoked entry is still there: {keys:?}"
+    );
+    let other = replica(&fake, &redis).await.access_token().await.unwrap();
+    assert!(
+        other.expose_secret() != revoked.expose_secret(),
+        "another replica got the revoked token"
+    );
+    assert_eq!(fake.requests_seen(Operation::IssueToken), 2);
+}
+
+#[tokio::test]
+async fn redis_remove_deletes_only_the_entry_it_was_given() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let store = RedisStore::connect(&redis.url()).await.unwrap();
+    super::file::remove_deletes_only_the_entry_it_was_given(store).await;
+}
+
+/// Bytes Redis has sent to its clients so far.
+fn sent_by(redis: &RedisServer) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query(&mut redis.connection())
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_net_output_bytes:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_huge_value_is_refused_without_crossing_the_network() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let store = RedisStore::connect(&redis.url()).await.unwrap();
+    let huge = 8 * 1024 * 1024;
+    let _: () = redis
+        .connection()
+        .set(format!("sentryagent:token:{}", key()), vec![b'x'; huge])
+        .unwrap();
+    let before = sent_by(&redis);
+    let loaded = store.load(&key()).await;
+    let sent = sent_by(&redis) - before;
+    assert!(
+        sent < 1024 * 1024,
+        "{sent} bytes of the value crossed the network"
+    );
+    assert!(loaded.is_err(), "a value over the bound is refused");
+}
