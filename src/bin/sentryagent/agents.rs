@@ -255,8 +255,10 @@ impl std::str::FromStr for AgentRef {
             Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
                 Ok(AgentRef::Email(text.to_owned()))
             }
+            // clap prints this as it is: the value quoted is made safe.
             _ => Err(format!(
-                "`{text}` is neither an agent id (a UUID) nor an agent's email"
+                "`{}` is neither an agent id (a UUID) nor an agent's email",
+                crate::sanitize::terminal(text)
             )),
         }
     }

@@ -213,30 +213,33 @@ impl Paging {
 /// Parses `90s`, `2m`, `500ms`, `1h` or a bare number of seconds.
 pub(crate) fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
+    // Quoted in clap's message, which reaches a terminal as it is.
+    let shown = crate::sanitize::terminal(text);
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: u64 = number
         .parse()
-        .map_err(|_| format!("`{text}` is not a duration (e.g. 90s, 2m, 500ms)"))?;
+        .map_err(|_| format!("`{shown}` is not a duration (e.g. 90s, 2m, 500ms)"))?;
     let scale = match unit {
         "ms" => Duration::from_millis(1),
         "" | "s" => Duration::from_secs(1),
         "m" => Duration::from_secs(60),
         "h" => Duration::from_secs(3600),
-        _ => return Err(format!("`{text}`: the unit must be ms, s, m or h")),
+        _ => return Err(format!("`{shown}`: the unit must be ms, s, m or h")),
     };
     scale
-        .checked_mul(u32::try_from(number).map_err(|_| format!("`{text}` is too long"))?)
-        .ok_or_else(|| format!("`{text}` is too long"))
+        .checked_mul(u32::try_from(number).map_err(|_| format!("`{shown}` is too long"))?)
+        .ok_or_else(|| format!("`{shown}` is too long"))
 }
 
 /// Parses an RFC 3339 time, e.g. `2026-12-31T23:59:59Z`.
 pub(crate) fn timestamp(text: &str) -> Result<Timestamp, String> {
+    let shown = crate::sanitize::terminal(text);
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|e| format!("`{text}` is not an RFC 3339 time like 2026-12-31T23:59:59Z: {e}"))
+        .map_err(|e| format!("`{shown}` is not an RFC 3339 time like 2026-12-31T23:59:59Z: {e}"))
 }
 
 /// Parses a time in the past: RFC 3339, or an age counted back from now
@@ -247,6 +250,7 @@ pub(crate) fn past_time(text: &str) -> Result<Timestamp, String> {
 
 /// [`past_time`] with "now" given.
 fn past_time_at(text: &str, now: Timestamp) -> Result<Timestamp, String> {
+    let shown = crate::sanitize::terminal(text);
     let age = text.trim();
     let split = age.find(|c: char| !c.is_ascii_digit()).unwrap_or(age.len());
     let (number, unit) = age.split_at(split);
@@ -261,12 +265,12 @@ fn past_time_at(text: &str, now: Timestamp) -> Result<Timestamp, String> {
     if scale == 0 {
         return timestamp(text).map_err(|_| {
             format!(
-                "`{text}` is neither an RFC 3339 time like 2026-12-31T23:59:59Z \
+                "`{shown}` is neither an RFC 3339 time like 2026-12-31T23:59:59Z \
                  nor an age such as 90s, 15m, 1h or 2d"
             )
         });
     }
-    let too_long = || format!("`{text}` is too long ago");
+    let too_long = || format!("`{shown}` is too long ago");
     let seconds = number
         .parse::<i64>()
         .ok()
