@@ -20,7 +20,7 @@ use crate::seam::Seam;
 use crate::secret::WireSecret;
 
 /// The lifetime a token response without `expires_in` is given: the
-/// documented default.
+/// documented default, 3600 s.
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// The lifetime a token answered with an `expires_in` of 0 or less is given

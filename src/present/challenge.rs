@@ -15,19 +15,19 @@ pub(crate) struct Challenge {
 }
 
 impl Challenge {
-    /// The first Bearer challenge among the `WWW-Authenticate` headers, or
-    /// an empty one when there is none (or none that can be read).
-    pub(crate) fn of(headers: &HeaderMap) -> Challenge {
+    /// The first Bearer challenge among the `WWW-Authenticate` headers;
+    /// `None` when there is none (no header, only `Basic`, or none that can
+    /// be read): such an answer says nothing about a bearer token.
+    pub(crate) fn of(headers: &HeaderMap) -> Option<Challenge> {
         headers
             .get_all(WWW_AUTHENTICATE)
             .iter()
             .filter_map(|value| value.to_str().ok())
             .find_map(bearer_params)
-            .unwrap_or_default()
     }
 
-    /// A 401 that refuses the token itself: `invalid_token`, or no error
-    /// code at all (many servers answer a bad token with a bare
+    /// A Bearer challenge that refuses the token itself: `invalid_token`, or
+    /// no error code at all (many servers answer a bad token with a bare
     /// `Bearer realm=…`). Not `invalid_request`: the request is at fault,
     /// and a new token would not help.
     pub(crate) fn refuses_token(&self) -> bool {
@@ -107,7 +107,7 @@ fn split_token(rest: &str) -> (&str, &str) {
 mod tests {
     use super::*;
 
-    fn of(values: &[&str]) -> Challenge {
+    fn of(values: &[&str]) -> Option<Challenge> {
         let mut headers = HeaderMap::new();
         for v in values {
             headers.append(WWW_AUTHENTICATE, v.parse().unwrap());
@@ -119,34 +119,37 @@ mod tests {
     fn reads_error_and_scope_of_the_bearer_challenge() {
         let c = of(&[
             r#"Bearer realm="api", error="insufficient_scope", scope="agents:read audit:read""#,
-        ]);
+        ])
+        .unwrap();
         assert_eq!(c.error.as_deref(), Some("insufficient_scope"));
         assert_eq!(
             c.insufficient_scope().unwrap().to_string(),
             "agents:read audit:read"
         );
-        let c = of(&[r#"Basic realm="x", Bearer error=invalid_token"#]);
+        let c = of(&[r#"Basic realm="x", Bearer error=invalid_token"#]).unwrap();
         assert!(c.refuses_token());
         assert_eq!(c.error.as_deref(), Some("invalid_token"));
-        let c = of(&["Basic realm=\"x\"", "bearer error=\"invalid_request\""]);
+        let c = of(&["Basic realm=\"x\"", "bearer error=\"invalid_request\""]).unwrap();
         assert!(!c.refuses_token());
         assert_eq!(
-            of(&[r#"Bearer error="a\"b""#]).error.as_deref(),
+            of(&[r#"Bearer error="a\"b""#]).unwrap().error.as_deref(),
             Some("a\"b")
         );
     }
 
+    /// Issue 24 defect 12: no challenge, or `Basic` alone, is no Bearer
+    /// challenge, so it refuses no bearer token.
     #[test]
-    fn no_or_unreadable_challenge_is_an_empty_one() {
-        assert_eq!(of(&[]), Challenge::default());
-        assert_eq!(of(&["Basic realm=\"x\""]), Challenge::default());
+    fn no_bearer_challenge_is_none() {
+        assert_eq!(of(&[]), None);
+        assert_eq!(of(&["Basic realm=\"x\""]), None);
         assert_eq!(
             of(&["=,=\"", "Bearer error=\"unterminated"])
+                .unwrap()
                 .error
                 .as_deref(),
             Some("unterminated")
         );
-        assert!(of(&[]).refuses_token());
-        assert!(of(&[]).insufficient_scope().is_none());
+        assert!(of(&["Bearer realm=\"api\""]).unwrap().refuses_token());
     }
 }

@@ -73,15 +73,15 @@ pub use redis::{DEFAULT_KEY_PREFIX, RedisStore};
 pub use seal::StoreKey;
 
 /// How long a process waits for another to fetch the shared token before
-/// it fetches one itself.
+/// it fetches one itself: 10 s.
 pub const STORE_WAIT: Duration = Duration::from_secs(10);
 
 /// How long one store operation may take before the client gives up on the
-/// store for this fetch and asks AgentIdP itself.
+/// store for this fetch and asks AgentIdP itself: 2 s.
 pub const STORE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The lease of a fetch lock: a fetcher that dies holding it frees it after
-/// this at the latest.
+/// this at the latest: 30 s.
 pub const LOCK_LEASE: Duration = Duration::from_secs(30);
 
 /// Where sealed token entries are shared: a file per key ([`FileStore`]),

@@ -11,9 +11,10 @@ use super::settings::Settings;
 use crate::client::Client;
 use crate::model::{Introspection, Uuid};
 
-/// How long a verdict kept by the grace is used before AgentIdP is tried again.
+/// How long a verdict kept by the grace is used before AgentIdP is tried
+/// again: 1 s.
 const GRACE_RETRY: Duration = Duration::from_secs(1);
-/// `Retry-After` of a 503 when AgentIdP did not say.
+/// `Retry-After` of a 503 when AgentIdP did not say: 5 s.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// The longest `Retry-After` the service's 503 passes on from AgentIdP (60 s):
 /// a server's hint is bounded before it reaches the service's callers.

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::DecodingKey;
-use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm};
+use jsonwebtoken::jwk::JwkSet;
 use reqwest::header::CACHE_CONTROL;
 use serde::Deserialize;
 use url::Url;
@@ -18,7 +18,7 @@ use crate::seam::transport::read_body;
 
 /// The largest discovery document or key set read.
 const MAX_BODY: u64 = 256 * 1024;
-/// `Retry-After` of a 503 when no key set could be had.
+/// `Retry-After` of a 503 when no key set could be had: 5 s.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// When and how often the key set is fetched.
@@ -73,6 +73,8 @@ pub(crate) struct Jwks {
     /// One refresh at a time; held across the fetch only, never while
     /// `state` is locked.
     gate: tokio::sync::Mutex<()>,
+    /// Whether a plain http `jwks_uri` off loopback is allowed.
+    insecure_http: bool,
 }
 
 impl fmt::Debug for Jwks {
@@ -97,7 +99,14 @@ impl Jwks {
             timing,
             state: Mutex::new(State::default()),
             gate: tokio::sync::Mutex::new(()),
+            insecure_http: false,
         }
+    }
+
+    /// Allows a plain http `jwks_uri` off loopback (`allow_insecure_http`).
+    pub(crate) fn allow_insecure_http(mut self, allow: bool) -> Jwks {
+        self.insecure_http = allow;
+        self
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -180,10 +189,14 @@ impl Jwks {
                 let doc: Discovery = serde_json::from_slice(&body)
                     .map_err(|e| format!("discovery document: {e}"))?;
                 let uri = Url::parse(&doc.jwks_uri).map_err(|e| format!("jwks_uri: {e}"))?;
-                // https, or http only when discovery itself was served over http
-                // (a loopback test server).
-                if uri.scheme() != "https" && uri.scheme() != self.discovery.scheme() {
-                    return Err(format!("jwks_uri has the scheme `{}`", uri.scheme()));
+                // https, or http under the crate's one rule of plain http.
+                if !matches!(uri.scheme(), "https" | "http")
+                    || !crate::seam::transport::clear_text_allowed(&uri, self.insecure_http)
+                {
+                    return Err(format!(
+                        "jwks_uri `{}` is not https (plain http only to loopback)",
+                        uri.origin().ascii_serialization()
+                    ));
                 }
                 self.state().jwks_uri = Some(uri.clone());
                 uri
@@ -193,12 +206,7 @@ impl Jwks {
         let set: JwkSet = serde_json::from_slice(&body).map_err(|e| format!("key set: {e}"))?;
         let (mut by_kid, mut unnamed) = (HashMap::new(), Vec::new());
         for jwk in &set.keys {
-            // Only RSA keys meant for RS256 (or not saying) can check an RS256 token.
-            let rs256 = matches!(jwk.common.key_algorithm, None | Some(KeyAlgorithm::RS256));
-            if !rs256 || !matches!(jwk.algorithm, AlgorithmParameters::RSA(_)) {
-                continue;
-            }
-            let Ok(key) = DecodingKey::from_jwk(jwk) else {
+            let Some(key) = super::jwk::rs256_verifying_key(jwk) else {
                 continue;
             };
             match &jwk.common.key_id {

@@ -87,14 +87,18 @@ async fn a_failed_refresh_keeps_the_stale_key_set() {
     fake.fail_jwks(true);
     tokio::time::advance(Duration::from_secs(2)).await;
     // The key set is stale; the refresh fails; the stale set still serves.
+    // (New tokens each time: a token seen before is a cache hit, which
+    // reads no key set.)
     for _ in 0..5 {
-        assert_eq!(verifier.verify(&good).await.map(|p| p.agent_id), Ok(live));
+        let new = token(&fake, live, "agents:read");
+        assert_eq!(verifier.verify(&new).await.map(|p| p.agent_id), Ok(live));
     }
     assert!(fake.jwks_requests_seen() >= 2, "a refresh was tried");
     fake.fail_jwks(false);
     let refreshed = eventually(Duration::from_secs(30), async || {
         let seen = fake.jwks_requests_seen();
-        verifier.verify(&good).await.is_ok() && fake.jwks_requests_seen() > seen
+        let new = token(&fake, live, "agents:read");
+        verifier.verify(&new).await.is_ok() && fake.jwks_requests_seen() > seen
     })
     .await;
     assert!(refreshed, "refreshes resume once the route is back");
