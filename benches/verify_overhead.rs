@@ -2,14 +2,18 @@
 //! [--tokens N] [--trials N]`; without `--report` a short run prints the same
 //! report):
 //!
-//! - **layer**: the same axum handler behind `VerifyLayer` (introspection
-//!   mode, cache hit) and without it, two servers on one server thread,
-//!   called over loopback in interleaved pairs (order alternating); median
-//!   and p99 of each. Also the in-process cost of one cache hit.
-//! - **rs256**: local verifications per CPU-second, `Verifier::verify` (PEM
-//!   mode, every token new so every call verifies the signature and fills
-//!   the cache) vs `jsonwebtoken::decode` into a claims struct on the same
-//!   tokens, in alternating rounds.
+//! - **layer**: the same axum handler behind `VerifyLayer` in each mode
+//!   (introspection, PEM, PEM with introspection at first sight, JWKS; every
+//!   request a cache hit) and without it: five servers on one server thread,
+//!   called over loopback in interleaved rounds (one request to each, the
+//!   order rotating); median and p99 of each. Also the in-process cost of
+//!   one request through each router and, with valgrind, the instructions
+//!   per request of each (`--callgrind MODE --calls N`).
+//! - **rs256**: the first sight of a token, local verifications per
+//!   CPU-second: `Verifier::verify` (PEM mode, every token new so every call
+//!   checks the header and the signature and fills the verdict cache) vs
+//!   `jsonwebtoken::decode` into a claims struct on the same tokens, in
+//!   alternating rounds.
 //! - **burst**: 1,000 concurrent `verify` calls bearing one new token, per
 //!   trial: the introspections the fake AgentIdP saw.
 
@@ -26,32 +30,32 @@ use sentryagent_idp::verify::{AgentPrincipal, Verifier, VerifyLayer};
 use serde_json::json;
 use tower::ServiceExt;
 
-const PAIRS: usize = 20_000;
+const PAIRS: usize = 5_000;
 const TOKENS: usize = 2_000;
 const ROUNDS: usize = 4;
 const TRIALS: usize = 5;
 const BURST: usize = 1_000;
-const WARM_UP: usize = 1_000;
+const WARM_UP: usize = 500;
 /// Each measurement stops here even if fewer iterations are done.
 const TIME_LIMIT: Duration = Duration::from_secs(120);
+/// The modes measured, by the names the report uses.
+const MODES: [&str; 4] = ["introspection", "pem", "pem_first_sight", "jwks"];
 
 fn main() {
     if let Some(calls) = support::arg::<u32>("--hit-loop") {
         hit_loop(calls);
         return;
     }
+    if let Some(kind) = support::arg::<String>("--callgrind") {
+        callgrind(&kind, support::arg("--calls").unwrap_or(2_000));
+        return;
+    }
     let quick = !support::report_mode();
-    let pairs = support::arg("--pairs").unwrap_or(if quick { 2_000 } else { PAIRS });
+    let pairs = support::arg("--pairs").unwrap_or(if quick { 1_000 } else { PAIRS });
     let tokens = support::arg("--tokens").unwrap_or(if quick { 500 } else { TOKENS });
     let trials = support::arg("--trials").unwrap_or(if quick { 2 } else { TRIALS });
     let runtime = support::multi_thread_runtime();
-    let fake = runtime.block_on(async {
-        FakeAgentIdp::builder()
-            .token_lifetime(Duration::from_secs(3600))
-            .start()
-            .await
-            .unwrap()
-    });
+    let fake = runtime.block_on(start_fake());
     let layer = layer(&runtime, &fake, pairs);
     let rs256 = rs256(&fake, tokens);
     let burst = burst(&runtime, &fake, trials);
@@ -63,16 +67,38 @@ fn main() {
     }));
 }
 
+/// The fake AgentIdP every part uses: hour-long tokens, discovery and JWKS.
+async fn start_fake() -> FakeAgentIdp {
+    FakeAgentIdp::builder()
+        .token_lifetime(Duration::from_secs(3600))
+        .oidc(true)
+        .start()
+        .await
+        .unwrap()
+}
+
+/// The verifier of `mode` (one of [`MODES`]), verdicts kept an hour.
+fn verifier(fake: &FakeAgentIdp, mode: &str) -> Verifier {
+    let service = || fake.client_builder().build().unwrap();
+    let builder = match mode {
+        "introspection" => Verifier::introspection(service()),
+        "pem" => Verifier::public_key_pem(fake.public_key_pem()).unwrap(),
+        "pem_first_sight" => Verifier::public_key_pem(fake.public_key_pem())
+            .unwrap()
+            .introspect_first_sight(service()),
+        "jwks" => Verifier::jwks(&fake.base_url()).unwrap(),
+        other => panic!("no mode {other}"),
+    };
+    builder.max_age(Duration::from_secs(3600)).build().unwrap()
+}
+
 /// `--hit-loop N`: N cache hits of the introspection verifier and nothing
 /// else measured, for a profiler (`perf record`, `valgrind --tool=callgrind`).
 fn hit_loop(calls: u32) {
     let runtime = support::current_thread_runtime();
     runtime.block_on(async {
-        let fake = FakeAgentIdp::start().await.unwrap();
-        let verifier = Verifier::introspection(fake.client_builder().build().unwrap())
-            .max_age(Duration::from_secs(3600))
-            .build()
-            .unwrap();
+        let fake = start_fake().await;
+        let verifier = verifier(&fake, "introspection");
         let agent = fake.seed_agent(AgentSeed::new().scopes(["agents:read"]));
         let mut headers = HeaderMap::new();
         let bearer = format!("Bearer {}", fake.sign_claims(claims(agent)));
@@ -80,6 +106,26 @@ fn hit_loop(calls: u32) {
         verifier.verify_request_headers(&headers).await.unwrap();
         for _ in 0..calls {
             std::hint::black_box(verifier.verify_request_headers(&headers).await.unwrap());
+        }
+    });
+}
+
+/// `--callgrind MODE --calls N`: N requests in process through the router
+/// of `MODE` (one of [`MODES`], a cache hit each) or `plain` (no layer), for
+/// `support::instructions_per_call`.
+fn callgrind(kind: &str, calls: usize) {
+    let runtime = support::current_thread_runtime();
+    runtime.block_on(async {
+        let fake = start_fake().await;
+        let agent = fake.seed_agent(AgentSeed::new().scopes(["agents:read"]));
+        let bearer = format!("Bearer {}", fake.sign_claims(claims(agent)));
+        let router = if kind == "plain" {
+            plain_router()
+        } else {
+            protected_router(verifier(&fake, kind))
+        };
+        for _ in 0..=calls {
+            std::hint::black_box(through(&router, &bearer).await);
         }
     });
 }
@@ -92,6 +138,29 @@ async fn hello_plain() -> String {
     support::AGENT_ID.to_owned()
 }
 
+fn protected_router(verifier: Verifier) -> Router {
+    Router::new()
+        .route("/hello", get(hello))
+        .layer(VerifyLayer::new(verifier))
+}
+
+fn plain_router() -> Router {
+    Router::new().route("/hello", get(hello_plain))
+}
+
+/// One request through `router` in process, its body read.
+async fn through(router: &Router, bearer: &str) -> axum::body::Bytes {
+    let request = http::Request::get("/hello")
+        .header("authorization", bearer)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    axum::body::to_bytes(response.into_body(), 1024)
+        .await
+        .unwrap()
+}
+
 fn claims(agent: uuid::Uuid) -> serde_json::Value {
     token_claims(agent, "agents:read", Duration::from_secs(3600))
 }
@@ -101,104 +170,125 @@ fn layer(
     fake: &FakeAgentIdp,
     pairs: usize,
 ) -> serde_json::Value {
-    let service = fake.client_builder().build().unwrap();
-    let verifier = Verifier::introspection(service)
-        .max_age(Duration::from_secs(3600))
-        .build()
-        .unwrap();
     let agent = fake.seed_agent(AgentSeed::new().scopes(["agents:read"]));
     let token = fake.sign_claims(claims(agent));
+    let bearer = format!("Bearer {token}");
+    let verifiers: Vec<Verifier> = MODES.iter().map(|mode| verifier(fake, mode)).collect();
 
-    // In-process: one cache hit.
+    // In-process: one cache hit of each verifier, then one request through
+    // each router, no network.
     let mut headers = HeaderMap::new();
-    headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let hit_ns = runtime.block_on(async {
-        verifier.verify_request_headers(&headers).await.unwrap();
-        let n = 100_000u32;
-        let started = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(verifier.verify_request_headers(&headers).await.unwrap());
-        }
-        started.elapsed().as_nanos() as f64 / f64::from(n)
-    });
-
-    // Over loopback: two servers on one thread of their own.
-    let protected = Router::new()
-        .route("/hello", get(hello))
-        .layer(VerifyLayer::new(verifier));
-    let plain = Router::new().route("/hello", get(hello_plain));
-
-    // In-process: one request through each router, no network.
-    let in_process = |router: &Router| {
-        let router = router.clone();
-        let bearer = format!("Bearer {token}");
-        runtime.block_on(async move {
-            let n = 50_000u32;
-            let started = Instant::now();
-            for _ in 0..n {
-                let request = http::Request::get("/hello")
-                    .header("authorization", &bearer)
-                    .body(axum::body::Body::empty())
-                    .unwrap();
-                let response = router.clone().oneshot(request).await.unwrap();
-                assert!(response.status().is_success());
-                let body = axum::body::to_bytes(response.into_body(), 1024).await;
-                std::hint::black_box(body.unwrap());
-            }
-            started.elapsed().as_nanos() as f64 / f64::from(n)
+    headers.insert("authorization", bearer.parse().unwrap());
+    let hit_ns: Vec<f64> = verifiers
+        .iter()
+        .map(|verifier| {
+            runtime.block_on(async {
+                verifier.verify_request_headers(&headers).await.unwrap();
+                let n = 100_000u32;
+                let started = Instant::now();
+                for _ in 0..n {
+                    std::hint::black_box(verifier.verify_request_headers(&headers).await.unwrap());
+                }
+                started.elapsed().as_nanos() as f64 / f64::from(n)
+            })
         })
-    };
-    let (router_with_ns, router_without_ns) = (in_process(&protected), in_process(&plain));
+        .collect();
+    let routers: Vec<Router> = std::iter::once(plain_router())
+        .chain(verifiers.iter().cloned().map(protected_router))
+        .collect();
+    let router_ns: Vec<f64> = routers
+        .iter()
+        .map(|router| {
+            runtime.block_on(async {
+                let n = 50_000u32;
+                let started = Instant::now();
+                for _ in 0..n {
+                    std::hint::black_box(through(router, &bearer).await);
+                }
+                started.elapsed().as_nanos() as f64 / f64::from(n)
+            })
+        })
+        .collect();
+
+    // Over loopback: the five servers on one thread of their own.
     let (addrs_tx, addrs_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let served = routers.clone();
     let server = std::thread::spawn(move || {
         let rt = support::current_thread_runtime();
         rt.block_on(async move {
-            let a = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let b = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addrs_tx
-                .send((a.local_addr().unwrap(), b.local_addr().unwrap()))
-                .unwrap();
-            let serve_a = axum::serve(a, protected);
-            let serve_b = axum::serve(b, plain);
+            let mut addrs = Vec::new();
+            let mut serving = tokio::task::JoinSet::new();
+            for router in served {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addrs.push(listener.local_addr().unwrap());
+                serving.spawn(async move { axum::serve(listener, router).await });
+            }
+            addrs_tx.send(addrs).unwrap();
             tokio::select! {
-                _ = serve_a => {}
-                _ = serve_b => {}
+                _ = serving.join_next() => {}
                 _ = stop_rx => {}
                 _ = tokio::time::sleep(support::MAX_SERVER_LIFETIME) => {}
             }
         });
     });
-    let (with_addr, without_addr) = addrs_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let addrs = addrs_rx.recv_timeout(Duration::from_secs(30)).unwrap();
     let client_rt = support::current_thread_runtime();
     let http = support::http_client();
-    let bearer = format!("Bearer {token}");
-    let call = |addr: std::net::SocketAddr| {
-        let request = http
-            .get(format!("http://{addr}/hello"))
-            .header("authorization", &bearer);
-        async move {
-            let response = request.send().await.unwrap();
-            assert!(response.status().is_success(), "{}", response.status());
-            response.bytes().await.unwrap();
+    let samples = client_rt.block_on(async {
+        let call = |addr: std::net::SocketAddr| {
+            let request = http
+                .get(format!("http://{addr}/hello"))
+                .header("authorization", &bearer);
+            async move {
+                let response = request.send().await.unwrap();
+                assert!(response.status().is_success(), "{}", response.status());
+                response.bytes().await.unwrap();
+            }
+        };
+        let mut samples = vec![Vec::with_capacity(pairs); addrs.len()];
+        let deadline = Instant::now() + TIME_LIMIT;
+        for round in 0..WARM_UP + pairs {
+            if Instant::now() > deadline {
+                break;
+            }
+            // One request to each server, starting one further each round,
+            // so none always follows another.
+            for k in 0..addrs.len() {
+                let which = (round + k) % addrs.len();
+                let started = Instant::now();
+                call(addrs[which]).await;
+                if round >= WARM_UP {
+                    samples[which].push(started.elapsed());
+                }
+            }
         }
-    };
-    let (mut with, mut without) = client_rt.block_on(support::interleaved(
-        pairs,
-        WARM_UP,
-        TIME_LIMIT,
-        || call(with_addr),
-        || call(without_addr),
-    ));
+        samples
+    });
     let _ = stop_tx.send(());
     server.join().unwrap();
+    let mut samples = samples.into_iter();
+    let mut without = samples.next().unwrap_or_default();
+    let without_summary = support::latency_summary(&mut without);
+    let mut modes = serde_json::Map::new();
+    for (i, (mode, mut with)) in MODES.iter().zip(samples).enumerate() {
+        modes.insert(
+            (*mode).to_owned(),
+            json!({
+                "with": support::latency_summary(&mut with),
+                "cache_hit_ns": hit_ns[i],
+                "router_ns": router_ns[i + 1],
+            }),
+        );
+    }
+    let mut kinds = vec!["plain"];
+    kinds.extend(MODES);
     json!({
-        "pairs": with.len(),
-        "with": support::latency_summary(&mut with),
-        "without": support::latency_summary(&mut without),
-        "cache_hit_ns": hit_ns,
-        "router_with_ns": router_with_ns,
-        "router_without_ns": router_without_ns,
+        "pairs": without.len(),
+        "without": without_summary,
+        "router_without_ns": router_ns[0],
+        "modes": modes,
+        "instructions_per_request": support::instructions_per_call(&kinds),
     })
 }
 
@@ -223,6 +313,7 @@ fn rs256(fake: &FakeAgentIdp, tokens: usize) -> serde_json::Value {
         })
         .collect();
     let pem = fake.public_key_pem();
+    // The fake's tokens carry a `kid`; the PEM mode ignores it.
     let verifier = Verifier::public_key_pem(&pem)
         .unwrap()
         .capacity((tokens * ROUNDS) as u64 + 1)

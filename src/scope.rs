@@ -28,12 +28,21 @@ impl Scope {
         Scope::AUDIT_READ,
     ];
 
-    /// A scope from its wire name. Returns `None` for an empty name or one
-    /// containing whitespace, which the space-separated wire form cannot carry.
+    /// A scope from its wire name. Returns `None` unless `name` is an
+    /// RFC 6749 §3.3 `scope-token`: one or more of `%x21 / %x23-5B /
+    /// %x5D-7E`, so no space or other whitespace (`U+00A0` included), no
+    /// control, no `"` or `\`, nothing outside ASCII.
+    ///
+    /// ```
+    /// use sentryagent_idp::Scope;
+    ///
+    /// assert_eq!(Scope::new("agents:write"), Some(Scope::AGENTS_WRITE));
+    /// assert_eq!(Scope::new("reports:view\u{a0}agents:write"), None);
+    /// assert_eq!(Scope::new("agents:write\u{200b}"), None);
+    /// ```
     pub fn new(name: impl Into<String>) -> Option<Scope> {
         let name = name.into();
-        let valid = !name.is_empty() && !name.contains(char::is_whitespace);
-        valid.then_some(Scope(Cow::Owned(name)))
+        is_scope_token(&name).then_some(Scope(Cow::Owned(name)))
     }
 
     /// The wire name, e.g. `agents:read`.
@@ -82,11 +91,13 @@ impl ScopeSet {
     }
 
     /// Parses the space-separated wire form (RFC 6749 §3.3: words separated
-    /// by spaces, 0x20, only; extra spaces are ignored). Every word is kept,
-    /// whatever its form: this reads what a server sent, and newer servers
-    /// add scopes; a word holding other whitespace (`a<NBSP>b`) is not a
-    /// scope and is dropped, never split. For a list a person typed, see
-    /// [`parse_strict`](Self::parse_strict).
+    /// by spaces, 0x20, only; extra spaces are ignored). Every
+    /// `scope-token` is kept, whatever its form: this reads what a server
+    /// sent, and newer servers add scopes. A word that is not a
+    /// `scope-token` ([`Scope::new`]: other whitespace such as `a<NBSP>b`,
+    /// a control, a quote, non-ASCII) is dropped, never split and never
+    /// matched: `reports:view<NBSP>agents:write` grants neither scope. For a
+    /// list a person typed, see [`parse_strict`](Self::parse_strict).
     pub fn parse(wire: &str) -> Self {
         words(wire, false)
             .filter_map(|(word, _)| Scope::new(word))
@@ -197,13 +208,20 @@ fn words(list: &str, typed: bool) -> impl Iterator<Item = (&str, bool)> {
         .map(|word| (word, is_resource_action(word)))
 }
 
-/// Whether `word` is a `scope-token` (RFC 6749 §3.3: `%x21 / %x23-5B /
-/// %x5D-7E`, so no quote, backslash, control, space or non-ASCII) of the
-/// form `resource:action`, both parts non-empty.
+/// Whether `word` is a `scope-token` (RFC 6749 §3.3: `1*( %x21 / %x23-5B /
+/// %x5D-7E )`, so no quote, backslash, control, space or non-ASCII): the
+/// one check behind [`Scope::new`] and both parses.
+fn is_scope_token(word: &str) -> bool {
+    !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
+/// Whether `word` is a `scope-token` of the form `resource:action`, both
+/// parts non-empty.
 fn is_resource_action(word: &str) -> bool {
-    let token = word
-        .bytes()
-        .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E));
+    let token = is_scope_token(word);
     let mut parts = word.split(':');
     let shaped = matches!(
         (parts.next(), parts.next(), parts.next()),
@@ -331,6 +349,29 @@ mod tests {
         assert!(Scope::new("a b").is_none());
         assert!(Scope::new("").is_none());
         assert!("agents read".parse::<Scope>().is_err());
+    }
+
+    /// Issue 24 defect 8: only RFC 6749 `scope-token`s are scopes; a word
+    /// with anything else is dropped from a wire list, never split, so it
+    /// matches nothing.
+    #[test]
+    fn only_rfc_6749_scope_tokens_are_scopes() {
+        for bad in [
+            "reports:view\u{a0}agents:write",
+            "agents:write\u{200b}",
+            "agents:write\u{7f}",
+            "agents:\"write",
+            "agents:\\write",
+            "agents:write\u{1b}[31m",
+            "agénts:write",
+        ] {
+            assert_eq!(Scope::new(bad), None, "{bad:?}");
+            let set = ScopeSet::parse(&format!("agents:read {bad}"));
+            assert_eq!(set, ScopeSet::from([Scope::AGENTS_READ]), "{bad:?}");
+        }
+        for good in ["!", "a#[]^~", "openid", "agents:write"] {
+            assert!(Scope::new(good).is_some(), "{good:?}");
+        }
     }
 
     #[test]

@@ -16,11 +16,11 @@ use crate::flavor::Flavor;
 use crate::model::{AuditEvent, Timestamp};
 use crate::pagination::WALK_MEMORY;
 
-/// How often [`Follow`] asks for new events unless told otherwise.
+/// How often [`Follow`] asks for new events unless told otherwise: every 2 s.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The longest [`Follow`] waits between polls while the server fails, and
-/// the most of a server's `Retry-After` it honours.
+/// the most of a server's `Retry-After` it honours: 60 s.
 pub const MAX_FOLLOW_BACKOFF: Duration = Duration::from_secs(60);
 
 /// How far back each poll of a [`Follow`] re-reads: 5 seconds before the

@@ -10,8 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-/// No background refresh starts sooner than this after a fetch that did not
-/// bring a token.
+/// No background refresh starts sooner than this (5 s) after a fetch that
+/// did not bring a token.
 pub(crate) const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// The instant a token received at `received`, expiring at `expires_at`,

@@ -489,9 +489,10 @@ pub(crate) fn resolve_api_url(
             "`{shown}` must be an http(s) URL with a host"
         )));
     }
-    if url.scheme() == "http" && !allow_insecure_http && !is_loopback(&url) {
+    if !transport::clear_text_allowed(&url, allow_insecure_http) {
         return Err(Error::config(format!(
-            "`{shown}` is plain http to a host that is not loopback; use https, or allow_insecure_http(true)"
+            "`{shown}` {}",
+            transport::CLEAR_TEXT_REFUSED
         )));
     }
     if url.query().is_some() || url.fragment().is_some() {
@@ -530,15 +531,6 @@ fn printable_url(raw: &str) -> String {
             format!("{}://{host}{port}{}", url.scheme(), url.path())
         }
         Err(_) => String::from("<not a URL>"),
-    }
-}
-
-fn is_loopback(url: &reqwest::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     }
 }
 

@@ -17,13 +17,13 @@ use crate::model::{Credential, CredentialStatus, CredentialWithSecret, Timestamp
 
 /// How long [`Rollover`] waits, by default, between publishing the new
 /// secret and revoking the old credential: time for the replicas to read
-/// it (a mounted secret file is updated within about a minute).
+/// it (a mounted secret file is updated within about a minute): 120 s.
 pub const DEFAULT_ROLLOVER_GRACE: Duration = Duration::from_secs(120);
 
 /// How long [`Rollover`] waits, by default, after a generation whose
 /// outcome is unknown before listing the credentials again to see what it
 /// did: a server may finish a request after the client gave up on it. The
-/// wait is never shorter than the client's attempt timeout.
+/// wait is never shorter than the client's attempt timeout. 30 s.
 pub const DEFAULT_ROLLOVER_SETTLE: Duration = Duration::from_secs(30);
 
 /// The rollover of a shared credential; from

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::scope::Scope;
 
 /// How long after a forced refresh another 401 is taken at its word before
-/// a new token is fetched again (the default of
+/// a new token is fetched again: 10 s (the default of
 /// [`OutgoingAuthBuilder::refresh_cooldown`]).
 pub const DEFAULT_REFRESH_COOLDOWN: Duration = Duration::from_secs(10);
 
@@ -35,13 +35,16 @@ pub const DEFAULT_REFRESH_COOLDOWN: Duration = Duration::from_secs(10);
 ///   ([`PresentError::OriginNotAllowed`]): AgentIdP tokens carry no
 ///   audience, so where they go is the only protection against a service
 ///   replaying them elsewhere;
-/// - answered `401` with a Bearer challenge of `invalid_token` (or a bare
-///   `Bearer` one; a 401 without a Bearer challenge is returned as it is), the
+/// - answered `401` with a `Bearer` challenge of `invalid_token` (or a
+///   bare `Bearer` challenge) by the origin the token was sent to (a 401
+///   without a Bearer challenge is returned as it is), the
 ///   token is dropped from the cache and the call is replayed once with a
 ///   new one when it can be: an idempotent method (GET, HEAD, OPTIONS,
 ///   TRACE, PUT, DELETE) or a request marked [`Replayable`], with a body
 ///   that can be cloned. Otherwise the 401 is returned and the next call
-///   uses a new token;
+///   uses a new token. A `401` with no challenge or only another scheme's
+///   (`Basic`), or one from another origin reached by a redirect (which
+///   never got the token), is returned as it is: the token is kept;
 /// - answered `403` `insufficient_scope`, it fails with
 ///   [`PresentError::InsufficientScope`] naming the scopes asked for.
 ///
@@ -154,15 +157,21 @@ impl OutgoingAuth {
         marked || method.is_idempotent()
     }
 
-    /// Reads the answer to a call made with `used`.
+    /// Reads the answer to a call made with `used`; `from_receiver` says
+    /// whether it came from the origin the token was sent to (not from
+    /// another one a redirect led to, which never got the token).
     pub(crate) async fn after(
         &self,
         status: StatusCode,
         headers: &HeaderMap,
+        from_receiver: bool,
         used: &Arc<AccessToken>,
         can_replay: bool,
     ) -> std::result::Result<Next, PresentError> {
-        if status == StatusCode::UNAUTHORIZED && Challenge::of(headers).refuses_token() {
+        if status == StatusCode::UNAUTHORIZED
+            && from_receiver
+            && Challenge::of(headers).refuses_token()
+        {
             return self.refused(used, can_replay).await;
         }
         Self::check_scope(status, headers)?;

@@ -73,10 +73,13 @@ where
             let marked = request.extensions().get::<Replayable>().is_some();
             let copy = OutgoingAuth::replayable(request.method(), marked).then(|| copy(&request));
             let response = inner.call(request).await.map_err(Into::into)?;
+            // A redirect follower sits outside this layer (see above), so
+            // the answer is from the origin that got the token.
             let next = auth
                 .after(
                     response.status(),
                     response.headers(),
+                    true,
                     &token,
                     copy.is_some(),
                 )

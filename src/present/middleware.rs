@@ -33,11 +33,16 @@ impl Middleware for OutgoingAuth {
             None
         };
         request.headers_mut().insert(AUTHORIZATION, header);
+        // reqwest follows redirects inside the chain and drops the token at
+        // an origin change, so only an answer from this origin saw it.
+        let sent_to = request.url().clone();
         let response = chain.clone().run(request, extensions).await?;
+        let from_receiver = same_origin(response.url(), &sent_to);
         let next = self
             .after(
                 response.status(),
                 response.headers(),
+                from_receiver,
                 &token,
                 copy.is_some(),
             )
@@ -76,6 +81,14 @@ fn copy(request: &Request) -> Option<Request> {
     }
     *copy.version_mut() = request.version();
     Some(copy)
+}
+
+/// Whether `a` and `b` have one origin: scheme, host and port (the default
+/// port of the scheme when none is written).
+fn same_origin(a: &url::Url, b: &url::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host() == b.host()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 fn refusal(error: PresentError) -> reqwest_middleware::Error {

@@ -30,6 +30,17 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Versions of the HTTP stack
+//!
+//! The `reqwest-middleware` feature is built against reqwest 0.13 and
+//! reqwest-middleware 0.5 (re-exported as [`crate::reqwest`] for the one,
+//! and named in your `Cargo.toml` for the other); the `tower::Layer`
+//! against tower 0.5 and http 1. Use the same major versions: with another
+//! (reqwest-middleware 0.4, say) cargo builds two copies, the traits do not
+//! match, and the compiler reports ``error[E0277]: the trait bound
+//! `OutgoingAuth: reqwest_middleware::Middleware` is not satisfied``, with
+//! no hint; `cargo tree -d` shows the duplicate.
 
 mod auth;
 mod challenge;

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
+use crate::seam::transport::clear_text_allowed;
 
 /// A web origin (RFC 6454): scheme, host and port, the unit the allowlist of
 /// [`OutgoingAuth`](super::OutgoingAuth) is made of.
@@ -34,13 +35,8 @@ impl Origin {
             return Err(invalid("an origin has no user info"));
         }
         let host = url.host_str().ok_or_else(|| invalid("no host"))?;
-        let loopback = match url.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(name)) => name == "localhost",
-            None => false,
-        };
-        if url.scheme() == "http" && !loopback && !insecure {
+        // The one rule of the client builder and the verifier.
+        if !clear_text_allowed(&url, insecure) {
             return Err(invalid(
                 "http sends the token in clear text; use https, or allow_insecure_http(true)",
             ));

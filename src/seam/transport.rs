@@ -5,6 +5,7 @@
 //!
 //! - No redirects: a request carrying a secret (a token request's form, a
 //!   bearer header) is never re-sent to wherever a `3xx` points.
+//! - Plain http only to loopback unless allowed: [`clear_text_allowed`].
 //! - No proxy from the environment: `HTTP_PROXY` would see a plain-http
 //!   token request, secret and all; an `https://` proxy only when given.
 //! - Idle pooled connections closed below the Node server's 5 s keep-alive.
@@ -94,6 +95,30 @@ pub(crate) fn user_http_client(builder: reqwest::ClientBuilder) -> Result<reqwes
         .map_err(|e| Error::config("cannot build your HTTP client").with_source(e))
 }
 
+/// Whether `url` may be used, by the one rule of plain http that the
+/// client's base URL, a verifier's discovery and key-set URLs and
+/// `OutgoingAuth`'s origins all follow: `https`, or `http` to a loopback
+/// host (`localhost`, `127.0.0.0/8`, `::1`), or `http` anywhere once the
+/// user said `allow_insecure_http(true)`. Off loopback, plain http lets
+/// anyone on the path read (or replace) the credentials, tokens and keys.
+pub(crate) fn clear_text_allowed(url: &url::Url, allow_insecure_http: bool) -> bool {
+    url.scheme() != "http" || allow_insecure_http || is_loopback(url)
+}
+
+/// What a refusal by [`clear_text_allowed`] tells the user to do.
+pub(crate) const CLEAR_TEXT_REFUSED: &str =
+    "is plain http to a host that is not loopback; use https, or allow_insecure_http(true)";
+
+/// Whether `url`'s host is loopback: `localhost`, `127.0.0.0/8` or `::1`.
+pub(crate) fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 /// Reads the whole body of `response`, up to `max` bytes; `None` once it
 /// grows past them (the rest is not read).
 pub(crate) async fn read_body(
@@ -179,5 +204,34 @@ where
                 )) as BoxError),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod clear_text_tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback_unless_allowed() {
+        let url = |s: &str| url::Url::parse(s).unwrap();
+        for fine in [
+            "https://idp.example.com",
+            "http://localhost:3000",
+            "http://LOCALHOST",
+            "http://127.0.0.1",
+            "http://127.9.9.9:80",
+            "http://[::1]:8080",
+        ] {
+            assert!(clear_text_allowed(&url(fine), false), "{fine}");
+        }
+        for refused in [
+            "http://idp.example.com",
+            "http://localhost.example.com",
+            "http://10.0.0.1",
+            "http://[::ffff:127.0.0.1]",
+        ] {
+            assert!(!clear_text_allowed(&url(refused), false), "{refused}");
+            assert!(clear_text_allowed(&url(refused), true), "{refused}");
+        }
     }
 }

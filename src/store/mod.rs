@@ -100,11 +100,11 @@ pub use seal::StoreKey;
 pub const STORE_WAIT: Duration = Duration::from_secs(10);
 
 /// How long one store operation may take before the client gives up on the
-/// store for this fetch and asks AgentIdP itself.
+/// store for this fetch and asks AgentIdP itself: 2 s.
 pub const STORE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The lease of a fetch lock: a fetcher that dies holding it frees it after
-/// this at the latest.
+/// this at the latest: 30 s.
 pub const LOCK_LEASE: Duration = Duration::from_secs(30);
 
 /// The largest entry a store reads (64 KiB): a sealed entry is a token of a

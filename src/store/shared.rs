@@ -30,8 +30,8 @@ use crate::auth::source::BoxFetch;
 use crate::error::Result;
 use crate::scope::ScopeSet;
 
-/// An entry is taken only if it lives this much longer than the point at
-/// which the client would refresh it: room for clock skew between hosts.
+/// An entry is taken only if it lives this much (5 s) longer than the point
+/// at which the client would refresh it: room for clock skew between hosts.
 pub(crate) const SAFETY_MARGIN: Duration = Duration::from_secs(5);
 
 /// An entry issued further than this in this machine's future is refused:
@@ -45,8 +45,9 @@ pub(crate) const MAX_CLOCK_AHEAD: Duration = SAFETY_MARGIN;
 pub(crate) const REFUSED_KEPT: usize = 16;
 
 /// The first pause between two looks at the store while another process
-/// fetches; it doubles up to [`MAX_POLL`].
+/// fetches (20 ms); it doubles up to [`MAX_POLL`].
 const FIRST_POLL: Duration = Duration::from_millis(20);
+/// The longest pause between two looks at the store: 250 ms.
 const MAX_POLL: Duration = Duration::from_millis(250);
 
 /// A client's token store and what it needs around it.

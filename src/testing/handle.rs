@@ -20,10 +20,10 @@ use super::tokens::TokenKeys;
 use crate::client::API_PREFIX;
 use crate::operation::Operation;
 
-/// The default lifetime of issued tokens, as on the real server.
+/// The default lifetime of issued tokens, as on the real server: 3600 s.
 const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// The default `max-age` of the discovery and JWKS answers.
+/// The default `max-age` of the discovery and JWKS answers: 300 s.
 const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(300);
 
 /// A stateful, in-memory AgentIdP serving the 14 endpoints under `/api/v1`

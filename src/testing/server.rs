@@ -18,7 +18,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tower::ServiceExt;
 
-/// How long in-flight requests may take to finish after a graceful shutdown.
+/// How long in-flight requests may take to finish after a graceful shutdown: 1 s.
 const GRACE: Duration = Duration::from_secs(1);
 
 /// The connection a request came in on, put in its extensions.

@@ -7,18 +7,21 @@ use url::Url;
 
 use super::jwks::{Jwks, JwksTiming};
 use super::settings::{DEFAULT_DEADLINE, DEFAULT_JWKS_COOLDOWN, Settings};
+use super::status::StatusOptions;
 use super::verifier::{Check, Keys, Verifier};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::seam::transport::{self, Transport};
 
-/// How long a JWKS answer without `max-age` is fresh.
+/// How long a JWKS answer without `max-age` is fresh: 300 s.
 const JWKS_DEFAULT_TTL: Duration = Duration::from_secs(300);
-/// Default bounds of a JWKS `max-age`.
+/// Default lower bound of a JWKS `max-age`: 60 s.
 const JWKS_MIN_TTL: Duration = Duration::from_secs(60);
+/// Default upper bound of a JWKS `max-age`: 24 h.
 const JWKS_MAX_TTL: Duration = Duration::from_secs(24 * 3600);
-/// Timeouts of the default JWKS HTTP client.
+/// Request timeout of the default JWKS HTTP client: 10 s.
 const JWKS_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connect timeout of the default JWKS HTTP client: 5 s.
 const JWKS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 enum Source {
@@ -37,6 +40,9 @@ pub struct VerifierBuilder {
     first_sight: Option<Client>,
     settings: Settings,
     jwks: JwksTiming,
+    allow_insecure_http: bool,
+    /// The agent-status check's options (`status.rs` sets them).
+    pub(super) status: StatusOptions,
 }
 
 impl std::fmt::Debug for VerifierBuilder {
@@ -51,6 +57,8 @@ impl std::fmt::Debug for VerifierBuilder {
             .field("introspect_first_sight", &self.first_sight.is_some())
             .field("settings", &self.settings)
             .field("jwks", &self.jwks)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("status", &self.status)
             .finish()
     }
 }
@@ -58,8 +66,11 @@ impl std::fmt::Debug for VerifierBuilder {
 impl Verifier {
     /// Every token is introspected (RFC 7662) by `client`, which is the
     /// service's own AgentIdP client and needs `tokens:read`; verdicts are
-    /// cached. Sees a revocation or a decommissioned agent within
-    /// [`max_age`](VerifierBuilder::max_age).
+    /// cached. Sees a revocation within
+    /// [`max_age`](VerifierBuilder::max_age); a decommissioned agent only if
+    /// AgentIdP's introspection answers its tokens `active: false`, which
+    /// its API reference does not promise (for that, add
+    /// [`check_agent_status`](VerifierBuilder::check_agent_status)).
     ///
     #[cfg_attr(feature = "testing", doc = "```")]
     #[cfg_attr(not(feature = "testing"), doc = "```ignore")]
@@ -84,9 +95,11 @@ impl Verifier {
 
     /// Tokens are checked locally against the AgentIdP server's RSA public
     /// key (`pem`: SPKI `BEGIN PUBLIC KEY` or PKCS#1 `BEGIN RSA PUBLIC KEY`),
-    /// RS256 only. Nothing is asked of AgentIdP, so a revoked token or one of
-    /// a decommissioned agent is accepted until its `exp`, unless
-    /// [`introspect_first_sight`](VerifierBuilder::introspect_first_sight).
+    /// RS256 only. Nothing is asked of AgentIdP, so a revoked token is
+    /// accepted until its `exp` unless
+    /// [`introspect_first_sight`](VerifierBuilder::introspect_first_sight),
+    /// and one of a decommissioned agent unless
+    /// [`check_agent_status`](VerifierBuilder::check_agent_status).
     ///
     /// Fails with [`ErrorKind::Config`](crate::ErrorKind::Config) when `pem`
     /// is not an RSA public key.
@@ -135,7 +148,12 @@ impl Verifier {
     /// Only the origin of `server_root_url` counts (the well-known paths are
     /// at the server root, outside `/api/v1`). Fails with
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) for a URL that is not
-    /// `http(s)`.
+    /// `http(s)`; [`build`](VerifierBuilder::build) fails for plain `http`
+    /// to a host other than loopback, and a discovery document naming such
+    /// a `jwks_uri` is a failed fetch, unless
+    /// [`allow_insecure_http`](VerifierBuilder::allow_insecure_http): the
+    /// rule of [`ClientBuilder`](crate::ClientBuilder) and
+    /// [`OutgoingAuth`](crate::present::OutgoingAuth) too.
     ///
     #[cfg_attr(feature = "testing", doc = "```")]
     #[cfg_attr(not(feature = "testing"), doc = "```ignore")]
@@ -184,7 +202,21 @@ impl VerifierBuilder {
                 default_ttl: JWKS_DEFAULT_TTL,
                 deadline: DEFAULT_DEADLINE,
             },
+            allow_insecure_http: false,
+            status: StatusOptions::default(),
         }
+    }
+
+    /// JWKS mode: allows plain `http://` discovery and key-set URLs on hosts
+    /// other than loopback (default: refused, since a key set read in clear
+    /// text can be replaced on the way). The same opt-in, and the same check,
+    /// as [`ClientBuilder::allow_insecure_http`](crate::ClientBuilder::allow_insecure_http)
+    /// and [`OutgoingAuthBuilder::allow_insecure_http`](crate::present::OutgoingAuthBuilder::allow_insecure_http);
+    /// the other modes reach AgentIdP through a [`Client`], which applies it
+    /// when it is built.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
     }
 
     /// How long an active verdict from introspection is used before
@@ -289,10 +321,10 @@ impl VerifierBuilder {
 
     /// For the local modes: also introspect each token the first time it is
     /// seen, and again once its verdict is older than
-    /// [`max_age`](Self::max_age), so a revocation is seen within that bound
-    /// at nearly local speed. `client` needs `tokens:read`. In the
-    /// introspection mode, where every token is introspected already, this
-    /// changes nothing.
+    /// [`max_age`](Self::max_age), so a revocation is seen within that bound;
+    /// in between, a request costs a cache lookup. `client` needs
+    /// `tokens:read`. In the introspection mode, where every token is
+    /// introspected already, this changes nothing.
     pub fn introspect_first_sight(mut self, client: Client) -> Self {
         self.first_sight = Some(client);
         self
@@ -328,7 +360,9 @@ impl VerifierBuilder {
     }
 
     /// The verifier. Fails with [`ErrorKind::Config`](crate::ErrorKind::Config)
-    /// only if the JWKS HTTP client cannot be built.
+    /// if the default JWKS HTTP client cannot be built, or for a plain http
+    /// server root off loopback without
+    /// [`allow_insecure_http`](Self::allow_insecure_http).
     pub fn build(self) -> Result<Verifier> {
         let check = match self.source {
             Source::Introspection(client) => Check::Introspect(client),
@@ -337,6 +371,13 @@ impl VerifierBuilder {
                 first_sight: self.first_sight,
             },
             Source::Jwks { discovery, http } => {
+                if !transport::clear_text_allowed(&discovery, self.allow_insecure_http) {
+                    return Err(Error::config(format!(
+                        "the server root `{}` {}",
+                        discovery.origin().ascii_serialization(),
+                        transport::CLEAR_TEXT_REFUSED
+                    )));
+                }
                 let http = match http {
                     Some(builder) => transport::user_http_client(*builder)?,
                     // The crate's transport policy: no redirects (an https
@@ -351,11 +392,15 @@ impl VerifierBuilder {
                 let mut timing = self.jwks;
                 timing.default_ttl = timing.default_ttl.clamp(timing.min_ttl, timing.max_ttl);
                 Check::Local {
-                    keys: Keys::Jwks(Box::new(Jwks::new(discovery, http, timing))),
+                    keys: Keys::Jwks(Box::new(
+                        Jwks::new(discovery, http, timing)
+                            .allow_insecure_http(self.allow_insecure_http),
+                    )),
                     first_sight: self.first_sight,
                 }
             }
         };
-        Ok(Verifier::from_parts(check, self.settings))
+        let status = self.status.build(self.settings.capacity);
+        Ok(Verifier::from_parts(check, self.settings, status))
     }
 }

@@ -1,9 +1,12 @@
 //! The verdict cache: bounded (moka), keyed by a SHA-256 of the token, one
 //! lookup at a time per token (moka coalesces concurrent `init`s per key).
+//! It holds introspection verdicts and, in the local modes, the verdicts of
+//! tokens whose signature the verifier checked itself, so a token seen
+//! before costs a lookup in every mode.
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 
@@ -146,6 +149,40 @@ impl VerdictCache {
             .or_insert_with_if(lookup(stale), |entry| !entry.is_fresh(now()))
             .await
             .into_value()
+    }
+
+    /// The entry for `key` if it is fresh: a cache hit.
+    pub(crate) async fn fresh(&self, key: &TokenKey) -> Option<Entry> {
+        self.entries
+            .get(key)
+            .await
+            .filter(|entry| entry.is_fresh(now()))
+    }
+
+    /// Keeps the verdict of a token verified locally (a signature checked
+    /// by the verifier itself): active for `max_age`, never past the token's
+    /// `exp` (a token without one is not kept).
+    pub(crate) async fn keep_verified(
+        &self,
+        key: TokenKey,
+        principal: &AgentPrincipal,
+        max_age: Duration,
+    ) {
+        let left = principal.expires_at.map_or(Duration::ZERO, |exp| {
+            exp.duration_since(SystemTime::now()).unwrap_or_default()
+        });
+        if left.is_zero() {
+            return;
+        }
+        let fresh_until = after(now(), max_age.min(left));
+        let entry = Entry {
+            verdict: Verdict::Active(Arc::new(principal.clone())),
+            fresh_until,
+            grace_until: None,
+            // A verified signature owes the miss budget nothing.
+            kept_until: fresh_until,
+        };
+        self.entries.insert(key, entry).await;
     }
 
     /// Every key and entry, for the test that proves no token is held.

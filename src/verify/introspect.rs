@@ -13,7 +13,8 @@ use crate::client::Client;
 use crate::error::{Error, ErrorKind};
 use crate::model::{Audience, Introspection, Uuid};
 
-/// How long a verdict kept by the grace is used before AgentIdP is tried again.
+/// How long a verdict kept by the grace is used before AgentIdP is tried
+/// again: 1 s.
 const GRACE_RETRY: Duration = Duration::from_secs(1);
 /// `Retry-After` of a 503 when AgentIdP did not say (5 s).
 pub(crate) const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::DecodingKey;
-use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm};
+use jsonwebtoken::jwk::JwkSet;
 use reqwest::header::CACHE_CONTROL;
 use serde::Deserialize;
 use tokio::sync::watch;
@@ -90,6 +90,8 @@ struct Shared {
     discovery: Url,
     timing: JwksTiming,
     state: Mutex<State>,
+    /// Whether a plain http `jwks_uri` off loopback is allowed.
+    insecure_http: bool,
 }
 
 impl fmt::Debug for Jwks {
@@ -120,8 +122,18 @@ impl Jwks {
                 discovery,
                 timing,
                 state: Mutex::new(State::default()),
+                insecure_http: false,
             }),
         }
+    }
+
+    /// Allows a plain http `jwks_uri` off loopback (`allow_insecure_http`);
+    /// set while the verifier is built, before the key set is shared.
+    pub(crate) fn allow_insecure_http(mut self, allow: bool) -> Jwks {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.insecure_http = allow;
+        }
+        self
     }
 
     /// The key set to check a token with `kid` against: the held one when
@@ -302,10 +314,14 @@ impl Shared {
                 let doc: Discovery = serde_json::from_slice(&body)
                     .map_err(|e| format!("discovery document: {e}"))?;
                 let uri = Url::parse(&doc.jwks_uri).map_err(|e| format!("jwks_uri: {e}"))?;
-                // https, or http only when discovery itself was served over http
-                // (a loopback test server).
-                if uri.scheme() != "https" && uri.scheme() != self.discovery.scheme() {
-                    return Err(format!("jwks_uri has the scheme `{}`", uri.scheme()));
+                // https, or http under the crate's one rule of plain http.
+                if !matches!(uri.scheme(), "https" | "http")
+                    || !crate::seam::transport::clear_text_allowed(&uri, self.insecure_http)
+                {
+                    return Err(format!(
+                        "jwks_uri `{}` is not https (plain http only to loopback)",
+                        uri.origin().ascii_serialization()
+                    ));
                 }
                 let ttl = max_age.map_or(t.default_ttl, |age| age.clamp(t.min_ttl, t.max_ttl));
                 self.state().jwks_uri = Some((uri.clone(), after(now(), ttl)));
@@ -316,12 +332,7 @@ impl Shared {
         let set: JwkSet = serde_json::from_slice(&body).map_err(|e| format!("key set: {e}"))?;
         let (mut by_kid, mut unnamed) = (HashMap::new(), Vec::new());
         for jwk in &set.keys {
-            // Only RSA keys meant for RS256 (or not saying) can check an RS256 token.
-            let rs256 = matches!(jwk.common.key_algorithm, None | Some(KeyAlgorithm::RS256));
-            if !rs256 || !matches!(jwk.algorithm, AlgorithmParameters::RSA(_)) {
-                continue;
-            }
-            let Ok(key) = DecodingKey::from_jwk(jwk) else {
+            let Some(key) = super::jwk::rs256_verifying_key(jwk) else {
                 continue;
             };
             match &jwk.common.key_id {

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
@@ -52,12 +54,61 @@ pub(crate) fn validation(
     v
 }
 
-/// The `kid` of the token's header, if it has one; `Err` if the header is
-/// not a JWT header at all.
-pub(crate) fn key_id(token: &str) -> Result<Option<String>, VerifyError> {
-    jsonwebtoken::decode_header(token)
-        .map(|header| header.kid)
-        .map_err(|_| VerifyError::InvalidToken)
+/// What the verifier reads of a token's JOSE header before any signature
+/// work.
+pub(crate) struct JoseHeader {
+    /// The key id, if the header names one.
+    pub(crate) kid: Option<String>,
+}
+
+/// The header as written: unknown members are ignored, a repeated member is
+/// an error (serde refuses duplicate fields).
+#[derive(Deserialize)]
+struct Wire {
+    alg: String,
+    kid: Option<String>,
+    #[serde(default)]
+    crit: Present,
+}
+
+/// Whether a member was there at all, whatever its value (`null` too).
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d)?;
+        Ok(Present(true))
+    }
+}
+
+/// The header of `token`, if `token` is a compact JWS (three base64url
+/// parts) whose header is a JSON object with `alg` `RS256` and no `crit`.
+///
+/// RFC 7515 §4.1.11: a recipient MUST refuse a JWS whose `crit` names an
+/// extension it does not understand, and `crit` MUST NOT be empty or
+/// anything but an array of names. This verifier implements no extension,
+/// so a `crit` of any value (a list, `[]`, `null`, a string) is refused.
+/// Checked before the signature: a refusal costs no RSA work.
+pub(crate) fn header(token: &str) -> Result<JoseHeader, VerifyError> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(VerifyError::InvalidToken);
+    };
+    let json = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| VerifyError::InvalidToken)?;
+    let wire: Wire = serde_json::from_slice(&json).map_err(|_| VerifyError::InvalidToken)?;
+    if wire.alg != "RS256" {
+        return Err(VerifyError::InvalidToken);
+    }
+    if wire.crit.0 {
+        tracing::debug!("token refused: its header has `crit` (no extension is implemented)");
+        return Err(VerifyError::InvalidToken);
+    }
+    Ok(JoseHeader { kid: wire.kid })
 }
 
 /// The principal of `token` if its signature, times and claims check out.
@@ -81,4 +132,38 @@ pub(crate) fn verify(
         expires_at: claims.exp.and_then(unix_time),
         issued_at: claims.iat.and_then(unix_time),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_header(header: &str) -> String {
+        format!("{}.e30.c2ln", URL_SAFE_NO_PAD.encode(header))
+    }
+
+    #[test]
+    fn a_crit_header_of_any_value_is_refused() {
+        let fine = header(&with_header(r#"{"alg":"RS256","kid":"k1","x":{"crit":1}}"#));
+        assert_eq!(fine.map(|h| h.kid), Ok(Some("k1".to_owned())));
+        for refused in [
+            r#"{"alg":"RS256","crit":["exp"]}"#,
+            r#"{"alg":"RS256","crit":[]}"#,
+            r#"{"alg":"RS256","crit":null}"#,
+            r#"{"alg":"RS256","crit":"b64"}"#,
+            r#"{"alg":"RS256","kid":"a","kid":"b"}"#,
+            r#"{"alg":"HS256"}"#,
+            r#"{"kid":"k1"}"#,
+            r#"["alg","RS256"]"#,
+        ] {
+            assert_eq!(
+                header(&with_header(refused)).map(|h| h.kid),
+                Err(VerifyError::InvalidToken),
+                "{refused}"
+            );
+        }
+        for junk in ["", "a.b", "a.b.c.d", "!!!.e30.c2ln"] {
+            assert!(header(junk).is_err(), "{junk}");
+        }
+    }
 }

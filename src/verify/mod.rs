@@ -3,14 +3,24 @@
 //! good. Feature `verify`; the axum extractor needs feature `axum`.
 //!
 //! A service picks one of three ways to decide, each a constructor of
-//! [`Verifier`]:
+//! [`Verifier`]. What each sees of a token, from AgentIdP's side:
 //!
-//! | mode | sees a revocation or a decommissioned agent | per request |
-//! | --- | --- | --- |
-//! | [`introspection`](Verifier::introspection) (RFC 7662) | within [`max_age`](VerifierBuilder::max_age) | a cache lookup; one introspection per token per `max_age` |
-//! | [`public_key_pem`](Verifier::public_key_pem) (local RS256) | never: a token is good until its `exp` | one RSA signature check |
-//! | the same with [`introspect_first_sight`](VerifierBuilder::introspect_first_sight) | within `max_age` | a signature check and a cache lookup |
-//! | [`jwks`](Verifier::jwks) (OIDC discovery) | never, as the PEM mode; may also introspect at first sight | a signature check |
+//! | mode | expiry | revocation | decommissioned agent | key rotation |
+//! | --- | --- | --- | --- | --- |
+//! | [`introspection`](Verifier::introspection) (RFC 7662) | yes | within [`max_age`](VerifierBuilder::max_age) | only if AgentIdP's introspection answers `active: false` for it (not promised by its API reference) | AgentIdP's concern |
+//! | [`public_key_pem`](Verifier::public_key_pem) (local RS256) | yes (`exp`, `nbf`, with a [`leeway`](VerifierBuilder::leeway)) | never: a token is good until its `exp` | never | not seen: tokens of a new key are refused until you give its PEM |
+//! | the same with [`introspect_first_sight`](VerifierBuilder::introspect_first_sight) | yes | within `max_age` | as introspection | as PEM |
+//! | [`jwks`](Verifier::jwks) (OIDC discovery) | yes | never (unless `introspect_first_sight`) | never (same) | a new `kid` fetches the key set; a withdrawn key stops verifying at the next key-set refresh, and tokens it verified before within `max_age` |
+//!
+//! [`check_agent_status`](VerifierBuilder::check_agent_status) adds, in any
+//! mode, "a decommissioned or suspended agent is refused within
+//! [`agent_status_max_age`](VerifierBuilder::agent_status_max_age)", for one
+//! `agents().get` per agent per that time.
+//!
+//! Every mode keeps the verdict on a token it has seen (by a SHA-256 of it,
+//! at most `max_age`, never past its `exp`), so a token seen before costs a
+//! cache lookup, not an RSA check nor a request to AgentIdP; the first sight
+//! costs one introspection, one RS256 check, or both.
 //!
 //! In a service, [`VerifyLayer`] verifies every request and puts the
 //! principal in its extensions; [`RequireScopes`] refuses, per route, a
@@ -52,6 +62,28 @@
 //!   every other algorithm are refused; `exp` and `nbf` allow a
 //!   [`leeway`](VerifierBuilder::leeway); `iss`/`aud` are checked only when
 //!   set (Phase-1 AgentIdP tokens carry neither); unknown claims are ignored.
+//! - **The RFCs' MUSTs.** A header with `crit` is refused (RFC 7515
+//!   §4.1.11: no extension is implemented, so any `crit` names one we do
+//!   not understand, and an empty or malformed one is invalid anyway); a
+//!   published key whose `use` is not `sig` or whose `key_ops` lack
+//!   `verify` never verifies (RFC 7517 §4.2–4.3); scopes are split on a
+//!   space only, and a word that is not an RFC 6749 `scope-token` is no
+//!   scope (it grants nothing; the token's other scopes stand); key sets are
+//!   fetched over https, or plain http to loopback only unless
+//!   [`allow_insecure_http`](VerifierBuilder::allow_insecure_http).
+//! - **The local verdict cache holds only signed tokens.** A token whose
+//!   signature fails is refused anew each time rather than kept, so a flood
+//!   of junk cannot push good verdicts out of the bounded cache.
+//!
+//! # Versions of the frameworks
+//!
+//! The `axum` feature is built against axum 0.8 (its extractor and
+//! `IntoResponse`), and [`VerifyLayer`] against tower 0.5 / http 1. Use the
+//! same major versions: with another (axum 0.7, say) cargo builds two
+//! copies, the traits do not match, and the compiler reports ``error[E0277]:
+//! the trait bound `AgentPrincipal: FromRequestParts<_>` is not satisfied``
+//! (or that `VerifyLayer` is not a `Layer` of your router); `cargo tree -d`
+//! shows the duplicate.
 //!
 //! # Example: a service behind the layer
 //!
@@ -100,12 +132,14 @@ mod cache;
 mod error;
 mod header;
 mod introspect;
+mod jwk;
 mod jwks;
 mod jwt;
 mod layer;
 mod principal;
 mod settings;
 mod shape;
+mod status;
 mod verifier;
 
 pub use builder::VerifierBuilder;

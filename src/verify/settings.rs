@@ -2,15 +2,16 @@
 
 use std::time::Duration;
 
-/// Default [`max_age`](super::VerifierBuilder::max_age): a revocation is seen within 30 s.
+/// Default [`max_age`](super::VerifierBuilder::max_age), 30 s: a revocation
+/// is seen within 30 s in the introspecting modes.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30);
-/// Default [`negative_ttl`](super::VerifierBuilder::negative_ttl).
+/// Default [`negative_ttl`](super::VerifierBuilder::negative_ttl): 5 s.
 pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(5);
 /// Default [`capacity`](super::VerifierBuilder::capacity), in entries.
 pub const DEFAULT_CAPACITY: u64 = 10_000;
-/// Default [`leeway`](super::VerifierBuilder::leeway) on `exp` and `nbf`.
+/// Default [`leeway`](super::VerifierBuilder::leeway) on `exp` and `nbf`: 5 s.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
-/// Default [`jwks_refetch_cooldown`](super::VerifierBuilder::jwks_refetch_cooldown).
+/// Default [`jwks_refetch_cooldown`](super::VerifierBuilder::jwks_refetch_cooldown): 10 s.
 pub const DEFAULT_JWKS_COOLDOWN: Duration = Duration::from_secs(10);
 /// Default [`deadline`](super::VerifierBuilder::deadline): 5 s, within
 /// which every verification answers, 503 if AgentIdP has not.

@@ -16,6 +16,7 @@ use super::jwt;
 use super::principal::AgentPrincipal;
 use super::settings::Settings;
 use super::shape;
+use super::status::StatusCheck;
 use crate::client::Client;
 
 /// Decides whether a bearer token is good and whom it speaks for.
@@ -37,6 +38,8 @@ struct Inner {
     validation: Validation,
     /// Introspections of tokens not known active (introspection mode).
     misses: MissBudget,
+    /// The opt-in agent-status check, after every other.
+    status: Option<StatusCheck>,
 }
 
 pub(crate) enum Check {
@@ -80,12 +83,17 @@ impl fmt::Debug for Verifier {
             .field("mode", &mode)
             .field("settings", &i.settings)
             .field("cache", &i.cache)
+            .field("agent_status", &i.status)
             .finish()
     }
 }
 
 impl Verifier {
-    pub(crate) fn from_parts(check: Check, settings: Settings) -> Verifier {
+    pub(crate) fn from_parts(
+        check: Check,
+        settings: Settings,
+        status: Option<StatusCheck>,
+    ) -> Verifier {
         let validation = jwt::validation(
             settings.leeway,
             settings.issuer.as_deref(),
@@ -98,6 +106,7 @@ impl Verifier {
                 misses: MissBudget::new(settings.misses.0, settings.misses.1),
                 settings,
                 validation,
+                status,
             }),
         }
     }
@@ -114,7 +123,7 @@ impl Verifier {
         headers: &HeaderMap,
     ) -> Result<AgentPrincipal, VerifyError> {
         // bearer_token checked the b64token syntax already.
-        self.decide(bearer_token(headers)?).await
+        self.decide_checked(bearer_token(headers)?).await
     }
 
     /// The principal of `token`, or why it is refused:
@@ -128,7 +137,16 @@ impl Verifier {
         if !is_b64token(token.as_bytes()) {
             return Err(VerifyError::InvalidToken);
         }
-        self.decide(token).await
+        self.decide_checked(token).await
+    }
+
+    /// [`decide`](Self::decide), then the agent-status check if asked for.
+    async fn decide_checked(&self, token: &str) -> Result<AgentPrincipal, VerifyError> {
+        let principal = self.decide(token).await?;
+        if let Some(status) = &self.inner.status {
+            status.check(principal.agent_id).await?;
+        }
+        Ok(principal)
     }
 
     /// [`verify`](Self::verify) of a token known to be a b64token, answered
@@ -158,40 +176,62 @@ impl Verifier {
                 if !shape::could_be_rs256_jws(token) {
                     return Err(VerifyError::InvalidToken);
                 }
-                self.introspected(client, token, Some(&i.misses), deadline)
-                    .await
+                self.introspected(
+                    client,
+                    token,
+                    TokenKey::of(token),
+                    Some(&i.misses),
+                    deadline,
+                )
+                .await
             }
             Check::Local { keys, first_sight } => {
+                // A token seen before is a cache hit: no header parse, no
+                // RSA. Only signed tokens (or introspection verdicts) are
+                // kept, so junk cannot push good verdicts out.
+                let key = TokenKey::of(token);
+                if let Some(entry) = i.cache.fresh(&key).await {
+                    return answer(entry.verdict);
+                }
+                let header = jwt::header(token)?;
                 let principal = match keys {
-                    Keys::Pem(key) => jwt::verify(token, key, &i.validation)?,
+                    Keys::Pem(pem) => jwt::verify(token, pem, &i.validation)?,
                     Keys::Jwks(jwks) => {
-                        let kid = jwt::key_id(token)?;
-                        let set = jwks.keys_for(kid.as_deref(), deadline).await?;
-                        let key = set.key(kid.as_deref()).ok_or(VerifyError::InvalidToken)?;
+                        let kid = header.kid.as_deref();
+                        let set = jwks.keys_for(kid, deadline).await?;
+                        let key = set.key(kid).ok_or(VerifyError::InvalidToken)?;
                         jwt::verify(token, key, &i.validation)?
                     }
                 };
                 match first_sight {
-                    None => Ok(principal),
-                    // Signed by AgentIdP: not charged to the miss budget.
-                    Some(client) => self.introspected(client, token, None, deadline).await,
+                    None => {
+                        i.cache
+                            .keep_verified(key, &principal, i.settings.max_age)
+                            .await;
+                        Ok(principal)
+                    }
+                    // The introspection's verdict is what the cache keeps;
+                    // signed by AgentIdP, it is not charged to the miss budget.
+                    Some(client) => self.introspected(client, token, key, None, deadline).await,
                 }
             }
         }
     }
 
-    /// The cached verdict on `token`, introspecting when there is none fresh.
+    /// The cached verdict on `token` (whose hash is `key`), introspecting
+    /// when there is none fresh.
     async fn introspected(
         &self,
         client: &Client,
         token: &str,
+        key: TokenKey,
         budget: Option<&MissBudget>,
         deadline: tokio::time::Instant,
     ) -> Result<AgentPrincipal, VerifyError> {
         let i = &*self.inner;
         let entry = i
             .cache
-            .get_or_lookup(TokenKey::of(token), |stale| {
+            .get_or_lookup(key, |stale| {
                 let ask = Ask {
                     client,
                     settings: &i.settings,
@@ -201,16 +241,21 @@ impl Verifier {
                 introspect::lookup(ask, token, stale)
             })
             .await;
-        match entry.verdict {
-            Verdict::Active(principal) => Ok(AgentPrincipal::clone(&principal)),
-            Verdict::Inactive => Err(VerifyError::InvalidToken),
-            Verdict::Unavailable(retry_after) => Err(VerifyError::Unavailable { retry_after }),
-        }
+        answer(entry.verdict)
     }
 
     #[cfg(test)]
     pub(crate) fn cache(&self) -> &VerdictCache {
         &self.inner.cache
+    }
+}
+
+/// What a verdict answers.
+fn answer(verdict: Verdict) -> Result<AgentPrincipal, VerifyError> {
+    match verdict {
+        Verdict::Active(principal) => Ok(AgentPrincipal::clone(&principal)),
+        Verdict::Inactive => Err(VerifyError::InvalidToken),
+        Verdict::Unavailable(retry_after) => Err(VerifyError::Unavailable { retry_after }),
     }
 }
 
@@ -251,6 +296,54 @@ mod tests {
         }
         for (key, _) in &snapshot {
             assert_eq!(std::mem::size_of_val(key), 32, "a SHA-256, nothing else");
+        }
+    }
+
+    /// Issue 24, performance: a token verified locally is kept as an
+    /// introspection verdict is: keyed by its SHA-256, fresh at most
+    /// `max_age` and never past its `exp`; a refused token is not kept, so
+    /// junk cannot push good verdicts out.
+    #[tokio::test]
+    async fn a_locally_verified_token_is_kept_until_its_exp_and_never_a_refused_one() {
+        use crate::testing::{AgentSeed, token_claims};
+        use std::time::Duration;
+        let fake = FakeAgentIdp::builder().oidc(true).start().await.unwrap();
+        let agent = fake.seed_agent(AgentSeed::new().scopes(["agents:read"]));
+        let short = fake.sign_claims(token_claims(agent, "agents:read", Duration::from_secs(20)));
+        let long = fake.sign_claims(token_claims(
+            agent,
+            "agents:read",
+            Duration::from_secs(3600),
+        ));
+        let pem = super::super::Verifier::public_key_pem(fake.public_key_pem()).unwrap();
+        let jwks = super::super::Verifier::jwks(&fake.base_url()).unwrap();
+        for builder in [pem, jwks] {
+            let verifier = builder.max_age(Duration::from_secs(60)).build().unwrap();
+            let started = super::super::cache::now();
+            for token in [&short, &long] {
+                assert!(verifier.verify(token).await.is_ok());
+                let last = if token.ends_with('A') { "B" } else { "A" };
+                let bad = format!("{}{last}", &token[..token.len() - 1]);
+                assert!(verifier.verify(&bad).await.is_err());
+            }
+            let snapshot = verifier.cache().snapshot();
+            assert_eq!(snapshot.len(), 2, "{verifier:?}: only the good tokens");
+            for (token, bound) in [(&short, 20), (&long, 60)] {
+                let (_, entry) = snapshot
+                    .iter()
+                    .find(|(key, _)| *key == TokenKey::of(token))
+                    .expect("kept under its hash");
+                // From before the verification: allow the time it took.
+                let fresh = entry.fresh_until.saturating_duration_since(started);
+                let limit = Duration::from_secs(bound) + Duration::from_secs(2);
+                assert!(
+                    fresh > Duration::from_secs(bound - 5) && fresh <= limit,
+                    "fresh for {fresh:?}, bound {bound} s"
+                );
+                assert!(matches!(entry.verdict, Verdict::Active(_)));
+            }
+            let dump = format!("{snapshot:?}");
+            assert!(!dump.contains(short.split('.').nth(2).unwrap()));
         }
     }
 }

@@ -51,8 +51,10 @@ fn param(uri: &axum::http::Uri, name: &str) -> String {
 
 impl Destination {
     /// Routes: `/ok` (200), `/scope?scope=…` (403 insufficient_scope),
-    /// `/redirect?to=URL` (302), `/bad-request` (401 invalid_request);
-    /// any path answers 401 invalid_token to a refused token.
+    /// `/redirect?to=URL` (302), `/bad-request` (401 invalid_request),
+    /// `/unauthorized?challenge=…` (401 with that `WWW-Authenticate`, none
+    /// when the parameter is absent); any path answers 401 invalid_token to
+    /// a refused token.
     pub async fn start() -> Destination {
         let shared = Arc::new(Mutex::new(Shared::default()));
         let app = Router::new()
@@ -148,6 +150,12 @@ async fn answer(
             (StatusCode::FORBIDDEN, challenge(value)).into_response()
         }
         "/redirect" => (StatusCode::FOUND, [(header::LOCATION, param(&uri, "to"))]).into_response(),
+        "/unauthorized" if uri.query().is_some_and(|q| q.contains("challenge=")) => (
+            StatusCode::UNAUTHORIZED,
+            challenge(param(&uri, "challenge")),
+        )
+            .into_response(),
+        "/unauthorized" => StatusCode::UNAUTHORIZED.into_response(),
         "/bad-request" => {
             let value = r#"Bearer error="invalid_request""#.to_owned();
             (StatusCode::UNAUTHORIZED, challenge(value)).into_response()

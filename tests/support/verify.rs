@@ -137,3 +137,101 @@ pub async fn eventually(limit: Duration, mut done: impl AsyncFnMut() -> bool) ->
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// An RS256 key of a test's own (the fake's is not reachable from a test),
+/// for tokens with headers the fake does not write (`crit`) and key sets a
+/// test serves itself.
+pub struct TestKey {
+    pub encoding: jsonwebtoken::EncodingKey,
+    pub public_pem: String,
+}
+
+impl TestKey {
+    /// A fresh 2048-bit key (aws-lc, tens of milliseconds).
+    pub fn generate() -> TestKey {
+        use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+        use aws_lc_rs::signature::KeyPair as _;
+        let pair =
+            aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("RSA key");
+        let private: Pkcs8V1Der<'static> = pair.as_der().expect("PKCS#8");
+        let public: PublicKeyX509Der<'static> = pair.public_key().as_der().expect("SPKI");
+        let pem = |label: &str, der: &[u8]| {
+            let body = base64::engine::general_purpose::STANDARD.encode(der);
+            let lines: Vec<&str> = body
+                .as_bytes()
+                .chunks(64)
+                .map(|l| std::str::from_utf8(l).expect("base64"))
+                .collect();
+            format!(
+                "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+                lines.join("\n")
+            )
+        };
+        TestKey {
+            encoding: jsonwebtoken::EncodingKey::from_rsa_pem(
+                pem("PRIVATE KEY", private.as_ref()).as_bytes(),
+            )
+            .expect("encoding key"),
+            public_pem: pem("PUBLIC KEY", public.as_ref()),
+        }
+    }
+
+    /// `claims` signed under `header` (any JOSE header JSON, `alg` RS256).
+    pub fn sign(&self, header: Value, claims: &Value) -> String {
+        let header: jsonwebtoken::Header = serde_json::from_value(header).expect("a header");
+        jsonwebtoken::encode(&header, claims, &self.encoding).expect("signed")
+    }
+
+    /// `claims` signed under a header written as given, byte for byte
+    /// (for headers jsonwebtoken's `Header` cannot hold, e.g. `"crit": null`).
+    pub fn sign_raw_header(&self, header: &str, claims: &Value) -> String {
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = jsonwebtoken::crypto::sign(
+            message.as_bytes(),
+            &self.encoding,
+            jsonwebtoken::Algorithm::RS256,
+        )
+        .expect("signature");
+        format!("{message}.{signature}")
+    }
+
+    /// The public key as a JWK with `kid`, plus `extra` members (`use`, `key_ops`).
+    pub fn jwk(&self, kid: &str, extra: Value) -> Value {
+        let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(
+            &self.encoding,
+            jsonwebtoken::Algorithm::RS256,
+        )
+        .expect("jwk");
+        let mut jwk = serde_json::to_value(jwk).expect("json");
+        jwk["kid"] = json!(kid);
+        for (name, value) in extra.as_object().cloned().unwrap_or_default() {
+            jwk[name] = value;
+        }
+        jwk
+    }
+}
+
+/// A loopback server of discovery and `keys` as the key set, for a
+/// verifier built with `Verifier::jwks(&server.base_url)`.
+pub async fn key_set_server(keys: Vec<Value>) -> crate::support::scripted::Scripted {
+    use crate::support::scripted::{Act, Scripted};
+    let base = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let handler = {
+        let base = std::sync::Arc::clone(&base);
+        std::sync::Arc::new(move |path: &str| {
+            if path.ends_with("/openid-configuration") {
+                let root = base.get().cloned().unwrap_or_default();
+                Act::json(200, json!({"jwks_uri": format!("{root}/jwks")}))
+            } else {
+                Act::json(200, json!({"keys": keys.clone()}))
+            }
+        })
+    };
+    let server = Scripted::start_with(handler).await;
+    base.set(server.base_url.clone()).expect("set once");
+    server
+}

@@ -149,3 +149,25 @@ async fn insufficient_scope_is_a_typed_error() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Issue 24 defect 12, the tower layer: a 401 without a `Bearer` challenge
+/// (none, or `Basic` alone) keeps the token and is returned as it is.
+#[tokio::test]
+async fn a_401_without_a_bearer_challenge_keeps_the_token() {
+    let (fake, client) = fake_and_client().await;
+    let service = Destination::start().await;
+    let http = service.auth(&client).layer(hyper());
+    for path in [
+        "/unauthorized",
+        "/unauthorized?challenge=Basic%20realm%3D%22files%22",
+    ] {
+        let response = http
+            .clone()
+            .oneshot(get_request(&service.url(path)))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    assert_eq!(service.seen().len(), 2, "no replay");
+    assert_eq!(fake.requests_seen(Operation::IssueToken), 1);
+}

@@ -365,3 +365,65 @@ async fn a_401_without_a_bearer_challenge_does_not_drop_the_token() {
         );
     }
 }
+
+/// Issue 24 defect 12: a 401 from another origin, reached by a redirect
+/// (reqwest drops the token on the way), is no refusal of the token: the
+/// token is kept, no new one is fetched, nothing is replayed.
+#[tokio::test]
+async fn a_401_from_a_redirect_target_that_never_got_the_token_keeps_the_token() {
+    let (fake, client) = fake_and_client().await;
+    let allowed = Destination::start().await;
+    let other = Destination::start().await;
+    other.refuse_all();
+    let http = http(allowed.auth(&client));
+    let to = other.url("/ok");
+    let response = http
+        .get(allowed.url(&format!("/redirect?to={to}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(other.seen().len(), 1);
+    assert_eq!(other.seen()[0].authorization, None, "the token stayed home");
+    assert_eq!(allowed.seen().len(), 1, "no replay");
+    assert_eq!(
+        fake.requests_seen(Operation::IssueToken),
+        1,
+        "the good token was dropped and replaced"
+    );
+}
+
+/// Issue 24 defect 12: only a `Bearer` challenge refuses a bearer token; a
+/// 401 with none, or with `Basic` alone, is returned as it is.
+#[tokio::test]
+async fn a_401_without_a_bearer_challenge_is_returned_as_is() {
+    let (fake, client) = fake_and_client().await;
+    let service = Destination::start().await;
+    let http = http(
+        service
+            .auth_builder(&client)
+            .refresh_cooldown(Duration::ZERO)
+            .build()
+            .unwrap(),
+    );
+    for path in [
+        "/unauthorized",
+        "/unauthorized?challenge=Basic%20realm%3D%22files%22",
+    ] {
+        let response = http.get(service.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 401, "{path}");
+    }
+    assert_eq!(service.seen().len(), 2, "no replay");
+    assert_eq!(
+        fake.requests_seen(Operation::IssueToken),
+        1,
+        "a token was dropped for a 401 that did not refuse it"
+    );
+    // A Bearer challenge among others still counts.
+    let first = client.access_token().await.unwrap();
+    let path =
+        "/unauthorized?challenge=Basic%20realm%3D%22a%22%2C%20Bearer%20error%3D%22invalid_token%22";
+    http.get(service.url(path)).send().await.unwrap();
+    let second = client.access_token().await.unwrap();
+    assert_ne!(first.expose_secret(), second.expose_secret());
+}

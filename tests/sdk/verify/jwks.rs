@@ -87,8 +87,11 @@ async fn a_failed_refresh_keeps_the_stale_key_set() {
     fake.fail_jwks(true);
     tokio::time::advance(Duration::from_secs(2)).await;
     // The key set is stale; the refresh fails; the stale set still serves.
+    // (New tokens each time: a token seen before is a cache hit, which
+    // reads no key set.)
     for _ in 0..5 {
-        assert_eq!(verifier.verify(&good).await.map(|p| p.agent_id), Ok(live));
+        let new = token(&fake, live, "agents:read");
+        assert_eq!(verifier.verify(&new).await.map(|p| p.agent_id), Ok(live));
     }
     // The refresh runs in the background (no request waits for it).
     let tried = eventually(Duration::from_secs(30), async || {
@@ -100,7 +103,8 @@ async fn a_failed_refresh_keeps_the_stale_key_set() {
     fake.fail_jwks(false);
     let seen = fake.jwks_requests_seen();
     let refreshed = eventually(Duration::from_secs(30), async || {
-        verifier.verify(&good).await.is_ok() && fake.jwks_requests_seen() > seen
+        let new = token(&fake, live, "agents:read");
+        verifier.verify(&new).await.is_ok() && fake.jwks_requests_seen() > seen
     })
     .await;
     assert!(refreshed, "refreshes resume once the route is back");

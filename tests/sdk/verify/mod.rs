@@ -1,5 +1,6 @@
 //! Verifying agents' tokens in a service (`verify`).
 
+mod agent_status;
 mod claims;
 mod introspection;
 mod junk;
@@ -8,3 +9,4 @@ mod jwks;
 mod layer;
 mod modes;
 mod outage;
+mod rfc;
