@@ -688,11 +688,12 @@ async fn decode_errors_of_a_2xx_body_never_quote_its_secret() {
             let body = credential_with_secret_json(s).to_string();
             body[..body.len() - 20].to_owned()
         }),
-        // The token endpoint, its secret where a number should be.
+        // The token endpoint, its secret where a number (or a string
+        // holding one) should be.
         (
             "issue_token",
             200,
-            json!({"access_token": t, "token_type": "Bearer", "expires_in": t}).to_string(),
+            json!({"access_token": t, "token_type": "Bearer", "expires_in": [t]}).to_string(),
         ),
         (
             "issue_token",
