@@ -2400,3 +2400,31 @@ async fn errors_speak_in_commands_and_flags() {
         "{stderr}"
     );
 }
+
+/// Review: a completion candidate is typed into the user's command line by
+/// the shell (bash inserts it unquoted), so an agent email holding shell
+/// syntax (backticks, `$`, `;`, `|`, all valid in an email's local part)
+/// must never be offered: accepted and run, it would run the server's text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_never_offers_server_text_holding_shell_syntax() {
+    let cli = Cli::start().await;
+    let hostile = "a`touch${HOME}/pwned`;b|c@cli.test";
+    cli.fake.seed_agent(AgentSeed::new().email(hostile));
+    let plain = cli
+        .fake
+        .seed_agent(AgentSeed::new().email("plain@cli.test"));
+
+    let out = complete(&mut cli.cmd(), &["agents", "get", ""]);
+    let offered = text(&out.stdout);
+    assert!(
+        offered.contains(&format!("{plain}\tplain@cli.test")),
+        "{offered}"
+    );
+    for line in offered.lines() {
+        let value = line.split('\t').next().unwrap_or_default();
+        assert!(
+            !value.contains(['`', '$', ';', '|']),
+            "a candidate with shell syntax was offered: {line:?}"
+        );
+    }
+}
