@@ -2428,3 +2428,20 @@ async fn completion_never_offers_server_text_holding_shell_syntax() {
         );
     }
 }
+
+/// Review: `configure list` shows the base URL, and a URL's user info is a
+/// password: it must never be printed (the SDK refuses such a URL without
+/// echoing it; `configure list` printed it whole).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configure_list_never_shows_a_password_in_the_base_url() {
+    let cli = Cli::start().await;
+    let out = cli
+        .bare()
+        .env("AGENTIDP_BASE_URL", "https://ops:hunter2@idp.example/")
+        .args(["configure", "list"])
+        .output()
+        .unwrap();
+    let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!shown.contains("hunter2"), "a password was shown: {shown}");
+    assert!(shown.contains("idp.example"), "{shown}");
+}
