@@ -2445,3 +2445,30 @@ async fn configure_list_never_shows_a_password_in_the_base_url() {
     assert!(!shown.contains("hunter2"), "a password was shown: {shown}");
     assert!(shown.contains("idp.example"), "{shown}");
 }
+
+/// Review: `--fields email,email` printed the email once and an empty cell
+/// after it (the first pick took the cell away).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_named_twice_shows_its_value_twice() {
+    let cli = Cli::start().await;
+    cli.fake.seed_agent(
+        AgentSeed::new()
+            .email("twice@cli.test")
+            .owner("twice-owner"),
+    );
+    let out = cli.run(&[
+        "agents",
+        "list",
+        "--owner",
+        "twice-owner",
+        "-o",
+        "tsv",
+        "--fields",
+        "email,email",
+    ]);
+    assert_ok(&out, &["agents list --fields email,email"]);
+    assert_eq!(
+        text(&out.stdout).trim_end(),
+        "twice@cli.test\ttwice@cli.test"
+    );
+}

@@ -401,11 +401,11 @@ impl Printer {
     }
 }
 
-/// The cells at `picked`, in that order.
-fn pick(mut cells: Vec<(String, Style)>, picked: &[usize]) -> Vec<(String, Style)> {
+/// The cells at `picked`, in that order (a field named twice shows twice).
+fn pick(cells: Vec<(String, Style)>, picked: &[usize]) -> Vec<(String, Style)> {
     picked
         .iter()
-        .map(|&j| cells.get_mut(j).map(std::mem::take).unwrap_or_default())
+        .map(|&j| cells.get(j).cloned().unwrap_or_default())
         .collect()
 }
 
