@@ -2472,3 +2472,56 @@ async fn a_field_named_twice_shows_its_value_twice() {
         "twice@cli.test\ttwice@cli.test"
     );
 }
+
+/// Review: `--fields` a new credential does not have was refused only when
+/// printing it, after the server had generated it (or rotated the old
+/// secret away): the new secret was never shown, the agent locked out.
+/// It is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_on_generate_or_rotate_are_refused_before_any_write() {
+    let cli = Cli::start().await;
+    let agent = cli.fake.seed_agent(AgentSeed::new());
+    let (credential, _) = cli.fake.seed_credential(agent);
+    let (agent, credential) = (agent.to_string(), credential.to_string());
+
+    let generate = cli.run(&["credentials", "generate", &agent, "--fields", "nope"]);
+    let rotate = cli.run(&[
+        "credentials",
+        "rotate",
+        &agent,
+        &credential,
+        "--yes",
+        "--fields",
+        "nope",
+    ]);
+    assert_eq!(
+        (
+            cli.fake.requests_seen(Operation::GenerateCredential),
+            cli.fake.requests_seen(Operation::RotateCredential)
+        ),
+        (0, 0),
+        "a write was sent: generate {:?}, rotate {:?}",
+        text(&generate.stderr),
+        text(&rotate.stderr)
+    );
+    for out in [&generate, &rotate] {
+        assert_eq!(code(out), 2, "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("`nope`"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    // A field the new credential has is still taken.
+    let out = cli.run(&[
+        "credentials",
+        "generate",
+        &agent,
+        "--fields",
+        "clientSecret",
+        "-o",
+        "tsv",
+    ]);
+    assert_ok(&out, &["credentials generate --fields clientSecret"]);
+    assert!(!text(&out.stdout).trim().is_empty());
+}

@@ -87,6 +87,16 @@ pub(crate) struct Rollover {
 
 impl CredentialsCommand {
     pub async fn run(self, s: &Session) -> Result<(), CliError> {
+        // `--fields` is checked before anything is sent: refused after a
+        // generate or rotate, the new secret would never be shown.
+        if matches!(
+            self,
+            CredentialsCommand::Generate { .. } | CredentialsCommand::Rotate { .. }
+        ) {
+            s.out
+                .check::<CredentialWithSecret>()
+                .map_err(CliError::Usage)?;
+        }
         let credentials = s.client.credentials();
         let fresh = match self {
             CredentialsCommand::Generate { agent, expires_at } => {
