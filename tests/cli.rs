@@ -2525,3 +2525,32 @@ async fn unknown_fields_on_generate_or_rotate_are_refused_before_any_write() {
     assert_ok(&out, &["credentials generate --fields clientSecret"]);
     assert!(!text(&out.stdout).trim().is_empty());
 }
+
+/// Review: `-q` (ids only) on `credentials generate` / `rotate` printed the
+/// new credential's id and dropped its secret, after the write: a
+/// credential nobody holds the secret of (and, for rotate, the old secret
+/// gone). It is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_only_is_refused_where_the_output_is_a_new_secret() {
+    let cli = Cli::start().await;
+    let agent = cli.fake.seed_agent(AgentSeed::new());
+    let (credential, _) = cli.fake.seed_credential(agent);
+    let (agent, credential) = (agent.to_string(), credential.to_string());
+
+    let generate = cli.run(&["-q", "credentials", "generate", &agent]);
+    let rotate = cli.run(&["credentials", "rotate", &agent, &credential, "--yes", "-q"]);
+    assert_eq!(
+        (
+            cli.fake.requests_seen(Operation::GenerateCredential),
+            cli.fake.requests_seen(Operation::RotateCredential)
+        ),
+        (0, 0),
+        "a secret was made and not shown: generate {:?}, rotate {:?}",
+        text(&generate.stdout),
+        text(&rotate.stdout)
+    );
+    for out in [&generate, &rotate] {
+        assert_eq!(code(out), 2, "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("-q"), "{}", text(&out.stderr));
+    }
+}

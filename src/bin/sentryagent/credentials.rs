@@ -96,6 +96,13 @@ impl CredentialsCommand {
             s.out
                 .check::<CredentialWithSecret>()
                 .map_err(CliError::Usage)?;
+            // `-q` would print the id and drop the secret: a credential nobody holds.
+            if s.out.quiet() {
+                return Err(CliError::Usage(
+                    "-q prints ids only, and this command's output is a new secret:                      use --fields credentialId,clientSecret (or -o json) instead"
+                        .into(),
+                ));
+            }
         }
         let credentials = s.client.credentials();
         let fresh = match self {

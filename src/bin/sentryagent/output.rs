@@ -147,6 +147,11 @@ impl Printer {
         }
     }
 
+    /// Whether `-q` (ids only) was given.
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// Refuses (before anything is sent) `--fields` that `R` has not.
     pub fn check<R: Record>(&self) -> Result<(), String> {
         self.chosen::<R>(false).map(drop)
