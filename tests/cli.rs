@@ -2555,3 +2555,36 @@ async fn ids_only_is_refused_where_the_output_is_a_new_secret() {
         assert!(text(&out.stderr).contains("-q"), "{}", text(&out.stderr));
     }
 }
+
+/// Review: an unknown `--fields` on `token introspect` / `verify` was
+/// refused only when printing, after the introspection was sent, and with
+/// exit 1 instead of the usage code 2 the README gives bad flags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_on_introspect_and_verify_are_usage_errors_before_any_request() {
+    let cli = Cli::start().await;
+    let token = text(&cli.run(&["token", "get"]).stdout).trim().to_owned();
+    let before = cli.fake.requests_seen(Operation::IntrospectToken);
+    let introspect = cli.run(&["token", "introspect", &token, "--fields", "nope"]);
+    let verify = cli.run(&["verify", &token, "--fields", "nope"]);
+    for out in [&introspect, &verify] {
+        assert_eq!(code(out), 2, "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("`nope`"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(cli.fake.requests_seen(Operation::IntrospectToken), before);
+    // A field they have is still taken.
+    let out = cli.run(&[
+        "token",
+        "introspect",
+        &token,
+        "--fields",
+        "active",
+        "-o",
+        "tsv",
+    ]);
+    assert_ok(&out, &["token introspect --fields active"]);
+    assert_eq!(text(&out.stdout).trim(), "true");
+}
