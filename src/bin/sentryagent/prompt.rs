@@ -69,8 +69,13 @@ pub(crate) fn secret_or_empty(prompt: &str) -> Result<Option<SecretString>, CliE
     Ok((!secret.is_empty()).then(|| SecretString::from(secret)))
 }
 
-/// A spinner on stderr, drawn only when stderr is a terminal.
+/// A spinner on stderr, drawn only when stderr is a terminal, and never
+/// while completing (after [`never_ask`]).
 pub(crate) fn spinner(message: impl Into<String>) -> ProgressBar {
+    // Shell completion draws nothing: the terminal holds the line being typed.
+    if NEVER_ASK.load(Ordering::Relaxed) {
+        return ProgressBar::hidden();
+    }
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg}")
