@@ -2588,3 +2588,17 @@ async fn unknown_fields_on_introspect_and_verify_are_usage_errors_before_any_req
     assert_ok(&out, &["token introspect --fields active"]);
     assert_eq!(text(&out.stdout).trim(), "true");
 }
+
+/// Review: an email is looked up "without regard to case", as the server
+/// keeps emails unique, but only ASCII letters were folded: `ÜMLAUT@…`
+/// found no agent registered as `ümlaut@…` (exit 4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_in_another_case_is_found_beyond_ascii() {
+    let cli = Cli::start().await;
+    let agent = cli
+        .fake
+        .seed_agent(AgentSeed::new().email("ümlaut-ops@cli.test"));
+    let out = cli.run(&["agents", "get", "ÜMLAUT-OPS@cli.test", "-q"]);
+    assert_ok(&out, &["agents get ÜMLAUT-OPS@cli.test"]);
+    assert_eq!(text(&out.stdout).trim(), agent.to_string());
+}
