@@ -2363,7 +2363,11 @@ async fn errors_speak_in_commands_and_flags() {
     // A rollover that cannot publish: what it was doing, not `Publish`.
     let agent_id = cli.register("words@cli.test");
     let old = cli.json(&["credentials", "generate", &agent_id]);
-    let into_a_directory = cli.home.path().to_str().unwrap().to_owned();
+    // A file that every check made before generating passes (its directory
+    // exists, is the process's own and open to no one else) but that cannot
+    // be written: procfs makes no files. (A directory as the path, as here
+    // before, is now refused before anything is generated.)
+    let into_a_directory = "/proc/self/new.secret".to_owned();
     let stopped = cli.run(&[
         "credentials",
         "rollover",
