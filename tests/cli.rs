@@ -2606,3 +2606,35 @@ async fn an_email_in_another_case_is_found_beyond_ascii() {
     assert_ok(&out, &["agents get ÜMLAUT-OPS@cli.test"]);
     assert_eq!(text(&out.stdout).trim(), agent.to_string());
 }
+
+/// Review: the refusal of an AWS-style `[default]` said "run `sentryagent
+/// configure` to write one", and `configure` (and `configure list`) then
+/// failed with the same refusal: a dead end. The refusal names the edit
+/// that works, and nothing it suggests fails the same way.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_refusal_of_a_default_section_names_a_remedy_that_works() {
+    let cli = Cli::start().await;
+    let body = format!("[default]\nbase_url = \"{}\"\n", cli.fake.base_url());
+    cli_support::write_with_mode(&cli.config_file(), &body, 0o600);
+    let refused = cli.bare().args(["agents", "list"]).output().unwrap();
+    let said = text(&refused.stderr);
+    assert_eq!(code(&refused), 2, "{said}");
+    if said.contains("sentryagent configure") {
+        let configure = cli
+            .bare()
+            .args([
+                "configure",
+                "--no-verify",
+                "--base-url",
+                &cli.fake.base_url(),
+            ])
+            .args(["--client-id", &cli.fake.client_id().to_string()])
+            .arg("--client-secret-stdin")
+            .write_stdin(format!("{}\n", cli.secret()))
+            .output()
+            .unwrap();
+        assert_ok(&configure, &["configure, as the refusal said: ", &said]);
+    }
+    assert!(said.contains("rename"), "{said}");
+}
