@@ -2638,3 +2638,21 @@ async fn the_refusal_of_a_default_section_names_a_remedy_that_works() {
     }
     assert!(said.contains("rename"), "{said}");
 }
+
+/// Review: a candidate's help (the agent's email beside its id) dropped
+/// control characters but kept bidirectional overrides, so an email could
+/// show in the shell's menu reordered as another agent's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_help_shows_no_bidi_override_from_the_server() {
+    let cli = Cli::start().await;
+    let spoof = cli
+        .fake
+        .seed_agent(AgentSeed::new().email("moc.elpmaxe\u{202e}@ops.example"));
+    let out = complete(&mut cli.cmd(), &["agents", "get", ""]);
+    let offered = text(&out.stdout);
+    assert!(offered.contains(&spoof.to_string()), "{offered}");
+    assert!(
+        !offered.contains(['\u{202e}', '\u{202d}', '\u{2066}', '\u{2067}', '\u{2068}']),
+        "a bidi override reached the shell: {offered:?}"
+    );
+}
