@@ -2656,3 +2656,39 @@ async fn completion_help_shows_no_bidi_override_from_the_server() {
         "a bidi override reached the shell: {offered:?}"
     );
 }
+
+/// Review: `configure --client-secret-file s.secret` saved the path as
+/// typed, relative, so every later command looked for it in whatever
+/// directory it ran in (and failed elsewhere). The profile holds the file
+/// the user named: its absolute path.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configure_saves_a_relative_secret_file_as_the_file_it_named() {
+    let cli = Cli::start().await;
+    let (here, elsewhere) = (
+        cli.home_dir().join("here"),
+        cli.home_dir().join("elsewhere"),
+    );
+    for dir in [&here, &elsewhere] {
+        std::fs::create_dir_all(dir).unwrap();
+        let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700);
+        std::fs::set_permissions(dir, private).unwrap();
+    }
+    cli_support::write_with_mode(&here.join("s.secret"), &cli.secret(), 0o600);
+    let saved = cli
+        .bare()
+        .current_dir(&here)
+        .args(["configure", "--base-url", &cli.fake.base_url()])
+        .args(["--client-id", &cli.fake.client_id().to_string()])
+        .args(["--client-secret-file", "s.secret"])
+        .output()
+        .unwrap();
+    assert_ok(&saved, &["configure --client-secret-file s.secret"]);
+    let out = cli
+        .bare()
+        .current_dir(&elsewhere)
+        .args(["agents", "list", "-q"])
+        .output()
+        .unwrap();
+    assert_ok(&out, &["agents list, run in another directory"]);
+}

@@ -122,7 +122,9 @@ async fn write(global: &Global, verify: bool) -> Result<(), CliError> {
     let secret = if global.client_secret_stdin {
         Secret::Given(config::read_secret_line(std::io::stdin().lock())?)
     } else if let Some(path) = secret_file {
-        Secret::File(path)
+        // Saved absolute: later commands run in other directories.
+        let absolute = std::path::absolute(&path).map_err(|e| CliError::File(path.clone(), e))?;
+        Secret::File(absolute)
     } else if prompt::interactive() {
         let question = if has_secret {
             "Client secret (not shown; Enter keeps the current one): "
