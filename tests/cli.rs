@@ -2766,3 +2766,290 @@ async fn a_failure_whose_stderr_reader_went_away_keeps_its_exit_code() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(4), "not found, not a panic: {status:?}");
 }
+
+/// Review: a completion candidate is typed into the user's command line by
+/// the shell (bash inserts it unquoted), so an agent email holding shell
+/// syntax (backticks, `$`, `;`, `|`, all valid in an email's local part)
+/// must never be offered: accepted and run, it would run the server's text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_never_offers_server_text_holding_shell_syntax() {
+    let cli = Cli::start().await;
+    let hostile = "a`touch${HOME}/pwned`;b|c@cli.test";
+    cli.fake.seed_agent(AgentSeed::new().email(hostile));
+    let plain = cli
+        .fake
+        .seed_agent(AgentSeed::new().email("plain@cli.test"));
+
+    let out = complete(&mut cli.cmd(), &["agents", "get", ""]);
+    let offered = text(&out.stdout);
+    assert!(
+        offered.contains(&format!("{plain}\tplain@cli.test")),
+        "{offered}"
+    );
+    for line in offered.lines() {
+        let value = line.split('\t').next().unwrap_or_default();
+        assert!(
+            !value.contains(['`', '$', ';', '|']),
+            "a candidate with shell syntax was offered: {line:?}"
+        );
+    }
+}
+
+/// Review: `configure list` shows the base URL, and a URL's user info is a
+/// password: it must never be printed (the SDK refuses such a URL without
+/// echoing it; `configure list` printed it whole).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configure_list_never_shows_a_password_in_the_base_url() {
+    let cli = Cli::start().await;
+    let out = cli
+        .bare()
+        .env("AGENTIDP_BASE_URL", "https://ops:hunter2@idp.example/")
+        .args(["configure", "list"])
+        .output()
+        .unwrap();
+    let shown = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(!shown.contains("hunter2"), "a password was shown: {shown}");
+    assert!(shown.contains("idp.example"), "{shown}");
+}
+
+/// Review: `--fields email,email` printed the email once and an empty cell
+/// after it (the first pick took the cell away).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_named_twice_shows_its_value_twice() {
+    let cli = Cli::start().await;
+    cli.fake.seed_agent(
+        AgentSeed::new()
+            .email("twice@cli.test")
+            .owner("twice-owner"),
+    );
+    let out = cli.run(&[
+        "agents",
+        "list",
+        "--owner",
+        "twice-owner",
+        "-o",
+        "tsv",
+        "--fields",
+        "email,email",
+    ]);
+    assert_ok(&out, &["agents list --fields email,email"]);
+    assert_eq!(
+        text(&out.stdout).trim_end(),
+        "twice@cli.test\ttwice@cli.test"
+    );
+}
+
+/// Review: `--fields` a new credential does not have was refused only when
+/// printing it, after the server had generated it (or rotated the old
+/// secret away): the new secret was never shown, the agent locked out.
+/// It is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_on_generate_or_rotate_are_refused_before_any_write() {
+    let cli = Cli::start().await;
+    let agent = cli.fake.seed_agent(AgentSeed::new());
+    let (credential, _) = cli.fake.seed_credential(agent);
+    let (agent, credential) = (agent.to_string(), credential.to_string());
+
+    let generate = cli.run(&["credentials", "generate", &agent, "--fields", "nope"]);
+    let rotate = cli.run(&[
+        "credentials",
+        "rotate",
+        &agent,
+        &credential,
+        "--yes",
+        "--fields",
+        "nope",
+    ]);
+    assert_eq!(
+        (
+            cli.fake.requests_seen(Operation::GenerateCredential),
+            cli.fake.requests_seen(Operation::RotateCredential)
+        ),
+        (0, 0),
+        "a write was sent: generate {:?}, rotate {:?}",
+        text(&generate.stderr),
+        text(&rotate.stderr)
+    );
+    for out in [&generate, &rotate] {
+        assert_eq!(code(out), 2, "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("`nope`"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    // A field the new credential has is still taken.
+    let out = cli.run(&[
+        "credentials",
+        "generate",
+        &agent,
+        "--fields",
+        "clientSecret",
+        "-o",
+        "tsv",
+    ]);
+    assert_ok(&out, &["credentials generate --fields clientSecret"]);
+    assert!(!text(&out.stdout).trim().is_empty());
+}
+
+/// Review: `-q` (ids only) on `credentials generate` / `rotate` printed the
+/// new credential's id and dropped its secret, after the write: a
+/// credential nobody holds the secret of (and, for rotate, the old secret
+/// gone). It is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_only_is_refused_where_the_output_is_a_new_secret() {
+    let cli = Cli::start().await;
+    let agent = cli.fake.seed_agent(AgentSeed::new());
+    let (credential, _) = cli.fake.seed_credential(agent);
+    let (agent, credential) = (agent.to_string(), credential.to_string());
+
+    let generate = cli.run(&["-q", "credentials", "generate", &agent]);
+    let rotate = cli.run(&["credentials", "rotate", &agent, &credential, "--yes", "-q"]);
+    assert_eq!(
+        (
+            cli.fake.requests_seen(Operation::GenerateCredential),
+            cli.fake.requests_seen(Operation::RotateCredential)
+        ),
+        (0, 0),
+        "a secret was made and not shown: generate {:?}, rotate {:?}",
+        text(&generate.stdout),
+        text(&rotate.stdout)
+    );
+    for out in [&generate, &rotate] {
+        assert_eq!(code(out), 2, "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("-q"), "{}", text(&out.stderr));
+    }
+}
+
+/// Review: an unknown `--fields` on `token introspect` / `verify` was
+/// refused only when printing, after the introspection was sent, and with
+/// exit 1 instead of the usage code 2 the README gives bad flags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_on_introspect_and_verify_are_usage_errors_before_any_request() {
+    let cli = Cli::start().await;
+    let token = text(&cli.run(&["token", "get"]).stdout).trim().to_owned();
+    let before = cli.fake.requests_seen(Operation::IntrospectToken);
+    let introspect = cli.run(&["token", "introspect", &token, "--fields", "nope"]);
+    let verify = cli.run(&["verify", &token, "--fields", "nope"]);
+    for out in [&introspect, &verify] {
+        assert_eq!(code(out), 2, "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("`nope`"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(cli.fake.requests_seen(Operation::IntrospectToken), before);
+    // A field they have is still taken.
+    let out = cli.run(&[
+        "token",
+        "introspect",
+        &token,
+        "--fields",
+        "active",
+        "-o",
+        "tsv",
+    ]);
+    assert_ok(&out, &["token introspect --fields active"]);
+    assert_eq!(text(&out.stdout).trim(), "true");
+}
+
+/// Review: an email is looked up "without regard to case", as the server
+/// keeps emails unique, but only ASCII letters were folded: `ÜMLAUT@…`
+/// found no agent registered as `ümlaut@…` (exit 4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_in_another_case_is_found_beyond_ascii() {
+    let cli = Cli::start().await;
+    let agent = cli
+        .fake
+        .seed_agent(AgentSeed::new().email("ümlaut-ops@cli.test"));
+    let out = cli.run(&["agents", "get", "ÜMLAUT-OPS@cli.test", "-q"]);
+    assert_ok(&out, &["agents get ÜMLAUT-OPS@cli.test"]);
+    assert_eq!(text(&out.stdout).trim(), agent.to_string());
+}
+
+/// Review: the refusal of an AWS-style `[default]` said "run `sentryagent
+/// configure` to write one", and `configure` (and `configure list`) then
+/// failed with the same refusal: a dead end. The refusal names the edit
+/// that works, and nothing it suggests fails the same way.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_refusal_of_a_default_section_names_a_remedy_that_works() {
+    let cli = Cli::start().await;
+    let body = format!("[default]\nbase_url = \"{}\"\n", cli.fake.base_url());
+    cli_support::write_with_mode(&cli.config_file(), &body, 0o600);
+    let refused = cli.bare().args(["agents", "list"]).output().unwrap();
+    let said = text(&refused.stderr);
+    assert_eq!(code(&refused), 2, "{said}");
+    if said.contains("sentryagent configure") {
+        let configure = cli
+            .bare()
+            .args([
+                "configure",
+                "--no-verify",
+                "--base-url",
+                &cli.fake.base_url(),
+            ])
+            .args(["--client-id", &cli.fake.client_id().to_string()])
+            .arg("--client-secret-stdin")
+            .write_stdin(format!("{}\n", cli.secret()))
+            .output()
+            .unwrap();
+        assert_ok(&configure, &["configure, as the refusal said: ", &said]);
+    }
+    assert!(said.contains("rename"), "{said}");
+}
+
+/// Review: a candidate's help (the agent's email beside its id) dropped
+/// control characters but kept bidirectional overrides, so an email could
+/// show in the shell's menu reordered as another agent's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_help_shows_no_bidi_override_from_the_server() {
+    let cli = Cli::start().await;
+    let spoof = cli
+        .fake
+        .seed_agent(AgentSeed::new().email("moc.elpmaxe\u{202e}@ops.example"));
+    let out = complete(&mut cli.cmd(), &["agents", "get", ""]);
+    let offered = text(&out.stdout);
+    assert!(offered.contains(&spoof.to_string()), "{offered}");
+    assert!(
+        !offered.contains(['\u{202e}', '\u{202d}', '\u{2066}', '\u{2067}', '\u{2068}']),
+        "a bidi override reached the shell: {offered:?}"
+    );
+}
+
+/// Review: `configure --client-secret-file s.secret` saved the path as
+/// typed, relative, so every later command looked for it in whatever
+/// directory it ran in (and failed elsewhere). The profile holds the file
+/// the user named: its absolute path.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configure_saves_a_relative_secret_file_as_the_file_it_named() {
+    let cli = Cli::start().await;
+    let (here, elsewhere) = (
+        cli.home_dir().join("here"),
+        cli.home_dir().join("elsewhere"),
+    );
+    for dir in [&here, &elsewhere] {
+        std::fs::create_dir_all(dir).unwrap();
+        let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o700);
+        std::fs::set_permissions(dir, private).unwrap();
+    }
+    cli_support::write_with_mode(&here.join("s.secret"), &cli.secret(), 0o600);
+    let saved = cli
+        .bare()
+        .current_dir(&here)
+        .args(["configure", "--base-url", &cli.fake.base_url()])
+        .args(["--client-id", &cli.fake.client_id().to_string()])
+        .args(["--client-secret-file", "s.secret"])
+        .output()
+        .unwrap();
+    assert_ok(&saved, &["configure --client-secret-file s.secret"]);
+    let out = cli
+        .bare()
+        .current_dir(&elsewhere)
+        .args(["agents", "list", "-q"])
+        .output()
+        .unwrap();
+    assert_ok(&out, &["agents list, run in another directory"]);
+}

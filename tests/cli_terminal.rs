@@ -430,3 +430,36 @@ async fn a_usage_error_quoting_a_variable_shows_its_escapes_on_a_terminal() {
     assert!(shown.contains(r"\u{1b}]0;owned"), "visible: {shown:?}");
     assert!(exit_code(&mut session).ends_with(", 2)"), "a usage error");
 }
+
+/// Review: completing a credential id after an agent's email looks the
+/// email up, and that look-up drew its spinner on the terminal the user is
+/// typing on (and erased the line the shell had drawn). Completion draws
+/// nothing: only the candidates go out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_draws_no_spinner_over_the_line_being_typed() {
+    let cli = Cli::start().await;
+    let agent = cli
+        .fake
+        .seed_agent(AgentSeed::new().email("typing@cli.test"));
+    let (credential, _) = cli.fake.seed_credential(agent);
+    cli.fake.set_latency(Duration::from_millis(300));
+    let mut session = terminal(
+        &cli,
+        &[
+            "--",
+            "sentryagent",
+            "credentials",
+            "revoke",
+            "typing@cli.test",
+            "",
+        ],
+        &[("SENTRYAGENT_COMPLETE", "fish")],
+    );
+    let shown = session.exp_eof().expect("the candidates");
+    cli.fake.set_latency(Duration::ZERO);
+    assert!(shown.contains(&credential.to_string()), "{shown:?}");
+    assert!(
+        !shown.contains("looking for") && !shown.contains('\u{1b}'),
+        "completion drew on the terminal: {shown:?}"
+    );
+}

@@ -311,9 +311,11 @@ const EMAIL_PAGE: u32 = 100;
 async fn with_email(query: ListAgents, email: &str) -> Result<Vec<Agent>, CliError> {
     use futures::TryStreamExt;
     let spinner = prompt::spinner(format!("looking for {email}…"));
+    // Every letter folded, not ASCII alone, as emails are kept unique.
+    let folded = email.to_lowercase();
     let found: Result<Vec<Agent>, _> = query
         .stream()
-        .try_filter(|agent| std::future::ready(agent.email.eq_ignore_ascii_case(email)))
+        .try_filter(|agent| std::future::ready(agent.email.to_lowercase() == folded))
         .try_collect()
         .await;
     spinner.finish_and_clear();

@@ -97,16 +97,21 @@ pub(crate) fn credentials() -> Vec<CompletionCandidate> {
     })
 }
 
-/// A candidate, unless the server's value could upset the shell (control
-/// characters, white space); its help without control characters.
+/// A candidate, unless the server's value could upset the shell; its help
+/// made safe for a terminal.
+///
+/// The shell types a candidate into the command line as it is (bash does
+/// not quote it), so a value holding shell syntax (an email's local part may
+/// hold `` ` ``, `$`, `;`, `|`, quotes) would run the server's text once
+/// accepted: only ids and emails of plain characters are offered.
 fn candidate(value: String, help: &str) -> Option<CompletionCandidate> {
-    if value.is_empty() || value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '@' | '.' | '_' | '+' | '-');
+    if value.is_empty() || !value.chars().all(plain) {
         return None;
     }
-    let help: String = help
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
+    // As every server text on a terminal: control characters and bidi
+    // overrides shown as escapes (an override could make one email read as another).
+    let help = crate::sanitize::terminal(help).into_owned();
     Some(CompletionCandidate::new(value).help(Some(help.into())))
 }
 
@@ -218,7 +223,9 @@ mod tests {
     fn a_candidate_with_control_characters_is_not_offered() {
         assert!(candidate("a\u{1b}]0;x\u{7}".into(), "h").is_none());
         assert!(candidate("a b".into(), "h").is_none());
+        assert!(candidate("a`id`$x;y|z'@x.y".into(), "h").is_none());
+        assert!(candidate("\u{202e}ab@x.y".into(), "h").is_none());
         let shown = candidate("ok@x.y".into(), "\u{1b}[2J").unwrap();
-        assert_eq!(shown.get_help().unwrap().to_string(), "?[2J");
+        assert_eq!(shown.get_help().unwrap().to_string(), "\\u{1b}[2J");
     }
 }

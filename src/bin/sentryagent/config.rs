@@ -136,14 +136,21 @@ fn refuse_other_tables(text: &str, path: &Path) -> Result<(), CliError> {
     let Some((name, value)) = table.iter().find(|(name, _)| *name != "profiles") else {
         return Ok(());
     };
-    let (what, expected) = if value.is_table() {
-        (format!("[{name}]"), format!("[profiles.{name}]"))
+    // `configure` reads this file too, so it cannot be the way out: the
+    // edit is what to say.
+    let (what, remedy) = if value.is_table() {
+        (
+            format!("[{name}]"),
+            format!("rename the table `[profiles.{name}]`"),
+        )
     } else {
-        (name.clone(), "[profiles.default]".to_owned())
+        (
+            name.clone(),
+            "move it under the table `[profiles.default]`".to_owned(),
+        )
     };
     Err(CliError::Usage(format!(
-        "{}: `{what}` is not read: settings go in a profile's table, `{expected}` \
-         (run `sentryagent configure` to write one)",
+        "{}: `{what}` is not read: settings go in a profile's table; {remedy}",
         path.display()
     )))
 }

@@ -76,11 +76,22 @@ async fn write(global: &Global, verify: bool) -> Result<(), CliError> {
     let path = config::config_path(global)?;
     let mut file = config::read_config(&path)?;
     let current = file.profiles.remove(&global.profile).unwrap_or_default();
-    let base_url = ask(
-        "API URL",
-        flag_value(global, "base_url", &global.base_url, "AGENTIDP_BASE_URL"),
-        current.base_url.as_deref().or(Some(DEFAULT_BASE_URL)),
-    )?;
+    let base_url = match flag_value(global, "base_url", &global.base_url, "AGENTIDP_BASE_URL") {
+        Some(given) => given,
+        // The prompt offers the current URL without its user info (a password).
+        None => match current.base_url.as_deref() {
+            Some(now) if without_user_info(now) != now => {
+                let shown = without_user_info(now).into_owned();
+                let answer = ask("API URL", None, Some(&shown))?;
+                if answer == shown {
+                    now.to_owned()
+                } else {
+                    answer
+                }
+            }
+            now => ask("API URL", None, now.or(Some(DEFAULT_BASE_URL)))?,
+        },
+    };
     let client_id = ask(
         "Client id",
         flag_value(global, "client_id", &global.client_id, "AGENTIDP_CLIENT_ID"),
@@ -111,7 +122,9 @@ async fn write(global: &Global, verify: bool) -> Result<(), CliError> {
     let secret = if global.client_secret_stdin {
         Secret::Given(config::read_secret_line(std::io::stdin().lock())?)
     } else if let Some(path) = secret_file {
-        Secret::File(path)
+        // Saved absolute: later commands run in other directories.
+        let absolute = std::path::absolute(&path).map_err(|e| CliError::File(path.clone(), e))?;
+        Secret::File(absolute)
     } else if prompt::interactive() {
         let question = if has_secret {
             "Client secret (not shown; Enter keeps the current one): "
@@ -260,13 +273,14 @@ fn list(global: &Global) -> Result<(), CliError> {
     };
     let p = profile.as_ref();
     let u = upstream.as_ref();
+    let shown_url = |url: Option<String>| url.map(|u| without_user_info(&u).into_owned());
     plain(
         "base_url",
         "base_url",
         "AGENTIDP_BASE_URL",
-        global.base_url.clone(),
-        p.and_then(|p| p.base_url.clone()),
-        u.and_then(|u| u.api_url.clone()),
+        shown_url(global.base_url.clone()),
+        shown_url(p.and_then(|p| p.base_url.clone())),
+        shown_url(u.and_then(|u| u.api_url.clone())),
     );
     plain(
         "client_id",
@@ -315,6 +329,14 @@ fn list(global: &Global) -> Result<(), CliError> {
     rows.insert(0, ("config", path.display().to_string(), config_from));
     rows.insert(0, ("profile", global.profile.clone(), profile_from));
 
+    // Values from variables and files, shown on a terminal: no escape sequences.
+    let rows: Vec<(&str, String, String)> = rows
+        .into_iter()
+        .map(|(name, value, source)| {
+            let safe = |t: &str| crate::sanitize::terminal(t).into_owned();
+            (name, safe(&value), safe(&source))
+        })
+        .collect();
     let width = |column: usize| {
         rows.iter()
             .map(|r| [r.0.len(), r.1.chars().count()][column])
@@ -330,4 +352,34 @@ fn list(global: &Global) -> Result<(), CliError> {
         ));
     }
     Ok(global.printer().plain(&text)?)
+}
+
+/// `url` without the user info of its authority (`https://ops:pw@h/` is
+/// shown `https://***@h/`): a password there must not be printed.
+fn without_user_info(url: &str) -> std::borrow::Cow<'_, str> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => format!("{}***@{}", &url[..start], &rest[at + 1..]).into(),
+        None => url.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_user_info;
+
+    #[test]
+    fn user_info_is_hidden_and_the_rest_kept() {
+        assert_eq!(
+            without_user_info("https://ops:hunter2@idp.example:8443/x?q=a@b"),
+            "https://***@idp.example:8443/x?q=a@b"
+        );
+        assert_eq!(without_user_info("ops:pw@h.example/x"), "***@h.example/x");
+        assert_eq!(
+            without_user_info("http://h.example/a@b"),
+            "http://h.example/a@b"
+        );
+    }
 }

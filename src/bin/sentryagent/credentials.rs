@@ -87,6 +87,23 @@ pub(crate) struct Rollover {
 
 impl CredentialsCommand {
     pub async fn run(self, s: &Session) -> Result<(), CliError> {
+        // `--fields` is checked before anything is sent: refused after a
+        // generate or rotate, the new secret would never be shown.
+        if matches!(
+            self,
+            CredentialsCommand::Generate { .. } | CredentialsCommand::Rotate { .. }
+        ) {
+            s.out
+                .check::<CredentialWithSecret>()
+                .map_err(CliError::Usage)?;
+            // `-q` would print the id and drop the secret: a credential nobody holds.
+            if s.out.quiet() {
+                return Err(CliError::Usage(
+                    "-q prints ids only, and this command's output is a new secret:                      use --fields credentialId,clientSecret (or -o json) instead"
+                        .into(),
+                ));
+            }
+        }
         let credentials = s.client.credentials();
         let fresh = match self {
             CredentialsCommand::Generate { agent, expires_at } => {

@@ -147,6 +147,11 @@ impl Printer {
         }
     }
 
+    /// Whether `-q` (ids only) was given.
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// Refuses (before anything is sent) `--fields` that `R` has not.
     pub fn check<R: Record>(&self) -> Result<(), String> {
         self.chosen::<R>(false).map(drop)
@@ -401,11 +406,11 @@ impl Printer {
     }
 }
 
-/// The cells at `picked`, in that order.
-fn pick(mut cells: Vec<(String, Style)>, picked: &[usize]) -> Vec<(String, Style)> {
+/// The cells at `picked`, in that order (a field named twice shows twice).
+fn pick(cells: Vec<(String, Style)>, picked: &[usize]) -> Vec<(String, Style)> {
     picked
         .iter()
-        .map(|&j| cells.get_mut(j).map(std::mem::take).unwrap_or_default())
+        .map(|&j| cells.get(j).cloned().unwrap_or_default())
         .collect()
 }
 

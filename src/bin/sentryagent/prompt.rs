@@ -85,8 +85,13 @@ pub(crate) fn spinner_shown() -> bool {
     !ProgressDrawTarget::stderr().is_hidden()
 }
 
-/// A spinner on stderr, drawn only when stderr is a terminal (see [`spinner_shown`]).
+/// A spinner on stderr, drawn only when stderr is a terminal (see
+/// [`spinner_shown`]), and never while completing (after [`never_ask`]).
 pub(crate) fn spinner(message: impl Into<String>) -> ProgressBar {
+    // Shell completion draws nothing: the terminal holds the line being typed.
+    if NEVER_ASK.load(Ordering::Relaxed) {
+        return ProgressBar::hidden();
+    }
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg}")

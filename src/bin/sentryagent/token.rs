@@ -76,6 +76,7 @@ impl TokenCommand {
                 Ok(())
             }
             TokenCommand::Introspect { token } => {
+                s.out.check::<Introspection>().map_err(CliError::Usage)?;
                 let token = given_or_stdin(token)?;
                 Ok(s.out
                     .one(&s.client.tokens().introspect(&token).send().await?)?)

@@ -33,6 +33,7 @@ struct Verified(AgentPrincipal);
 impl VerifyArgs {
     pub async fn run(self, global: &Global) -> Result<(), CliError> {
         let out = global.printer();
+        out.check::<Verified>().map_err(CliError::Usage)?;
         let token = crate::token::given_or_stdin(self.token)?;
         let verifier = match (&self.public_key, &self.jwks) {
             (Some(path), _) => {
