@@ -186,7 +186,7 @@ impl VerdictCache {
     }
 
     /// Every key and entry, for the test that proves no token is held.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "testing"))]
     pub(crate) fn snapshot(&self) -> Vec<(TokenKey, Entry)> {
         self.entries
             .iter()

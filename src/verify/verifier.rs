@@ -244,7 +244,7 @@ impl Verifier {
         answer(entry.verdict)
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, feature = "testing"))]
     pub(crate) fn cache(&self) -> &VerdictCache {
         &self.inner.cache
     }
