@@ -211,7 +211,8 @@ impl VerifierBuilder {
     }
 
     /// The clock skew allowed on `exp` and `nbf` in the local checks
-    /// (default [`DEFAULT_LEEWAY`](super::DEFAULT_LEEWAY), 5 s; whole seconds).
+    /// (default [`DEFAULT_LEEWAY`](super::DEFAULT_LEEWAY), 5 s; whole seconds;
+    /// at most 24 h, a longer one, `Duration::MAX` included, is taken as 24 h).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.settings.leeway = leeway;
         self

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::error::VerifyError;
 use super::principal::{AgentPrincipal, unix_time};
+use super::settings::MAX_LEEWAY;
 use crate::model::Uuid;
 use crate::scope::ScopeSet;
 
@@ -33,7 +34,9 @@ pub(crate) fn validation(
     audience: Option<&str>,
 ) -> Validation {
     let mut v = Validation::new(Algorithm::RS256);
-    v.leeway = leeway.as_secs();
+    // Saturated: jsonwebtoken computes `now - leeway` and `nbf > now + leeway`
+    // in u64, which a huge leeway overflows (a panic in debug builds).
+    v.leeway = leeway.min(MAX_LEEWAY).as_secs();
     v.validate_exp = true;
     v.validate_nbf = true;
     let mut required = vec!["exp", "sub"];

@@ -8,3 +8,4 @@ mod jwks;
 mod layer;
 mod modes;
 mod outage;
+mod review;
