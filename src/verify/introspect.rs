@@ -51,8 +51,11 @@ pub(crate) async fn lookup(ask: Ask<'_>, token: &str, stale: Option<Entry>) -> E
         _ => None,
     };
     let secret = SecretString::from(token);
-    let answer =
-        tokio::time::timeout_at(ask.deadline, ask.client.tokens().introspect(&secret).send()).await;
+    // The call itself ends by the deadline too: a 429 whose `Retry-After`
+    // the client would wait out past it comes back as the 429 it is (not an
+    // outage), rather than as "no answer in time", which the grace serves.
+    let call = ask.client.tokens().introspect(&secret).by(ask.deadline);
+    let answer = tokio::time::timeout_at(ask.deadline, call.send()).await;
     let now = super::cache::now();
     let error = match answer {
         Ok(Ok(answer)) => {

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use crate::support::verify::*;
-use sentryagent_idp::testing::FakeAgentIdp;
-use sentryagent_idp::verify::Verifier;
+use sentryagent_idp::testing::{Failure, FakeAgentIdp};
+use sentryagent_idp::verify::{Verifier, VerifyError};
+use sentryagent_idp::{Operation, SecretString};
 
 /// `leeway(Duration::MAX)` is a setting like any other: saturated, never a
 /// panic in the request path (jsonwebtoken computes `now - leeway`).
@@ -21,4 +22,46 @@ async fn a_leeway_of_duration_max_does_not_panic_the_local_check() {
     let good = token(&fake, live, "agents:read");
     let checked = tokio::spawn(async move { verifier.verify(&good).await }).await;
     assert!(checked.is_ok(), "the check panicked: {checked:?}");
+}
+
+/// The service's client as a service would build it: the SDK's default
+/// retry policy (429 retried, honouring a `Retry-After` up to 20 s).
+fn default_client(fake: &FakeAgentIdp) -> sentryagent_idp::Client {
+    fake.client_builder().build().unwrap()
+}
+
+/// Defect 2 through the client's retries: a 429 whose `Retry-After` the
+/// client honours runs the introspection past the verifier's deadline; that
+/// must stay a 429 (not an outage), so a revoked token is not served.
+#[tokio::test(start_paused = true)]
+async fn a_429_the_client_retries_past_the_deadline_does_not_switch_the_grace_on() {
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let max_age = Duration::from_secs(30);
+    let verifier = Verifier::introspection(default_client(&fake))
+        .max_age(max_age)
+        .grace_when_unavailable(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let live = seeded_agent(&fake, &["agents:read"]);
+    let good = token(&fake, live, "agents:read");
+    assert!(verifier.verify(&good).await.is_ok());
+    service_client(&fake)
+        .tokens()
+        .revoke(&SecretString::from(good.clone()))
+        .send()
+        .await
+        .unwrap();
+    fake.fail_next(
+        Operation::IntrospectToken,
+        Failure::RateLimited {
+            retry_after: Duration::from_secs(6),
+        },
+        1_000,
+    );
+    tokio::time::advance(max_age).await;
+    let verdict = verifier.verify(&good).await;
+    assert!(
+        matches!(verdict, Err(VerifyError::Unavailable { .. })),
+        "a revoked token was served by the grace during a 429: {verdict:?}"
+    );
 }
