@@ -34,8 +34,15 @@ impl fmt::Debug for TokenKey {
 pub(crate) enum Verdict {
     Active(Arc<AgentPrincipal>),
     Inactive,
-    /// AgentIdP could not tell; never kept (its entry expires at once).
-    Unavailable(Duration),
+    /// AgentIdP could not tell (503 with this `Retry-After`); asked again
+    /// next time. `known`: the principal of the active verdict this one
+    /// replaced, if any, kept with that verdict's lifetimes so the token
+    /// stays known active (its next re-check is not charged to the miss
+    /// budget, and the grace still applies to a later outage).
+    Unavailable {
+        retry_after: Duration,
+        known: Option<Arc<AgentPrincipal>>,
+    },
 }
 
 /// A verdict with its lifetimes.
@@ -63,7 +70,20 @@ impl Entry {
 
     /// Whether the verdict is "active", fresh or not.
     pub(crate) fn was_active(&self) -> bool {
-        matches!(self.verdict, Verdict::Active(_))
+        self.known_active().is_some()
+    }
+
+    /// The principal of the last active verdict on the token, if it was
+    /// active and that is still kept (a failed re-check since included).
+    pub(crate) fn known_active(&self) -> Option<&Arc<AgentPrincipal>> {
+        match &self.verdict {
+            Verdict::Active(principal)
+            | Verdict::Unavailable {
+                known: Some(principal),
+                ..
+            } => Some(principal),
+            _ => None,
+        }
     }
 
     pub(crate) fn is_fresh(&self, now: Instant) -> bool {

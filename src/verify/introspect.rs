@@ -44,7 +44,7 @@ pub(crate) async fn lookup(ask: Ask<'_>, token: &str, stale: Option<Entry>) -> E
                 tracing::warn!(
                     "introspection-miss budget spent: a token not known active is refused with 503"
                 );
-                return unavailable(super::cache::now(), wait);
+                return unavailable(super::cache::now(), wait, None);
             }
             Some(budget)
         }
@@ -91,13 +91,14 @@ pub(crate) async fn lookup(ask: Ask<'_>, token: &str, stale: Option<Entry>) -> E
             "token introspection did not answer within the verifier's deadline; refusing with 503 unless the grace applies"
         ),
     }
-    if outage && let Some(kept) = stale.and_then(|entry| graced(entry, now)) {
+    if outage && let Some(kept) = stale.clone().and_then(|entry| graced(entry, now)) {
         return kept;
     }
     let hint = error.as_ref().and_then(Error::retry_after);
     unavailable(
         now,
         hint.unwrap_or(DEFAULT_RETRY_AFTER).min(MAX_RETRY_AFTER),
+        stale,
     )
 }
 
@@ -111,13 +112,28 @@ fn is_outage(error: &Error) -> bool {
     ) || error.status().is_some_and(|s| s.is_server_error())
 }
 
-/// A 503 that is not kept.
-fn unavailable(now: Instant, retry_after: Duration) -> Entry {
-    Entry {
-        verdict: Verdict::Unavailable(retry_after),
-        fresh_until: now,
-        grace_until: None,
-        kept_until: now,
+/// A 503, asked again next time. When it replaces a verdict known active,
+/// that knowledge is kept (with its lifetimes): one failed re-check must not
+/// make a known token "unknown", charged to the miss budget a flood spends.
+fn unavailable(now: Instant, retry_after: Duration, stale: Option<Entry>) -> Entry {
+    match stale.filter(Entry::was_active) {
+        Some(stale) => Entry {
+            verdict: Verdict::Unavailable {
+                retry_after,
+                known: stale.known_active().cloned(),
+            },
+            fresh_until: now,
+            ..stale
+        },
+        None => Entry {
+            verdict: Verdict::Unavailable {
+                retry_after,
+                known: None,
+            },
+            fresh_until: now,
+            grace_until: None,
+            kept_until: now,
+        },
     }
 }
 
@@ -141,11 +157,10 @@ pub(crate) fn active(principal: AgentPrincipal, now: Instant, settings: &Setting
 /// (itself cut at the token's `exp`) has not run out.
 fn graced(stale: Entry, now: Instant) -> Option<Entry> {
     let grace_until = stale.grace_until.filter(|g| now < *g)?;
-    if !matches!(stale.verdict, Verdict::Active(_)) {
-        return None;
-    }
+    let principal = Arc::clone(stale.known_active()?);
     tracing::warn!("AgentIdP unreachable: serving a verdict known active, within the grace");
     Some(Entry {
+        verdict: Verdict::Active(principal),
         fresh_until: after(now, GRACE_RETRY).min(grace_until),
         ..stale
     })

@@ -204,7 +204,9 @@ impl Verifier {
         match entry.verdict {
             Verdict::Active(principal) => Ok(AgentPrincipal::clone(&principal)),
             Verdict::Inactive => Err(VerifyError::InvalidToken),
-            Verdict::Unavailable(retry_after) => Err(VerifyError::Unavailable { retry_after }),
+            Verdict::Unavailable { retry_after, .. } => {
+                Err(VerifyError::Unavailable { retry_after })
+            }
         }
     }
 

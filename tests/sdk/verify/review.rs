@@ -4,9 +4,28 @@
 use std::time::Duration;
 
 use crate::support::verify::*;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sentryagent_idp::testing::{Failure, FakeAgentIdp};
 use sentryagent_idp::verify::{Verifier, VerifyError};
 use sentryagent_idp::{Operation, SecretString};
+use serde_json::json;
+
+fn introspections(fake: &FakeAgentIdp) -> usize {
+    fake.requests_seen(Operation::IntrospectToken)
+}
+
+/// A compact JWS with an RS256 header and AgentIdP-like claims whose
+/// signature no key made: unknown until AgentIdP is asked (inactive).
+fn well_formed_unknown() -> String {
+    let b64 = |v: serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.{}",
+        b64(json!({"alg": "RS256", "typ": "JWT"})),
+        b64(json!({"sub": uuid::Uuid::new_v4().to_string(), "exp": now() + 600})),
+        URL_SAFE_NO_PAD.encode([7u8; 256])
+    )
+}
 
 /// `leeway(Duration::MAX)` is a setting like any other: saturated, never a
 /// panic in the request path (jsonwebtoken computes `now - leeway`).
@@ -64,4 +83,41 @@ async fn a_429_the_client_retries_past_the_deadline_does_not_switch_the_grace_on
         matches!(verdict, Err(VerifyError::Unavailable { .. })),
         "a revoked token was served by the grace during a 429: {verdict:?}"
     );
+}
+
+/// A token seen active keeps its free re-check after one re-check that
+/// failed: the 503 of that failure must not make it "unknown", to be
+/// charged to a miss budget an anonymous flood keeps spent.
+#[tokio::test(start_paused = true)]
+async fn a_failed_recheck_does_not_make_a_known_token_pay_the_miss_budget() {
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let max_age = Duration::from_secs(30);
+    let verifier = Verifier::introspection(service_client(&fake))
+        .max_age(max_age)
+        .introspection_miss_limit(1, Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let live = seeded_agent(&fake, &["agents:read"]);
+    let good = token(&fake, live, "agents:read");
+    assert!(verifier.verify(&good).await.is_ok());
+    // One blip of AgentIdP at the re-check: 503 (no grace), as it should.
+    tokio::time::advance(max_age).await;
+    fake.fail_next(Operation::IntrospectToken, Failure::Status(502), 1);
+    assert!(matches!(
+        verifier.verify(&good).await,
+        Err(VerifyError::Unavailable { .. })
+    ));
+    // The flood spends the budget.
+    assert_eq!(
+        verifier.verify(&well_formed_unknown()).await,
+        Err(VerifyError::InvalidToken)
+    );
+    let before = introspections(&fake);
+    let verdict = verifier.verify(&good).await;
+    assert_eq!(
+        verdict.as_ref().map(|p| p.agent_id),
+        Ok(live),
+        "a known token answered {verdict:?} after one failed re-check"
+    );
+    assert_eq!(introspections(&fake), before + 1);
 }
