@@ -54,10 +54,10 @@ pub(crate) struct Entry {
     /// An active verdict may still be served until then while AgentIdP is
     /// unreachable (the opt-in grace); never past the token's `exp`.
     pub(crate) grace_until: Option<Instant>,
-    /// Kept (not served) until then: an active verdict outlives its
-    /// freshness by up to one more `max_age` (never past `exp`), so that
-    /// asking AgentIdP again is known to be about a token seen active (not
-    /// charged to the miss budget).
+    /// Kept (not served) until then: an active verdict is kept until the
+    /// token's `exp` (two `max_age`s without one), so that asking AgentIdP
+    /// again is known to be about a token seen active (not charged to the
+    /// miss budget), however long the token was idle.
     pub(crate) kept_until: Instant,
 }
 

@@ -148,7 +148,16 @@ pub(crate) fn active(principal: AgentPrincipal, now: Instant, settings: &Setting
         grace_until: settings
             .grace
             .map(|grace| after(now, settings.max_age.saturating_add(grace).min(left))),
-        kept_until: after(now, settings.max_age.saturating_mul(2).min(left)),
+        // Known active until `exp`: a token idle for a while (a client
+        // calling every few minutes) is still re-checked free of the miss
+        // budget. Without `exp`, two max ages.
+        kept_until: after(
+            now,
+            match principal.expires_at {
+                Some(_) => left,
+                None => settings.max_age.saturating_mul(2),
+            },
+        ),
         verdict: Verdict::Active(Arc::new(principal)),
     }
 }

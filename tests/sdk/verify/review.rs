@@ -121,3 +121,32 @@ async fn a_failed_recheck_does_not_make_a_known_token_pay_the_miss_budget() {
     );
     assert_eq!(introspections(&fake), before + 1);
 }
+
+/// A token seen active, idle for a while (many max ages, well within its
+/// `exp`), is still known: its re-check is not charged to the budget. Real
+/// time (moka evicts on its own clock), but only "at least" this long: a
+/// slow machine only makes the idle longer.
+#[tokio::test]
+async fn an_idle_known_token_is_rechecked_without_charge_until_its_exp() {
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let max_age = Duration::from_millis(20);
+    let verifier = Verifier::introspection(service_client(&fake))
+        .max_age(max_age)
+        .introspection_miss_limit(1, Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let live = seeded_agent(&fake, &["agents:read"]);
+    let good = token(&fake, live, "agents:read");
+    assert!(verifier.verify(&good).await.is_ok());
+    tokio::time::sleep(10 * max_age).await;
+    assert_eq!(
+        verifier.verify(&well_formed_unknown()).await,
+        Err(VerifyError::InvalidToken)
+    );
+    let verdict = verifier.verify(&good).await;
+    assert_eq!(
+        verdict.as_ref().map(|p| p.agent_id),
+        Ok(live),
+        "a known token idle for 10 max ages answered {verdict:?}"
+    );
+}
