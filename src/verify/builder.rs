@@ -122,7 +122,9 @@ impl Verifier {
     /// [`jwks_refetch_cooldown`](VerifierBuilder::jwks_refetch_cooldown); a
     /// failed refresh (no answer, an error, garbage, or a key set with no
     /// usable RSA key) keeps the key set held. A `kid` still unknown after a
-    /// successful refresh is refused (401); one that could not be looked up
+    /// successful refresh is refused (401), unless the token's `iat` is
+    /// later than that refresh's start (a key rotated in since, within the
+    /// cooldown: 503 until a refetch may find it); one that could not be looked up
     /// because the key set could not be refreshed is answered 503 with
     /// `Retry-After` (the token may be fine). One fetch at a time: requests
     /// needing it share it (at most 1,024 wait; more get 503 at once). The

@@ -167,7 +167,7 @@ impl Verifier {
                     Keys::Jwks(jwks) => {
                         let kid = jwt::key_id(token)?;
                         let set = jwks.keys_for(kid.as_deref(), deadline).await?;
-                        let key = set.key(kid.as_deref()).ok_or(VerifyError::InvalidToken)?;
+                        let key = set.key_for(kid.as_deref(), jwt::unverified_iat(token))?;
                         jwt::verify(token, key, &i.validation)?
                     }
                 };

@@ -150,3 +150,44 @@ async fn an_idle_known_token_is_rechecked_without_charge_until_its_exp() {
         "a known token idle for 10 max ages answered {verdict:?}"
     );
 }
+
+/// Defect 3 within the cooldown: anyone can make the verifier fetch the key
+/// set (a token with a random `kid`), so the cooldown can always be running.
+/// A token issued after that fetch, signed by a key rotated in since, cannot
+/// be checked until the cooldown ends: 503 (the token may be fine), never
+/// 401, which makes a client drop a good token. Junk naming a random `kid`
+/// with no later `iat` stays 401.
+#[tokio::test(start_paused = true)]
+async fn a_rotation_within_an_attacker_started_cooldown_is_503_not_401() {
+    let fake = FakeAgentIdp::builder().oidc(true).start().await.unwrap();
+    let verifier = Verifier::jwks(&fake.base_url()).unwrap().build().unwrap();
+    let live = seeded_agent(&fake, &["agents:read"]);
+    let good = token(&fake, live, "agents:read");
+    assert!(verifier.verify(&good).await.is_ok());
+    // After the cooldown, an anonymous token with a random kid: a fetch.
+    tokio::time::advance(Duration::from_secs(11)).await;
+    let random = with_header(
+        &good,
+        json!({"alg": "RS256", "typ": "JWT", "kid": "random"}),
+    );
+    assert_eq!(
+        verifier.verify(&random).await,
+        Err(VerifyError::InvalidToken)
+    );
+    assert_eq!(fake.jwks_requests_seen(), 2);
+    // AgentIdP rotates its key; a token is issued (a little later).
+    fake.rotate_signing_key(Duration::from_secs(3600));
+    let mut claims = claims(live, "agents:read");
+    claims["iat"] = json!(now() + 2);
+    let rotated = fake.sign_claims(claims);
+    let verdict = verifier.verify(&rotated).await;
+    assert!(
+        matches!(verdict, Err(VerifyError::Unavailable { .. })),
+        "a token of a rotated key, within the cooldown: {verdict:?}"
+    );
+    tokio::time::advance(Duration::from_secs(11)).await;
+    assert_eq!(
+        verifier.verify(&rotated).await.map(|p| p.agent_id),
+        Ok(live)
+    );
+}
