@@ -282,7 +282,8 @@ impl VerifierBuilder {
     /// unknown ones). When it is spent, a token that could be real is
     /// refused with 503 and `Retry-After` without a remote call. Tokens
     /// seen active are asked about again without counting, and what cannot
-    /// be a token at all (not an RS256 compact JWS) is refused 401 before
+    /// be a live token at all (not an RS256 compact JWS, or one whose own
+    /// claims lack `sub`/`exp` or are expired past the leeway) is refused 401 before
     /// any of this. `misses` of 0 is taken as 1; `per` of zero turns the
     /// limit off.
     pub fn introspection_miss_limit(mut self, misses: u32, per: Duration) -> Self {

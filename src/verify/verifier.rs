@@ -155,7 +155,11 @@ impl Verifier {
         match &i.check {
             Check::Introspect(client) => {
                 // What cannot be a token costs no introspection (401 at once).
-                if !shape::could_be_rs256_jws(token) {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let leeway = i.settings.leeway.as_secs();
+                if !shape::could_be_live_token(token, now, leeway) {
                     return Err(VerifyError::InvalidToken);
                 }
                 self.introspected(client, token, Some(&i.misses), deadline)

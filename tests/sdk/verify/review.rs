@@ -191,3 +191,40 @@ async fn a_rotation_within_an_attacker_started_cooldown_is_503_not_401() {
         Ok(live)
     );
 }
+
+/// Junk that passes the header check still costs nothing when its own
+/// claims say it cannot be live: a token (genuinely signed, even) expired
+/// past the leeway, or a payload without `sub`/`exp`, is refused 401 with no
+/// introspection and no unit of the miss budget.
+#[tokio::test]
+async fn a_token_expired_by_its_own_claims_costs_no_introspection() {
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let verifier = Verifier::introspection(service_client(&fake))
+        .build()
+        .unwrap();
+    let live = seeded_agent(&fake, &["agents:read"]);
+    let mut expired = claims(live, "agents:read");
+    expired["iat"] = json!(now() - 7200);
+    expired["exp"] = json!(now() - 3600);
+    let b64 = |v: serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let header = b64(json!({"alg": "RS256", "typ": "JWT"}));
+    let sig = URL_SAFE_NO_PAD.encode([7u8; 256]);
+    let junk = [
+        fake.sign_claims(expired),
+        format!("{header}.{}.{sig}", b64(json!({}))),
+        format!("{header}.{}.{sig}", b64(json!({"sub": "x"}))),
+        format!("{header}.{}.{sig}", URL_SAFE_NO_PAD.encode("not json")),
+    ];
+    let before = introspections(&fake);
+    for token in &junk {
+        assert_eq!(verifier.verify(token).await, Err(VerifyError::InvalidToken));
+    }
+    assert_eq!(
+        introspections(&fake) - before,
+        0,
+        "tokens that cannot be live were introspected"
+    );
+    // A live one still is.
+    let good = token(&fake, live, "agents:read");
+    assert_eq!(verifier.verify(&good).await.map(|p| p.agent_id), Ok(live));
+}
