@@ -152,7 +152,15 @@ impl VerdictCache {
 
     /// The fresh verdict for `key`, else the one `lookup` makes from the
     /// stale entry (if any); concurrent callers for one key share one lookup.
-    pub(crate) async fn get_or_lookup<F, Fut>(&self, key: TokenKey, lookup: F) -> Entry
+    /// `refuse` may answer first, from the stale entry, with a verdict that
+    /// is not cached (a spent miss budget: a flood of unknown tokens must not
+    /// push known ones out of the cache).
+    pub(crate) async fn get_or_lookup<F, Fut>(
+        &self,
+        key: TokenKey,
+        refuse: impl FnOnce(Option<&Entry>) -> Option<Entry>,
+        lookup: F,
+    ) -> Entry
     where
         F: FnOnce(Option<Entry>) -> Fut,
         Fut: Future<Output = Entry>,
@@ -161,6 +169,9 @@ impl VerdictCache {
             Some(entry) if entry.is_fresh(now()) => return entry,
             other => other,
         };
+        if let Some(refused) = refuse(stale.as_ref()) {
+            return refused;
+        }
         self.entries
             .entry(key)
             .or_insert_with_if(lookup(stale), |entry| !entry.is_fresh(now()))

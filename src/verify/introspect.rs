@@ -32,6 +32,17 @@ pub(crate) struct Ask<'a> {
     pub(crate) deadline: tokio::time::Instant,
 }
 
+/// The 503 of a token not known active while the miss budget is spent,
+/// answered before the cache is touched (nothing is cached for it).
+pub(crate) fn refuse_unknown(budget: Option<&MissBudget>, stale: Option<&Entry>) -> Option<Entry> {
+    if stale.is_some_and(Entry::was_active) {
+        return None;
+    }
+    let wait = budget?.spent()?;
+    tracing::warn!("introspection-miss budget spent: a token not known active is refused with 503");
+    Some(unavailable(super::cache::now(), wait, None))
+}
+
 /// Asks AgentIdP about `token`; `stale` is the entry it replaces, kept by
 /// the grace when AgentIdP cannot answer.
 pub(crate) async fn lookup(ask: Ask<'_>, token: &str, stale: Option<Entry>) -> Entry {

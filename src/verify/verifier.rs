@@ -195,15 +195,19 @@ impl Verifier {
         let i = &*self.inner;
         let entry = i
             .cache
-            .get_or_lookup(TokenKey::of(token), |stale| {
-                let ask = Ask {
-                    client,
-                    settings: &i.settings,
-                    budget,
-                    deadline,
-                };
-                introspect::lookup(ask, token, stale)
-            })
+            .get_or_lookup(
+                TokenKey::of(token),
+                |stale| introspect::refuse_unknown(budget, stale),
+                |stale| {
+                    let ask = Ask {
+                        client,
+                        settings: &i.settings,
+                        budget,
+                        deadline,
+                    };
+                    introspect::lookup(ask, token, stale)
+                },
+            )
             .await;
         match entry.verdict {
             Verdict::Active(principal) => Ok(AgentPrincipal::clone(&principal)),

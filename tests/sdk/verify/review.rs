@@ -228,3 +228,32 @@ async fn a_token_expired_by_its_own_claims_costs_no_introspection() {
     let good = token(&fake, live, "agents:read");
     assert_eq!(verifier.verify(&good).await.map(|p| p.agent_id), Ok(live));
 }
+
+/// A known token is not pushed out of the verdict cache by a flood of
+/// unknown tokens refused for a spent budget: those are not cached at all,
+/// so the known token keeps its free re-check.
+#[tokio::test(start_paused = true)]
+async fn a_flood_refused_by_the_budget_does_not_evict_known_tokens() {
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let max_age = Duration::from_secs(30);
+    let verifier = Verifier::introspection(service_client(&fake))
+        .max_age(max_age)
+        .capacity(16)
+        .introspection_miss_limit(1, Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let live = seeded_agent(&fake, &["agents:read"]);
+    let good = token(&fake, live, "agents:read");
+    assert!(verifier.verify(&good).await.is_ok());
+    assert!(verifier.verify(&good).await.is_ok());
+    for _ in 0..2_000 {
+        let _ = verifier.verify(&well_formed_unknown()).await;
+    }
+    tokio::time::advance(max_age).await;
+    let verdict = verifier.verify(&good).await;
+    assert_eq!(
+        verdict.as_ref().map(|p| p.agent_id),
+        Ok(live),
+        "a known token after a flood: {verdict:?}"
+    );
+}
