@@ -36,6 +36,7 @@ impl<F: Flavor> Tokens<F> {
         IntrospectToken {
             client: self.client.clone(),
             token: SecretString::from(token.expose_secret()),
+            by: None,
         }
     }
 
@@ -60,18 +61,32 @@ impl<F: Flavor> Tokens<F> {
 pub struct IntrospectToken<F: Flavor = Async> {
     client: Client<F>,
     token: SecretString,
+    /// Ends the call (retries included) by then, if sooner than the
+    /// client's total timeout: the verifier's deadline.
+    by: Option<tokio::time::Instant>,
 }
 
 impl<F: Flavor> IntrospectToken<F> {
+    /// Ends the call by `deadline`: a retry that would wait past it is not
+    /// made, and the answer that asked for it (a 429) is returned.
+    #[cfg(feature = "verify")]
+    pub(crate) fn by(mut self, deadline: tokio::time::Instant) -> Self {
+        self.by = Some(deadline);
+        self
+    }
+
     async fn run(self) -> Result<Introspection> {
         let form = raw::types::TokenForm {
             token: WireSecret::new(&self.token),
         };
         self.client
             .seam()
-            .call(Operation::IntrospectToken, form, |raw, form| async move {
-                raw.introspect_token(&form).await
-            })
+            .call_by(
+                Operation::IntrospectToken,
+                form,
+                |raw, form| async move { raw.introspect_token(&form).await },
+                self.by,
+            )
             .await
     }
 }

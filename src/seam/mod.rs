@@ -161,7 +161,31 @@ impl Seam {
         T: DeserializeOwned,
         E: IntoErrorBody,
     {
-        match self.call_as(operation, operation, args, send).await? {
+        self.call_by(operation, args, send, None).await
+    }
+
+    /// [`call`](Self::call), ended by `by` if that comes before the total
+    /// timeout: no retry waits past it, so an answer that would be retried
+    /// (a 429 and its `Retry-After`) is returned as it is rather than lost
+    /// to the caller's own deadline (the verifier's).
+    pub(crate) async fn call_by<A, T, E, S, Fut>(
+        self: &Arc<Self>,
+        operation: Operation,
+        args: A,
+        send: S,
+        by: Option<Instant>,
+    ) -> Result<T>
+    where
+        A: Clone,
+        S: Fn(raw::Client, A) -> Fut,
+        Fut: Future<Output = std::result::Result<raw::ResponseValue<T>, raw::Error<E>>>,
+        T: DeserializeOwned,
+        E: IntoErrorBody,
+    {
+        match self
+            .call_as_by(operation, operation, args, send, by)
+            .await?
+        {
             Answer::Value(value) => Ok(value),
             Answer::Done(conflict) => outcome::done(conflict),
         }
@@ -186,9 +210,27 @@ impl Seam {
         T: DeserializeOwned,
         E: IntoErrorBody,
     {
+        self.call_as_by(operation, rules, args, send, None).await
+    }
+
+    async fn call_as_by<A, T, E, S, Fut>(
+        self: &Arc<Self>,
+        operation: Operation,
+        rules: Operation,
+        args: A,
+        send: S,
+        by: Option<Instant>,
+    ) -> Result<Answer<T>>
+    where
+        A: Clone,
+        S: Fn(raw::Client, A) -> Fut,
+        Fut: Future<Output = std::result::Result<raw::ResponseValue<T>, raw::Error<E>>>,
+        T: DeserializeOwned,
+        E: IntoErrorBody,
+    {
         let op = operation.spec();
         let rules = rules.spec();
-        let state = CallState::start(self, op, rules);
+        let state = CallState::start(self, op, rules, by);
         let span = tracing::debug_span!(
             "agentidp.request",
             operation = op.id,
@@ -289,7 +331,7 @@ impl Seam {
         S: FnOnce(raw::Client) -> Fut,
         Fut: Future<Output = std::result::Result<raw::ResponseValue<T>, raw::Error<E>>>,
     {
-        let state = CallState::start(self, operation.spec(), operation.spec());
+        let state = CallState::start(self, operation.spec(), operation.spec(), None);
         let raw = raw::Client::new_with_client(
             &self.api_url,
             self.http.clone(),
@@ -347,17 +389,24 @@ struct Report {
 }
 
 impl CallState {
-    /// The state of a call of `op` starting now, its deadline the total timeout away.
+    /// The state of a call of `op` starting now, its deadline the total
+    /// timeout away, or `by` if that is sooner.
     fn start(
         seam: &Arc<Seam>,
         op: &'static OperationSpec,
         rules: &'static OperationSpec,
+        by: Option<Instant>,
     ) -> Arc<Self> {
+        let total = Instant::now().checked_add(seam.config.total_timeout);
+        let deadline = match (total, by) {
+            (Some(total), Some(by)) => Some(total.min(by)),
+            (total, by) => total.or(by),
+        };
         Arc::new(Self {
             seam: Arc::clone(seam),
             op,
             rules,
-            deadline: Instant::now().checked_add(seam.config.total_timeout),
+            deadline,
             report: Mutex::new(Report::default()),
         })
     }

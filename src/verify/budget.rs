@@ -54,6 +54,23 @@ impl MissBudget {
         Err(wait.clamp(MIN_WAIT, MAX_WAIT))
     }
 
+    /// The wait until a unit is back when none is left now (`take` would
+    /// fail), without taking or changing anything.
+    pub(crate) fn spent(&self) -> Option<Duration> {
+        let level = self.level.lock().unwrap_or_else(PoisonError::into_inner);
+        let (tokens, at) = *level;
+        drop(level);
+        let elapsed = super::cache::now()
+            .saturating_duration_since(at)
+            .as_secs_f64();
+        let tokens = (tokens + elapsed * self.rate).min(self.capacity);
+        if tokens >= 1.0 {
+            return None;
+        }
+        let wait = Duration::try_from_secs_f64((1.0 - tokens) / self.rate).unwrap_or(MAX_WAIT);
+        Some(wait.clamp(MIN_WAIT, MAX_WAIT))
+    }
+
     /// Gives back a unit taken for what turned out to be no miss (the token
     /// was active).
     pub(crate) fn refund(&self) {

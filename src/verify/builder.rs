@@ -135,7 +135,9 @@ impl Verifier {
     /// [`jwks_refetch_cooldown`](VerifierBuilder::jwks_refetch_cooldown); a
     /// failed refresh (no answer, an error, garbage, or a key set with no
     /// usable RSA key) keeps the key set held. A `kid` still unknown after a
-    /// successful refresh is refused (401); one that could not be looked up
+    /// successful refresh is refused (401), unless the token's `iat` is
+    /// later than that refresh's start (a key rotated in since, within the
+    /// cooldown: 503 until a refetch may find it); one that could not be looked up
     /// because the key set could not be refreshed is answered 503 with
     /// `Retry-After` (the token may be fine). One fetch at a time: requests
     /// needing it share it (at most 1,024 wait; more get 503 at once). The
@@ -243,7 +245,8 @@ impl VerifierBuilder {
     }
 
     /// The clock skew allowed on `exp` and `nbf` in the local checks
-    /// (default [`DEFAULT_LEEWAY`](super::DEFAULT_LEEWAY), 5 s; whole seconds).
+    /// (default [`DEFAULT_LEEWAY`](super::DEFAULT_LEEWAY), 5 s; whole seconds;
+    /// at most 24 h, a longer one, `Duration::MAX` included, is taken as 24 h).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.settings.leeway = leeway;
         self
@@ -311,7 +314,8 @@ impl VerifierBuilder {
     /// unknown ones). When it is spent, a token that could be real is
     /// refused with 503 and `Retry-After` without a remote call. Tokens
     /// seen active are asked about again without counting, and what cannot
-    /// be a token at all (not an RS256 compact JWS) is refused 401 before
+    /// be a live token at all (not an RS256 compact JWS, or one whose own
+    /// claims lack `sub`/`exp` or are expired past the leeway) is refused 401 before
     /// any of this. `misses` of 0 is taken as 1; `per` of zero turns the
     /// limit off.
     pub fn introspection_miss_limit(mut self, misses: u32, per: Duration) -> Self {

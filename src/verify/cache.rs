@@ -37,8 +37,15 @@ impl fmt::Debug for TokenKey {
 pub(crate) enum Verdict {
     Active(Arc<AgentPrincipal>),
     Inactive,
-    /// AgentIdP could not tell; never kept (its entry expires at once).
-    Unavailable(Duration),
+    /// AgentIdP could not tell (503 with this `Retry-After`); asked again
+    /// next time. `known`: the principal of the active verdict this one
+    /// replaced, if any, kept with that verdict's lifetimes so the token
+    /// stays known active (its next re-check is not charged to the miss
+    /// budget, and the grace still applies to a later outage).
+    Unavailable {
+        retry_after: Duration,
+        known: Option<Arc<AgentPrincipal>>,
+    },
 }
 
 /// A verdict with its lifetimes.
@@ -50,10 +57,10 @@ pub(crate) struct Entry {
     /// An active verdict may still be served until then while AgentIdP is
     /// unreachable (the opt-in grace); never past the token's `exp`.
     pub(crate) grace_until: Option<Instant>,
-    /// Kept (not served) until then: an active verdict outlives its
-    /// freshness by up to one more `max_age` (never past `exp`), so that
-    /// asking AgentIdP again is known to be about a token seen active (not
-    /// charged to the miss budget).
+    /// Kept (not served) until then: an active verdict is kept until the
+    /// token's `exp` (two `max_age`s without one), so that asking AgentIdP
+    /// again is known to be about a token seen active (not charged to the
+    /// miss budget), however long the token was idle.
     pub(crate) kept_until: Instant,
 }
 
@@ -66,7 +73,20 @@ impl Entry {
 
     /// Whether the verdict is "active", fresh or not.
     pub(crate) fn was_active(&self) -> bool {
-        matches!(self.verdict, Verdict::Active(_))
+        self.known_active().is_some()
+    }
+
+    /// The principal of the last active verdict on the token, if it was
+    /// active and that is still kept (a failed re-check since included).
+    pub(crate) fn known_active(&self) -> Option<&Arc<AgentPrincipal>> {
+        match &self.verdict {
+            Verdict::Active(principal)
+            | Verdict::Unavailable {
+                known: Some(principal),
+                ..
+            } => Some(principal),
+            _ => None,
+        }
     }
 
     pub(crate) fn is_fresh(&self, now: Instant) -> bool {
@@ -135,7 +155,15 @@ impl VerdictCache {
 
     /// The fresh verdict for `key`, else the one `lookup` makes from the
     /// stale entry (if any); concurrent callers for one key share one lookup.
-    pub(crate) async fn get_or_lookup<F, Fut>(&self, key: TokenKey, lookup: F) -> Entry
+    /// `refuse` may answer first, from the stale entry, with a verdict that
+    /// is not cached (a spent miss budget: a flood of unknown tokens must not
+    /// push known ones out of the cache).
+    pub(crate) async fn get_or_lookup<F, Fut>(
+        &self,
+        key: TokenKey,
+        refuse: impl FnOnce(Option<&Entry>) -> Option<Entry>,
+        lookup: F,
+    ) -> Entry
     where
         F: FnOnce(Option<Entry>) -> Fut,
         Fut: Future<Output = Entry>,
@@ -144,6 +172,9 @@ impl VerdictCache {
             Some(entry) if entry.is_fresh(now()) => return entry,
             other => other,
         };
+        if let Some(refused) = refuse(stale.as_ref()) {
+            return refused;
+        }
         self.entries
             .entry(key)
             .or_insert_with_if(lookup(stale), |entry| !entry.is_fresh(now()))

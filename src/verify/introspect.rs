@@ -33,6 +33,17 @@ pub(crate) struct Ask<'a> {
     pub(crate) deadline: tokio::time::Instant,
 }
 
+/// The 503 of a token not known active while the miss budget is spent,
+/// answered before the cache is touched (nothing is cached for it).
+pub(crate) fn refuse_unknown(budget: Option<&MissBudget>, stale: Option<&Entry>) -> Option<Entry> {
+    if stale.is_some_and(Entry::was_active) {
+        return None;
+    }
+    let wait = budget?.spent()?;
+    tracing::warn!("introspection-miss budget spent: a token not known active is refused with 503");
+    Some(unavailable(super::cache::now(), wait, None))
+}
+
 /// Asks AgentIdP about `token`; `stale` is the entry it replaces, kept by
 /// the grace when AgentIdP cannot answer.
 pub(crate) async fn lookup(ask: Ask<'_>, token: &str, stale: Option<Entry>) -> Entry {
@@ -45,15 +56,18 @@ pub(crate) async fn lookup(ask: Ask<'_>, token: &str, stale: Option<Entry>) -> E
                 tracing::warn!(
                     "introspection-miss budget spent: a token not known active is refused with 503"
                 );
-                return unavailable(super::cache::now(), wait);
+                return unavailable(super::cache::now(), wait, None);
             }
             Some(budget)
         }
         _ => None,
     };
     let secret = SecretString::from(token);
-    let answer =
-        tokio::time::timeout_at(ask.deadline, ask.client.tokens().introspect(&secret).send()).await;
+    // The call itself ends by the deadline too: a 429 whose `Retry-After`
+    // the client would wait out past it comes back as the 429 it is (not an
+    // outage), rather than as "no answer in time", which the grace serves.
+    let call = ask.client.tokens().introspect(&secret).by(ask.deadline);
+    let answer = tokio::time::timeout_at(ask.deadline, call.send()).await;
     let now = super::cache::now();
     let error = match answer {
         Ok(Ok(answer)) => {
@@ -89,13 +103,14 @@ pub(crate) async fn lookup(ask: Ask<'_>, token: &str, stale: Option<Entry>) -> E
             "token introspection did not answer within the verifier's deadline; refusing with 503 unless the grace applies"
         ),
     }
-    if outage && let Some(kept) = stale.and_then(|entry| graced(entry, now)) {
+    if outage && let Some(kept) = stale.clone().and_then(|entry| graced(entry, now)) {
         return kept;
     }
     let hint = error.as_ref().and_then(Error::retry_after);
     unavailable(
         now,
         hint.unwrap_or(DEFAULT_RETRY_AFTER).min(MAX_RETRY_AFTER),
+        stale,
     )
 }
 
@@ -109,13 +124,28 @@ fn is_outage(error: &Error) -> bool {
     ) || error.status().is_some_and(|s| s.is_server_error())
 }
 
-/// A 503 that is not kept.
-fn unavailable(now: Instant, retry_after: Duration) -> Entry {
-    Entry {
-        verdict: Verdict::Unavailable(retry_after),
-        fresh_until: now,
-        grace_until: None,
-        kept_until: now,
+/// A 503, asked again next time. When it replaces a verdict known active,
+/// that knowledge is kept (with its lifetimes): one failed re-check must not
+/// make a known token "unknown", charged to the miss budget a flood spends.
+fn unavailable(now: Instant, retry_after: Duration, stale: Option<Entry>) -> Entry {
+    match stale.filter(Entry::was_active) {
+        Some(stale) => Entry {
+            verdict: Verdict::Unavailable {
+                retry_after,
+                known: stale.known_active().cloned(),
+            },
+            fresh_until: now,
+            ..stale
+        },
+        None => Entry {
+            verdict: Verdict::Unavailable {
+                retry_after,
+                known: None,
+            },
+            fresh_until: now,
+            grace_until: None,
+            kept_until: now,
+        },
     }
 }
 
@@ -130,7 +160,16 @@ pub(crate) fn active(principal: AgentPrincipal, now: Instant, settings: &Setting
         grace_until: settings
             .grace
             .map(|grace| after(now, settings.max_age.saturating_add(grace).min(left))),
-        kept_until: after(now, settings.max_age.saturating_mul(2).min(left)),
+        // Known active until `exp`: a token idle for a while (a client
+        // calling every few minutes) is still re-checked free of the miss
+        // budget. Without `exp`, two max ages.
+        kept_until: after(
+            now,
+            match principal.expires_at {
+                Some(_) => left,
+                None => settings.max_age.saturating_mul(2),
+            },
+        ),
         verdict: Verdict::Active(Arc::new(principal)),
     }
 }
@@ -139,11 +178,10 @@ pub(crate) fn active(principal: AgentPrincipal, now: Instant, settings: &Setting
 /// (itself cut at the token's `exp`) has not run out.
 fn graced(stale: Entry, now: Instant) -> Option<Entry> {
     let grace_until = stale.grace_until.filter(|g| now < *g)?;
-    if !matches!(stale.verdict, Verdict::Active(_)) {
-        return None;
-    }
+    let principal = Arc::clone(stale.known_active()?);
     tracing::warn!("AgentIdP unreachable: serving a verdict known active, within the grace");
     Some(Entry {
+        verdict: Verdict::Active(principal),
         fresh_until: after(now, GRACE_RETRY).min(grace_until),
         ..stale
     })

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::JwkSet;
@@ -51,6 +51,9 @@ pub(crate) struct KeySet {
     /// Keys without a `kid`, for tokens without one.
     unnamed: Vec<DecodingKey>,
     fresh_until: Instant,
+    /// When (wall clock) the fetch that brought it started: a token issued
+    /// later may be signed by a key published since.
+    started: SystemTime,
 }
 
 impl KeySet {
@@ -63,6 +66,33 @@ impl KeySet {
                 self.unnamed.first().or_else(|| self.by_kid.values().next())
             }
             None => None,
+        }
+    }
+
+    /// The key for `kid`, or why there is none: 401 for a token this key
+    /// set should know, 503 for one issued (by its unverified `iat`) after
+    /// the fetch that brought the set began, whose key may have been
+    /// published since (a rotation seen within the refetch cooldown). A
+    /// forged `iat` wins nothing but a 503, without any remote call.
+    pub(crate) fn key_for(
+        &self,
+        kid: Option<&str>,
+        issued_at: Option<i64>,
+    ) -> Result<&DecodingKey, VerifyError> {
+        if let Some(key) = self.key(kid) {
+            return Ok(key);
+        }
+        let fetched = self
+            .started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let newer = issued_at
+            .and_then(|iat| u64::try_from(iat).ok())
+            .is_some_and(|iat| iat > fetched);
+        if newer && kid.is_some() {
+            Err(unavailable())
+        } else {
+            Err(VerifyError::InvalidToken)
         }
     }
 }
@@ -302,6 +332,7 @@ impl Shared {
     /// is stale or none is). A key set with no usable RSA key is a failure.
     async fn fetch(&self) -> Result<KeySet, String> {
         let t = self.timing;
+        let started = SystemTime::now();
         let known = self
             .state()
             .jwks_uri
@@ -354,6 +385,7 @@ impl Shared {
             by_kid,
             unnamed,
             fresh_until: after(now(), ttl),
+            started,
         })
     }
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::error::VerifyError;
 use super::principal::{AgentPrincipal, unix_time};
+use super::settings::MAX_LEEWAY;
 use crate::model::Uuid;
 use crate::scope::ScopeSet;
 
@@ -35,7 +36,9 @@ pub(crate) fn validation(
     audience: Option<&str>,
 ) -> Validation {
     let mut v = Validation::new(Algorithm::RS256);
-    v.leeway = leeway.as_secs();
+    // Saturated: jsonwebtoken computes `now - leeway` and `nbf > now + leeway`
+    // in u64, which a huge leeway overflows (a panic in debug builds).
+    v.leeway = leeway.min(MAX_LEEWAY).as_secs();
     v.validate_exp = true;
     v.validate_nbf = true;
     let mut required = vec!["exp", "sub"];
@@ -109,6 +112,19 @@ pub(crate) fn header(token: &str) -> Result<JoseHeader, VerifyError> {
         return Err(VerifyError::InvalidToken);
     }
     Ok(JoseHeader { kid: wire.kid })
+}
+
+/// The `iat` of the token's payload, unverified: only to tell a token that
+/// may be newer than the key set from one the key set should know.
+pub(crate) fn unverified_iat(token: &str) -> Option<i64> {
+    #[derive(Deserialize)]
+    struct Issued {
+        iat: Option<i64>,
+    }
+    let payload = token.split('.').nth(1)?;
+    let json =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).ok()?;
+    serde_json::from_slice::<Issued>(&json).ok()?.iat
 }
 
 /// The principal of `token` if its signature, times and claims check out.

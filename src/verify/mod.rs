@@ -53,8 +53,9 @@
 //!   during an outage only (no answer, transport errors, 5xx): never for a
 //!   429 or another 4xx, which a caller could provoke.
 //! - **Junk is cheap.** What cannot be an AgentIdP token (not a compact JWS
-//!   of three base64url parts with an RS256 header) is refused 401 before
-//!   any remote call; introspections of tokens not known active are bounded
+//!   of three base64url parts with an RS256 header, whose unverified
+//!   payload has a `sub` and an `exp` not past the leeway) is refused 401
+//!   before any remote call; introspections of tokens not known active are bounded
 //!   by a [miss budget](VerifierBuilder::introspection_miss_limit) (30 per
 //!   minute), beyond which such tokens get 503 without a remote call, while
 //!   tokens seen active keep being served.

@@ -11,6 +11,9 @@ pub const DEFAULT_NEGATIVE_TTL: Duration = Duration::from_secs(5);
 pub const DEFAULT_CAPACITY: u64 = 10_000;
 /// Default [`leeway`](super::VerifierBuilder::leeway) on `exp` and `nbf`: 5 s.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(5);
+/// The longest [`leeway`](super::VerifierBuilder::leeway) applied (24 h); a
+/// longer one is taken as this.
+pub(crate) const MAX_LEEWAY: Duration = Duration::from_secs(24 * 3600);
 /// Default [`jwks_refetch_cooldown`](super::VerifierBuilder::jwks_refetch_cooldown): 10 s.
 pub const DEFAULT_JWKS_COOLDOWN: Duration = Duration::from_secs(10);
 /// Default [`deadline`](super::VerifierBuilder::deadline): 5 s, within

@@ -16,6 +16,39 @@ struct Header<'a> {
     alg: Option<std::borrow::Cow<'a, str>>,
 }
 
+/// The claims every AgentIdP token carries (the local modes require them
+/// too), read unverified: only to refuse.
+#[derive(Deserialize)]
+struct Claims<'a> {
+    #[serde(borrow)]
+    sub: std::borrow::Cow<'a, str>,
+    exp: f64,
+}
+
+/// The longest payload decoded (a token is at most 8 KiB).
+const MAX_PAYLOAD: usize = 8 * 1024;
+
+/// Whether `token` could be a live AgentIdP token: an RS256 compact JWS
+/// whose payload (unverified) is a JSON object with a `sub` and an `exp`
+/// not past by more than `leeway` at `now` (Unix seconds). A token expired
+/// by its own claims is refused whoever signed it: if genuine, it is
+/// expired; if not, it is junk.
+pub(crate) fn could_be_live_token(token: &str, now: u64, leeway: u64) -> bool {
+    if !could_be_rs256_jws(token) {
+        return false;
+    }
+    let Some(payload) = token.split('.').nth(1).filter(|p| p.len() <= MAX_PAYLOAD) else {
+        return false;
+    };
+    let Ok(json) = URL_SAFE_NO_PAD.decode(payload) else {
+        return false;
+    };
+    json.trim_ascii_start().first() == Some(&b'{')
+        && serde_json::from_slice::<Claims<'_>>(&json).is_ok_and(|c| {
+            !c.sub.is_empty() && c.exp.is_finite() && c.exp + leeway as f64 >= now as f64
+        })
+}
+
 /// Whether `token` has the shape of an RS256 compact JWS.
 pub(crate) fn could_be_rs256_jws(token: &str) -> bool {
     let mut parts = token.split('.');

@@ -173,7 +173,11 @@ impl Verifier {
         match &i.check {
             Check::Introspect(client) => {
                 // What cannot be a token costs no introspection (401 at once).
-                if !shape::could_be_rs256_jws(token) {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let leeway = i.settings.leeway.as_secs();
+                if !shape::could_be_live_token(token, now, leeway) {
                     return Err(VerifyError::InvalidToken);
                 }
                 self.introspected(
@@ -199,7 +203,7 @@ impl Verifier {
                     Keys::Jwks(jwks) => {
                         let kid = header.kid.as_deref();
                         let set = jwks.keys_for(kid, deadline).await?;
-                        let key = set.key(kid).ok_or(VerifyError::InvalidToken)?;
+                        let key = set.key_for(kid, jwt::unverified_iat(token))?;
                         jwt::verify(token, key, &i.validation)?
                     }
                 };
@@ -231,15 +235,19 @@ impl Verifier {
         let i = &*self.inner;
         let entry = i
             .cache
-            .get_or_lookup(key, |stale| {
-                let ask = Ask {
-                    client,
-                    settings: &i.settings,
-                    budget,
-                    deadline,
-                };
-                introspect::lookup(ask, token, stale)
-            })
+            .get_or_lookup(
+                key,
+                |stale| introspect::refuse_unknown(budget, stale),
+                |stale| {
+                    let ask = Ask {
+                        client,
+                        settings: &i.settings,
+                        budget,
+                        deadline,
+                    };
+                    introspect::lookup(ask, token, stale)
+                },
+            )
             .await;
         answer(entry.verdict)
     }
@@ -255,7 +263,7 @@ fn answer(verdict: Verdict) -> Result<AgentPrincipal, VerifyError> {
     match verdict {
         Verdict::Active(principal) => Ok(AgentPrincipal::clone(&principal)),
         Verdict::Inactive => Err(VerifyError::InvalidToken),
-        Verdict::Unavailable(retry_after) => Err(VerifyError::Unavailable { retry_after }),
+        Verdict::Unavailable { retry_after, .. } => Err(VerifyError::Unavailable { retry_after }),
     }
 }
 

@@ -9,4 +9,5 @@ mod jwks;
 mod layer;
 mod modes;
 mod outage;
+mod review;
 mod rfc;
