@@ -282,9 +282,17 @@ impl Drop for Release {
     }
 }
 
-/// At least 1 ms: Redis refuses `PX 0`.
+/// The longest `PX` this store sends: 10 years. Redis refuses an expiry
+/// past `i64::MAX` ms from its now, so a larger lease or TTL (a user's
+/// `Duration::MAX`, a server's huge `expires_in`) would fail every lock or
+/// save.
+const MAX_PX_MS: u64 = 10 * 365 * 24 * 3_600 * 1_000;
+
+/// At least 1 ms (Redis refuses `PX 0`), at most [`MAX_PX_MS`].
 fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+    u64::try_from(d.as_millis())
+        .unwrap_or(u64::MAX)
+        .clamp(1, MAX_PX_MS)
 }
 
 fn redis_error(e: redis::RedisError) -> StoreError {

@@ -568,3 +568,39 @@ async fn a_huge_value_is_refused_without_crossing_the_network() {
     );
     assert!(loaded.is_err(), "a value over the bound is refused");
 }
+
+/// Review: a lease (user-set) or a TTL (from the server's `expires_in`)
+/// beyond what Redis's `PX` accepts must still lock and save, not fail
+/// every try_lock (each replica then fetching alone) or every save.
+#[tokio::test]
+async fn a_huge_lease_or_ttl_still_locks_and_saves() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let store = RedisStore::connect(&redis.url())
+        .await
+        .unwrap()
+        .lock_lease(Duration::MAX);
+    let key = key();
+    let lock = store
+        .try_lock(&key, Duration::from_secs(5))
+        .await
+        .expect("a lease of Duration::MAX is saturated, not refused")
+        .expect("a free lock is taken");
+    assert!(
+        store
+            .try_lock(&key, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.unlock(&key, lock).await.unwrap();
+    store
+        .save(&key, b"entry", Duration::from_secs(10_000_000_000_000_000))
+        .await
+        .expect("a huge TTL is saturated, not refused");
+    assert_eq!(
+        store.load(&key).await.unwrap().as_deref(),
+        Some(&b"entry"[..])
+    );
+}
