@@ -17,7 +17,8 @@ use super::{MAX_ENTRY_LEN, StoreError, StoreKey, StoreLock, TokenStore};
 ///   then a rename), so a reader sees the old entry or the new, never half.
 /// - The fetch lock is an exclusive lock on `<key>.lock` (`flock` on Unix,
 ///   `LockFileEx` on Windows): the system frees it when its process ends,
-///   however it ends.
+///   however it ends. Removing an entry (compare and delete) takes turns
+///   with other removers on `<key>.remove`.
 /// - The entries are sealed with the client secret; the files hold no
 ///   usable token for someone who lacks it.
 /// - On Unix, the directory must be the user's and writable by nobody
@@ -149,11 +150,31 @@ impl FileStore {
 /// writer: the entry is first moved aside to `taken` (a rename, so a newer
 /// entry saved meanwhile is either moved whole or left in place), compared
 /// there, and put back (unless a newer one took its place) when it differs.
+/// Removers take turns (an exclusive lock on `<key>.remove`): another
+/// remover that found no entry while this one had it aside would return
+/// before this one put it back.
 fn remove_if(path: &Path, taken: &Path, entry: &[u8]) -> std::io::Result<()> {
+    remove_if_pausing(path, taken, entry, || {})
+}
+
+/// [`remove_if`], calling `aside` while the entry is moved aside (a test
+/// runs another remover there).
+fn remove_if_pausing(
+    path: &Path,
+    taken: &Path,
+    entry: &[u8],
+    aside: impl FnOnce(),
+) -> std::io::Result<()> {
+    // Held until this function returns (the file closes); this thread's
+    // own, so waiting here blocks no runtime worker.
+    let turn = open(&path.with_extension("remove"), Access::Lock)?;
+    regular(&turn)?;
+    FileExt::lock_exclusive(&turn)?;
     match std::fs::rename(path, taken) {
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
         other => other?,
     }
+    aside();
     let same = read_entry(taken).is_ok_and(|bytes| bytes == entry);
     if !same {
         // `hard_link` fails if a newer entry is at `path` now: it stays.
@@ -292,4 +313,49 @@ fn check_private_dir(dir: &Path) -> Result<(), StoreError> {
 #[cfg(not(unix))]
 fn check_private_dir(_dir: &Path) -> Result<(), StoreError> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Review: two removers at once. B (removing an older entry) has moved
+    /// the current entry X aside when A removes X: A must not return with
+    /// X still to come back, as B puts it back.
+    #[test]
+    fn a_remove_during_another_remove_never_leaves_the_removed_entry_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.token");
+        std::fs::write(&path, b"revoked X").unwrap();
+        let (a_path, a_taken) = (path.clone(), dir.path().join("k.tmpa"));
+        let mut a = None;
+        remove_if_pausing(&path, &dir.path().join("k.tmpb"), b"older Y", || {
+            let (done, finished) = std::sync::mpsc::channel();
+            a = Some(std::thread::spawn(move || {
+                let removed = remove_if(&a_path, &a_taken, b"revoked X");
+                let _ = done.send(());
+                removed
+            }));
+            // Seconds: A finishes at once unless it waits for B (the fix).
+            let _ = finished.recv_timeout(Duration::from_secs(2));
+        })
+        .unwrap();
+        a.unwrap().join().unwrap().unwrap();
+        let left = std::fs::read(&path).ok();
+        assert_ne!(
+            left.as_deref(),
+            Some(&b"revoked X"[..]),
+            "A's remove returned Ok, then B put the removed entry back"
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.to_string_lossy().contains(".tmp")),
+            "{names:?}"
+        );
+    }
 }
