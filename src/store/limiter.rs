@@ -84,7 +84,8 @@ pub const DEFAULT_BURST: u32 = 80;
 /// of the limit) at the price of spacing a start out, set `.burst(1)`.
 ///
 /// The limiter's state in Redis can never legitimately lie further ahead
-/// than the burst, one interval and one `per`; one that does (Redis's
+/// than the largest burst (90 % of the limit, whatever `.burst` each
+/// replica sets), one interval and one `per`; one that does (Redis's
 /// clock stepped back, a failover to a replica whose clock is behind) is
 /// reset to where a whole burst taken now would leave it (now + burst ×
 /// interval: one interval's wait) with a warning in `tracing`, rather than
@@ -182,7 +183,12 @@ impl FleetLimiter {
         let horizon = deadline
             .map_or(self.per, |d| d.saturating_duration_since(now))
             .min(self.per);
-        let ceiling = tolerance
+        // The furthest any replica of this limit can legitimately push the
+        // state, whatever its burst (replicas of one client id may differ,
+        // say during a rolling change of `.burst`): resetting a state
+        // another's larger burst made would let a burst through again.
+        let (_, largest_tolerance) = cell(self.limit, self.per, u32::MAX);
+        let ceiling = largest_tolerance
             .saturating_add(interval)
             .saturating_add(millis(self.per));
         let answer = tokio::time::timeout(

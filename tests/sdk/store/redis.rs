@@ -604,3 +604,39 @@ async fn a_huge_lease_or_ttl_still_locks_and_saves() {
         Some(&b"entry"[..])
     );
 }
+
+/// Review: replicas of one client id with different limiter settings (a
+/// rolling change from the default burst to `.burst(1)`) share one state.
+/// A state the default replicas legitimately made (100 s ahead: their burst
+/// of 80 and a minute's reservations) is not "further ahead than it can
+/// be" for the others: resetting it would let another burst through.
+#[tokio::test]
+async fn a_state_other_replicas_made_with_a_larger_burst_is_not_reset() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let mut connection = redis.connection();
+    let key = format!("sentryagent:token:{}:rate", fake.client_id());
+    let planted = redis_now_ms(&mut connection) + 100_000;
+    let _: () = connection.set_ex(&key, planted, 3_600).unwrap();
+    let strict = limited_client(&fake, &redis, |l| l.burst(1), Duration::from_secs(10)).await;
+    let error = strict
+        .agents()
+        .get(fake.bootstrap_agent_id())
+        .send()
+        .await
+        .expect_err("no slot within 10 s");
+    assert_eq!(
+        error.kind(),
+        sentryagent_idp::ErrorKind::RateLimited,
+        "{error}"
+    );
+    assert_eq!(fake.requests_seen(Operation::IssueToken), 0);
+    let tat: u64 = connection.get(&key).unwrap();
+    assert!(
+        tat >= planted,
+        "reset to {} ms before the fleet's state",
+        planted - tat
+    );
+}
