@@ -30,7 +30,8 @@ use super::{MAX_ENTRY_LEN, StoreError, StoreKey, StoreLock, TokenStore};
 /// - The file work runs on a thread of its own per operation, not on the
 ///   runtime's workers nor its blocking pool: a read that hangs (a dead NFS
 ///   mount) is abandoned after [`STORE_TIMEOUT`](super::STORE_TIMEOUT) and
-///   cannot hold the runtime's shutdown.
+///   cannot hold the runtime's shutdown. At most 64 such threads run at
+///   once in a process: a hung file system holds no more.
 #[derive(Debug, Clone)]
 pub struct FileStore {
     dir: PathBuf,
@@ -146,6 +147,9 @@ impl FileStore {
     }
 }
 
+/// The most file store threads at once in this process: 64.
+const MAX_STORE_THREADS: usize = 64;
+
 /// Removes the entry at `path` if it holds `entry`, atomically against a
 /// writer: the entry is first moved aside to `taken` (a rename, so a newer
 /// entry saved meanwhile is either moved whole or left in place), compared
@@ -252,14 +256,24 @@ fn read_entry(path: &Path) -> std::io::Result<Vec<u8>> {
 /// Runs blocking file work on a thread of its own, not the runtime's: the
 /// caller's wait is bounded by the store timeout, and a thread stuck in the
 /// kernel (a hung NFS mount) is left behind without holding the runtime's
-/// shutdown, as a `spawn_blocking` task would.
+/// shutdown, as a `spawn_blocking` task would. At most
+/// [`MAX_STORE_THREADS`] run at once.
 async fn off_runtime<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
+    // A thread stuck in the kernel keeps its permit: a hung file system
+    // holds at most MAX_STORE_THREADS threads, and the operations beyond
+    // wait here, within their timeout, rather than start one more each.
+    static THREADS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_STORE_THREADS);
+    let permit = THREADS
+        .acquire()
+        .await
+        .map_err(|_| StoreError::new("the file store's threads are closed"))?;
     let (done, result) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("sentryagent-file-store".into())
         .spawn(move || {
+            let _permit = permit;
             let _ = done.send(work());
         })
         .map_err(|e| StoreError::new(format!("could not start the file store's thread: {e}")))?;
@@ -320,6 +334,40 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    fn store_threads() -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter(|t| {
+                let comm = t.as_ref().unwrap().path().join("comm");
+                std::fs::read_to_string(comm).is_ok_and(|c| c.starts_with("sentryagent-fil"))
+            })
+            .count()
+    }
+
+    /// Review: a hung file system (every operation stuck in the kernel)
+    /// must not cost a thread per operation without bound.
+    #[cfg(target_os = "linux")]
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_file_system_holds_a_bounded_number_of_threads() {
+        let hung = std::sync::Arc::new(std::sync::RwLock::new(()));
+        let held = hung.write().unwrap();
+        for _ in 0..200 {
+            let hung = std::sync::Arc::clone(&hung);
+            let op = off_runtime(move || {
+                drop(hung.read());
+                Ok(())
+            });
+            let timed = tokio::time::timeout(super::super::STORE_TIMEOUT, op).await;
+            assert!(timed.is_err());
+        }
+        let threads = store_threads();
+        drop(held);
+        assert!(
+            threads <= MAX_STORE_THREADS,
+            "{threads} threads stuck in the file system"
+        );
+    }
 
     /// Review: two removers at once. B (removing an older entry) has moved
     /// the current entry X aside when A removes X: A must not return with
