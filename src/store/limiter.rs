@@ -51,6 +51,9 @@ redis.call("SET", KEYS[1], next_tat, "PX", math.max(1, next_tat - now))
 return {1, wait, clamped}
 "#;
 
+/// The longest `per` a limiter counts in: 365 days.
+const MAX_PER: Duration = Duration::from_secs(365 * 24 * 3_600);
+
 /// AgentIdP's limit per client: 100 requests a minute.
 pub const SERVER_LIMIT: (u32, Duration) = (100, Duration::from_secs(60));
 
@@ -155,12 +158,14 @@ impl FleetLimiter {
     }
 
     /// The server's limit: `limit` requests in any `per` (default
-    /// [`SERVER_LIMIT`], 100 a minute; `per` at least 1 ms). The steady
+    /// [`SERVER_LIMIT`], 100 a minute; `per` at least 1 ms, at most 365
+    /// days: the limiter's script computes in Redis's Lua numbers, which a
+    /// larger window would push past what Redis takes). The steady
     /// rate is 90 % of it. Set it to your server's limit if it differs.
     #[must_use]
     pub fn limit(mut self, limit: u32, per: Duration) -> Self {
         self.limit = limit.max(1);
-        self.per = per.max(Duration::from_millis(1));
+        self.per = per.clamp(Duration::from_millis(1), MAX_PER);
         self
     }
 

@@ -640,3 +640,34 @@ async fn a_state_other_replicas_made_with_a_larger_burst_is_not_reset() {
         planted - tat
     );
 }
+
+/// Review: a huge `per` (a limit "per forever") still limits: the script's
+/// numbers stay ones Redis takes, rather than failing it and letting
+/// every call through.
+#[tokio::test]
+async fn a_huge_per_still_limits() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let client = limited_client(
+        &fake,
+        &redis,
+        |l| l.limit(1, Duration::MAX).burst(1),
+        Duration::from_secs(10),
+    )
+    .await;
+    // The token takes the one slot; the call finds none.
+    let error = client
+        .agents()
+        .get(fake.bootstrap_agent_id())
+        .send()
+        .await
+        .expect_err("one request per forever: the call finds no slot");
+    assert_eq!(
+        error.kind(),
+        sentryagent_idp::ErrorKind::RateLimited,
+        "{error}"
+    );
+    assert_eq!(fake.requests_seen(Operation::GetAgent), 0);
+}
