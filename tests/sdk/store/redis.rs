@@ -671,3 +671,28 @@ async fn a_huge_per_still_limits() {
     );
     assert_eq!(fake.requests_seen(Operation::GetAgent), 0);
 }
+
+/// Review: `connect` promises an answer within 10 s, even from a Redis
+/// that accepts the connection and never answers (redis-rs retries the
+/// first connection by itself). Paused clock: no real wait.
+#[tokio::test(start_paused = true)]
+async fn connect_to_a_silent_redis_fails_within_ten_seconds() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}/", listener.local_addr().unwrap());
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let started = tokio::time::Instant::now();
+    let connected = tokio::time::timeout(Duration::from_secs(600), RedisStore::connect(&url)).await;
+    let took = started.elapsed();
+    silent.abort();
+    assert!(
+        matches!(connected, Ok(Err(_))),
+        "{:?}",
+        connected.map(|r| r.map(drop))
+    );
+    assert!(took <= Duration::from_secs(11), "connect took {took:?}");
+}
