@@ -350,19 +350,21 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test(start_paused = true)]
     async fn a_hung_file_system_holds_a_bounded_number_of_threads() {
-        let hung = std::sync::Arc::new(std::sync::RwLock::new(()));
-        let held = hung.write().unwrap();
+        // Open once the test ends: until then every operation hangs.
+        let gate = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
         for _ in 0..200 {
-            let hung = std::sync::Arc::clone(&hung);
+            let gate = std::sync::Arc::clone(&gate);
             let op = off_runtime(move || {
-                drop(hung.read());
+                let (open, opened) = &*gate;
+                let _open = opened.wait_while(open.lock().unwrap(), |open| !*open);
                 Ok(())
             });
             let timed = tokio::time::timeout(super::super::STORE_TIMEOUT, op).await;
             assert!(timed.is_err());
         }
         let threads = store_threads();
-        drop(held);
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
         assert!(
             threads <= MAX_STORE_THREADS,
             "{threads} threads stuck in the file system"
