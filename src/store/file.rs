@@ -17,7 +17,8 @@ use super::{MAX_ENTRY_LEN, StoreError, StoreKey, StoreLock, TokenStore};
 ///   then a rename), so a reader sees the old entry or the new, never half.
 /// - The fetch lock is an exclusive lock on `<key>.lock` (`flock` on Unix,
 ///   `LockFileEx` on Windows): the system frees it when its process ends,
-///   however it ends.
+///   however it ends. Removing an entry (compare and delete) takes turns
+///   with other removers on `<key>.remove`.
 /// - The entries are sealed with the client secret; the files hold no
 ///   usable token for someone who lacks it.
 /// - On Unix, the directory must be the user's and writable by nobody
@@ -29,7 +30,8 @@ use super::{MAX_ENTRY_LEN, StoreError, StoreKey, StoreLock, TokenStore};
 /// - The file work runs on a thread of its own per operation, not on the
 ///   runtime's workers nor its blocking pool: a read that hangs (a dead NFS
 ///   mount) is abandoned after [`STORE_TIMEOUT`](super::STORE_TIMEOUT) and
-///   cannot hold the runtime's shutdown.
+///   cannot hold the runtime's shutdown. At most 64 such threads run at
+///   once in a process: a hung file system holds no more.
 #[derive(Debug, Clone)]
 pub struct FileStore {
     dir: PathBuf,
@@ -145,15 +147,38 @@ impl FileStore {
     }
 }
 
+/// The most file store threads at once in this process: 64.
+const MAX_STORE_THREADS: usize = 64;
+
 /// Removes the entry at `path` if it holds `entry`, atomically against a
 /// writer: the entry is first moved aside to `taken` (a rename, so a newer
 /// entry saved meanwhile is either moved whole or left in place), compared
 /// there, and put back (unless a newer one took its place) when it differs.
+/// Removers take turns (an exclusive lock on `<key>.remove`): another
+/// remover that found no entry while this one had it aside would return
+/// before this one put it back.
 fn remove_if(path: &Path, taken: &Path, entry: &[u8]) -> std::io::Result<()> {
+    remove_if_pausing(path, taken, entry, || {})
+}
+
+/// [`remove_if`], calling `aside` while the entry is moved aside (a test
+/// runs another remover there).
+fn remove_if_pausing(
+    path: &Path,
+    taken: &Path,
+    entry: &[u8],
+    aside: impl FnOnce(),
+) -> std::io::Result<()> {
+    // Held until this function returns (the file closes); this thread's
+    // own, so waiting here blocks no runtime worker.
+    let turn = open(&path.with_extension("remove"), Access::Lock)?;
+    regular(&turn)?;
+    FileExt::lock_exclusive(&turn)?;
     match std::fs::rename(path, taken) {
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
         other => other?,
     }
+    aside();
     let same = read_entry(taken).is_ok_and(|bytes| bytes == entry);
     if !same {
         // `hard_link` fails if a newer entry is at `path` now: it stays.
@@ -231,14 +256,24 @@ fn read_entry(path: &Path) -> std::io::Result<Vec<u8>> {
 /// Runs blocking file work on a thread of its own, not the runtime's: the
 /// caller's wait is bounded by the store timeout, and a thread stuck in the
 /// kernel (a hung NFS mount) is left behind without holding the runtime's
-/// shutdown, as a `spawn_blocking` task would.
+/// shutdown, as a `spawn_blocking` task would. At most
+/// [`MAX_STORE_THREADS`] run at once.
 async fn off_runtime<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
+    // A thread stuck in the kernel keeps its permit: a hung file system
+    // holds at most MAX_STORE_THREADS threads, and the operations beyond
+    // wait here, within their timeout, rather than start one more each.
+    static THREADS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_STORE_THREADS);
+    let permit = THREADS
+        .acquire()
+        .await
+        .map_err(|_| StoreError::new("the file store's threads are closed"))?;
     let (done, result) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("sentryagent-file-store".into())
         .spawn(move || {
+            let _permit = permit;
             let _ = done.send(work());
         })
         .map_err(|e| StoreError::new(format!("could not start the file store's thread: {e}")))?;
@@ -292,4 +327,85 @@ fn check_private_dir(dir: &Path) -> Result<(), StoreError> {
 #[cfg(not(unix))]
 fn check_private_dir(_dir: &Path) -> Result<(), StoreError> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn store_threads() -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter(|t| {
+                let comm = t.as_ref().unwrap().path().join("comm");
+                std::fs::read_to_string(comm).is_ok_and(|c| c.starts_with("sentryagent-fil"))
+            })
+            .count()
+    }
+
+    /// Review: a hung file system (every operation stuck in the kernel)
+    /// must not cost a thread per operation without bound.
+    #[cfg(target_os = "linux")]
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_file_system_holds_a_bounded_number_of_threads() {
+        // Open once the test ends: until then every operation hangs.
+        let gate = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        for _ in 0..200 {
+            let gate = std::sync::Arc::clone(&gate);
+            let op = off_runtime(move || {
+                let (open, opened) = &*gate;
+                let _open = opened.wait_while(open.lock().unwrap(), |open| !*open);
+                Ok(())
+            });
+            let timed = tokio::time::timeout(super::super::STORE_TIMEOUT, op).await;
+            assert!(timed.is_err());
+        }
+        let threads = store_threads();
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        assert!(
+            threads <= MAX_STORE_THREADS,
+            "{threads} threads stuck in the file system"
+        );
+    }
+
+    /// Review: two removers at once. B (removing an older entry) has moved
+    /// the current entry X aside when A removes X: A must not return with
+    /// X still to come back, as B puts it back.
+    #[test]
+    fn a_remove_during_another_remove_never_leaves_the_removed_entry_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.token");
+        std::fs::write(&path, b"revoked X").unwrap();
+        let (a_path, a_taken) = (path.clone(), dir.path().join("k.tmpa"));
+        let mut a = None;
+        remove_if_pausing(&path, &dir.path().join("k.tmpb"), b"older Y", || {
+            let (done, finished) = std::sync::mpsc::channel();
+            a = Some(std::thread::spawn(move || {
+                let removed = remove_if(&a_path, &a_taken, b"revoked X");
+                let _ = done.send(());
+                removed
+            }));
+            // Seconds: A finishes at once unless it waits for B (the fix).
+            let _ = finished.recv_timeout(Duration::from_secs(2));
+        })
+        .unwrap();
+        a.unwrap().join().unwrap().unwrap();
+        let left = std::fs::read(&path).ok();
+        assert_ne!(
+            left.as_deref(),
+            Some(&b"revoked X"[..]),
+            "A's remove returned Ok, then B put the removed entry back"
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.to_string_lossy().contains(".tmp")),
+            "{names:?}"
+        );
+    }
 }

@@ -51,6 +51,9 @@ redis.call("SET", KEYS[1], next_tat, "PX", math.max(1, next_tat - now))
 return {1, wait, clamped}
 "#;
 
+/// The longest `per` a limiter counts in: 365 days.
+const MAX_PER: Duration = Duration::from_secs(365 * 24 * 3_600);
+
 /// AgentIdP's limit per client: 100 requests a minute.
 pub const SERVER_LIMIT: (u32, Duration) = (100, Duration::from_secs(60));
 
@@ -84,7 +87,8 @@ pub const DEFAULT_BURST: u32 = 80;
 /// of the limit) at the price of spacing a start out, set `.burst(1)`.
 ///
 /// The limiter's state in Redis can never legitimately lie further ahead
-/// than the burst, one interval and one `per`; one that does (Redis's
+/// than the largest burst (90 % of the limit, whatever `.burst` each
+/// replica sets), one interval and one `per`; one that does (Redis's
 /// clock stepped back, a failover to a replica whose clock is behind) is
 /// reset to where a whole burst taken now would leave it (now + burst ×
 /// interval: one interval's wait) with a warning in `tracing`, rather than
@@ -154,12 +158,14 @@ impl FleetLimiter {
     }
 
     /// The server's limit: `limit` requests in any `per` (default
-    /// [`SERVER_LIMIT`], 100 a minute; `per` at least 1 ms). The steady
+    /// [`SERVER_LIMIT`], 100 a minute; `per` at least 1 ms, at most 365
+    /// days: the limiter's script computes in Redis's Lua numbers, which a
+    /// larger window would push past what Redis takes). The steady
     /// rate is 90 % of it. Set it to your server's limit if it differs.
     #[must_use]
     pub fn limit(mut self, limit: u32, per: Duration) -> Self {
         self.limit = limit.max(1);
-        self.per = per.max(Duration::from_millis(1));
+        self.per = per.clamp(Duration::from_millis(1), MAX_PER);
         self
     }
 
@@ -182,7 +188,12 @@ impl FleetLimiter {
         let horizon = deadline
             .map_or(self.per, |d| d.saturating_duration_since(now))
             .min(self.per);
-        let ceiling = tolerance
+        // The furthest any replica of this limit can legitimately push the
+        // state, whatever its burst (replicas of one client id may differ,
+        // say during a rolling change of `.burst`): resetting a state
+        // another's larger burst made would let a burst through again.
+        let (_, largest_tolerance) = cell(self.limit, self.per, u32::MAX);
+        let ceiling = largest_tolerance
             .saturating_add(interval)
             .saturating_add(millis(self.per));
         let answer = tokio::time::timeout(

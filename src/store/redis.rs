@@ -88,7 +88,7 @@ impl RedisStore {
         Self::with_client(client).await
     }
 
-    /// The store on a `redis::Client` you configured.
+    /// The store on a `redis::Client` you configured, connected within 10 s.
     pub async fn with_client(client: redis::Client) -> Result<RedisStore, StoreError> {
         // The client bounds every store operation (STORE_TIMEOUT); redis-rs's
         // own 500 ms response timeout would fail a busy fleet's lookups
@@ -101,9 +101,16 @@ impl RedisStore {
             .set_connection_timeout(Some(CONNECT_TIMEOUT));
         // Connected here, before any timed operation: a lookup bounded by
         // STORE_TIMEOUT pays for one round trip, not the connection's setup.
-        let connection = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(redis_error)?;
+        // The whole connect bounded, not only each attempt: redis-rs
+        // retries the first connection by itself (about 80 s against a
+        // Redis that accepts and never answers).
+        let connection = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| StoreError::new(format!("Redis did not answer within {CONNECT_TIMEOUT:?}")))?
+        .map_err(redis_error)?;
         // The random part of the lock owners, drawn now rather than inside
         // the first (timed) try_lock.
         process_nonce();
@@ -282,9 +289,17 @@ impl Drop for Release {
     }
 }
 
-/// At least 1 ms: Redis refuses `PX 0`.
+/// The longest `PX` this store sends: 10 years. Redis refuses an expiry
+/// past `i64::MAX` ms from its now, so a larger lease or TTL (a user's
+/// `Duration::MAX`, a server's huge `expires_in`) would fail every lock or
+/// save.
+const MAX_PX_MS: u64 = 10 * 365 * 24 * 3_600 * 1_000;
+
+/// At least 1 ms (Redis refuses `PX 0`), at most [`MAX_PX_MS`].
 fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+    u64::try_from(d.as_millis())
+        .unwrap_or(u64::MAX)
+        .clamp(1, MAX_PX_MS)
 }
 
 fn redis_error(e: redis::RedisError) -> StoreError {

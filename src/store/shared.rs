@@ -57,11 +57,14 @@ pub(crate) struct SharedStore {
     refresh_buffer: Duration,
     /// SHA-256 digests of the last [`REFUSED_KEPT`] tokens the server
     /// refused (or the client revoked): never taken from the store again.
-    refused: Mutex<VecDeque<[u8; 32]>>,
+    refused: Refused,
     fallbacks: AtomicU64,
     /// This machine's wall clock (a test's clock in tests).
     clock: WallClock,
 }
+
+/// The digests of refused tokens, shared with background saves.
+type Refused = Arc<Mutex<VecDeque<[u8; 32]>>>;
 
 /// A wall clock.
 type WallClock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
@@ -90,7 +93,7 @@ impl SharedStore {
             store,
             api_url,
             refresh_buffer,
-            refused: Mutex::new(VecDeque::with_capacity(REFUSED_KEPT)),
+            refused: Arc::new(Mutex::new(VecDeque::with_capacity(REFUSED_KEPT))),
             fallbacks: AtomicU64::new(0),
             clock: Arc::new(SystemTime::now),
         }
@@ -235,8 +238,7 @@ impl SharedStore {
     }
 
     fn lock_refused(&self) -> std::sync::MutexGuard<'_, VecDeque<[u8; 32]>> {
-        // A list of digests is valid whatever a panic left.
-        self.refused.lock().unwrap_or_else(PoisonError::into_inner)
+        lock_refused(&self.refused)
     }
 
     /// `token` was revoked: it is remembered as refused, and removed from
@@ -272,7 +274,8 @@ impl SharedStore {
     /// Fetches without the store, after it failed, then offers the token to
     /// it in the background: a store that was only slow (an answer lost to
     /// the timeout, perhaps the lock itself) still gets the token for the
-    /// processes waiting on it, and this caller waits for nothing.
+    /// processes waiting on it, and this caller waits for nothing. A token
+    /// revoked or refused before that save lands is taken back after it.
     async fn alone<F, Fut>(
         &self,
         shared: Option<(&StoreKey, &Sealer)>,
@@ -290,8 +293,15 @@ impl SharedStore {
             && let Some((entry, ttl)) = sealed(sealer, token, (self.clock)())
         {
             let (store, key) = (Arc::clone(&self.store), key.clone());
+            let (refused, token) = (Arc::clone(&self.refused), digest(token.secret()));
             tokio::spawn(async move {
                 let _ = bounded(store.save(&key, &entry, ttl)).await;
+                // Revoked (or refused) while the save was in flight: the
+                // revoke's own look at the store may have come before the
+                // entry landed, so the entry is taken back here.
+                if lock_refused(&refused).contains(&token) {
+                    let _ = bounded(store.remove(&key, &entry)).await;
+                }
             });
         }
         result
@@ -359,6 +369,11 @@ async fn bounded<T>(
                 "no answer within {STORE_TIMEOUT:?}"
             )))
         })
+}
+
+fn lock_refused(refused: &Refused) -> std::sync::MutexGuard<'_, VecDeque<[u8; 32]>> {
+    // A list of digests is valid whatever a panic left.
+    refused.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn digest(secret: &SecretString) -> [u8; 32] {
@@ -538,6 +553,87 @@ mod tests {
         }
         assert_eq!(reader.lock_refused().len(), REFUSED_KEPT);
         assert!(!reader.was_refused(&SecretString::from("a")));
+    }
+
+    /// Memory whose first load hangs past STORE_TIMEOUT (the client
+    /// fetches alone) and whose saves land after `save_delay`.
+    struct Slow {
+        inner: Arc<Memory>,
+        loads: AtomicUsize,
+        save_delay: Duration,
+    }
+
+    impl TokenStore for Arc<Slow> {
+        async fn load(&self, key: &StoreKey) -> std::result::Result<Option<Vec<u8>>, StoreError> {
+            if self.loads.fetch_add(1, Ordering::Relaxed) == 0 {
+                tokio::time::sleep(STORE_TIMEOUT * 2).await;
+            }
+            TokenStore::load(&self.inner, key).await
+        }
+        async fn save(
+            &self,
+            key: &StoreKey,
+            entry: &[u8],
+            ttl: Duration,
+        ) -> std::result::Result<(), StoreError> {
+            tokio::time::sleep(self.save_delay).await;
+            TokenStore::save(&self.inner, key, entry, ttl).await
+        }
+        async fn remove(
+            &self,
+            key: &StoreKey,
+            entry: &[u8],
+        ) -> std::result::Result<(), StoreError> {
+            TokenStore::remove(&self.inner, key, entry).await
+        }
+        async fn try_lock(
+            &self,
+            key: &StoreKey,
+            lease: Duration,
+        ) -> std::result::Result<Option<StoreLock>, StoreError> {
+            TokenStore::try_lock(&self.inner, key, lease).await
+        }
+        async fn unlock(
+            &self,
+            key: &StoreKey,
+            lock: StoreLock,
+        ) -> std::result::Result<(), StoreError> {
+            TokenStore::unlock(&self.inner, key, lock).await
+        }
+    }
+
+    /// Review: a token fetched alone (the store slow) is offered to the
+    /// store in the background; revoked meanwhile, it must not land there
+    /// for the other processes to take.
+    #[tokio::test(start_paused = true)]
+    async fn a_token_revoked_while_its_background_save_is_in_flight_is_not_left_in_the_store() {
+        let memory = Arc::new(Memory::default());
+        let slow = Arc::new(Slow {
+            inner: Arc::clone(&memory),
+            loads: AtomicUsize::new(0),
+            save_delay: STORE_TIMEOUT / 2,
+        });
+        let writer = SharedStore::new(
+            pending(Arc::clone(&slow)),
+            "https://idp.example.com/api/v1".into(),
+            crate::auth::DEFAULT_REFRESH_BUFFER,
+        );
+        let grants = AtomicUsize::new(0);
+        let life = Duration::from_secs(600);
+        let token = fetch(&writer, "revoked", life, &grants).await;
+        assert_eq!(writer.fallbacks(), 1);
+        let secret = SecretString::from("sk_live_test");
+        writer
+            .revoked("agent-1", &ScopeSet::documented(), &secret, token.secret())
+            .await;
+        // The background save has long had its time.
+        tokio::time::sleep(STORE_TIMEOUT * 2).await;
+        let other = fetch(&shared(&memory), "fresh", life, &grants).await;
+        assert_eq!(
+            other.secret().expose_secret(),
+            "fresh",
+            "another process was served the revoked token"
+        );
     }
 
     /// Item 9, as documented at STORE_WAIT: a held lock is waited on for

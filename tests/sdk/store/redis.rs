@@ -568,3 +568,131 @@ async fn a_huge_value_is_refused_without_crossing_the_network() {
     );
     assert!(loaded.is_err(), "a value over the bound is refused");
 }
+
+/// Review: a lease (user-set) or a TTL (from the server's `expires_in`)
+/// beyond what Redis's `PX` accepts must still lock and save, not fail
+/// every try_lock (each replica then fetching alone) or every save.
+#[tokio::test]
+async fn a_huge_lease_or_ttl_still_locks_and_saves() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let store = RedisStore::connect(&redis.url())
+        .await
+        .unwrap()
+        .lock_lease(Duration::MAX);
+    let key = key();
+    let lock = store
+        .try_lock(&key, Duration::from_secs(5))
+        .await
+        .expect("a lease of Duration::MAX is saturated, not refused")
+        .expect("a free lock is taken");
+    assert!(
+        store
+            .try_lock(&key, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.unlock(&key, lock).await.unwrap();
+    store
+        .save(&key, b"entry", Duration::from_secs(10_000_000_000_000_000))
+        .await
+        .expect("a huge TTL is saturated, not refused");
+    assert_eq!(
+        store.load(&key).await.unwrap().as_deref(),
+        Some(&b"entry"[..])
+    );
+}
+
+/// Review: replicas of one client id with different limiter settings (a
+/// rolling change from the default burst to `.burst(1)`) share one state.
+/// A state the default replicas legitimately made (100 s ahead: their burst
+/// of 80 and a minute's reservations) is not "further ahead than it can
+/// be" for the others: resetting it would let another burst through.
+#[tokio::test]
+async fn a_state_other_replicas_made_with_a_larger_burst_is_not_reset() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let mut connection = redis.connection();
+    let key = format!("sentryagent:token:{}:rate", fake.client_id());
+    let planted = redis_now_ms(&mut connection) + 100_000;
+    let _: () = connection.set_ex(&key, planted, 3_600).unwrap();
+    let strict = limited_client(&fake, &redis, |l| l.burst(1), Duration::from_secs(10)).await;
+    let error = strict
+        .agents()
+        .get(fake.bootstrap_agent_id())
+        .send()
+        .await
+        .expect_err("no slot within 10 s");
+    assert_eq!(
+        error.kind(),
+        sentryagent_idp::ErrorKind::RateLimited,
+        "{error}"
+    );
+    assert_eq!(fake.requests_seen(Operation::IssueToken), 0);
+    let tat: u64 = connection.get(&key).unwrap();
+    assert!(
+        tat >= planted,
+        "reset to {} ms before the fleet's state",
+        planted - tat
+    );
+}
+
+/// Review: a huge `per` (a limit "per forever") still limits: the script's
+/// numbers stay ones Redis takes, rather than failing it and letting
+/// every call through.
+#[tokio::test]
+async fn a_huge_per_still_limits() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let fake = FakeAgentIdp::start().await.unwrap();
+    let client = limited_client(
+        &fake,
+        &redis,
+        |l| l.limit(1, Duration::MAX).burst(1),
+        Duration::from_secs(10),
+    )
+    .await;
+    // The token takes the one slot; the call finds none.
+    let error = client
+        .agents()
+        .get(fake.bootstrap_agent_id())
+        .send()
+        .await
+        .expect_err("one request per forever: the call finds no slot");
+    assert_eq!(
+        error.kind(),
+        sentryagent_idp::ErrorKind::RateLimited,
+        "{error}"
+    );
+    assert_eq!(fake.requests_seen(Operation::GetAgent), 0);
+}
+
+/// Review: `connect` promises an answer within 10 s, even from a Redis
+/// that accepts the connection and never answers (redis-rs retries the
+/// first connection by itself). Paused clock: no real wait.
+#[tokio::test(start_paused = true)]
+async fn connect_to_a_silent_redis_fails_within_ten_seconds() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("redis://{}/", listener.local_addr().unwrap());
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let started = tokio::time::Instant::now();
+    let connected = tokio::time::timeout(Duration::from_secs(600), RedisStore::connect(&url)).await;
+    let took = started.elapsed();
+    silent.abort();
+    assert!(
+        matches!(connected, Ok(Err(_))),
+        "{:?}",
+        connected.map(|r| r.map(drop))
+    );
+    assert!(took <= Duration::from_secs(11), "connect took {took:?}");
+}
