@@ -89,6 +89,10 @@ pub(crate) fn pending(store: impl TokenStore) -> PendingStore {
 
 impl SharedStore {
     pub(crate) fn new(store: PendingStore, api_url: String, refresh_buffer: Duration) -> Self {
+        // The first use of aws-lc's random generator costs tens of ms of
+        // CPU; paid here, while the client is built, not by the first seal
+        // on a runtime worker in the middle of a fleet's start.
+        let _ = aws_lc_rs::rand::fill(&mut [0u8; 1]);
         Self {
             store,
             api_url,
