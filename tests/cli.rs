@@ -105,11 +105,7 @@ async fn every_agent_command_works_and_prints_the_spec_shapes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_all_walks_every_page_and_jsonl_prints_one_object_a_line() {
     let cli = Cli::start().await;
-    cli.fake.seed_agents(45, |i| {
-        AgentSeed::new()
-            .email(format!("fleet-{i}@cli.test"))
-            .owner("fleet")
-    });
+    cli.seed_owned(45, "fleet", "fleet", "cli.test");
     let one_page = cli.json(&["agents", "list", "--owner", "fleet", "--limit", "20"]);
     assert_eq!(one_page.as_array().map(Vec::len), Some(20));
     let all = cli.json(&[
@@ -1567,11 +1563,7 @@ async fn a_missing_scope_is_refused_before_the_wire_and_the_hint_names_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_off_listing_says_so_on_stderr_and_the_envelope_keeps_the_total() {
     let cli = Cli::start().await;
-    cli.fake.seed_agents(24, |i| {
-        AgentSeed::new()
-            .email(format!("bulk-{i}@ops.example.com"))
-            .owner("bulk")
-    });
+    cli.seed_owned(24, "bulk", "bulk", "ops.example.com");
     let first = cli.run(&["agents", "list", "--owner", "bulk"]);
     assert_ok(&first, &["agents list --owner bulk"]);
     assert_eq!(text(&first.stdout).lines().count(), 20);
@@ -1633,11 +1625,7 @@ async fn a_cut_off_listing_says_so_on_stderr_and_the_envelope_keeps_the_total() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_pipe_rows_are_tab_separated_and_the_first_field_is_the_id() {
     let cli = Cli::start().await;
-    let ids = cli.fake.seed_agents(3, |i| {
-        AgentSeed::new()
-            .email(format!("piped-{i}@cli.test"))
-            .owner("piped team")
-    });
+    let ids = cli.seed_owned(3, "piped team", "piped", "cli.test");
     let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
     let out = cli.run(&["agents", "list", "--owner", "piped team"]);
     assert_ok(&out, &["agents list"]);
@@ -2003,11 +1991,7 @@ async fn the_base_url_is_forgiven_its_api_v1_and_named_when_it_is_wrong() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_email_names_an_agent_wherever_an_id_is_expected() {
     let cli = Cli::start().await;
-    cli.fake.seed_agents(24, |i| {
-        AgentSeed::new()
-            .email(format!("bulk-{i}@ops.example.com"))
-            .owner("bulk")
-    });
+    cli.seed_owned(24, "bulk", "bulk", "ops.example.com");
     let wanted = cli.fake.seed_agent(
         AgentSeed::new()
             .email("wanted@ops.example.com")

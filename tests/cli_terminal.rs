@@ -76,11 +76,7 @@ async fn a_terminal_gets_a_coloured_table_and_no_colour_with_no_color() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_listing_shows_a_spinner_on_the_terminal() {
     let cli = Cli::start().await;
-    cli.fake.seed_agents(30, |i| {
-        AgentSeed::new()
-            .email(format!("slow-{i}@cli.test"))
-            .owner("slow")
-    });
+    cli.seed_owned(30, "slow", "slow", "cli.test");
     cli.fake.set_latency(Duration::from_millis(400));
     let mut session = terminal(
         &cli,

@@ -150,6 +150,22 @@ impl Cli {
         ]);
         agent["agentId"].as_str().expect("an agent id").to_owned()
     }
+
+    /// Seeds `count` agents of `owner` straight into the fake, emailed
+    /// `{name}-{i}@{domain}`; their ids.
+    pub fn seed_owned(
+        &self,
+        count: usize,
+        owner: &str,
+        name: &str,
+        domain: &str,
+    ) -> Vec<uuid::Uuid> {
+        self.fake.seed_agents(count, |i| {
+            sentryagent_idp::testing::AgentSeed::new()
+                .email(format!("{name}-{i}@{domain}"))
+                .owner(owner)
+        })
+    }
 }
 
 /// Fails with the command's stderr unless it succeeded.

@@ -74,6 +74,25 @@ pub fn seeded_agent(fake: &FakeAgentIdp, scopes: &[&str]) -> uuid::Uuid {
 }
 
 /// The claims of an AgentIdP token for `agent`, valid for ten minutes.
+/// An agent with `agents:read` and a token of it that `verifier` accepted
+/// (its verdict now cached as active).
+pub async fn known_token(fake: &FakeAgentIdp, verifier: &Verifier) -> (uuid::Uuid, String) {
+    let live = seeded_agent(fake, &["agents:read"]);
+    let good = token(fake, live, "agents:read");
+    assert!(verifier.verify(&good).await.is_ok());
+    (live, good)
+}
+
+/// Revokes `token` at AgentIdP, through the service's client.
+pub async fn revoke(fake: &FakeAgentIdp, token: &str) {
+    service_client(fake)
+        .tokens()
+        .revoke(&sentryagent_idp::SecretString::from(token.to_owned()))
+        .send()
+        .await
+        .unwrap();
+}
+
 pub fn claims(agent: uuid::Uuid, scope: &str) -> Value {
     sentryagent_idp::testing::token_claims(agent, scope, Duration::from_secs(600))
 }

@@ -7,7 +7,7 @@ use crate::support::verify::*;
 use futures::future::join_all;
 use sentryagent_idp::testing::{Failure, FakeAgentIdp};
 use sentryagent_idp::verify::{Verifier, VerifyError};
-use sentryagent_idp::{ExposeSecret, Operation, Scope, SecretString};
+use sentryagent_idp::{ExposeSecret, Operation, Scope};
 use serde_json::json;
 
 fn introspections(fake: &FakeAgentIdp) -> usize {
@@ -62,15 +62,8 @@ async fn a_revocation_is_seen_within_max_age_and_not_before_the_cache_says_so() 
         .max_age(max_age)
         .build()
         .unwrap();
-    let live = seeded_agent(&fake, &["agents:read"]);
-    let good = token(&fake, live, "agents:read");
-    assert!(verifier.verify(&good).await.is_ok());
-    service_client(&fake)
-        .tokens()
-        .revoke(&SecretString::from(good.clone()))
-        .send()
-        .await
-        .unwrap();
+    let (_, good) = known_token(&fake, &verifier).await;
+    revoke(&fake, &good).await;
     // Still cached as active: no new introspection yet (the documented bound).
     let before = introspections(&fake);
     assert!(verifier.verify(&good).await.is_ok());

@@ -8,9 +8,9 @@ use std::time::Duration;
 use crate::support::verify::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sentryagent_idp::Operation;
 use sentryagent_idp::testing::{Failure, FakeAgentIdp};
 use sentryagent_idp::verify::{DEFAULT_INTROSPECTION_MISSES, Verifier, VerifyError};
-use sentryagent_idp::{Operation, SecretString};
 use serde_json::json;
 
 fn introspections(fake: &FakeAgentIdp) -> usize {
@@ -99,9 +99,7 @@ async fn a_flood_of_well_formed_unknown_tokens_is_bounded_by_the_miss_budget() {
         .max_age(max_age)
         .build()
         .unwrap();
-    let live = seeded_agent(&fake, &["agents:read"]);
-    let good = token(&fake, live, "agents:read");
-    assert!(verifier.verify(&good).await.is_ok());
+    let (live, good) = known_token(&fake, &verifier).await;
     let before = introspections(&fake);
 
     let flood = 3 * DEFAULT_INTROSPECTION_MISSES as usize;
@@ -160,15 +158,8 @@ async fn a_revoked_token_stays_refused_after_max_age_during_a_429_flood() {
         .grace_when_unavailable(Duration::from_secs(3600))
         .build()
         .unwrap();
-    let live = seeded_agent(&fake, &["agents:read"]);
-    let good = token(&fake, live, "agents:read");
-    assert!(verifier.verify(&good).await.is_ok());
-    service_client(&fake)
-        .tokens()
-        .revoke(&SecretString::from(good.clone()))
-        .send()
-        .await
-        .unwrap();
+    let (_, good) = known_token(&fake, &verifier).await;
+    revoke(&fake, &good).await;
     // AgentIdP rate-limits the service (as the verifier's misses could make it).
     fake.fail_next(
         Operation::IntrospectToken,

@@ -35,9 +35,7 @@ async fn a_flood_of_unknown_kids_refetches_at_most_once_per_cooldown() {
         .jwks_refetch_cooldown(cooldown)
         .build()
         .unwrap();
-    let live = seeded_agent(&fake, &["agents:read"]);
-    let good = token(&fake, live, "agents:read");
-    assert!(verifier.verify(&good).await.is_ok());
+    let (_, good) = known_token(&fake, &verifier).await;
     assert_eq!(
         (fake.discovery_requests_seen(), fake.jwks_requests_seen()),
         (1, 1)
@@ -81,9 +79,7 @@ async fn a_failed_refresh_keeps_the_stale_key_set() {
         .jwks_refetch_cooldown(Duration::from_millis(100))
         .build()
         .unwrap();
-    let live = seeded_agent(&fake, &["agents:read"]);
-    let good = token(&fake, live, "agents:read");
-    assert!(verifier.verify(&good).await.is_ok());
+    let (live, good) = known_token(&fake, &verifier).await;
     fake.fail_jwks(true);
     tokio::time::advance(Duration::from_secs(2)).await;
     // The key set is stale; the refresh fails; the stale set still serves.

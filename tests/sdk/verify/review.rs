@@ -6,9 +6,9 @@ use std::time::Duration;
 use crate::support::verify::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sentryagent_idp::Operation;
 use sentryagent_idp::testing::{Failure, FakeAgentIdp};
 use sentryagent_idp::verify::{Verifier, VerifyError};
-use sentryagent_idp::{Operation, SecretString};
 use serde_json::json;
 
 fn introspections(fake: &FakeAgentIdp) -> usize {
@@ -61,15 +61,8 @@ async fn a_429_the_client_retries_past_the_deadline_does_not_switch_the_grace_on
         .grace_when_unavailable(Duration::from_secs(3600))
         .build()
         .unwrap();
-    let live = seeded_agent(&fake, &["agents:read"]);
-    let good = token(&fake, live, "agents:read");
-    assert!(verifier.verify(&good).await.is_ok());
-    service_client(&fake)
-        .tokens()
-        .revoke(&SecretString::from(good.clone()))
-        .send()
-        .await
-        .unwrap();
+    let (_, good) = known_token(&fake, &verifier).await;
+    revoke(&fake, &good).await;
     fake.fail_next(
         Operation::IntrospectToken,
         Failure::RateLimited {
@@ -97,9 +90,7 @@ async fn a_failed_recheck_does_not_make_a_known_token_pay_the_miss_budget() {
         .introspection_miss_limit(1, Duration::from_secs(3600))
         .build()
         .unwrap();
-    let live = seeded_agent(&fake, &["agents:read"]);
-    let good = token(&fake, live, "agents:read");
-    assert!(verifier.verify(&good).await.is_ok());
+    let (live, good) = known_token(&fake, &verifier).await;
     // One blip of AgentIdP at the re-check: 503 (no grace), as it should.
     tokio::time::advance(max_age).await;
     fake.fail_next(Operation::IntrospectToken, Failure::Status(502), 1);
@@ -135,9 +126,7 @@ async fn an_idle_known_token_is_rechecked_without_charge_until_its_exp() {
         .introspection_miss_limit(1, Duration::from_secs(3600))
         .build()
         .unwrap();
-    let live = seeded_agent(&fake, &["agents:read"]);
-    let good = token(&fake, live, "agents:read");
-    assert!(verifier.verify(&good).await.is_ok());
+    let (live, good) = known_token(&fake, &verifier).await;
     tokio::time::sleep(10 * max_age).await;
     assert_eq!(
         verifier.verify(&well_formed_unknown()).await,
@@ -161,9 +150,7 @@ async fn an_idle_known_token_is_rechecked_without_charge_until_its_exp() {
 async fn a_rotation_within_an_attacker_started_cooldown_is_503_not_401() {
     let fake = FakeAgentIdp::builder().oidc(true).start().await.unwrap();
     let verifier = Verifier::jwks(&fake.base_url()).unwrap().build().unwrap();
-    let live = seeded_agent(&fake, &["agents:read"]);
-    let good = token(&fake, live, "agents:read");
-    assert!(verifier.verify(&good).await.is_ok());
+    let (live, good) = known_token(&fake, &verifier).await;
     // After the cooldown, an anonymous token with a random kid: a fetch.
     tokio::time::advance(Duration::from_secs(11)).await;
     let random = with_header(
@@ -242,9 +229,7 @@ async fn a_flood_refused_by_the_budget_does_not_evict_known_tokens() {
         .introspection_miss_limit(1, Duration::from_secs(3600))
         .build()
         .unwrap();
-    let live = seeded_agent(&fake, &["agents:read"]);
-    let good = token(&fake, live, "agents:read");
-    assert!(verifier.verify(&good).await.is_ok());
+    let (live, good) = known_token(&fake, &verifier).await;
     assert!(verifier.verify(&good).await.is_ok());
     for _ in 0..2_000 {
         let _ = verifier.verify(&well_formed_unknown()).await;
