@@ -621,23 +621,28 @@ async fn a_state_other_replicas_made_with_a_larger_burst_is_not_reset() {
     let planted = redis_now_ms(&mut connection) + 100_000;
     let _: () = connection.set_ex(&key, planted, 3_600).unwrap();
     let strict = limited_client(&fake, &redis, |l| l.burst(1), Duration::from_secs(10)).await;
-    let error = strict
-        .agents()
-        .get(fake.bootstrap_agent_id())
-        .send()
-        .await
-        .expect_err("no slot within 10 s");
-    assert_eq!(
-        error.kind(),
-        sentryagent_idp::ErrorKind::RateLimited,
-        "{error}"
-    );
+    held_back(&strict, &fake, "no slot within 10 s").await;
     assert_eq!(fake.requests_seen(Operation::IssueToken), 0);
     let tat: u64 = connection.get(&key).unwrap();
     assert!(
         tat >= planted,
         "reset to {} ms before the fleet's state",
         planted - tat
+    );
+}
+
+/// A `GET` of the fake's agent that the limiter holds back (`RateLimited`).
+async fn held_back(client: &Client, fake: &FakeAgentIdp, why: &str) {
+    let error = client
+        .agents()
+        .get(fake.bootstrap_agent_id())
+        .send()
+        .await
+        .expect_err(why);
+    assert_eq!(
+        error.kind(),
+        sentryagent_idp::ErrorKind::RateLimited,
+        "{error}"
     );
 }
 
@@ -658,17 +663,12 @@ async fn a_huge_per_still_limits() {
     )
     .await;
     // The token takes the one slot; the call finds none.
-    let error = client
-        .agents()
-        .get(fake.bootstrap_agent_id())
-        .send()
-        .await
-        .expect_err("one request per forever: the call finds no slot");
-    assert_eq!(
-        error.kind(),
-        sentryagent_idp::ErrorKind::RateLimited,
-        "{error}"
-    );
+    held_back(
+        &client,
+        &fake,
+        "one request per forever: the call finds no slot",
+    )
+    .await;
     assert_eq!(fake.requests_seen(Operation::GetAgent), 0);
 }
 
