@@ -14,6 +14,9 @@
 //!   checks the header and the signature and fills the verdict cache) vs
 //!   `jsonwebtoken::decode` into a claims struct on the same tokens, in
 //!   alternating rounds.
+//!   With valgrind, the instructions per token of each, counted inside the
+//!   verifying loop only (`--first-sight ours|jsonwebtoken --tokens-file F`,
+//!   the tokens signed beforehand by this process).
 //! - **burst**: 1,000 concurrent `verify` calls bearing one new token, per
 //!   trial: the introspections the fake AgentIdP saw.
 
@@ -34,6 +37,8 @@ const PAIRS: usize = 5_000;
 const TOKENS: usize = 2_000;
 const ROUNDS: usize = 4;
 const TRIALS: usize = 5;
+/// The tokens counted per first-sight run under callgrind.
+const FIRST_SIGHT_COUNTED: usize = 500;
 const BURST: usize = 1_000;
 const WARM_UP: usize = 500;
 /// Each measurement stops here even if fewer iterations are done.
@@ -48,6 +53,11 @@ fn main() {
     }
     if let Some(kind) = support::arg::<String>("--callgrind") {
         callgrind(&kind, support::arg("--calls").unwrap_or(2_000));
+        return;
+    }
+    if let Some(kind) = support::arg::<String>("--first-sight") {
+        let tokens = support::arg::<String>("--tokens-file").expect("--tokens-file");
+        first_sight(&kind, std::path::Path::new(&tokens));
         return;
     }
     let quick = !support::report_mode();
@@ -357,7 +367,82 @@ fn rs256(fake: &FakeAgentIdp, tokens: usize) -> serde_json::Value {
         "tokens": ours_n,
         "ours_per_cpu_s": ours_n as f64 / ours.as_secs_f64(),
         "jsonwebtoken_per_cpu_s": theirs_n as f64 / theirs.as_secs_f64(),
+        "instructions_per_token": first_sight_instructions(&pem, &rounds[0]),
     })
+}
+
+/// Instructions per first sight, ours and `jsonwebtoken::decode`'s, counted
+/// by callgrind inside [`counted`] only (so neither the signing nor the
+/// setup counts): `null` without valgrind.
+fn first_sight_instructions(pem: &str, tokens: &[String]) -> serde_json::Value {
+    let tokens = &tokens[..tokens.len().min(FIRST_SIGHT_COUNTED)];
+    let file = std::env::temp_dir().join(format!(
+        "sentryagent-first-sight-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(&file, json!({"pem": pem, "tokens": tokens}).to_string()).unwrap();
+    let path = file.display().to_string();
+    let count = |kind: &str| {
+        support::callgrind_collected(
+            &["--collect-atstart=no", "--toggle-collect=*counted*"],
+            &["--first-sight", kind, "--tokens-file", &path],
+        )
+        .map(|n| n / tokens.len() as f64)
+    };
+    let counts = (count("ours"), count("jsonwebtoken"));
+    let _ = std::fs::remove_file(&file);
+    match counts {
+        (Some(ours), Some(theirs)) => json!({"ours": ours, "jsonwebtoken": theirs}),
+        _ => serde_json::Value::Null,
+    }
+}
+
+/// `--first-sight KIND --tokens-file F`: each token of `F` verified once,
+/// by the PEM verifier (`ours`) or by `jsonwebtoken::decode`, inside
+/// [`counted`], after one warm-up token outside it.
+fn first_sight(kind: &str, file: &std::path::Path) {
+    let input: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    let pem = input["pem"].as_str().unwrap();
+    let tokens: Vec<String> = serde_json::from_value(input["tokens"].clone()).unwrap();
+    let (warm_up, tokens) = tokens.split_first().unwrap();
+    let rt = support::current_thread_runtime();
+    match kind {
+        "ours" => {
+            let verifier = Verifier::public_key_pem(pem)
+                .unwrap()
+                .capacity(tokens.len() as u64 + 1)
+                .build()
+                .unwrap();
+            rt.block_on(verifier.verify(warm_up)).unwrap();
+            counted(|| {
+                rt.block_on(async {
+                    for token in tokens {
+                        std::hint::black_box(verifier.verify(token).await.unwrap());
+                    }
+                })
+            });
+        }
+        "jsonwebtoken" => {
+            let key = jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+            let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+            let decode = |token: &String| {
+                jsonwebtoken::decode::<Claims>(token, &key, &validation).unwrap()
+            };
+            decode(warm_up);
+            counted(|| {
+                for token in tokens {
+                    std::hint::black_box(decode(token));
+                }
+            });
+        }
+        other => panic!("no first-sight kind {other}"),
+    }
+}
+
+/// What callgrind counts in `--first-sight` runs (`--toggle-collect`).
+#[inline(never)]
+fn counted<T>(f: impl FnOnce() -> T) -> T {
+    f()
 }
 
 fn burst(

@@ -635,28 +635,8 @@ pub fn latency_summary(samples: &mut [Duration]) -> serde_json::Value {
 /// difference in calls, so setup and warm-up cancel out. `null` when
 /// valgrind is not installed.
 pub fn instructions_per_call(kinds: &[&str]) -> serde_json::Value {
-    let Ok(exe) = std::env::current_exe() else {
-        return serde_json::Value::Null;
-    };
-    let count = |kind: &str, calls: usize| -> Option<f64> {
-        let out = std::env::temp_dir().join(format!(
-            "sentryagent-callgrind-{}-{kind}-{calls}",
-            std::process::id()
-        ));
-        let output = Command::new("valgrind")
-            .arg("--tool=callgrind")
-            .arg(format!("--callgrind-out-file={}", out.display()))
-            .arg(&exe)
-            .args(["--callgrind", kind, "--calls", &calls.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .output()
-            .ok()?;
-        let _ = std::fs::remove_file(&out);
-        String::from_utf8_lossy(&output.stderr)
-            .lines()
-            .find_map(|l| l.split("Collected :").nth(1))
-            .and_then(|n| n.trim().parse::<f64>().ok())
+    let count = |kind: &str, calls: usize| {
+        callgrind_collected(&[], &["--callgrind", kind, "--calls", &calls.to_string()])
     };
     let mut per_call = serde_json::Map::new();
     for kind in kinds {
@@ -668,6 +648,33 @@ pub fn instructions_per_call(kinds: &[&str]) -> serde_json::Value {
         }
     }
     serde_json::Value::Object(per_call)
+}
+
+/// The instructions callgrind collected running this bench's executable
+/// with `args`, and `valgrind` options `options` (say, to count only inside
+/// one function); `None` when valgrind is not installed or counted nothing.
+pub fn callgrind_collected(options: &[&str], args: &[&str]) -> Option<f64> {
+    let exe = std::env::current_exe().ok()?;
+    let out = std::env::temp_dir().join(format!(
+        "sentryagent-callgrind-{}-{}",
+        std::process::id(),
+        args.join("-").replace(['/', ' '], "_")
+    ));
+    let output = Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .args(options)
+        .arg(&exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .output()
+        .ok()?;
+    let _ = std::fs::remove_file(&out);
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .find_map(|l| l.split("Collected :").nth(1))
+        .and_then(|n| n.trim().parse::<f64>().ok())
 }
 
 /// Microseconds as a float, for reports.

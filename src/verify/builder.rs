@@ -405,6 +405,6 @@ impl VerifierBuilder {
             }
         };
         let status = self.status.build(self.settings.capacity);
-        Ok(Verifier::from_parts(check, self.settings, status))
+        Verifier::from_parts(check, self.settings, status)
     }
 }

@@ -1,22 +1,34 @@
 //! Local checks of an AgentIdP access token: RS256 only, `exp`/`nbf` with a
 //! leeway, optional `iss`/`aud`; unknown claims are ignored.
+//!
+//! The token is taken apart once ([`Jws::parse`]); jsonwebtoken checks the
+//! signature (`jsonwebtoken::crypto::verify`, aws-lc-rs), and the claims
+//! are read once, after it. `jsonwebtoken::decode` would parse the header
+//! a second time and the claims twice, and a first sight must cost no more
+//! than it.
 
-use std::time::Duration;
+use std::borrow::Cow;
+use std::time::SystemTime;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 
 use super::error::VerifyError;
 use super::principal::{AgentPrincipal, unix_time};
-use super::settings::MAX_LEEWAY;
-use crate::model::Uuid;
+use super::settings::{MAX_LEEWAY, Settings};
+use crate::model::{Audience, Uuid};
 use crate::scope::ScopeSet;
 
+/// The longest JOSE header decoded (real ones are under 100 bytes).
+const MAX_HEADER: usize = 1024;
+
 /// The claims AgentIdP puts in its tokens (`sub`, `client_id`, `scope`,
-/// `jti`, `iat`, `exp`); `exp`, `nbf`, `iss` and `aud` are checked by
-/// jsonwebtoken before these are read.
+/// `jti`, `iat`, `exp`), and those checked against the settings (`nbf`,
+/// `iss`, `aud`). `sub` and `exp` are required. `iss` and `aud` are read
+/// in the spec's string-or-list shape, and any other value counts as
+/// absent: they fail a token only when the settings check them.
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
@@ -25,51 +37,28 @@ struct Claims {
     scope: ScopeSet,
     jti: Option<String>,
     iat: Option<i64>,
-    exp: Option<i64>,
+    exp: i64,
+    nbf: Option<i64>,
+    #[serde(default, deserialize_with = "lenient")]
+    iss: Option<Audience>,
+    #[serde(default, deserialize_with = "lenient")]
+    aud: Option<Audience>,
 }
 
-/// The validation every local check uses: the algorithm is pinned to RS256,
-/// so `none`, HS256 keyed with the public key and every other algorithm fail.
-pub(crate) fn validation(
-    leeway: Duration,
-    issuer: Option<&str>,
-    audience: Option<&str>,
-) -> Validation {
-    let mut v = Validation::new(Algorithm::RS256);
-    // Saturated: jsonwebtoken computes `now - leeway` and `nbf > now + leeway`
-    // in u64, which a huge leeway overflows (a panic in debug builds).
-    v.leeway = leeway.min(MAX_LEEWAY).as_secs();
-    v.validate_exp = true;
-    v.validate_nbf = true;
-    let mut required = vec!["exp", "sub"];
-    if let Some(issuer) = issuer {
-        v.set_issuer(&[issuer]);
-        required.push("iss");
-    }
-    match audience {
-        Some(audience) => {
-            v.set_audience(&[audience]);
-            required.push("aud");
-        }
-        None => v.validate_aud = false,
-    }
-    v.set_required_spec_claims(&required);
-    v
-}
-
-/// What the verifier reads of a token's JOSE header before any signature
-/// work.
-pub(crate) struct JoseHeader {
-    /// The key id, if the header names one.
-    pub(crate) kid: Option<String>,
+/// A string or a list of strings; `None` for any other JSON value (which
+/// the untagged `Audience` has read whole before refusing it).
+fn lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Audience>, D::Error> {
+    Ok(Audience::deserialize(d).ok())
 }
 
 /// The header as written: unknown members are ignored, a repeated member is
 /// an error (serde refuses duplicate fields).
 #[derive(Deserialize)]
-struct Wire {
-    alg: String,
-    kid: Option<String>,
+struct Wire<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
+    #[serde(borrow)]
+    kid: Option<Cow<'a, str>>,
     #[serde(default)]
     crit: Present,
 }
@@ -85,69 +74,134 @@ impl<'de> Deserialize<'de> for Present {
     }
 }
 
-/// The header of `token`, if `token` is a compact JWS (three base64url
-/// parts) whose header is a JSON object with `alg` `RS256` and no `crit`.
-///
-/// RFC 7515 §4.1.11: a recipient MUST refuse a JWS whose `crit` names an
-/// extension it does not understand, and `crit` MUST NOT be empty or
-/// anything but an array of names. This verifier implements no extension,
-/// so a `crit` of any value (a list, `[]`, `null`, a string) is refused.
-/// Checked before the signature: a refusal costs no RSA work.
-pub(crate) fn header(token: &str) -> Result<JoseHeader, VerifyError> {
-    let mut parts = token.split('.');
-    let (Some(header), Some(_), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(VerifyError::InvalidToken);
-    };
-    let json = URL_SAFE_NO_PAD
-        .decode(header)
-        .map_err(|_| VerifyError::InvalidToken)?;
-    let wire: Wire = serde_json::from_slice(&json).map_err(|_| VerifyError::InvalidToken)?;
-    if wire.alg != "RS256" {
-        return Err(VerifyError::InvalidToken);
-    }
-    if wire.crit.0 {
-        tracing::debug!("token refused: its header has `crit` (no extension is implemented)");
-        return Err(VerifyError::InvalidToken);
-    }
-    Ok(JoseHeader { kid: wire.kid })
+/// A compact JWS whose header passed: `alg` `RS256`, no `crit`.
+pub(crate) struct Jws<'a> {
+    /// The key id, if the header names one.
+    pub(crate) kid: Option<String>,
+    /// `header.payload`, what the signature signs.
+    signed: &'a str,
+    payload: &'a str,
+    signature: &'a str,
 }
 
-/// The `iat` of the token's payload, unverified: only to tell a token that
-/// may be newer than the key set from one the key set should know.
-pub(crate) fn unverified_iat(token: &str) -> Option<i64> {
-    #[derive(Deserialize)]
-    struct Issued {
-        iat: Option<i64>,
+impl<'a> Jws<'a> {
+    /// `token` taken apart, if it is a compact JWS (three base64url parts)
+    /// whose header is a JSON object with `alg` `RS256` and no `crit`.
+    ///
+    /// RFC 7515 §4.1.11: a recipient MUST refuse a JWS whose `crit` names
+    /// an extension it does not understand, and `crit` MUST NOT be empty or
+    /// anything but an array of names. This verifier implements no
+    /// extension, so a `crit` of any value (a list, `[]`, `null`, a string)
+    /// is refused. Checked before the signature: a refusal costs no RSA
+    /// work.
+    pub(crate) fn parse(token: &'a str) -> Result<Jws<'a>, VerifyError> {
+        let (signed, signature) = token.rsplit_once('.').ok_or(VerifyError::InvalidToken)?;
+        let (header, payload) = signed.split_once('.').ok_or(VerifyError::InvalidToken)?;
+        if payload.contains('.') || header.len() > MAX_HEADER {
+            return Err(VerifyError::InvalidToken);
+        }
+        let mut json = [0u8; MAX_HEADER];
+        let len = URL_SAFE_NO_PAD
+            .decode_slice(header, &mut json)
+            .map_err(|_| VerifyError::InvalidToken)?;
+        let wire: Wire<'_> =
+            serde_json::from_slice(&json[..len]).map_err(|_| VerifyError::InvalidToken)?;
+        if wire.alg != "RS256" {
+            return Err(VerifyError::InvalidToken);
+        }
+        if wire.crit.0 {
+            tracing::debug!("token refused: its header has `crit` (no extension is implemented)");
+            return Err(VerifyError::InvalidToken);
+        }
+        Ok(Jws {
+            kid: wire.kid.map(Cow::into_owned),
+            signed,
+            payload,
+            signature,
+        })
     }
-    let payload = token.split('.').nth(1)?;
-    let json =
-        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).ok()?;
-    serde_json::from_slice::<Issued>(&json).ok()?.iat
-}
 
-/// The principal of `token` if its signature, times and claims check out.
-pub(crate) fn verify(
-    token: &str,
-    key: &DecodingKey,
-    validation: &Validation,
-) -> Result<AgentPrincipal, VerifyError> {
-    let claims = jsonwebtoken::decode::<Claims>(token, key, validation)
-        .map_err(|e| {
-            tracing::debug!(reason = ?e.kind(), "token refused by the local check");
+    /// The payload's `iat`, unverified: only to tell a token that may be
+    /// newer than the key set from one the key set should know.
+    pub(crate) fn unverified_iat(&self) -> Option<i64> {
+        #[derive(Deserialize)]
+        struct Issued {
+            iat: Option<i64>,
+        }
+        let json = URL_SAFE_NO_PAD.decode(self.payload).ok()?;
+        serde_json::from_slice::<Issued>(&json).ok()?.iat
+    }
+
+    /// The principal if the signature is `key`'s, and the claims pass the
+    /// settings' checks: `exp` not past and `nbf` not ahead (each with
+    /// the leeway), `iss` and `aud` when set (RFC 7519 §4.1.3: the
+    /// audience is one of the token's `aud`).
+    pub(crate) fn verify(
+        &self,
+        key: &DecodingKey,
+        settings: &Settings,
+    ) -> Result<AgentPrincipal, VerifyError> {
+        let signed = jsonwebtoken::crypto::verify(
+            self.signature,
+            self.signed.as_bytes(),
+            key,
+            Algorithm::RS256,
+        );
+        if !matches!(signed, Ok(true)) {
+            tracing::debug!("token refused by the local check: bad signature");
+            return Err(VerifyError::InvalidToken);
+        }
+        let json = URL_SAFE_NO_PAD
+            .decode(self.payload)
+            .map_err(|_| VerifyError::InvalidToken)?;
+        let claims: Claims = serde_json::from_slice(&json).map_err(|e| {
+            tracing::debug!(reason = %e, "token refused by the local check: claims");
             VerifyError::InvalidToken
-        })?
-        .claims;
-    let agent_id = Uuid::parse_str(&claims.sub).map_err(|_| VerifyError::InvalidToken)?;
-    Ok(AgentPrincipal {
-        agent_id,
-        client_id: claims.client_id.unwrap_or(claims.sub),
-        scopes: claims.scope,
-        jti: claims.jti,
-        expires_at: claims.exp.and_then(unix_time),
-        issued_at: claims.iat.and_then(unix_time),
-    })
+        })?;
+        if let Err(reason) = check(&claims, settings) {
+            tracing::debug!(reason, "token refused by the local check");
+            return Err(VerifyError::InvalidToken);
+        }
+        let agent_id = Uuid::parse_str(&claims.sub).map_err(|_| VerifyError::InvalidToken)?;
+        Ok(AgentPrincipal {
+            agent_id,
+            client_id: claims.client_id.unwrap_or(claims.sub),
+            scopes: claims.scope,
+            jti: claims.jti,
+            expires_at: unix_time(claims.exp),
+            issued_at: claims.iat.and_then(unix_time),
+        })
+    }
+}
+
+/// The claims' times, issuer and audience against the settings.
+fn check(claims: &Claims, settings: &Settings) -> Result<(), &'static str> {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let now = i64::try_from(now).unwrap_or(i64::MAX);
+    let leeway = i64::try_from(settings.leeway.min(MAX_LEEWAY).as_secs()).unwrap_or(0);
+    if claims.exp < now.saturating_sub(leeway) {
+        return Err("expired");
+    }
+    if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+        return Err("not yet valid (nbf)");
+    }
+    if let Some(issuer) = &settings.issuer
+        && !matches!(&claims.iss, Some(Audience::String(iss)) if iss == issuer)
+    {
+        return Err("`iss` is missing or not the issuer");
+    }
+    if let Some(audience) = &settings.audience {
+        let ok = claims.aud.as_ref().is_some_and(|aud| match aud {
+            Audience::String(one) => one == audience,
+            Audience::Array(all) => all.contains(audience),
+        });
+        if !ok {
+            return Err("`aud` is missing or does not name the audience");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -160,8 +214,8 @@ mod tests {
 
     #[test]
     fn a_crit_header_of_any_value_is_refused() {
-        let fine = header(&with_header(r#"{"alg":"RS256","kid":"k1","x":{"crit":1}}"#));
-        assert_eq!(fine.map(|h| h.kid), Ok(Some("k1".to_owned())));
+        let token = with_header(r#"{"alg":"RS256","kid":"k1","x":{"crit":1}}"#);
+        assert_eq!(Jws::parse(&token).map(|h| h.kid), Ok(Some("k1".to_owned())));
         for refused in [
             r#"{"alg":"RS256","crit":["exp"]}"#,
             r#"{"alg":"RS256","crit":[]}"#,
@@ -173,13 +227,13 @@ mod tests {
             r#"["alg","RS256"]"#,
         ] {
             assert_eq!(
-                header(&with_header(refused)).map(|h| h.kid),
+                Jws::parse(&with_header(refused)).map(|h| h.kid),
                 Err(VerifyError::InvalidToken),
                 "{refused}"
             );
         }
         for junk in ["", "a.b", "a.b.c.d", "!!!.e30.c2ln"] {
-            assert!(header(junk).is_err(), "{junk}");
+            assert!(Jws::parse(junk).is_err(), "{junk}");
         }
     }
 }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use http::HeaderMap;
-use jsonwebtoken::{DecodingKey, Validation};
+use jsonwebtoken::DecodingKey;
 
 use super::budget::MissBudget;
 use super::cache::{TokenKey, Verdict, VerdictCache, after};
@@ -12,12 +12,13 @@ use super::error::VerifyError;
 use super::header::{bearer_token, is_b64token};
 use super::introspect::{self, Ask};
 use super::jwks::Jwks;
-use super::jwt;
+use super::jwt::Jws;
 use super::principal::AgentPrincipal;
 use super::settings::Settings;
 use super::shape;
 use super::status::StatusCheck;
 use crate::client::Client;
+use crate::error::Error;
 
 /// Decides whether a bearer token is good and whom it speaks for.
 ///
@@ -35,7 +36,6 @@ struct Inner {
     check: Check,
     cache: VerdictCache,
     settings: Settings,
-    validation: Validation,
     /// Introspections of tokens not known active (introspection mode).
     misses: MissBudget,
     /// The opt-in agent-status check, after every other.
@@ -93,22 +93,18 @@ impl Verifier {
         check: Check,
         settings: Settings,
         status: Option<StatusCheck>,
-    ) -> Verifier {
-        let validation = jwt::validation(
-            settings.leeway,
-            settings.issuer.as_deref(),
-            settings.audience.as_deref(),
-        );
-        Verifier {
+    ) -> crate::error::Result<Verifier> {
+        let cache = VerdictCache::new(settings.capacity)
+            .map_err(|e| Error::config(format!("no random key for the verdict cache: {e}")))?;
+        Ok(Verifier {
             inner: Arc::new(Inner {
                 check,
-                cache: VerdictCache::new(settings.capacity),
+                cache,
                 misses: MissBudget::new(settings.misses.0, settings.misses.1),
                 settings,
-                validation,
                 status,
             }),
-        }
+        })
     }
 
     /// The principal of the request's `Authorization: Bearer` token.
@@ -140,24 +136,37 @@ impl Verifier {
         self.decide_checked(token).await
     }
 
-    /// [`decide`](Self::decide), then the agent-status check if asked for.
+    /// The cached verdict, else [`decide`](Self::decide); then the
+    /// agent-status check if asked for.
+    ///
+    /// A token seen before is a cache hit in every mode: one keyed hash and
+    /// one lookup, no header parse, no RSA, no timer. Only signed tokens and
+    /// introspection verdicts are kept, so junk cannot push good verdicts
+    /// out. The rest is boxed: the cache hit's future stays small, which is
+    /// what each request moves around.
     async fn decide_checked(&self, token: &str) -> Result<AgentPrincipal, VerifyError> {
-        let principal = self.decide(token).await?;
-        if let Some(status) = &self.inner.status {
-            status.check(principal.agent_id).await?;
+        let i = &*self.inner;
+        let key = i.cache.key_of(token);
+        let principal = match i.cache.fresh(&key).await {
+            Some(entry) => answer(entry.verdict)?,
+            None => Box::pin(self.decide(token, key)).await?,
+        };
+        if let Some(status) = &i.status {
+            Box::pin(status.check(principal.agent_id)).await?;
         }
         Ok(principal)
     }
 
-    /// [`verify`](Self::verify) of a token known to be a b64token, answered
-    /// by the verifier's deadline (each remote call is bounded by it too, so
-    /// that a timed-out introspection can still be served by the grace).
-    async fn decide(&self, token: &str) -> Result<AgentPrincipal, VerifyError> {
+    /// The verdict on a token known to be a b64token and not freshly
+    /// cached (its key `key`), answered by the verifier's deadline (each
+    /// remote call is bounded by it too, so that a timed-out introspection
+    /// can still be served by the grace).
+    async fn decide(&self, token: &str, key: TokenKey) -> Result<AgentPrincipal, VerifyError> {
         let start = tokio::time::Instant::now();
         let deadline = start
             .checked_add(self.inner.settings.deadline)
             .unwrap_or_else(|| after(start.into_std(), self.inner.settings.deadline).into());
-        tokio::time::timeout_at(deadline, self.decide_by(token, deadline))
+        tokio::time::timeout_at(deadline, self.decide_by(token, key, deadline))
             .await
             .unwrap_or(Err(VerifyError::Unavailable {
                 retry_after: introspect::DEFAULT_RETRY_AFTER,
@@ -167,6 +176,7 @@ impl Verifier {
     async fn decide_by(
         &self,
         token: &str,
+        key: TokenKey,
         deadline: tokio::time::Instant,
     ) -> Result<AgentPrincipal, VerifyError> {
         let i = &*self.inner;
@@ -180,31 +190,18 @@ impl Verifier {
                 if !shape::could_be_live_token(token, now, leeway) {
                     return Err(VerifyError::InvalidToken);
                 }
-                self.introspected(
-                    client,
-                    token,
-                    TokenKey::of(token),
-                    Some(&i.misses),
-                    deadline,
-                )
-                .await
+                self.introspected(client, token, key, Some(&i.misses), deadline)
+                    .await
             }
             Check::Local { keys, first_sight } => {
-                // A token seen before is a cache hit: no header parse, no
-                // RSA. Only signed tokens (or introspection verdicts) are
-                // kept, so junk cannot push good verdicts out.
-                let key = TokenKey::of(token);
-                if let Some(entry) = i.cache.fresh(&key).await {
-                    return answer(entry.verdict);
-                }
-                let header = jwt::header(token)?;
+                let jws = Jws::parse(token)?;
                 let principal = match keys {
-                    Keys::Pem(pem) => jwt::verify(token, pem, &i.validation)?,
+                    Keys::Pem(pem) => jws.verify(pem, &i.settings)?,
                     Keys::Jwks(jwks) => {
-                        let kid = header.kid.as_deref();
+                        let kid = jws.kid.as_deref();
                         let set = jwks.keys_for(kid, deadline).await?;
-                        let key = set.key_for(kid, jwt::unverified_iat(token))?;
-                        jwt::verify(token, key, &i.validation)?
+                        let key = set.key_for(kid, jws.unverified_iat())?;
+                        jws.verify(key, &i.settings)?
                     }
                 };
                 match first_sight {
@@ -300,10 +297,10 @@ mod tests {
             for part in token.split('.') {
                 assert!(!dump.contains(part), "a token part is in the cache: {dump}");
             }
-            assert!(snapshot.iter().any(|(key, _)| *key == TokenKey::of(token)));
+            assert!(snapshot.iter().any(|(key, _)| *key == verifier.cache().key_of(token)));
         }
         for (key, _) in &snapshot {
-            assert_eq!(std::mem::size_of_val(key), 32, "a SHA-256, nothing else");
+            assert_eq!(std::mem::size_of_val(key), 16, "a 128-bit hash, nothing else");
         }
     }
 
@@ -339,7 +336,7 @@ mod tests {
             for (token, bound) in [(&short, 20), (&long, 60)] {
                 let (_, entry) = snapshot
                     .iter()
-                    .find(|(key, _)| *key == TokenKey::of(token))
+                    .find(|(key, _)| *key == verifier.cache().key_of(token))
                     .expect("kept under its hash");
                 // From before the verification: allow the time it took.
                 let fresh = entry.fresh_until.saturating_duration_since(started);
