@@ -425,9 +425,8 @@ fn first_sight(kind: &str, file: &std::path::Path) {
         "jsonwebtoken" => {
             let key = jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
             let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-            let decode = |token: &String| {
-                jsonwebtoken::decode::<Claims>(token, &key, &validation).unwrap()
-            };
+            let decode =
+                |token: &String| jsonwebtoken::decode::<Claims>(token, &key, &validation).unwrap();
             decode(warm_up);
             counted(|| {
                 for token in tokens {

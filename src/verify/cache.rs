@@ -97,7 +97,8 @@ impl Hasher for PassThroughHasher {
         for chunk in bytes.chunks(8) {
             let mut word = [0; 8];
             word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(0x517c_c1b7_2722_0a95);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
         }
     }
 }
@@ -302,5 +303,32 @@ impl VerdictCache {
             .iter()
             .map(|(key, entry)| (*key, entry))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key is a function of the token under the hasher's own random key:
+    /// stable for one hasher, different across hasher (so no one can work
+    /// out offline which token would share a cached token's key), and its
+    /// `Debug` shows 32 bits of it, never the token.
+    #[test]
+    fn token_keys_are_keyed_per_verifier_and_show_no_token() {
+        let (a, b) = (TokenHasher::new().unwrap(), TokenHasher::new().unwrap());
+        let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl";
+        assert_eq!(a.key_of(token), a.key_of(token));
+        assert_ne!(a.key_of(token), b.key_of(token));
+        assert_ne!(a.key_of(token), a.key_of(&token[..token.len() - 1]));
+        let shown = format!("{:?} {a:?}", a.key_of(token));
+        assert!(
+            shown.starts_with("siphash:") && !shown.contains("eyJ"),
+            "{shown}"
+        );
+        assert_eq!(
+            shown.len(),
+            "siphash:".len() + 8 + "…".len() + " TokenHasher(random key)".len()
+        );
     }
 }

@@ -184,7 +184,10 @@ fn check(claims: &Claims, settings: &Settings) -> Result<(), &'static str> {
     if claims.exp < now.saturating_sub(leeway) {
         return Err("expired");
     }
-    if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+    if claims
+        .nbf
+        .is_some_and(|nbf| nbf > now.saturating_add(leeway))
+    {
         return Err("not yet valid (nbf)");
     }
     if let Some(issuer) = &settings.issuer

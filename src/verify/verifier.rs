@@ -297,10 +297,18 @@ mod tests {
             for part in token.split('.') {
                 assert!(!dump.contains(part), "a token part is in the cache: {dump}");
             }
-            assert!(snapshot.iter().any(|(key, _)| *key == verifier.cache().key_of(token)));
+            assert!(
+                snapshot
+                    .iter()
+                    .any(|(key, _)| *key == verifier.cache().key_of(token))
+            );
         }
         for (key, _) in &snapshot {
-            assert_eq!(std::mem::size_of_val(key), 16, "a 128-bit hash, nothing else");
+            assert_eq!(
+                std::mem::size_of_val(key),
+                16,
+                "a 128-bit hash, nothing else"
+            );
         }
     }
 

@@ -266,3 +266,152 @@ fn a_pem_that_is_not_an_rsa_key_is_a_config_error() {
     assert_eq!(err.kind(), sentryagent_idp::ErrorKind::Config);
     assert!(sentryagent_idp::verify::Verifier::jwks("ftp://x").is_err());
 }
+
+/// The local modes read the claims themselves (jsonwebtoken checks only
+/// the signature): each rule at its edge, in both local modes. `iss` and
+/// `aud` in an odd shape fail a token only when the setting checks them.
+#[tokio::test]
+async fn local_claim_checks_hold_at_their_edges() {
+    let fake = fake_with_oidc().await;
+    let live = seeded_agent(&fake, &["agents:read"]);
+    let signed = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut c = claims(live, "agents:read");
+        edit(&mut c);
+        fake.sign_claims(c)
+    };
+    let idp = "https://idp.example";
+    // (case, token, issuer setting, audience setting, accepted)
+    let cases: Vec<(&str, String, Option<&str>, Option<&str>, bool)> = vec![
+        (
+            "exp 4 s past, 5 s leeway",
+            signed(&|c| c["exp"] = json!(now() - 4)),
+            None,
+            None,
+            true,
+        ),
+        (
+            "exp 30 s past",
+            signed(&|c| c["exp"] = json!(now() - 30)),
+            None,
+            None,
+            false,
+        ),
+        (
+            "no exp",
+            signed(&|c| drop(c.as_object_mut().unwrap().remove("exp"))),
+            None,
+            None,
+            false,
+        ),
+        (
+            "exp a string",
+            signed(&|c| c["exp"] = json!("4102444800")),
+            None,
+            None,
+            false,
+        ),
+        (
+            "exp a fraction",
+            signed(&|c| c["exp"] = json!(4102444800.5)),
+            None,
+            None,
+            false,
+        ),
+        (
+            "no sub",
+            signed(&|c| drop(c.as_object_mut().unwrap().remove("sub"))),
+            None,
+            None,
+            false,
+        ),
+        (
+            "nbf 4 s ahead",
+            signed(&|c| c["nbf"] = json!(now() + 4)),
+            None,
+            None,
+            true,
+        ),
+        (
+            "nbf 60 s ahead",
+            signed(&|c| c["nbf"] = json!(now() + 60)),
+            None,
+            None,
+            false,
+        ),
+        (
+            "aud in a list",
+            signed(&|c| c["aud"] = json!(["billing", "orders"])),
+            None,
+            Some("orders"),
+            true,
+        ),
+        (
+            "aud a list without it",
+            signed(&|c| c["aud"] = json!(["billing"])),
+            None,
+            Some("orders"),
+            false,
+        ),
+        ("aud missing", signed(&|_| {}), None, Some("orders"), false),
+        (
+            "aud a number, unchecked",
+            signed(&|c| c["aud"] = json!(7)),
+            None,
+            None,
+            true,
+        ),
+        (
+            "aud a number, checked",
+            signed(&|c| c["aud"] = json!(7)),
+            None,
+            Some("7"),
+            false,
+        ),
+        (
+            "iss a list, unchecked",
+            signed(&|c| c["iss"] = json!([idp])),
+            None,
+            None,
+            true,
+        ),
+        (
+            "iss a list, checked",
+            signed(&|c| c["iss"] = json!([idp])),
+            Some(idp),
+            None,
+            false,
+        ),
+        (
+            "iss another",
+            signed(&|c| c["iss"] = json!("https://evil.example")),
+            Some(idp),
+            None,
+            false,
+        ),
+        (
+            "iss the issuer",
+            signed(&|c| c["iss"] = json!(idp)),
+            Some(idp),
+            None,
+            true,
+        ),
+        ("iss missing", signed(&|_| {}), Some(idp), None, false),
+    ];
+    for mode in [Mode::Pem, Mode::Jwks] {
+        for (case, token, issuer, audience, accepted) in &cases {
+            let mut b = builder(&fake, mode);
+            if let Some(issuer) = issuer {
+                b = b.issuer(*issuer);
+            }
+            if let Some(audience) = audience {
+                b = b.audience(*audience);
+            }
+            let got = b.build().unwrap().verify(token).await;
+            if *accepted {
+                assert_eq!(got.map(|p| p.agent_id), Ok(live), "{mode:?}: {case}");
+            } else {
+                assert_eq!(got, Err(VerifyError::InvalidToken), "{mode:?}: {case}");
+            }
+        }
+    }
+}
