@@ -60,9 +60,9 @@ impl TokenHasher {
         Ok(TokenHasher { key })
     }
 
-    pub(crate) fn key_of(&self, token: &str) -> TokenKey {
+    pub(crate) fn key_of(&self, token: &[u8]) -> TokenKey {
         let mut hasher = SipHasher24::new_with_key(&self.key);
-        hasher.write(token.as_bytes());
+        hasher.write(token);
         TokenKey(hasher.finish128().as_u128())
     }
 }
@@ -229,7 +229,7 @@ impl VerdictCache {
     }
 
     /// The key `token`'s verdict is kept under.
-    pub(crate) fn key_of(&self, token: &str) -> TokenKey {
+    pub(crate) fn key_of(&self, token: &[u8]) -> TokenKey {
         self.hasher.key_of(token)
     }
 
@@ -317,7 +317,7 @@ mod tests {
     #[test]
     fn token_keys_are_keyed_per_verifier_and_show_no_token() {
         let (a, b) = (TokenHasher::new().unwrap(), TokenHasher::new().unwrap());
-        let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl";
+        let token = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl";
         assert_eq!(a.key_of(token), a.key_of(token));
         assert_ne!(a.key_of(token), b.key_of(token));
         assert_ne!(a.key_of(token), a.key_of(&token[..token.len() - 1]));

@@ -14,7 +14,16 @@ pub(crate) const MAX_TOKEN_LEN: usize = 8 * 1024;
 /// no header (or another scheme) is [`VerifyError::MissingToken`]; several
 /// headers, or a `Bearer` one that does not fit, are
 /// [`VerifyError::InvalidRequest`].
+#[cfg(test)]
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, VerifyError> {
+    b64token(bearer_sent(headers)?).ok_or(VerifyError::InvalidRequest)
+}
+
+/// What follows `Bearer ` in `headers`, its b64token syntax (and length)
+/// not yet checked: a token already in the verdict
+/// cache needs no check (only checked tokens get there), so the check is
+/// made, with [`b64token`], on a cache miss only.
+pub(crate) fn bearer_sent(headers: &HeaderMap) -> Result<&[u8], VerifyError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(VerifyError::MissingToken);
@@ -36,11 +45,18 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, VerifyError> {
     let rest = &bytes[scheme_len..];
     let token_start = rest.iter().position(|b| *b != b' ').unwrap_or(rest.len());
     let token = &rest[token_start..];
-    if token_start == 0 || !is_b64token(token) {
+    if token_start == 0 || token.is_empty() {
         return Err(VerifyError::InvalidRequest);
     }
-    // b64token is ASCII, so this cannot fail; stay total anyway.
-    std::str::from_utf8(token).map_err(|_| VerifyError::InvalidRequest)
+    Ok(token)
+}
+
+/// `token` as a `&str` if it is an RFC 6750 b64token.
+pub(crate) fn b64token(token: &[u8]) -> Option<&str> {
+    // b64token is ASCII, so from_utf8 cannot fail; stay total anyway.
+    is_b64token(token)
+        .then(|| std::str::from_utf8(token).ok())
+        .flatten()
 }
 
 /// RFC 7230 `token` (an auth-scheme name).
@@ -53,7 +69,7 @@ fn is_scheme(bytes: &[u8]) -> bool {
 
 /// RFC 6750 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`,
 /// at most [`MAX_TOKEN_LEN`] bytes.
-pub(crate) fn is_b64token(token: &[u8]) -> bool {
+fn is_b64token(token: &[u8]) -> bool {
     if token.is_empty() || token.len() > MAX_TOKEN_LEN {
         return false;
     }

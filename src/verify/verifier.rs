@@ -9,7 +9,7 @@ use jsonwebtoken::DecodingKey;
 use super::budget::MissBudget;
 use super::cache::{TokenKey, Verdict, VerdictCache, after};
 use super::error::VerifyError;
-use super::header::{bearer_token, is_b64token};
+use super::header::{MAX_TOKEN_LEN, b64token, bearer_sent};
 use super::introspect::{self, Ask};
 use super::jwks::Jwks;
 use super::jwt::Jws;
@@ -118,8 +118,8 @@ impl Verifier {
         &self,
         headers: &HeaderMap,
     ) -> Result<AgentPrincipal, VerifyError> {
-        // bearer_token checked the b64token syntax already.
-        self.decide_checked(bearer_token(headers)?).await
+        let sent = bearer_sent(headers)?;
+        self.decide_checked(sent, VerifyError::InvalidRequest).await
     }
 
     /// The principal of `token`, or why it is refused:
@@ -130,26 +130,36 @@ impl Verifier {
     /// this (with [`RequireScopes`](super::RequireScopes) or
     /// [`AgentPrincipal::has_all`]).
     pub async fn verify(&self, token: &str) -> Result<AgentPrincipal, VerifyError> {
-        if !is_b64token(token.as_bytes()) {
-            return Err(VerifyError::InvalidToken);
-        }
-        self.decide_checked(token).await
+        self.decide_checked(token.as_bytes(), VerifyError::InvalidToken)
+            .await
     }
 
-    /// The cached verdict, else [`decide`](Self::decide); then the
+    /// The cached verdict on the token `sent`, else (it is a b64token, or
+    /// `not_b64token` is the answer) [`decide`](Self::decide); then the
     /// agent-status check if asked for.
     ///
     /// A token seen before is a cache hit in every mode: one keyed hash and
-    /// one lookup, no header parse, no RSA, no timer. Only signed tokens and
+    /// one lookup, no syntax check (only tokens that passed it are cached),
+    /// no header parse, no RSA, no timer. Only signed tokens and
     /// introspection verdicts are kept, so junk cannot push good verdicts
     /// out. The rest is boxed: the cache hit's future stays small, which is
     /// what each request moves around.
-    async fn decide_checked(&self, token: &str) -> Result<AgentPrincipal, VerifyError> {
+    async fn decide_checked(
+        &self,
+        sent: &[u8],
+        not_b64token: VerifyError,
+    ) -> Result<AgentPrincipal, VerifyError> {
         let i = &*self.inner;
-        let key = i.cache.key_of(token);
+        if sent.len() > MAX_TOKEN_LEN {
+            return Err(not_b64token);
+        }
+        let key = i.cache.key_of(sent);
         let principal = match i.cache.fresh(&key).await {
             Some(entry) => answer(entry.verdict)?,
-            None => Box::pin(self.decide(token, key)).await?,
+            None => {
+                let token = b64token(sent).ok_or(not_b64token)?;
+                Box::pin(self.decide(token, key)).await?
+            }
         };
         if let Some(status) = &i.status {
             Box::pin(status.check(principal.agent_id)).await?;
@@ -300,7 +310,7 @@ mod tests {
             assert!(
                 snapshot
                     .iter()
-                    .any(|(key, _)| *key == verifier.cache().key_of(token))
+                    .any(|(key, _)| *key == verifier.cache().key_of(token.as_bytes()))
             );
         }
         for (key, _) in &snapshot {
@@ -344,7 +354,7 @@ mod tests {
             for (token, bound) in [(&short, 20), (&long, 60)] {
                 let (_, entry) = snapshot
                     .iter()
-                    .find(|(key, _)| *key == verifier.cache().key_of(token))
+                    .find(|(key, _)| *key == verifier.cache().key_of(token.as_bytes()))
                     .expect("kept under its hash");
                 // From before the verification: allow the time it took.
                 let fresh = entry.fresh_until.saturating_duration_since(started);

@@ -267,6 +267,9 @@ fn a_pem_that_is_not_an_rsa_key_is_a_config_error() {
     assert!(sentryagent_idp::verify::Verifier::jwks("ftp://x").is_err());
 }
 
+/// (case, token, issuer setting, audience setting, accepted)
+type ClaimCase<'a> = (&'a str, String, Option<&'a str>, Option<&'a str>, bool);
+
 /// The local modes read the claims themselves (jsonwebtoken checks only
 /// the signature): each rule at its edge, in both local modes. `iss` and
 /// `aud` in an odd shape fail a token only when the setting checks them.
@@ -280,8 +283,7 @@ async fn local_claim_checks_hold_at_their_edges() {
         fake.sign_claims(c)
     };
     let idp = "https://idp.example";
-    // (case, token, issuer setting, audience setting, accepted)
-    let cases: Vec<(&str, String, Option<&str>, Option<&str>, bool)> = vec![
+    let cases: Vec<ClaimCase<'_>> = vec![
         (
             "exp 4 s past, 5 s leeway",
             signed(&|c| c["exp"] = json!(now() - 4)),
@@ -413,5 +415,53 @@ async fn local_claim_checks_hold_at_their_edges() {
                 assert_eq!(got, Err(VerifyError::InvalidToken), "{mode:?}: {case}");
             }
         }
+    }
+}
+
+/// A cache hit skips the b64token check (only checked tokens are cached):
+/// so a good token, once cached, must not make its malformed variants hits.
+/// Each still answers `invalid_request` in every mode.
+#[tokio::test]
+async fn a_cached_token_does_not_vouch_for_its_malformed_variants() {
+    let fake = fake_with_oidc().await;
+    let live = seeded_agent(&fake, &["agents:read"]);
+    let good = token(&fake, live, "agents:read");
+    for mode in MODES {
+        let verifier = verifier(&fake, mode);
+        let ok = verifier
+            .verify_request_headers(&bearer_headers(&good))
+            .await;
+        assert_eq!(ok.map(|p| p.agent_id), Ok(live), "{mode:?}");
+        for bad in [
+            format!("Bearer {good} "),
+            format!("Bearer {good},"),
+            format!("Bearer {good}=x"),
+            format!("Bearer {good}\t"),
+            format!("Bearer {}", good.replacen('.', ",", 1)),
+            format!("Bearer {good}{}", "a".repeat(9 * 1024)),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(AUTHORIZATION, HeaderValue::from_str(&bad).unwrap());
+            assert_eq!(
+                verifier.verify_request_headers(&headers).await,
+                Err(VerifyError::InvalidRequest),
+                "{mode:?}: {}",
+                &bad[bad.len().min(7 + good.len())..]
+            );
+        }
+        let mut latin1 = format!("Bearer {good}").into_bytes();
+        latin1.push(0xe9);
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_bytes(&latin1).unwrap());
+        assert_eq!(
+            verifier.verify_request_headers(&headers).await,
+            Err(VerifyError::InvalidRequest),
+            "{mode:?}: obs-text"
+        );
+        assert_eq!(
+            verifier.verify(&format!("{good} ")).await,
+            Err(VerifyError::InvalidToken),
+            "{mode:?}: verify(token + space)"
+        );
     }
 }
