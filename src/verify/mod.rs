@@ -17,8 +17,8 @@
 //! [`agent_status_max_age`](VerifierBuilder::agent_status_max_age)", for one
 //! `agents().get` per agent per that time.
 //!
-//! Every mode keeps the verdict on a token it has seen (by a SHA-256 of it,
-//! at most `max_age`, never past its `exp`), so a token seen before costs a
+//! Every mode keeps the verdict on a token it has seen (by a keyed hash of
+//! it, at most `max_age`, never past its `exp`), so a token seen before costs a
 //! cache lookup, not an RSA check nor a request to AgentIdP; the first sight
 //! costs one introspection, one RS256 check, or both.
 //!
@@ -30,8 +30,10 @@
 //!
 //! - **The cache is not optional.** Each introspection counts against the
 //!   service's own rate limit and writes an audit event on AgentIdP, so the
-//!   verdict on a token is cached, keyed by a SHA-256 of the token (the
-//!   cache never holds a token). An active verdict lives at most
+//!   verdict on a token is cached, keyed by a 128-bit SipHash-2-4 of the
+//!   token under a random key of the verifier's own (the cache never holds
+//!   a token; without the key no one can make a token share another's
+//!   entry). An active verdict lives at most
 //!   `max_age` and never past the token's `exp`: that is the bound within
 //!   which a revocation is seen. An inactive one lives
 //!   [`negative_ttl`](VerifierBuilder::negative_ttl), so a flood of one bad token is

@@ -323,7 +323,7 @@ mod tests {
     }
 
     /// Issue 24, performance: a token verified locally is kept as an
-    /// introspection verdict is: keyed by its SHA-256, fresh at most
+    /// introspection verdict is: keyed by its keyed hash, fresh at most
     /// `max_age` and never past its `exp`; a refused token is not kept, so
     /// junk cannot push good verdicts out.
     #[tokio::test]
