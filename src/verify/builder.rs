@@ -144,7 +144,11 @@ impl Verifier {
     /// `Retry-After` (the token may be fine). One fetch at a time: requests
     /// needing it share it (at most 1,024 wait; more get 503 at once). The
     /// discovery document is read again once its own `max-age` (clamped the
-    /// same way) has passed, and after a failed fetch. A token without a `kid` is
+    /// same way) has passed, and after a failed fetch; when it cannot be
+    /// read then (no answer within half the [`deadline`](VerifierBuilder::deadline),
+    /// an error, a document without a usable `jwks_uri`), that fetch uses
+    /// the `jwks_uri` known, and the next one tries discovery again: only a
+    /// document naming another valid `jwks_uri` replaces it. A token without a `kid` is
     /// checked only against a key set of one key. Like
     /// [`public_key_pem`](Self::public_key_pem), it sees no revocation
     /// unless [`introspect_first_sight`](VerifierBuilder::introspect_first_sight).
