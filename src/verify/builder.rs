@@ -6,7 +6,9 @@ use jsonwebtoken::DecodingKey;
 use url::Url;
 
 use super::jwks::{Jwks, JwksTiming};
-use super::settings::{DEFAULT_DEADLINE, DEFAULT_JWKS_COOLDOWN, Settings};
+use super::settings::{
+    DEFAULT_DEADLINE, DEFAULT_JWKS_COOLDOWN, MAX_JWKS_COOLDOWN, MIN_DEADLINE, Settings,
+};
 use super::status::StatusOptions;
 use super::verifier::{Check, Keys, Verifier};
 use crate::client::Client;
@@ -142,7 +144,11 @@ impl Verifier {
     /// `Retry-After` (the token may be fine). One fetch at a time: requests
     /// needing it share it (at most 1,024 wait; more get 503 at once). The
     /// discovery document is read again once its own `max-age` (clamped the
-    /// same way) has passed, and after a failed fetch. A token without a `kid` is
+    /// same way) has passed, and after a failed fetch; when it cannot be
+    /// read then (no answer within half the [`deadline`](VerifierBuilder::deadline),
+    /// an error, a document without a usable `jwks_uri`), that fetch uses
+    /// the `jwks_uri` known, and the next one tries discovery again: only a
+    /// document naming another valid `jwks_uri` replaces it. A token without a `kid` is
     /// checked only against a key set of one key. Like
     /// [`public_key_pem`](Self::public_key_pem), it sees no revocation
     /// unless [`introspect_first_sight`](VerifierBuilder::introspect_first_sight).
@@ -224,14 +230,17 @@ impl VerifierBuilder {
     /// How long an active verdict from introspection is used before
     /// AgentIdP is asked again (default [`DEFAULT_MAX_AGE`](super::DEFAULT_MAX_AGE),
     /// 30 s): the bound within which a revocation is seen. Never past the
-    /// token's `exp`.
+    /// token's `exp`. Zero keeps no verdict: every request asks AgentIdP
+    /// (introspection, or at first sight) or checks the signature again.
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.settings.max_age = max_age;
         self
     }
 
     /// How long an inactive verdict is kept (default
-    /// [`DEFAULT_NEGATIVE_TTL`](super::DEFAULT_NEGATIVE_TTL), 5 s).
+    /// [`DEFAULT_NEGATIVE_TTL`](super::DEFAULT_NEGATIVE_TTL), 5 s). Zero
+    /// keeps none: a token refused is asked about again (within the
+    /// [miss limit](Self::introspection_miss_limit)).
     pub fn negative_ttl(mut self, ttl: Duration) -> Self {
         self.settings.negative_ttl = ttl;
         self
@@ -298,6 +307,13 @@ impl VerifierBuilder {
     /// passes, the request is refused with 503 and `Retry-After` (or served
     /// by the [grace](Self::grace_when_unavailable)). A key-set fetch is
     /// bounded by it too. Saturated: `Duration::MAX` means "as long as can be".
+    ///
+    /// At least [`MIN_DEADLINE`](super::MIN_DEADLINE) (100 ms):
+    /// [`build`](Self::build) fails with
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config), naming `deadline`,
+    /// for a shorter one (zero included), within which no remote call could
+    /// answer, so that every token that is not a cache hit would be refused
+    /// with 503.
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.settings.deadline = deadline;
         self.jwks.deadline = deadline;
@@ -336,9 +352,14 @@ impl VerifierBuilder {
 
     /// JWKS mode: the least time from the end of one key-set fetch to the
     /// start of the next caused by unknown `kid`s or expiry (default
-    /// [`DEFAULT_JWKS_COOLDOWN`](super::DEFAULT_JWKS_COOLDOWN), 10 s).
+    /// [`DEFAULT_JWKS_COOLDOWN`](super::DEFAULT_JWKS_COOLDOWN), 10 s). At
+    /// most [`MAX_JWKS_COOLDOWN`](super::MAX_JWKS_COOLDOWN) (5 min): a
+    /// longer one, `Duration::MAX` included, is taken as that, since within
+    /// the cooldown a failed fetch is not tried again (503 for every token
+    /// whose key is not held) and a key rotated in is not looked for. Zero
+    /// lets each unknown `kid` start a fetch once the one in flight ends.
     pub fn jwks_refetch_cooldown(mut self, cooldown: Duration) -> Self {
-        self.jwks.cooldown = cooldown;
+        self.jwks.cooldown = cooldown.min(MAX_JWKS_COOLDOWN);
         self
     }
 
@@ -364,10 +385,19 @@ impl VerifierBuilder {
     }
 
     /// The verifier. Fails with [`ErrorKind::Config`](crate::ErrorKind::Config)
-    /// if the default JWKS HTTP client cannot be built, or for a plain http
-    /// server root off loopback without
+    /// for a [`deadline`](Self::deadline) shorter than
+    /// [`MIN_DEADLINE`](super::MIN_DEADLINE), if the default JWKS HTTP client
+    /// cannot be built, or for a plain http server root off loopback without
     /// [`allow_insecure_http`](Self::allow_insecure_http).
     pub fn build(self) -> Result<Verifier> {
+        if self.settings.deadline < MIN_DEADLINE {
+            return Err(Error::config(format!(
+                "deadline of {:?} is shorter than the least allowed, {MIN_DEADLINE:?}: \
+                 no remote call could answer within it, so every token that is not \
+                 a cache hit would be refused with 503",
+                self.settings.deadline
+            )));
+        }
         let check = match self.source {
             Source::Introspection(client) => Check::Introspect(client),
             Source::Pem(key) => Check::Local {

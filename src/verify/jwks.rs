@@ -3,7 +3,9 @@
 //! cooldown (counted from the end of the previous fetch), and kept (stale)
 //! when a refresh fails. One fetch at a time, on a task of its own: every
 //! request that needs it waits for that fetch (up to its own deadline) and
-//! shares its outcome.
+//! shares its outcome. The discovery document is read again once stale;
+//! when it cannot be read, the `jwks_uri` known already is used (see
+//! [`DISCOVERY_SHARE`]).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -25,6 +27,15 @@ use crate::seam::transport::read_body;
 const MAX_BODY: u64 = 256 * 1024;
 /// `Retry-After` of a 503 when the key set cannot be had (5 s).
 const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// When a `jwks_uri` is known already, the most of a fetch's deadline that
+/// reading the discovery document again may take: half of it. A hung
+/// discovery then leaves the other half to fetch the key set from the
+/// `jwks_uri` known, so the fallback answers within the deadline of the
+/// request that started the fetch (which is as long as the fetch's); an even
+/// split, since both are one GET, usually of the one server. Without a
+/// `jwks_uri` known there is nothing to fall back to, and discovery may take
+/// the whole deadline.
+const DISCOVERY_SHARE: u32 = 2;
 /// The most requests waiting for one key-set fetch (1024); more are
 /// refused with 503 at once rather than queued.
 pub(crate) const MAX_WAITERS: usize = 1024;
@@ -99,7 +110,8 @@ impl KeySet {
 
 #[derive(Default)]
 struct State {
-    /// The discovery document's `jwks_uri`, and until when it is fresh.
+    /// The discovery document's `jwks_uri`, and until when it is fresh
+    /// (once stale, still the fallback when discovery cannot be read).
     jwks_uri: Option<(Url, Instant)>,
     keys: Option<Arc<KeySet>>,
     /// When the last fetch ended, and whether it brought a key set.
@@ -305,10 +317,11 @@ impl FetchEnd {
             let mut state = self.shared.state();
             if let Some(keys) = keys {
                 state.keys = Some(Arc::new(keys));
-            } else {
-                // The next fetch reads the discovery document again: the
-                // key set may have moved.
-                state.jwks_uri = None;
+            } else if let Some((_, fresh_until)) = &mut state.jwks_uri {
+                // The next fetch reads the discovery document again (the
+                // key set may have moved); the `jwks_uri` known stays its
+                // fallback.
+                *fresh_until = now();
             }
             state.last = Some((now(), fetched));
             state.in_flight = None;
@@ -328,36 +341,40 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Fetches the key set (and the discovery document, when the one held
-    /// is stale or none is). A key set with no usable RSA key is a failure.
+    /// Fetches the key set (and the discovery document first, when the one
+    /// held is stale or none is). A key set with no usable RSA key is a
+    /// failure. When the discovery document is read again but cannot be
+    /// (no answer within [`DISCOVERY_SHARE`] of the deadline, a transport
+    /// error, a non-2xx, a document without a usable `jwks_uri`), the
+    /// `jwks_uri` known is used for this fetch and stays stale, so the next
+    /// fetch tries discovery again.
     async fn fetch(&self) -> Result<KeySet, String> {
         let t = self.timing;
         let started = SystemTime::now();
-        let known = self
-            .state()
-            .jwks_uri
-            .clone()
-            .filter(|(_, fresh_until)| now() < *fresh_until);
+        let known = self.state().jwks_uri.clone();
         let jwks_uri = match known {
-            Some((uri, _)) => uri,
-            None => {
-                let (body, max_age) = self.get(self.discovery.clone()).await?;
-                let doc: Discovery = serde_json::from_slice(&body)
-                    .map_err(|e| format!("discovery document: {e}"))?;
-                let uri = Url::parse(&doc.jwks_uri).map_err(|e| format!("jwks_uri: {e}"))?;
-                // https, or http under the crate's one rule of plain http.
-                if !matches!(uri.scheme(), "https" | "http")
-                    || !crate::seam::transport::clear_text_allowed(&uri, self.insecure_http)
-                {
-                    return Err(format!(
-                        "jwks_uri `{}` is not https (plain http only to loopback)",
-                        uri.origin().ascii_serialization()
-                    ));
+            Some((uri, fresh_until)) if now() < fresh_until => uri,
+            Some((known, _)) => {
+                let bound = t.deadline / DISCOVERY_SHARE;
+                match tokio::time::timeout(bound, self.discover()).await {
+                    Ok(Ok(uri)) => uri,
+                    Ok(Err(reason)) => {
+                        tracing::warn!(
+                            %reason,
+                            "discovery document unreadable; fetching the key set from the jwks_uri known"
+                        );
+                        known
+                    }
+                    Err(_) => {
+                        tracing::warn!(
+                            ?bound,
+                            "discovery document not read in time; fetching the key set from the jwks_uri known"
+                        );
+                        known
+                    }
                 }
-                let ttl = max_age.map_or(t.default_ttl, |age| age.clamp(t.min_ttl, t.max_ttl));
-                self.state().jwks_uri = Some((uri.clone(), after(now(), ttl)));
-                uri
             }
+            None => self.discover().await?,
         };
         let (body, max_age) = self.get(jwks_uri).await?;
         let set: JwkSet = serde_json::from_slice(&body).map_err(|e| format!("key set: {e}"))?;
@@ -387,6 +404,29 @@ impl Shared {
             fresh_until: after(now(), ttl),
             started,
         })
+    }
+
+    /// Reads the discovery document: its `jwks_uri`, then kept (replacing
+    /// the one known) for the document's `max-age`, clamped. Nothing is
+    /// kept from a document that fails.
+    async fn discover(&self) -> Result<Url, String> {
+        let t = self.timing;
+        let (body, max_age) = self.get(self.discovery.clone()).await?;
+        let doc: Discovery =
+            serde_json::from_slice(&body).map_err(|e| format!("discovery document: {e}"))?;
+        let uri = Url::parse(&doc.jwks_uri).map_err(|e| format!("jwks_uri: {e}"))?;
+        // https, or http under the crate's one rule of plain http.
+        if !matches!(uri.scheme(), "https" | "http")
+            || !crate::seam::transport::clear_text_allowed(&uri, self.insecure_http)
+        {
+            return Err(format!(
+                "jwks_uri `{}` is not https (plain http only to loopback)",
+                uri.origin().ascii_serialization()
+            ));
+        }
+        let ttl = max_age.map_or(t.default_ttl, |age| age.clamp(t.min_ttl, t.max_ttl));
+        self.state().jwks_uri = Some((uri.clone(), after(now(), ttl)));
+        Ok(uri)
     }
 
     /// GETs `url`: the body (at most [`MAX_BODY`]) and `Cache-Control: max-age`.

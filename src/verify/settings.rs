@@ -19,6 +19,18 @@ pub const DEFAULT_JWKS_COOLDOWN: Duration = Duration::from_secs(10);
 /// Default [`deadline`](super::VerifierBuilder::deadline): 5 s, within
 /// which every verification answers, 503 if AgentIdP has not.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(5);
+/// The shortest [`deadline`](super::VerifierBuilder::deadline) allowed:
+/// 100 ms. A remote call that opens a connection (TCP, then TLS) cannot be
+/// counted on to answer in less, and a deadline no answer fits in refuses
+/// every token that is not a cache hit with 503;
+/// [`build`](super::VerifierBuilder::build) refuses a shorter one.
+pub const MIN_DEADLINE: Duration = Duration::from_millis(100);
+/// The longest [`jwks_refetch_cooldown`](super::VerifierBuilder::jwks_refetch_cooldown)
+/// applied: 5 min (the lifetime of a key set without `max-age`); a longer
+/// one is taken as this. Within the cooldown, a failed fetch is not tried
+/// again and a key rotated in is not looked for (503 for its tokens), so a
+/// cooldown of days would stop the verifier for days.
+pub const MAX_JWKS_COOLDOWN: Duration = Duration::from_secs(300);
 /// Default number of [`introspection_miss_limit`](super::VerifierBuilder::introspection_miss_limit):
 /// 30 introspections of tokens not known active…
 pub const DEFAULT_INTROSPECTION_MISSES: u32 = 30;

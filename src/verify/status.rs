@@ -130,7 +130,8 @@ impl VerifierBuilder {
 
     /// How long an agent's status is used before AgentIdP is asked again
     /// (default [`DEFAULT_MAX_AGE`](super::DEFAULT_MAX_AGE), 30 s; saturated
-    /// at a century). Only with [`check_agent_status`](Self::check_agent_status).
+    /// at a century; zero asks on every request). Only with
+    /// [`check_agent_status`](Self::check_agent_status).
     pub fn agent_status_max_age(mut self, max_age: Duration) -> Self {
         self.status.max_age = max_age;
         self

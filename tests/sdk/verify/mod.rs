@@ -11,3 +11,4 @@ mod modes;
 mod outage;
 mod review;
 mod rfc;
+mod settings;

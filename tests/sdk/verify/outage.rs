@@ -275,3 +275,163 @@ async fn waiters_beyond_the_bound_get_503_at_once() {
     assert_eq!(at_once, extra, "{extra} beyond the bound answered at once");
     assert_eq!(keys.count("/jwks.json"), 1);
 }
+
+const DISCOVERY: &str = "/.well-known/openid-configuration";
+
+/// A discovery server naming each of `uris` in turn (the last repeats),
+/// then acting `then`, if given, for good.
+async fn discovery_naming(uris: &[String], then: Option<Act>) -> Scripted {
+    let mut acts: Vec<Act> = uris
+        .iter()
+        .map(|uri| Act::json(200, json!({ "jwks_uri": uri })))
+        .collect();
+    acts.extend(then);
+    Scripted::start(vec![(DISCOVERY, acts)]).await
+}
+
+/// Past the discovery document's lifetime (5 min without `max-age`) and the
+/// refetch cooldown.
+const PAST_DISCOVERY: Duration = Duration::from_secs(301);
+
+/// Once the discovery document's own lifetime has passed, a key-set refresh
+/// reads it again first. When discovery then cannot be read (hung, 5xx,
+/// garbage, a document without a usable `jwks_uri`, a closed connection)
+/// while the `jwks_uri` known already still answers, the refresh uses that
+/// `jwks_uri`: a token of a key rotated in verifies, by the deadline (a hung
+/// discovery is given half of it, so the key set still has time). Discovery
+/// is tried again on the next refresh.
+#[tokio::test(start_paused = true)]
+async fn a_discovery_that_cannot_be_read_falls_back_to_the_known_jwks_uri() {
+    let fake = fake_with_oidc().await;
+    let live = seeded_agent(&fake, &["agents:read"]);
+    let old = token(&fake, live, "agents:read");
+    let held = key_set_of(&fake).await;
+    fake.rotate_signing_key(HOUR);
+    let rotated = key_set_of(&fake).await;
+    let new = token(&fake, live, "agents:read");
+    let garbage = |body: &str| Act::Respond(200, vec![], body.to_owned());
+    for (name, failing) in [
+        ("hung", hang()),
+        ("503", Act::json(503, json!({}))),
+        ("not json", garbage("<html>")),
+        ("no jwks_uri", Act::json(200, json!({"issuer": "x"}))),
+        (
+            "jwks_uri not a URL",
+            Act::json(200, json!({"jwks_uri": "::"})),
+        ),
+        (
+            "jwks_uri in clear text off loopback",
+            Act::json(200, json!({"jwks_uri": "http://keys.example/jwks.json"})),
+        ),
+        ("closed", Act::Close),
+    ] {
+        for deadline in [DEADLINE, Duration::from_secs(1)] {
+            let case = format!("{name}, deadline {deadline:?}");
+            let keys = Scripted::start(vec![(
+                "/jwks.json",
+                vec![
+                    Act::json(200, held.clone()),
+                    Act::json(200, rotated.clone()),
+                ],
+            )])
+            .await;
+            let jwks_uri = format!("{}/jwks.json", keys.base_url);
+            let discovery = discovery_naming(&[jwks_uri], Some(failing.clone())).await;
+            let verifier = Verifier::jwks(&discovery.base_url)
+                .unwrap()
+                .deadline(deadline)
+                .build()
+                .unwrap();
+            assert_eq!(
+                verifier.verify(&old).await.map(|p| p.agent_id),
+                Ok(live),
+                "{case}"
+            );
+            tokio::time::advance(PAST_DISCOVERY).await;
+
+            let start = Instant::now();
+            let verdict = verifier.verify(&new).await;
+            let took = start.elapsed();
+            assert_eq!(
+                verdict.map(|p| p.agent_id),
+                Ok(live),
+                "{case}: a token of the rotated key, while discovery fails"
+            );
+            assert!(took <= deadline, "{case}: answered after {took:?}");
+            if name == "hung" {
+                assert_eq!(
+                    took,
+                    deadline / 2,
+                    "{case}: discovery gets half the deadline"
+                );
+            }
+            assert_eq!(
+                discovery.count(DISCOVERY),
+                2,
+                "{case}: discovery read again"
+            );
+            assert_eq!(keys.count("/jwks.json"), 2, "{case}");
+
+            // The next refresh (a kid nobody published, past the cooldown)
+            // tries discovery again, and falls back again.
+            tokio::time::advance(Duration::from_secs(11)).await;
+            let unknown = with_header(&new, json!({"alg": "RS256", "typ": "JWT", "kid": "nobody"}));
+            assert_eq!(
+                verifier.verify(&unknown).await,
+                Err(VerifyError::InvalidToken),
+                "{case}: refused after a refresh that succeeded"
+            );
+            assert_eq!(
+                discovery.count(DISCOVERY),
+                3,
+                "{case}: discovery tried again"
+            );
+            assert_eq!(keys.count("/jwks.json"), 3, "{case}");
+        }
+    }
+}
+
+/// Only a discovery that answers with a valid `jwks_uri` replaces the one
+/// known: the key set is then read there, and a later discovery failure
+/// falls back to that new one, not to the first.
+#[tokio::test(start_paused = true)]
+async fn a_discovery_naming_another_jwks_uri_replaces_the_known_one() {
+    let fake = fake_with_oidc().await;
+    let live = seeded_agent(&fake, &["agents:read"]);
+    let old = token(&fake, live, "agents:read");
+    let held = key_set_of(&fake).await;
+    fake.rotate_signing_key(HOUR);
+    let rotated = key_set_of(&fake).await;
+    let new = token(&fake, live, "agents:read");
+    let first = Scripted::start(vec![("/jwks.json", vec![Act::json(200, held)])]).await;
+    let moved = Scripted::start(vec![("/jwks.json", vec![Act::json(200, rotated)])]).await;
+    let uris = [
+        format!("{}/jwks.json", first.base_url),
+        format!("{}/jwks.json", moved.base_url),
+    ];
+    let discovery = discovery_naming(&uris, Some(Act::json(503, json!({})))).await;
+    let verifier = Verifier::jwks(&discovery.base_url)
+        .unwrap()
+        .build()
+        .unwrap();
+    assert!(verifier.verify(&old).await.is_ok());
+    tokio::time::advance(PAST_DISCOVERY).await;
+    assert_eq!(verifier.verify(&new).await.map(|p| p.agent_id), Ok(live));
+    assert_eq!(
+        (first.count("/jwks.json"), moved.count("/jwks.json")),
+        (1, 1)
+    );
+
+    // Discovery now fails (503): the fallback is the jwks_uri it named last.
+    tokio::time::advance(PAST_DISCOVERY).await;
+    let unknown = with_header(&new, json!({"alg": "RS256", "typ": "JWT", "kid": "nobody"}));
+    assert_eq!(
+        verifier.verify(&unknown).await,
+        Err(VerifyError::InvalidToken)
+    );
+    assert_eq!(discovery.count(DISCOVERY), 3);
+    assert_eq!(
+        (first.count("/jwks.json"), moved.count("/jwks.json")),
+        (1, 2)
+    );
+}
