@@ -20,6 +20,37 @@ use tokio::time::Instant;
 const DEADLINE: Duration = Duration::from_secs(5);
 const HOUR: Duration = Duration::from_secs(3600);
 
+/// A key rotation, for the JWKS tests: an agent, a token of the first key
+/// (`old`), the key set holding only that key (`held`), the key set after
+/// the rotation (`rotated`) and a token of the new key (`new`). The fake
+/// only signs; the tests serve the key sets themselves.
+struct Rotation {
+    _fake: FakeAgentIdp,
+    live: uuid::Uuid,
+    old: String,
+    held: serde_json::Value,
+    rotated: serde_json::Value,
+    new: String,
+}
+
+async fn rotation() -> Rotation {
+    let fake = fake_with_oidc().await;
+    let live = seeded_agent(&fake, &["agents:read"]);
+    let old = token(&fake, live, "agents:read");
+    let held = key_set_of(&fake).await;
+    fake.rotate_signing_key(HOUR);
+    let rotated = key_set_of(&fake).await;
+    let new = token(&fake, live, "agents:read");
+    Rotation {
+        _fake: fake,
+        live,
+        old,
+        held,
+        rotated,
+        new,
+    }
+}
+
 fn hang() -> Act {
     Act::After(HOUR, Box::new(Act::json(200, json!({}))))
 }
@@ -132,12 +163,13 @@ async fn key_set_of(fake: &FakeAgentIdp) -> serde_json::Value {
 
 #[tokio::test(start_paused = true)]
 async fn an_unknown_kid_while_the_key_set_cannot_be_refreshed_is_503_not_401() {
-    let fake = fake_with_oidc().await;
-    let live = seeded_agent(&fake, &["agents:read"]);
-    let old = token(&fake, live, "agents:read");
-    let held = key_set_of(&fake).await;
-    fake.rotate_signing_key(HOUR);
-    let new = token(&fake, live, "agents:read");
+    let Rotation {
+        live,
+        old,
+        held,
+        new,
+        ..
+    } = rotation().await;
     let garbage = |body: &str| Act::Respond(200, vec![], body.to_owned());
     for (name, failing) in [
         ("503", Act::json(503, json!({}))),
@@ -205,12 +237,7 @@ async fn an_unknown_kid_while_the_key_set_cannot_be_refreshed_is_503_not_401() {
 
 #[tokio::test(start_paused = true)]
 async fn waiters_share_the_one_key_set_fetch_in_flight_and_all_are_answered_by_the_deadline() {
-    let fake = fake_with_oidc().await;
-    let live = seeded_agent(&fake, &["agents:read"]);
-    let old = token(&fake, live, "agents:read");
-    let held = key_set_of(&fake).await;
-    fake.rotate_signing_key(HOUR);
-    let new = token(&fake, live, "agents:read");
+    let Rotation { old, held, new, .. } = rotation().await;
     let keys = Scripted::start(vec![("/jwks.json", vec![Act::json(200, held), hang()])]).await;
     let discovery = discovery_of(&keys).await;
     let verifier = Verifier::jwks(&discovery.base_url)
@@ -302,13 +329,14 @@ const PAST_DISCOVERY: Duration = Duration::from_secs(301);
 /// is tried again on the next refresh.
 #[tokio::test(start_paused = true)]
 async fn a_discovery_that_cannot_be_read_falls_back_to_the_known_jwks_uri() {
-    let fake = fake_with_oidc().await;
-    let live = seeded_agent(&fake, &["agents:read"]);
-    let old = token(&fake, live, "agents:read");
-    let held = key_set_of(&fake).await;
-    fake.rotate_signing_key(HOUR);
-    let rotated = key_set_of(&fake).await;
-    let new = token(&fake, live, "agents:read");
+    let Rotation {
+        live,
+        old,
+        held,
+        rotated,
+        new,
+        ..
+    } = rotation().await;
     let garbage = |body: &str| Act::Respond(200, vec![], body.to_owned());
     for (name, failing) in [
         ("hung", hang()),
@@ -396,13 +424,14 @@ async fn a_discovery_that_cannot_be_read_falls_back_to_the_known_jwks_uri() {
 /// falls back to that new one, not to the first.
 #[tokio::test(start_paused = true)]
 async fn a_discovery_naming_another_jwks_uri_replaces_the_known_one() {
-    let fake = fake_with_oidc().await;
-    let live = seeded_agent(&fake, &["agents:read"]);
-    let old = token(&fake, live, "agents:read");
-    let held = key_set_of(&fake).await;
-    fake.rotate_signing_key(HOUR);
-    let rotated = key_set_of(&fake).await;
-    let new = token(&fake, live, "agents:read");
+    let Rotation {
+        live,
+        old,
+        held,
+        rotated,
+        new,
+        ..
+    } = rotation().await;
     let first = Scripted::start(vec![("/jwks.json", vec![Act::json(200, held)])]).await;
     let moved = Scripted::start(vec![("/jwks.json", vec![Act::json(200, rotated)])]).await;
     let uris = [
