@@ -45,10 +45,20 @@ struct Claims {
     aud: Option<Audience>,
 }
 
-/// A string or a list of strings; `None` for any other JSON value (which
-/// the untagged `Audience` has read whole before refusing it).
+/// A string or a list of strings; `None` for any other JSON value. The
+/// value is read whole first, its errors kept: an error swallowed in the
+/// middle of the input (`[1,]`) would let the parse read on past JSON that
+/// is not valid (RFC 7519 §7.2 step 10).
 fn lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Audience>, D::Error> {
-    Ok(Audience::deserialize(d).ok())
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
+/// Whether `json` starts as a JSON object: serde reads a struct from an
+/// array too, and a JOSE header and a claims set are objects (RFC 7515
+/// §5.2 step 4, RFC 7519 §7.2 step 10).
+fn is_object(json: &[u8]) -> bool {
+    json.trim_ascii_start().first() == Some(&b'{')
 }
 
 /// The header as written: unknown members are ignored, a repeated member is
@@ -104,8 +114,11 @@ impl<'a> Jws<'a> {
         let len = URL_SAFE_NO_PAD
             .decode_slice(header, &mut json)
             .map_err(|_| VerifyError::InvalidToken)?;
-        let wire: Wire<'_> =
-            serde_json::from_slice(&json[..len]).map_err(|_| VerifyError::InvalidToken)?;
+        let json = &json[..len];
+        if !is_object(json) {
+            return Err(VerifyError::InvalidToken);
+        }
+        let wire: Wire<'_> = serde_json::from_slice(json).map_err(|_| VerifyError::InvalidToken)?;
         if wire.alg != "RS256" {
             return Err(VerifyError::InvalidToken);
         }
@@ -173,6 +186,10 @@ impl<'a> Jws<'a> {
 
 /// The claims set of a token whose signature passed.
 fn claims_of(json: &[u8]) -> Option<Claims> {
+    if !is_object(json) {
+        tracing::debug!("token refused by the local check: its claims set is not a JSON object");
+        return None;
+    }
     serde_json::from_slice(json)
         .map_err(|e| tracing::debug!(reason = %e, "token refused by the local check: claims"))
         .ok()
@@ -294,6 +311,45 @@ mod tests {
             Err("not yet valid (nbf)")
         );
         assert_eq!(check_at(5, |_| i64::MAX, |_| Some(i64::MIN)), Ok(()));
+    }
+
+    /// RFC 7515 §5.2 step 4 and RFC 7519 §7.2 step 10: the JOSE header and
+    /// the claims set are each a completely valid JSON object. serde would
+    /// read a struct from a JSON array too, and the lenient `iss`/`aud`
+    /// must not swallow a syntax error and read on.
+    #[test]
+    fn a_header_that_is_not_a_json_object_is_refused() {
+        for refused in [
+            r#"["RS256",null]"#,
+            r#"["RS256","k1",null]"#,
+            r#" ["RS256",null]"#,
+        ] {
+            assert_eq!(
+                Jws::parse(&with_header(refused)).map(|h| h.kid),
+                Err(VerifyError::InvalidToken),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_claims_set_that_is_not_a_valid_json_object_is_refused() {
+        let sub = "6f1c1f7e-4a0b-4c43-9a57-2f1bb1d0c0de";
+        let exp = unix_now() + 600;
+        let valid = format!(r#"{{"sub":"{sub}","exp":{exp},"aud":"x"}}"#);
+        assert!(claims_of(valid.as_bytes()).is_some(), "{valid}");
+        let accepted: Vec<String> = [
+            format!(r#"["{sub}",null,"agents:read",null,null,{exp},null]"#),
+            format!(r#"["{sub}",null,"agents:read",null,null,{exp},null,"i","a"]"#),
+            format!(r#"{{"sub":"{sub}","exp":{exp},"aud":[1,]}}"#),
+            format!(r#"{{"sub":"{sub}","exp":{exp},"iss":[1,]}}"#),
+            format!(r#"{{"sub":"{sub}","exp":{exp},"aud":{{"a":1,}}}}"#),
+            format!(r#"{{"aud":[1,],"sub":"{sub}","exp":{exp}}}"#),
+        ]
+        .into_iter()
+        .filter(|refused| claims_of(refused.as_bytes()).is_some())
+        .collect();
+        assert!(accepted.is_empty(), "accepted: {accepted:#?}");
     }
 
     #[test]
