@@ -29,6 +29,9 @@ pub(crate) struct Ask<'a> {
     /// The miss budget, for a token nothing local vouched for (introspection
     /// mode); `None` for a token whose signature was checked (first sight).
     pub(crate) budget: Option<&'a MissBudget>,
+    /// The token's own `exp`: an active verdict is kept no longer, even
+    /// when the answer says none or a later one.
+    pub(crate) token_exp: Option<SystemTime>,
     /// When the verification must answer by (the verifier's deadline).
     pub(crate) deadline: tokio::time::Instant,
 }
@@ -76,7 +79,7 @@ pub(crate) async fn lookup(ask: Ask<'_>, token: &str, stale: Option<Entry>) -> E
                     if let Some(budget) = charged {
                         budget.refund();
                     }
-                    active(principal, now, settings)
+                    active(principal, now, settings, ask.token_exp)
                 }
                 None => Entry {
                     verdict: Verdict::Inactive,
@@ -150,9 +153,19 @@ fn unavailable(now: Instant, retry_after: Duration, stale: Option<Entry>) -> Ent
 }
 
 /// An active verdict: fresh for `max_age`, kept by the grace for
-/// `max_age + grace`, both cut at the token's `exp`.
-pub(crate) fn active(principal: AgentPrincipal, now: Instant, settings: &Settings) -> Entry {
-    let left = principal.expires_at.map_or(Duration::MAX, |exp| {
+/// `max_age + grace`, both cut at the token's `exp`: the earlier of the
+/// answer's and `token_exp`, the token's own.
+pub(crate) fn active(
+    principal: AgentPrincipal,
+    now: Instant,
+    settings: &Settings,
+    token_exp: Option<SystemTime>,
+) -> Entry {
+    let exp = match (principal.expires_at, token_exp) {
+        (Some(answer), Some(own)) => Some(answer.min(own)),
+        (answer, own) => answer.or(own),
+    };
+    let left = exp.map_or(Duration::MAX, |exp| {
         exp.duration_since(SystemTime::now()).unwrap_or_default()
     });
     Entry {
@@ -165,7 +178,7 @@ pub(crate) fn active(principal: AgentPrincipal, now: Instant, settings: &Setting
         // budget. Without `exp`, two max ages.
         kept_until: after(
             now,
-            match principal.expires_at {
+            match exp {
                 Some(_) => left,
                 None => settings.max_age.saturating_mul(2),
             },

@@ -45,10 +45,20 @@ struct Claims {
     aud: Option<Audience>,
 }
 
-/// A string or a list of strings; `None` for any other JSON value (which
-/// the untagged `Audience` has read whole before refusing it).
+/// A string or a list of strings; `None` for any other JSON value. The
+/// value is read whole first, its errors kept: an error swallowed in the
+/// middle of the input (`[1,]`) would let the parse read on past JSON that
+/// is not valid (RFC 7519 §7.2 step 10).
 fn lenient<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Audience>, D::Error> {
-    Ok(Audience::deserialize(d).ok())
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
+/// Whether `json` starts as a JSON object: serde reads a struct from an
+/// array too, and a JOSE header and a claims set are objects (RFC 7515
+/// §5.2 step 4, RFC 7519 §7.2 step 10).
+fn is_object(json: &[u8]) -> bool {
+    json.trim_ascii_start().first() == Some(&b'{')
 }
 
 /// The header as written: unknown members are ignored, a repeated member is
@@ -104,8 +114,11 @@ impl<'a> Jws<'a> {
         let len = URL_SAFE_NO_PAD
             .decode_slice(header, &mut json)
             .map_err(|_| VerifyError::InvalidToken)?;
-        let wire: Wire<'_> =
-            serde_json::from_slice(&json[..len]).map_err(|_| VerifyError::InvalidToken)?;
+        let json = &json[..len];
+        if !is_object(json) {
+            return Err(VerifyError::InvalidToken);
+        }
+        let wire: Wire<'_> = serde_json::from_slice(json).map_err(|_| VerifyError::InvalidToken)?;
         if wire.alg != "RS256" {
             return Err(VerifyError::InvalidToken);
         }
@@ -154,10 +167,7 @@ impl<'a> Jws<'a> {
         let json = URL_SAFE_NO_PAD
             .decode(self.payload)
             .map_err(|_| VerifyError::InvalidToken)?;
-        let claims: Claims = serde_json::from_slice(&json).map_err(|e| {
-            tracing::debug!(reason = %e, "token refused by the local check: claims");
-            VerifyError::InvalidToken
-        })?;
+        let claims = claims_of(&json).ok_or(VerifyError::InvalidToken)?;
         if let Err(reason) = check(&claims, settings) {
             tracing::debug!(reason, "token refused by the local check");
             return Err(VerifyError::InvalidToken);
@@ -174,6 +184,17 @@ impl<'a> Jws<'a> {
     }
 }
 
+/// The claims set of a token whose signature passed.
+fn claims_of(json: &[u8]) -> Option<Claims> {
+    if !is_object(json) {
+        tracing::debug!("token refused by the local check: its claims set is not a JSON object");
+        return None;
+    }
+    serde_json::from_slice(json)
+        .map_err(|e| tracing::debug!(reason = %e, "token refused by the local check: claims"))
+        .ok()
+}
+
 /// The claims' times, issuer and audience against the settings.
 fn check(claims: &Claims, settings: &Settings) -> Result<(), &'static str> {
     let now = SystemTime::now()
@@ -181,7 +202,10 @@ fn check(claims: &Claims, settings: &Settings) -> Result<(), &'static str> {
         .map_or(0, |d| d.as_secs());
     let now = i64::try_from(now).unwrap_or(i64::MAX);
     let leeway = i64::try_from(settings.leeway.min(MAX_LEEWAY).as_secs()).unwrap_or(0);
-    if claims.exp < now.saturating_sub(leeway) {
+    // RFC 7519 §4.1.4: valid while the current time is *before* `exp`
+    // (plus the leeway). `now` is whole seconds, rounded down: at
+    // `now == exp + leeway` the real time is already at or past it.
+    if claims.exp <= now.saturating_sub(leeway) {
         return Err("expired");
     }
     if claims
@@ -213,6 +237,119 @@ mod tests {
 
     fn with_header(header: &str) -> String {
         format!("{}.e30.c2ln", URL_SAFE_NO_PAD.encode(header))
+    }
+
+    fn unix_now() -> i64 {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .expect("after 1970");
+        i64::try_from(now.as_secs()).expect("in range")
+    }
+
+    /// `check` of a token with `exp` and `nbf` at `offset(now)`, retried
+    /// (at most five times) until the wall clock's second did not change
+    /// during the check, so the boundary is the one the test meant.
+    fn check_at(
+        leeway: u64,
+        exp: impl Fn(i64) -> i64,
+        nbf: impl Fn(i64) -> Option<i64>,
+    ) -> Result<(), &'static str> {
+        let settings = Settings {
+            leeway: std::time::Duration::from_secs(leeway),
+            ..Settings::default()
+        };
+        for _ in 0..5 {
+            let before = unix_now();
+            let claims: Claims = serde_json::from_value(serde_json::json!({
+                "sub": "6f1c1f7e-4a0b-4c43-9a57-2f1bb1d0c0de",
+                "exp": exp(before),
+                "nbf": nbf(before),
+            }))
+            .expect("claims");
+            let verdict = check(&claims, &settings);
+            if unix_now() == before {
+                return verdict;
+            }
+        }
+        panic!("the wall clock's second changed during five checks in a row");
+    }
+
+    /// RFC 7519 §4.1.4: the current time MUST be before `exp` (plus the
+    /// leeway); §4.1.5: after or equal to `nbf` (minus the leeway). `now`
+    /// is read in whole seconds (rounded down), so a token whose
+    /// `exp + leeway` is that second is already past it.
+    #[test]
+    fn exp_and_nbf_are_checked_at_their_rfc_7519_boundaries() {
+        for leeway in [0, 5] {
+            let l = i64::try_from(leeway).unwrap();
+            assert_eq!(
+                check_at(leeway, |now| now - l, |_| None),
+                Err("expired"),
+                "exp + leeway = now, leeway {leeway}"
+            );
+            assert_eq!(
+                check_at(leeway, |now| now - l + 1, |_| None),
+                Ok(()),
+                "exp + leeway = now + 1 s, leeway {leeway}"
+            );
+            assert_eq!(
+                check_at(leeway, |now| now + 60, |now| Some(now + l)),
+                Ok(()),
+                "nbf - leeway = now, leeway {leeway}"
+            );
+            assert_eq!(
+                check_at(leeway, |now| now + 60, |now| Some(now + l + 1)),
+                Err("not yet valid (nbf)"),
+                "nbf - leeway = now + 1 s, leeway {leeway}"
+            );
+        }
+        for (exp, nbf) in [(i64::MIN, None), (-1, None), (0, Some(i64::MIN))] {
+            assert_eq!(check_at(5, |_| exp, |_| nbf), Err("expired"), "{exp}");
+        }
+        assert_eq!(
+            check_at(5, |_| i64::MAX, |_| Some(i64::MAX)),
+            Err("not yet valid (nbf)")
+        );
+        assert_eq!(check_at(5, |_| i64::MAX, |_| Some(i64::MIN)), Ok(()));
+    }
+
+    /// RFC 7515 §5.2 step 4 and RFC 7519 §7.2 step 10: the JOSE header and
+    /// the claims set are each a completely valid JSON object. serde would
+    /// read a struct from a JSON array too, and the lenient `iss`/`aud`
+    /// must not swallow a syntax error and read on.
+    #[test]
+    fn a_header_that_is_not_a_json_object_is_refused() {
+        for refused in [
+            r#"["RS256",null]"#,
+            r#"["RS256","k1",null]"#,
+            r#" ["RS256",null]"#,
+        ] {
+            assert_eq!(
+                Jws::parse(&with_header(refused)).map(|h| h.kid),
+                Err(VerifyError::InvalidToken),
+                "{refused}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_claims_set_that_is_not_a_valid_json_object_is_refused() {
+        let sub = "6f1c1f7e-4a0b-4c43-9a57-2f1bb1d0c0de";
+        let exp = unix_now() + 600;
+        let valid = format!(r#"{{"sub":"{sub}","exp":{exp},"aud":"x"}}"#);
+        assert!(claims_of(valid.as_bytes()).is_some(), "{valid}");
+        let accepted: Vec<String> = [
+            format!(r#"["{sub}",null,"agents:read",null,null,{exp},null]"#),
+            format!(r#"["{sub}",null,"agents:read",null,null,{exp},null,"i","a"]"#),
+            format!(r#"{{"sub":"{sub}","exp":{exp},"aud":[1,]}}"#),
+            format!(r#"{{"sub":"{sub}","exp":{exp},"iss":[1,]}}"#),
+            format!(r#"{{"sub":"{sub}","exp":{exp},"aud":{{"a":1,}}}}"#),
+            format!(r#"{{"aud":[1,],"sub":"{sub}","exp":{exp}}}"#),
+        ]
+        .into_iter()
+        .filter(|refused| claims_of(refused.as_bytes()).is_some())
+        .collect();
+        assert!(accepted.is_empty(), "accepted: {accepted:#?}");
     }
 
     #[test]

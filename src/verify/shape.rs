@@ -28,25 +28,24 @@ struct Claims<'a> {
 /// The longest payload decoded (a token is at most 8 KiB).
 const MAX_PAYLOAD: usize = 8 * 1024;
 
-/// Whether `token` could be a live AgentIdP token: an RS256 compact JWS
-/// whose payload (unverified) is a JSON object with a `sub` and an `exp`
-/// not past by more than `leeway` at `now` (Unix seconds). A token expired
-/// by its own claims is refused whoever signed it: if genuine, it is
-/// expired; if not, it is junk.
-pub(crate) fn could_be_live_token(token: &str, now: u64, leeway: u64) -> bool {
+/// The `exp` (Unix seconds, unverified) of `token` if it could be a live
+/// AgentIdP token: an RS256 compact JWS whose payload is a JSON object
+/// with a `sub` and an `exp` not past by more than `leeway` at `now` (Unix
+/// seconds); else `None`. A token expired by its own claims is refused
+/// whoever signed it: if genuine, it is expired; if not, it is junk. The
+/// `exp` also bounds how long a verdict on the token is kept.
+pub(crate) fn live_token_exp(token: &str, now: u64, leeway: u64) -> Option<f64> {
     if !could_be_rs256_jws(token) {
-        return false;
+        return None;
     }
-    let Some(payload) = token.split('.').nth(1).filter(|p| p.len() <= MAX_PAYLOAD) else {
-        return false;
-    };
-    let Ok(json) = URL_SAFE_NO_PAD.decode(payload) else {
-        return false;
-    };
-    json.trim_ascii_start().first() == Some(&b'{')
-        && serde_json::from_slice::<Claims<'_>>(&json).is_ok_and(|c| {
-            !c.sub.is_empty() && c.exp.is_finite() && c.exp + leeway as f64 >= now as f64
-        })
+    let payload = token.split('.').nth(1).filter(|p| p.len() <= MAX_PAYLOAD)?;
+    let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    if json.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
+    let claims = serde_json::from_slice::<Claims<'_>>(&json).ok()?;
+    (!claims.sub.is_empty() && claims.exp.is_finite() && claims.exp + leeway as f64 >= now as f64)
+        .then_some(claims.exp)
 }
 
 /// Whether `token` has the shape of an RS256 compact JWS.

@@ -197,10 +197,16 @@ impl Verifier {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
                 let leeway = i.settings.leeway.as_secs();
-                if !shape::could_be_live_token(token, now, leeway) {
+                let Some(exp) = shape::live_token_exp(token, now, leeway) else {
                     return Err(VerifyError::InvalidToken);
-                }
-                self.introspected(client, token, key, Some(&i.misses), deadline)
+                };
+                // Unverified, so it can only shorten a verdict's life: the
+                // answer may not say `exp` (RFC 7662 makes it optional), and
+                // a hit is served without reading the token again.
+                let token_exp = std::time::Duration::try_from_secs_f64(exp)
+                    .ok()
+                    .and_then(|since| std::time::UNIX_EPOCH.checked_add(since));
+                self.introspected(client, token, key, Some(&i.misses), token_exp, deadline)
                     .await
             }
             Check::Local { keys, first_sight } => {
@@ -223,20 +229,26 @@ impl Verifier {
                     }
                     // The introspection's verdict is what the cache keeps;
                     // signed by AgentIdP, it is not charged to the miss budget.
-                    Some(client) => self.introspected(client, token, key, None, deadline).await,
+                    Some(client) => {
+                        let exp = principal.expires_at;
+                        self.introspected(client, token, key, None, exp, deadline)
+                            .await
+                    }
                 }
             }
         }
     }
 
     /// The cached verdict on `token` (whose hash is `key`), introspecting
-    /// when there is none fresh.
+    /// when there is none fresh; an active one is kept no longer than
+    /// `token_exp`, the token's own `exp`, whatever the answer says.
     async fn introspected(
         &self,
         client: &Client,
         token: &str,
         key: TokenKey,
         budget: Option<&MissBudget>,
+        token_exp: Option<std::time::SystemTime>,
         deadline: tokio::time::Instant,
     ) -> Result<AgentPrincipal, VerifyError> {
         let i = &*self.inner;
@@ -250,6 +262,7 @@ impl Verifier {
                         client,
                         settings: &i.settings,
                         budget,
+                        token_exp,
                         deadline,
                     };
                     introspect::lookup(ask, token, stale)

@@ -16,11 +16,16 @@ const AGENT: &str = "6f1c1f7e-4a0b-4c43-9a57-2f1bb1d0c0de";
 
 /// A token that passes the local syntax checks (a compact JWS, RS256).
 fn bearer() -> String {
+    bearer_until(now() + 600)
+}
+
+/// [`bearer`] with its own `exp` at `exp`.
+fn bearer_until(exp: i64) -> String {
     let part = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
     format!(
         "{}.{}.{}",
         part(json!({"alg": "RS256", "typ": "JWT"})),
-        part(json!({"sub": AGENT, "exp": now() + 600})),
+        part(json!({"sub": AGENT, "exp": exp})),
         URL_SAFE_NO_PAD.encode([1u8; 256])
     )
 }
@@ -145,5 +150,59 @@ async fn duration_max_settings_with_an_answer_without_exp_do_not_panic() {
         // Served from the cache, or by the grace (on for every case that
         // gets past its max age here).
         assert_eq!(second, Ok(agent), "{case}");
+    }
+}
+
+/// The verdict cached from an answer without `exp` (RFC 7662 makes it
+/// optional) ends at the token's own `exp`, as the module docs promise
+/// ("never past the token's `exp`"): in introspection mode the token's
+/// `exp` was checked on every request until the cache hit came before
+/// that check; at first sight the signed `exp` was checked once only.
+/// The tokio clock is paused (the cache would stay fresh for an hour by
+/// it); the wall clock passes the token's `exp` for real, in about 2 s.
+#[tokio::test(start_paused = true)]
+async fn a_verdict_from_an_answer_without_exp_ends_at_the_tokens_own_exp() {
+    let key = TestKey::generate();
+    for first_sight in [false, true] {
+        let server = agentidp(vec![Act::json(200, active(json!({})))]).await;
+        let exp = now() + 1;
+        let (builder, token) = if first_sight {
+            let client = scripted_static_builder(&server.base_url)
+                .retry_policy(sentryagent_idp::RetryPolicy::disabled())
+                .build()
+                .unwrap();
+            let builder = Verifier::public_key_pem(&key.public_pem)
+                .unwrap()
+                .introspect_first_sight(client);
+            let claims = json!({"sub": AGENT, "exp": exp, "scope": "agents:read"});
+            (
+                builder,
+                key.sign(json!({"alg": "RS256", "typ": "JWT"}), &claims),
+            )
+        } else {
+            (introspecting(&server), bearer_until(exp))
+        };
+        let verifier = builder
+            .leeway(Duration::ZERO)
+            .max_age(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        assert!(
+            verifier.verify(&token).await.is_ok(),
+            "first sight {first_sight}"
+        );
+        // Bounded: 30 steps of 100 ms of wall clock.
+        for _ in 0..30 {
+            if now() > exp {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(now() > exp, "the wall clock passed the token's exp");
+        assert_eq!(
+            verifier.verify(&token).await,
+            Err(VerifyError::InvalidToken),
+            "first sight {first_sight}: a token past its own exp is served from the cache"
+        );
     }
 }
