@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use siphasher::sip128::{Hasher128, SipHasher24};
 
 use super::principal::AgentPrincipal;
+use super::verified::{Kept, Verified};
 
 /// What the cache holds instead of a token: its 128-bit SipHash-2-4 under
 /// the cache's own random key.
@@ -26,6 +27,14 @@ use super::principal::AgentPrincipal;
 /// request.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TokenKey(u128);
+
+impl TokenKey {
+    /// Which of `shards` holds this key: by its high bits (the maps hash by
+    /// the low ones).
+    pub(crate) fn shard(&self, shards: usize) -> usize {
+        ((self.0 >> 64) as u64 % shards as u64) as usize
+    }
+}
 
 impl Hash for TokenKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
@@ -67,9 +76,9 @@ impl TokenHasher {
     }
 }
 
-/// moka's hasher for [`TokenKey`]s, which need no second hash.
+/// The maps' hasher for [`TokenKey`]s, which need no second hash.
 #[derive(Clone, Copy, Default)]
-struct PassThrough;
+pub(crate) struct PassThrough;
 
 impl BuildHasher for PassThrough {
     type Hasher = PassThroughHasher;
@@ -80,7 +89,7 @@ impl BuildHasher for PassThrough {
 }
 
 #[derive(Default)]
-struct PassThroughHasher(u64);
+pub(crate) struct PassThroughHasher(u64);
 
 impl Hasher for PassThroughHasher {
     fn finish(&self) -> u64 {
@@ -203,7 +212,10 @@ impl moka::Expiry<TokenKey, Entry> for PerEntry {
 /// The bounded cache of verdicts.
 #[derive(Clone)]
 pub(crate) struct VerdictCache {
+    /// Introspected verdicts (and anything else but a local check's).
     entries: moka::future::Cache<TokenKey, Entry, PassThrough>,
+    /// Verdicts of local checks: see [`Verified`].
+    verified: Arc<Verified>,
     hasher: TokenHasher,
 }
 
@@ -224,6 +236,7 @@ impl VerdictCache {
                 .max_capacity(capacity)
                 .expire_after(PerEntry)
                 .build_with_hasher(PassThrough),
+            verified: Arc::new(Verified::new(capacity)),
             hasher: TokenHasher::new()?,
         })
     }
@@ -262,18 +275,23 @@ impl VerdictCache {
             .into_value()
     }
 
-    /// The entry for `key` if it is fresh: a cache hit.
-    pub(crate) async fn fresh(&self, key: &TokenKey) -> Option<Entry> {
+    /// The verdict for `key` if it is fresh: a cache hit.
+    pub(crate) async fn fresh(&self, key: &TokenKey) -> Option<Verdict> {
+        let now = now();
+        if let Some(principal) = self.verified.fresh(key, now) {
+            return Some(Verdict::Active(principal));
+        }
         self.entries
             .get(key)
             .await
-            .filter(|entry| entry.is_fresh(now()))
+            .filter(|entry| entry.is_fresh(now))
+            .map(|entry| entry.verdict)
     }
 
     /// Keeps the verdict of a token verified locally (a signature checked
     /// by the verifier itself): active for `max_age`, never past the token's
     /// `exp` (a token without one is not kept).
-    pub(crate) async fn keep_verified(
+    pub(crate) fn keep_verified(
         &self,
         key: TokenKey,
         principal: &AgentPrincipal,
@@ -285,23 +303,31 @@ impl VerdictCache {
         if left.is_zero() {
             return;
         }
-        let fresh_until = after(now(), max_age.min(left));
-        let entry = Entry {
-            verdict: Verdict::Active(Arc::new(principal.clone())),
-            fresh_until,
-            grace_until: None,
-            // A verified signature owes the miss budget nothing.
-            kept_until: fresh_until,
-        };
-        self.entries.insert(key, entry).await;
+        self.verified.keep(
+            key,
+            Kept {
+                principal: Arc::new(principal.clone()),
+                fresh_until: after(now(), max_age.min(left)),
+            },
+        );
     }
 
     /// Every key and entry, for the test that proves no token is held.
     #[cfg(all(test, feature = "testing"))]
     pub(crate) fn snapshot(&self) -> Vec<(TokenKey, Entry)> {
+        let verified = self.verified.snapshot().into_iter().map(|(key, kept)| {
+            let entry = Entry {
+                verdict: Verdict::Active(kept.principal),
+                fresh_until: kept.fresh_until,
+                grace_until: None,
+                kept_until: kept.fresh_until,
+            };
+            (key, entry)
+        });
         self.entries
             .iter()
             .map(|(key, entry)| (*key, entry))
+            .chain(verified)
             .collect()
     }
 }

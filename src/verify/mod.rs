@@ -143,6 +143,7 @@ mod principal;
 mod settings;
 mod shape;
 mod status;
+mod verified;
 mod verifier;
 
 pub use builder::VerifierBuilder;

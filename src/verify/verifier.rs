@@ -155,7 +155,7 @@ impl Verifier {
         }
         let key = i.cache.key_of(sent);
         let principal = match i.cache.fresh(&key).await {
-            Some(entry) => answer(entry.verdict)?,
+            Some(verdict) => answer(verdict)?,
             None => {
                 let token = b64token(sent).ok_or(not_b64token)?;
                 Box::pin(self.decide(token, key)).await?
@@ -222,9 +222,7 @@ impl Verifier {
                 };
                 match first_sight {
                     None => {
-                        i.cache
-                            .keep_verified(key, &principal, i.settings.max_age)
-                            .await;
+                        i.cache.keep_verified(key, &principal, i.settings.max_age);
                         Ok(principal)
                     }
                     // The introspection's verdict is what the cache keeps;
