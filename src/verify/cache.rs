@@ -216,6 +216,8 @@ pub(crate) struct VerdictCache {
     entries: moka::future::Cache<TokenKey, Entry, PassThrough>,
     /// Verdicts of local checks: see [`Verified`].
     verified: Arc<Verified>,
+    /// Whether `entries` is used at all (not by the local-only modes).
+    introspects: bool,
     hasher: TokenHasher,
 }
 
@@ -230,13 +232,14 @@ impl fmt::Debug for VerdictCache {
 impl VerdictCache {
     /// A cache of at most `capacity` verdicts; fails only if the OS has
     /// no random bytes for its key.
-    pub(crate) fn new(capacity: u64) -> Result<VerdictCache, getrandom::Error> {
+    pub(crate) fn new(capacity: u64, introspects: bool) -> Result<VerdictCache, getrandom::Error> {
         Ok(VerdictCache {
             entries: moka::future::Cache::builder()
                 .max_capacity(capacity)
                 .expire_after(PerEntry)
                 .build_with_hasher(PassThrough),
             verified: Arc::new(Verified::new(capacity)),
+            introspects,
             hasher: TokenHasher::new()?,
         })
     }
@@ -280,6 +283,9 @@ impl VerdictCache {
         let now = now();
         if let Some(principal) = self.verified.fresh(key, now) {
             return Some(Verdict::Active(principal));
+        }
+        if !self.introspects {
+            return None;
         }
         self.entries
             .get(key)

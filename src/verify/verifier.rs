@@ -94,7 +94,15 @@ impl Verifier {
         settings: Settings,
         status: Option<StatusCheck>,
     ) -> crate::error::Result<Verifier> {
-        let cache = VerdictCache::new(settings.capacity)
+        // Only the introspecting modes keep verdicts in the moka cache.
+        let introspects = !matches!(
+            check,
+            Check::Local {
+                first_sight: None,
+                ..
+            }
+        );
+        let cache = VerdictCache::new(settings.capacity, introspects)
             .map_err(|e| Error::config(format!("no random key for the verdict cache: {e}")))?;
         Ok(Verifier {
             inner: Arc::new(Inner {
@@ -176,6 +184,14 @@ impl Verifier {
         let deadline = start
             .checked_add(self.inner.settings.deadline)
             .unwrap_or_else(|| after(start.into_std(), self.inner.settings.deadline).into());
+        if let Check::Local {
+            keys: Keys::Pem(_),
+            first_sight: None,
+        } = &self.inner.check
+        {
+            // CPU work only: nothing to wait for, so no timer to arm.
+            return self.decide_by(token, key, deadline).await;
+        }
         tokio::time::timeout_at(deadline, self.decide_by(token, key, deadline))
             .await
             .unwrap_or(Err(VerifyError::Unavailable {
