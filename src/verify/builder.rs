@@ -247,7 +247,10 @@ impl VerifierBuilder {
     }
 
     /// The most verdicts kept (default [`DEFAULT_CAPACITY`](super::DEFAULT_CAPACITY)
-    /// entries); the least used go first.
+    /// entries). Introspected verdicts: the least used go first. Verdicts of
+    /// local checks (PEM, JWKS): the stale ones go first, then one as good as
+    /// random of the 64 shards' share the new one falls in (so a capacity
+    /// under 64 leaves some tokens uncached).
     pub fn capacity(mut self, entries: u64) -> Self {
         self.settings.capacity = entries;
         self

@@ -225,6 +225,7 @@ impl fmt::Debug for VerdictCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VerdictCache")
             .field("entries", &self.entries.entry_count())
+            .field("verified", &self.verified.len())
             .finish()
     }
 }
@@ -296,7 +297,8 @@ impl VerdictCache {
 
     /// Keeps the verdict of a token verified locally (a signature checked
     /// by the verifier itself): active for `max_age`, never past the token's
-    /// `exp` (a token without one is not kept).
+    /// `exp` (a token without one is not kept); a `max_age` of zero keeps
+    /// nothing.
     pub(crate) fn keep_verified(
         &self,
         key: TokenKey,
@@ -306,7 +308,7 @@ impl VerdictCache {
         let left = principal.expires_at.map_or(Duration::ZERO, |exp| {
             exp.duration_since(SystemTime::now()).unwrap_or_default()
         });
-        if left.is_zero() {
+        if left.is_zero() || max_age.is_zero() {
             return;
         }
         self.verified.keep(

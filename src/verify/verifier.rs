@@ -396,4 +396,28 @@ mod tests {
             assert!(!dump.contains(short.split('.').nth(2).unwrap()));
         }
     }
+
+    /// Review 2: `max_age(Duration::ZERO)` "keeps no verdict": the local
+    /// modes kept each verified token's verdict (stale at once) anyway,
+    /// each taking a slot.
+    #[tokio::test]
+    async fn a_max_age_of_zero_keeps_no_local_verdict() {
+        use crate::testing::{AgentSeed, token_claims};
+        use std::time::Duration;
+        let fake = FakeAgentIdp::builder().oidc(true).start().await.unwrap();
+        let agent = fake.seed_agent(AgentSeed::new().scopes(["agents:read"]));
+        let pem = super::super::Verifier::public_key_pem(fake.public_key_pem()).unwrap();
+        let jwks = super::super::Verifier::jwks(&fake.base_url()).unwrap();
+        for builder in [pem, jwks] {
+            let verifier = builder.max_age(Duration::ZERO).build().unwrap();
+            for _ in 0..3 {
+                let token =
+                    fake.sign_claims(token_claims(agent, "agents:read", Duration::from_secs(600)));
+                assert!(verifier.verify(&token).await.is_ok());
+                assert!(verifier.verify(&token).await.is_ok());
+            }
+            let held = verifier.cache().snapshot().len();
+            assert_eq!(held, 0, "{verifier:?}: {held} verdicts kept");
+        }
+    }
 }
