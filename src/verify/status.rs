@@ -78,14 +78,30 @@ impl StatusCheck {
     /// `Ok` if `agent` is `active`; [`VerifyError::InvalidToken`] if it is
     /// not, or is not there; [`VerifyError::Unavailable`] if AgentIdP could
     /// not tell. Concurrent checks of one agent share one request.
-    pub(crate) async fn check(&self, agent: Uuid) -> Result<(), VerifyError> {
+    ///
+    /// The request to AgentIdP is answered by `deadline` (the verifier's),
+    /// whatever the client's own timeouts and retries: 503 if it is not.
+    pub(crate) async fn check(
+        &self,
+        agent: Uuid,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), VerifyError> {
         let active = self
             .active
             .try_get_with(agent, async {
-                match self.client.agents().get(agent).send().await {
-                    Ok(record) => Ok(record.status == AgentStatus::Active),
-                    Err(error) if error.kind() == ErrorKind::NotFound => Ok(false),
-                    Err(error) => {
+                let asked =
+                    tokio::time::timeout_at(deadline, self.client.agents().get(agent).send());
+                match asked.await {
+                    Err(_elapsed) => {
+                        tracing::warn!(
+                            "the agent-status check had no answer by the verifier's deadline; \
+                             refusing with 503"
+                        );
+                        Err(DEFAULT_RETRY_AFTER)
+                    }
+                    Ok(Ok(record)) => Ok(record.status == AgentStatus::Active),
+                    Ok(Err(error)) if error.kind() == ErrorKind::NotFound => Ok(false),
+                    Ok(Err(error)) => {
                         tracing::warn!(
                             kind = ?error.kind(),
                             status = ?error.status(),
@@ -120,8 +136,9 @@ impl VerifierBuilder {
     /// [`capacity`](Self::capacity) agents. So a decommissioned or suspended
     /// agent is refused (401 `invalid_token`) within that bound, whatever the
     /// mode and whether or not AgentIdP's introspection marks its tokens
-    /// inactive. When AgentIdP cannot answer, 503 with `Retry-After` (never
-    /// a pass); failures are not cached. Costs one request per agent per
+    /// inactive. When AgentIdP cannot answer (by the verifier's
+    /// [`deadline`](Self::deadline), which the check counts against), 503
+    /// with `Retry-After` (never a pass); failures are not cached. Costs one request per agent per
     /// `agent_status_max_age`, and a cache lookup per request.
     pub fn check_agent_status(mut self, client: Client) -> Self {
         self.status.client = Some(client);

@@ -162,28 +162,43 @@ impl Verifier {
             return Err(not_b64token);
         }
         let key = i.cache.key_of(sent);
-        let principal = match i.cache.fresh(&key).await {
-            Some(verdict) => answer(verdict)?,
+        let (principal, deadline) = match i.cache.fresh(&key).await {
+            Some(verdict) => (answer(verdict)?, None),
             None => {
                 let token = b64token(sent).ok_or(not_b64token)?;
-                Box::pin(self.decide(token, key)).await?
+                let deadline = self.deadline();
+                (
+                    Box::pin(self.decide(token, key, deadline)).await?,
+                    Some(deadline),
+                )
             }
         };
         if let Some(status) = &i.status {
-            Box::pin(status.check(principal.agent_id)).await?;
+            // The status check counts against the same deadline.
+            let deadline = deadline.unwrap_or_else(|| self.deadline());
+            Box::pin(status.check(principal.agent_id, deadline)).await?;
         }
         Ok(principal)
+    }
+
+    /// The verifier's deadline for a verification starting now (saturated).
+    fn deadline(&self) -> tokio::time::Instant {
+        let start = tokio::time::Instant::now();
+        start
+            .checked_add(self.inner.settings.deadline)
+            .unwrap_or_else(|| after(start.into_std(), self.inner.settings.deadline).into())
     }
 
     /// The verdict on a token known to be a b64token and not freshly
     /// cached (its key `key`), answered by the verifier's deadline (each
     /// remote call is bounded by it too, so that a timed-out introspection
     /// can still be served by the grace).
-    async fn decide(&self, token: &str, key: TokenKey) -> Result<AgentPrincipal, VerifyError> {
-        let start = tokio::time::Instant::now();
-        let deadline = start
-            .checked_add(self.inner.settings.deadline)
-            .unwrap_or_else(|| after(start.into_std(), self.inner.settings.deadline).into());
+    async fn decide(
+        &self,
+        token: &str,
+        key: TokenKey,
+        deadline: tokio::time::Instant,
+    ) -> Result<AgentPrincipal, VerifyError> {
         if let Check::Local {
             keys: Keys::Pem(_),
             first_sight: None,

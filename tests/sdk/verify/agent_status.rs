@@ -80,3 +80,41 @@ async fn the_status_is_cached_per_agent_and_an_outage_is_503() {
     // The failure was not cached: the next request asks again and passes.
     assert_eq!(verifier.verify(&token).await.map(|p| p.agent_id), Ok(other));
 }
+
+/// Review 2: the agent-status check counts against the verifier's deadline
+/// too ("within a deadline, whatever the client's timeouts and retries"),
+/// in the PEM mode as well, which arms no timer for its own check: a hung
+/// `agents().get` answered only after the client's 30 s attempts.
+#[tokio::test(start_paused = true)]
+async fn a_hung_status_check_answers_503_at_the_verifiers_deadline() {
+    use sentryagent_idp::testing::Failure;
+    let hour = Duration::from_secs(3600);
+    for mode in MODES {
+        let fake = fake_with_oidc().await;
+        let agent = seeded_agent(&fake, &["agents:read"]);
+        let token = token(&fake, agent, "agents:read");
+        // The client's own policy: retries, 30 s per attempt.
+        let status = fake.client_builder().build().unwrap();
+        let verifier = builder(&fake, mode)
+            .check_agent_status(status)
+            .deadline(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        // Warm the service client's own token and the verdict, then hang.
+        let _ = verifier.verify(&token).await;
+        let other = seeded_agent(&fake, &["agents:read"]);
+        let token = self::token(&fake, other, "agents:read");
+        fake.fail_next(Operation::GetAgent, Failure::Delay(hour), 10);
+        let start = tokio::time::Instant::now();
+        let verdict = verifier.verify(&token).await;
+        let took = start.elapsed();
+        assert!(
+            matches!(verdict, Err(VerifyError::Unavailable { .. })),
+            "{mode:?}: {verdict:?}"
+        );
+        assert!(
+            took <= Duration::from_secs(2),
+            "{mode:?}: answered after {took:?}"
+        );
+    }
+}
